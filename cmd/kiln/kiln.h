@@ -1,0 +1,40 @@
+/* kiln.h - what the command files share: global options and helpers. */
+#ifndef KILN_CMD_H
+#define KILN_CMD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+
+struct kiln_cli {
+	const char *manifest;       /* -f; NULL means ./kiln.yaml */
+	const char *store;          /* --store */
+	bool json, quiet, verbose;
+	const char *command;        /* for messages: "kiln: lock: …" */
+};
+
+struct kiln_command {
+	const char *name;
+	int (*run)(int argc, char **argv, struct kiln_cli *cli);
+	const char *summary;        /* one line for `kiln --help` */
+};
+
+/* Print "kiln: COMMAND: message" once and return the exit code to use. */
+int kiln_cli_fail(const struct kiln_cli *cli, const struct kiln_error *err);
+/* Usage error: message + "see kiln COMMAND --help"; returns 2. */
+int kiln_cli_usage(const struct kiln_cli *cli, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* The manifest path to use (-f or ./kiln.yaml). */
+const char *kiln_cli_manifest(const struct kiln_cli *cli);
+
+/* Progress on a terminal: a transient status line on stderr, redrawn at
+ * most ten times a second; silent when stderr is not a terminal or -q. */
+void kiln_cli_progress(void *cli, const char *label, uint64_t done, uint64_t total);
+void kiln_cli_progress_done(const struct kiln_cli *cli);
+
+int cmd_init(int argc, char **argv, struct kiln_cli *cli);
+int cmd_lock(int argc, char **argv, struct kiln_cli *cli);
+
+#endif

@@ -1,0 +1,36 @@
+/* fsutil.h - files: whole reads, atomic writes, directories. */
+#ifndef KILN_FSUTIL_H
+#define KILN_FSUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+/* Read a whole file into a NUL-terminated malloc'd buffer (caller frees).
+ * Fails when the file is larger than max_size bytes. */
+char *kiln_file_read(const char *path, size_t max_size, size_t *len, struct kiln_error *err);
+
+/* Write data to path atomically: a temp file in the same directory,
+ * fsync, rename over path, fsync of the directory.  A crash leaves either
+ * the old file or the new one, never a mix.  mode is the new file's mode. */
+int kiln_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+			   struct kiln_error *err);
+
+/* Rename tmp_path over path and fsync the directory (tmp_path must already be
+ * fsynced and in the same directory). */
+int kiln_file_commit(const char *tmp_path, const char *path, struct kiln_error *err);
+
+/* mkdir -p with the given mode for directories it creates. */
+int kiln_mkdir_p(const char *path, mode_t mode, struct kiln_error *err);
+
+/* The directory part of path, malloc'd ("." when there is none). */
+char *kiln_path_dirname(const char *path);
+
+/* Join a and b with exactly one '/', malloc'd. */
+char *kiln_path_join(const char *a, const char *b);
+
+/* $XDG_CACHE_HOME/kiln (or $HOME/.cache/kiln), malloc'd; KILN_CACHE overrides. */
+char *kiln_cache_dir(void);
+
+#endif

@@ -1,0 +1,90 @@
+# tests/lib/cli.sh - the CLI-test harness, sourced by tests/cli/tNNNN-*.sh.
+#
+#   . "$(dirname "$0")/../lib/cli.sh"
+#   run kiln lock                  # runs a command, keeps $out, $err, $rc
+#   check "lock succeeds" test $rc = 0
+#   expect_rc 1 "bad pin fails" kiln lock -f bad.yaml
+#   expect_contains "$err" "no version" "error names the version"
+#   done_testing
+#
+# Every script gets its own scratch directory $T (removed on exit, also on
+# failure) and runs the real binary $KILN (build/kiln) as `kiln`.
+set -u
+: "${KILN:?run through tests/run or set KILN=path/to/kiln}"
+T=$(mktemp -d "/tmp/kiln-t-$(basename "$0" .sh).XXXXXX")
+export KILN_CACHE="$T/cache"
+export HOME="$T/home"
+mkdir -p "$HOME"
+tap_n=0
+tap_failed=0
+_cleanups=()
+on_exit() { local c; for c in "${_cleanups[@]}"; do eval "$c"; done; rm -rf "$T"; }
+trap on_exit EXIT
+# Register a cleanup command run on exit (before $T is removed).
+at_exit() { _cleanups+=("$1"); }
+
+kiln() { "$KILN" "$@"; }
+
+# run CMD…: run and capture stdout in $out, stderr in $err, status in $rc.
+run() {
+	out=$("$@" 2>"$T/.stderr"); rc=$?
+	err=$(cat "$T/.stderr")
+	return 0
+}
+
+_report() { # status name
+	tap_n=$((tap_n + 1))
+	if [ "$1" = 0 ]; then
+		echo "ok $tap_n - $2"
+	else
+		tap_failed=$((tap_failed + 1))
+		echo "not ok $tap_n - $2"
+	fi
+}
+
+# check NAME CMD…: passes when CMD exits 0.
+check() {
+	local name=$1; shift
+	if "$@"; then _report 0 "$name"; else _report 1 "$name"; echo "# failed: $*"; fi
+}
+
+# expect_rc CODE NAME CMD…: runs CMD (via run) and wants exit CODE.
+expect_rc() {
+	local want=$1 name=$2; shift 2
+	run "$@"
+	if [ "$rc" = "$want" ]; then _report 0 "$name"; else
+		_report 1 "$name"
+		echo "# wanted exit $want, got $rc from: $*"
+		printf '%s\n' "$out" | head -20 | sed 's/^/# out: /'
+		printf '%s\n' "$err" | head -20 | sed 's/^/# err: /'
+	fi
+}
+
+# expect_contains TEXT SUBSTRING NAME
+expect_contains() {
+	case "$1" in
+	*"$2"*) _report 0 "$3" ;;
+	*) _report 1 "$3"; echo "# wanted to find: $2"; printf '%s\n' "$1" | head -20 | sed 's/^/# in: /' ;;
+	esac
+}
+
+# expect_not_contains TEXT SUBSTRING NAME
+expect_not_contains() {
+	case "$1" in
+	*"$2"*) _report 1 "$3"; echo "# did not want: $2"; printf '%s\n' "$1" | head -20 | sed 's/^/# in: /' ;;
+	*) _report 0 "$3" ;;
+	esac
+}
+
+# expect_same_file A B NAME: byte-identical files.
+expect_same_file() {
+	if cmp -s "$1" "$2"; then _report 0 "$3"; else
+		_report 1 "$3"; diff -u "$1" "$2" | head -30 | sed 's/^/# /'
+	fi
+}
+
+done_testing() {
+	echo "1..$tap_n"
+	[ "$tap_failed" = 0 ]
+	exit $?
+}
