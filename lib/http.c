@@ -249,3 +249,27 @@ int kiln_http_fetch(struct kiln_http *h, const struct kiln_http_get *req,
 	*status = KILN_HTTP_FETCHED;
 	return 0;
 }
+
+int kiln_http_global_init(struct kiln_error *err)
+{
+	pthread_once(&global_once, global_init);
+	if (global_rc != CURLE_OK)
+		return kiln_error_set(err, "libcurl: %s", curl_easy_strerror(global_rc));
+	return 0;
+}
+
+void kiln_http_apply_policy(void *curl_easy)
+{
+	CURL *c = curl_easy;
+
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https,file");
+	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "kiln/" KILN_VERSION);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 20L);
+	/* A stalled mirror fails instead of hanging: under 1 KiB/s for 60 s. */
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+}

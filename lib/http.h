@@ -45,4 +45,14 @@ void kiln_http_free(struct kiln_http *h);
 int kiln_http_fetch(struct kiln_http *h, const struct kiln_http_get *req,
 		    enum kiln_http_status *status, struct kiln_error *err);
 
+/* Initialise libcurl for this process (once, thread-safe).  Modules that
+ * drive their own handles (fetch's multi interface) call it first. */
+int kiln_http_global_init(struct kiln_error *err);
+
+/* Apply kiln's transport rules to a libcurl easy handle (a CURL *) that the
+ * caller drives itself: http, https and file URLs only, redirects (at most
+ * 5) only to http or https, a 20 s connect timeout, a stall limit of
+ * 1 KiB/s for 60 s, and the User-Agent kiln/KILN_VERSION. */
+void kiln_http_apply_policy(void *curl_easy);
+
 #endif
