@@ -8,7 +8,7 @@
 
 PREFIX ?= /usr/local
 CC ?= cc
-PKGS := yaml-0.1 libarchive libgit2 openssl libcurl jansson
+PKGS := yaml-0.1 libarchive libgit2 openssl libcurl jansson libdeflate libzstd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -23,7 +23,7 @@ CFLAGS += -DKILN_VERSION='"$(KILN_VERSION)"'
 
 # Debian packages needed to build, test and demo (installed by `make deps`).
 DEB_BUILD := build-essential pkg-config libyaml-dev libarchive-dev libgit2-dev \
-	     libssl-dev libcurl4-openssl-dev libjansson-dev
+	     libssl-dev libcurl4-openssl-dev libjansson-dev libdeflate-dev libzstd-dev
 DEB_TOOLS := gpgv gpg git dpkg-dev xz-utils zstd python3 curl bc debian-archive-keyring \
 	     ca-certificates apt openssl
 DEB_ALL := $(DEB_BUILD) $(DEB_TOOLS)

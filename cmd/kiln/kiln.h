@@ -36,5 +36,7 @@ void kiln_cli_progress_done(const struct kiln_cli *cli);
 
 int cmd_init(int argc, char **argv, struct kiln_cli *cli);
 int cmd_lock(int argc, char **argv, struct kiln_cli *cli);
+int cmd_build(int argc, char **argv, struct kiln_cli *cli);
+int cmd_export(int argc, char **argv, struct kiln_cli *cli);
 
 #endif

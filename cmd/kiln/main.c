@@ -16,6 +16,8 @@ static int cmd_help(int argc, char **argv, struct kiln_cli *cli);
 static const struct kiln_command commands[] = {
 	{ "init", cmd_init, "scaffold a kiln.yaml (pinned to the mirror's current versions) and .gitignore" },
 	{ "lock", cmd_lock, "resolve the manifest's pins into an exact, verified lockfile" },
+	{ "build", cmd_build, "build a commit's reproducible OCI image into the store" },
+	{ "export", cmd_export, "write a snapshot as an oci-archive or docker-archive file" },
 	{ "version", cmd_version, "print kiln's version" },
 	{ "help", cmd_help, "show help for kiln or for a command" },
 };

@@ -88,3 +88,6 @@ done_testing() {
 	[ "$tap_failed" = 0 ]
 	exit $?
 }
+
+# kiln_digest_ok TEXT: "sha256:" and 64 lowercase hex digits.
+kiln_digest_ok() { [[ "$1" =~ ^sha256:[0-9a-f]{64}$ ]]; }

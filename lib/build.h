@@ -1,0 +1,65 @@
+/* build.h - `kiln build`: one commit of a manifest → an OCI image in the store.
+ *
+ * Orchestration (DESIGN.md §1, §4): it reads the manifest, its lock and the
+ * files it copies from the commit's tree (never the work directory),
+ * checks the lock is current, fetches the locked packages, assembles the
+ * layers deterministically, and records the image in the store under
+ * NAME@COMMIT.  Every layer has a cache key computed from everything that
+ * produces it; a key seen before reuses its layer without reading a
+ * single package.
+ */
+#ifndef KILN_BUILD_H
+#define KILN_BUILD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "gitrepo.h"
+#include "http.h"
+#include "oci.h"
+
+/* Bump when anything that shapes layer bytes changes: every cache key
+ * includes it, so old cache entries stop matching. */
+#define KILN_FORMAT_VERSION "kiln-layers-1"
+
+/* How many layers packages are spread over (stable buckets by name). */
+#define KILN_PACKAGE_BUCKETS 8
+
+struct kiln_build_options {
+	const char *manifest_path;  /* as given (relative to the current directory) */
+	const char *rev;            /* git revision; NULL: HEAD */
+	const char *store_dir;      /* --store; NULL: $KILN_STORE or snapshots/ */
+	bool no_cache;
+	bool zstd;
+	int gzip_level;             /* 0: default (6) */
+	kiln_progress_fn progress; void *progress_ctx;
+	/* One line per layer as it is decided ("cached", "built"), for the command to show. */
+	void (*note)(void *ctx, const char *line);
+	void *note_ctx;
+};
+
+struct kiln_build_layer_result {
+	char *what;                 /* "packages 3/8: libc6 2.36-9+deb12u14, …", "files", … */
+	struct kiln_oci_descriptor blob;
+	char diff_id[KILN_OCI_DIGEST_LEN + 1];
+	bool cached;
+};
+
+struct kiln_build_result {
+	char *name;
+	char commit[KILN_GIT_OID_HEX + 1];
+	char manifest_digest[KILN_OCI_DIGEST_LEN + 1];
+	char config_digest[KILN_OCI_DIGEST_LEN + 1];
+	uint64_t manifest_size;
+	char *store_dir;
+	struct kiln_build_layer_result *layers; size_t n_layers;
+	unsigned packages_downloaded, packages_cached;
+	double seconds;
+};
+
+int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_result *res,
+		   struct kiln_error *err);
+void kiln_build_result_release(struct kiln_build_result *res);
+
+#endif

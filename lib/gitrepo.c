@@ -1,0 +1,294 @@
+#include "gitrepo.h"
+
+#include <git2.h>
+#include <string.h>
+
+#include "util.h"
+
+struct kiln_git {
+	git_repository *repo;
+	char *workdir;
+};
+
+static int git_fail(struct kiln_error *err, const char *what)
+{
+	const git_error *e = git_error_last();
+	return kiln_error_set(err, "%s: %s", what, e && e->message ? e->message : "libgit2 error");
+}
+
+struct kiln_git *kiln_git_open(const char *path, struct kiln_error *err)
+{
+	struct kiln_git *g;
+	git_repository *repo = NULL;
+	const char *wd;
+
+	git_libgit2_init();
+	if (git_repository_open_ext(&repo, path, 0, NULL) < 0) {
+		kiln_error_set(err, "'%s' is not inside a git repository: kiln builds commits "
+			       "(git init, git add, git commit first)", path);
+		return NULL;
+	}
+	wd = git_repository_workdir(repo);
+	if (!wd) {
+		git_repository_free(repo);
+		kiln_error_set(err, "'%s': a bare repository has no work tree", path);
+		return NULL;
+	}
+	g = kiln_xcalloc(1, sizeof(*g));
+	g->repo = repo;
+	g->workdir = kiln_xstrdup(wd);
+	size_t n = strlen(g->workdir);
+	while (n > 1 && g->workdir[n - 1] == '/')
+		g->workdir[--n] = '\0';
+	return g;
+}
+
+void kiln_git_free(struct kiln_git *g)
+{
+	if (!g)
+		return;
+	git_repository_free(g->repo);
+	free(g->workdir);
+	free(g);
+	git_libgit2_shutdown();
+}
+
+const char *kiln_git_workdir(const struct kiln_git *g)
+{
+	return g->workdir;
+}
+
+int kiln_git_resolve(struct kiln_git *g, const char *rev, char id[KILN_GIT_OID_HEX + 1],
+		     int64_t *commit_time, struct kiln_error *err)
+{
+	git_object *obj = NULL;
+	git_commit *commit = NULL;
+
+	if (git_revparse_single(&obj, g->repo, rev) < 0) {
+		_cleanup_free_ char *what = kiln_xasprintf("revision '%s'", rev);
+		return git_fail(err, what);
+	}
+	if (git_object_peel((git_object **)&commit, obj, GIT_OBJECT_COMMIT) < 0) {
+		git_object_free(obj);
+		_cleanup_free_ char *what = kiln_xasprintf("revision '%s' is not a commit", rev);
+		return git_fail(err, what);
+	}
+	git_oid_tostr(id, KILN_GIT_OID_HEX + 1, git_commit_id(commit));
+	*commit_time = (int64_t)git_commit_committer(commit)->when.time;
+	git_commit_free(commit);
+	git_object_free(obj);
+	return 0;
+}
+
+static int commit_tree(struct kiln_git *g, const char *commit, git_tree **tree, struct kiln_error *err)
+{
+	git_oid oid;
+	git_commit *c = NULL;
+
+	if (git_oid_fromstr(&oid, commit) < 0 || git_commit_lookup(&c, g->repo, &oid) < 0) {
+		_cleanup_free_ char *what = kiln_xasprintf("commit %s", commit);
+		return git_fail(err, what);
+	}
+	if (git_commit_tree(tree, c) < 0) {
+		git_commit_free(c);
+		return git_fail(err, "commit tree");
+	}
+	git_commit_free(c);
+	return 0;
+}
+
+/* The entry at path, or NULL with *missing set. */
+static git_tree_entry *entry_at(git_tree *tree, const char *path, bool *missing, struct kiln_error *err)
+{
+	git_tree_entry *e = NULL;
+	int rc;
+
+	*missing = false;
+	rc = git_tree_entry_bypath(&e, tree, path);
+	if (rc == GIT_ENOTFOUND) {
+		*missing = true;
+		return NULL;
+	}
+	if (rc < 0) {
+		_cleanup_free_ char *what = kiln_xasprintf("'%s'", path);
+		git_fail(err, what);
+		return NULL;
+	}
+	return e;
+}
+
+char *kiln_git_read_file(struct kiln_git *g, const char *commit, const char *path, size_t *len,
+			 bool *found, struct kiln_error *err)
+{
+	git_tree *tree = NULL;
+	git_tree_entry *e;
+	git_blob *blob = NULL;
+	bool missing;
+	char *out = NULL;
+
+	*found = false;
+	if (commit_tree(g, commit, &tree, err) < 0)
+		return NULL;
+	e = entry_at(tree, path, &missing, err);
+	if (!e) {
+		git_tree_free(tree);
+		if (missing)
+			kiln_error_clear(err);
+		return NULL;
+	}
+	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB) {
+		kiln_error_set(err, "'%s' in commit %.12s is not a file", path, commit);
+	} else if (git_blob_lookup(&blob, g->repo, git_tree_entry_id(e)) < 0) {
+		git_fail(err, path);
+	} else {
+		size_t n = (size_t)git_blob_rawsize(blob);
+		out = kiln_xmalloc(n + 1);
+		memcpy(out, git_blob_rawcontent(blob), n);
+		out[n] = '\0';
+		*len = n;
+		*found = true;
+	}
+	git_blob_free(blob);
+	git_tree_entry_free(e);
+	git_tree_free(tree);
+	return out;
+}
+
+struct walk_ctx {
+	struct kiln_git *g;
+	kiln_git_visit_fn fn;
+	void *ctx;
+	struct kiln_error *err;
+	int failed;
+};
+
+static int visit_blob(struct walk_ctx *w, const char *rel, git_filemode_t mode, const git_oid *oid)
+{
+	git_blob *blob = NULL;
+	char hex[KILN_GIT_OID_HEX + 1];
+	enum kiln_git_kind kind;
+	int rc;
+
+	switch (mode) {
+	case GIT_FILEMODE_BLOB: kind = KILN_GIT_FILE; break;
+	case GIT_FILEMODE_BLOB_EXECUTABLE: kind = KILN_GIT_EXECUTABLE; break;
+	case GIT_FILEMODE_LINK: kind = KILN_GIT_SYMLINK; break;
+	case GIT_FILEMODE_COMMIT:
+		return kiln_error_set(w->err, "'%s' is a git submodule: kiln copies only files "
+				      "committed in this repository", rel);
+	default:
+		return kiln_error_set(w->err, "'%s': unsupported git file mode %o", rel, (unsigned)mode);
+	}
+	if (git_blob_lookup(&blob, w->g->repo, oid) < 0)
+		return git_fail(w->err, rel);
+	git_oid_tostr(hex, sizeof(hex), oid);
+	rc = w->fn(w->ctx, rel, kind, hex, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob),
+		   w->err);
+	git_blob_free(blob);
+	return rc;
+}
+
+static int walk_cb(const char *root, const git_tree_entry *e, void *payload)
+{
+	struct walk_ctx *w = payload;
+	_cleanup_free_ char *rel = kiln_xasprintf("%s%s", root, git_tree_entry_name(e));
+	char hex[KILN_GIT_OID_HEX + 1];
+
+	if (git_tree_entry_type(e) == GIT_OBJECT_TREE) {
+		git_oid_tostr(hex, sizeof(hex), git_tree_entry_id(e));
+		if (w->fn(w->ctx, rel, KILN_GIT_DIR, hex, NULL, 0, w->err) < 0) {
+			w->failed = 1;
+			return -1;
+		}
+		return 0;
+	}
+	if (visit_blob(w, rel, git_tree_entry_filemode(e), git_tree_entry_id(e)) < 0) {
+		w->failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+int kiln_git_walk(struct kiln_git *g, const char *commit, const char *path, kiln_git_visit_fn fn,
+		  void *ctx, bool *found, struct kiln_error *err)
+{
+	struct walk_ctx w = { g, fn, ctx, err, 0 };
+	git_tree *tree = NULL, *sub = NULL;
+	git_tree_entry *e = NULL;
+	bool missing;
+	int rc = -1;
+
+	*found = false;
+	if (commit_tree(g, commit, &tree, err) < 0)
+		return -1;
+	if (!*path || strcmp(path, ".") == 0) {
+		sub = tree;
+		tree = NULL;
+	} else {
+		e = entry_at(tree, path, &missing, err);
+		if (!e) {
+			git_tree_free(tree);
+			if (missing) {
+				kiln_error_clear(err);
+				return 0;
+			}
+			return -1;
+		}
+		if (git_tree_entry_type(e) != GIT_OBJECT_TREE) {
+			*found = true;
+			rc = visit_blob(&w, "", git_tree_entry_filemode(e), git_tree_entry_id(e));
+			goto out;
+		}
+		if (git_tree_lookup(&sub, g->repo, git_tree_entry_id(e)) < 0) {
+			git_fail(err, path);
+			goto out;
+		}
+	}
+	*found = true;
+	{
+		char hex[KILN_GIT_OID_HEX + 1];
+		git_oid_tostr(hex, sizeof(hex), git_tree_id(sub));
+		if (fn(ctx, "", KILN_GIT_DIR, hex, NULL, 0, err) < 0)
+			goto out;
+	}
+	if (git_tree_walk(sub, GIT_TREEWALK_PRE, walk_cb, &w) < 0) {
+		if (!w.failed)
+			git_fail(err, path);
+		goto out;
+	}
+	rc = 0;
+out:
+	git_tree_entry_free(e);
+	git_tree_free(sub);
+	git_tree_free(tree);
+	return rc;
+}
+
+int kiln_git_path_id(struct kiln_git *g, const char *commit, const char *path,
+		     char id[KILN_GIT_OID_HEX + 1], struct kiln_error *err)
+{
+	git_tree *tree = NULL;
+	git_tree_entry *e;
+	bool missing;
+
+	if (commit_tree(g, commit, &tree, err) < 0)
+		return -1;
+	if (!*path || strcmp(path, ".") == 0) {
+		git_oid_tostr(id, KILN_GIT_OID_HEX + 1, git_tree_id(tree));
+		git_tree_free(tree);
+		return 0;
+	}
+	e = entry_at(tree, path, &missing, err);
+	if (!e) {
+		git_tree_free(tree);
+		if (!missing)
+			return -1;
+		kiln_error_clear(err);
+		id[0] = '\0';
+		return 0;
+	}
+	git_oid_tostr(id, KILN_GIT_OID_HEX + 1, git_tree_entry_id(e));
+	git_tree_entry_free(e);
+	git_tree_free(tree);
+	return 0;
+}

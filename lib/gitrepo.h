@@ -1,0 +1,54 @@
+/* gitrepo.h - reading a commit's tree with libgit2.
+ *
+ * A build reads the manifest, its lock and the files it copies from one
+ * commit's tree, never from the work directory, so what is built is
+ * exactly what was committed.
+ */
+#ifndef KILN_GITREPO_H
+#define KILN_GITREPO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define KILN_GIT_OID_HEX 40
+
+struct kiln_git;
+
+/* Open the repository that contains path (searching upwards). */
+struct kiln_git *kiln_git_open(const char *path, struct kiln_error *err);
+void kiln_git_free(struct kiln_git *g);
+
+/* The top of the work tree (absolute, no trailing '/'). */
+const char *kiln_git_workdir(const struct kiln_git *g);
+
+/* Resolve any revision (HEAD~2, v1.4, a prefix) to a commit: its id and
+ * committer time (seconds since the epoch, UTC). */
+int kiln_git_resolve(struct kiln_git *g, const char *rev, char id[KILN_GIT_OID_HEX + 1],
+		     int64_t *commit_time, struct kiln_error *err);
+
+/* The bytes of the file at path (relative to the repository's top) in the
+ * commit's tree; malloc'd, NUL-terminated.  *found is false (and 0 is
+ * returned) when there is no such file. */
+char *kiln_git_read_file(struct kiln_git *g, const char *commit, const char *path, size_t *len,
+			 bool *found, struct kiln_error *err);
+
+enum kiln_git_kind { KILN_GIT_FILE, KILN_GIT_EXECUTABLE, KILN_GIT_SYMLINK, KILN_GIT_DIR };
+
+/* Visit path in the commit's tree: a file calls fn once with relpath "";
+ * a directory calls fn for itself ("") and then every entry below it, in
+ * git's (byte) order, with relpath relative to path.  data is the blob
+ * (a symlink's target for symlinks; NULL for directories).  Submodules
+ * are an error.  fn returns 0 to go on, -1 to stop with its error. */
+typedef int (*kiln_git_visit_fn)(void *ctx, const char *relpath, enum kiln_git_kind kind,
+				 const char *blob_id, const void *data, size_t len,
+				 struct kiln_error *err);
+int kiln_git_walk(struct kiln_git *g, const char *commit, const char *path, kiln_git_visit_fn fn,
+		  void *ctx, bool *found, struct kiln_error *err);
+
+/* The blob or tree id at path (for build cache keys), or "" when absent. */
+int kiln_git_path_id(struct kiln_git *g, const char *commit, const char *path,
+		     char id[KILN_GIT_OID_HEX + 1], struct kiln_error *err);
+
+#endif

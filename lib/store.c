@@ -1,0 +1,286 @@
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "hash.h"
+#include "util.h"
+
+#define INDEX_MAX (64u << 20)
+
+struct kiln_store {
+	char *dir;
+	int lock_fd;
+	bool writable;
+};
+
+static int ensure_file(const char *dir, const char *name, const char *content, struct kiln_error *err)
+{
+	_cleanup_free_ char *path = kiln_path_join(dir, name);
+	struct stat st;
+
+	if (stat(path, &st) == 0)
+		return 0;
+	return kiln_file_write_atomic(path, content, strlen(content), 0644, err);
+}
+
+struct kiln_store *kiln_store_open(const char *dir, bool writable, struct kiln_error *err)
+{
+	struct kiln_store *s;
+	struct stat st;
+
+	if (writable) {
+		_cleanup_free_ char *blobs = kiln_path_join(dir, "blobs/sha256");
+		_cleanup_free_ char *tmp = kiln_path_join(dir, "tmp");
+		_cleanup_free_ char *cache = kiln_path_join(dir, "cache");
+		if (kiln_mkdir_p(blobs, 0755, err) < 0 || kiln_mkdir_p(tmp, 0755, err) < 0 ||
+		    kiln_mkdir_p(cache, 0755, err) < 0)
+			return NULL;
+	} else if (stat(dir, &st) < 0) {
+		kiln_error_errno(err, errno, "store '%s'", dir);
+		return NULL;
+	}
+	s = kiln_xcalloc(1, sizeof(*s));
+	s->dir = kiln_xstrdup(dir);
+	s->lock_fd = -1;
+	s->writable = writable;
+	if (writable) {
+		_cleanup_free_ char *lock = kiln_path_join(dir, ".lock");
+		s->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX) < 0) {
+			kiln_error_errno(err, errno, "lock store '%s'", dir);
+			kiln_store_close(s);
+			return NULL;
+		}
+		if (ensure_file(dir, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}", err) < 0 ||
+		    ensure_file(dir, "index.json",
+				"{\"manifests\":[],\"mediaType\":\"" KILN_OCI_INDEX "\",\"schemaVersion\":2}",
+				err) < 0) {
+			kiln_store_close(s);
+			return NULL;
+		}
+	}
+	return s;
+}
+
+void kiln_store_close(struct kiln_store *s)
+{
+	if (!s)
+		return;
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
+	free(s->dir);
+	free(s);
+}
+
+const char *kiln_store_dir(const struct kiln_store *s)
+{
+	return s->dir;
+}
+
+char *kiln_store_blob_path(const struct kiln_store *s, const char *digest)
+{
+	return kiln_xasprintf("%s/blobs/sha256/%s", s->dir, digest + 7);
+}
+
+bool kiln_store_has_blob(const struct kiln_store *s, const char *digest)
+{
+	_cleanup_free_ char *path = kiln_store_blob_path(s, digest);
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int kiln_store_put_blob(struct kiln_store *s, const void *data, size_t len,
+			char digest[KILN_OCI_DIGEST_LEN + 1], struct kiln_error *err)
+{
+	char hex[KILN_SHA256_HEX_LEN + 1];
+	_cleanup_free_ char *path = NULL, *tmp = NULL;
+	_cleanup_close_ int fd = -1;
+	const char *p = data;
+
+	kiln_sha256_hex(data, len, hex);
+	snprintf(digest, KILN_OCI_DIGEST_LEN + 1, "sha256:%s", hex);
+	if (kiln_store_has_blob(s, digest))
+		return 0;
+	path = kiln_store_blob_path(s, digest);
+	tmp = kiln_xasprintf("%s/tmp/blob-%s-XXXXXX", s->dir, hex);
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return kiln_error_errno(err, errno, "create temporary blob in '%s/tmp'", s->dir);
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int saved = errno;
+			unlink(tmp);
+			return kiln_error_errno(err, saved, "write blob %s", digest);
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	if (fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
+		int saved = errno;
+		unlink(tmp);
+		return kiln_error_errno(err, saved, "write blob %s", digest);
+	}
+	return kiln_file_commit(tmp, path, err);
+}
+
+char *kiln_store_read_blob(const struct kiln_store *s, const char *digest, size_t max, size_t *len,
+			   struct kiln_error *err)
+{
+	_cleanup_free_ char *path = NULL;
+	char hex[KILN_SHA256_HEX_LEN + 1];
+	char *data;
+
+	if (!kiln_oci_digest_valid(digest)) {
+		kiln_error_set(err, "\"%s\" is not a sha256 digest", digest);
+		return NULL;
+	}
+	path = kiln_store_blob_path(s, digest);
+	data = kiln_file_read(path, max, len, err);
+	if (!data)
+		return NULL;
+	kiln_sha256_hex(data, *len, hex);
+	if (strcmp(hex, digest + 7) != 0) {
+		free(data);
+		kiln_error_set(err, "blob %s: its bytes hash to sha256:%s", digest, hex);
+		kiln_error_verification(err);
+		return NULL;
+	}
+	return data;
+}
+
+static json_t *load_index(const struct kiln_store *s, struct kiln_error *err)
+{
+	_cleanup_free_ char *path = kiln_path_join(s->dir, "index.json");
+	_cleanup_free_ char *text = NULL;
+	json_error_t jerr;
+	json_t *root;
+	size_t len;
+
+	text = kiln_file_read(path, INDEX_MAX, &len, err);
+	if (!text)
+		return NULL;
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root || !json_is_object(root) || !json_is_array(json_object_get(root, "manifests"))) {
+		json_decref(root);
+		kiln_error_set(err, "%s: not an OCI index (line %d: %s)", path, jerr.line, jerr.text);
+		return NULL;
+	}
+	return root;
+}
+
+static const char *ref_of(json_t *m)
+{
+	json_t *a = json_object_get(m, "annotations");
+	json_t *r = a ? json_object_get(a, "org.opencontainers.image.ref.name") : NULL;
+	return json_is_string(r) ? json_string_value(r) : NULL;
+}
+
+int kiln_store_tag(struct kiln_store *s, const char *manifest_digest, uint64_t size,
+		   const char *ref_name, const char *revision, struct kiln_error *err)
+{
+	_cleanup_free_ char *path = kiln_path_join(s->dir, "index.json");
+	json_t *root = load_index(s, err), *list, *desc, *ann;
+	size_t i;
+	char *text;
+	int rc;
+
+	if (!root)
+		return -1;
+	list = json_object_get(root, "manifests");
+	for (i = 0; i < json_array_size(list);) {
+		const char *r = ref_of(json_array_get(list, i));
+		if (r && strcmp(r, ref_name) == 0)
+			json_array_remove(list, i);
+		else
+			i++;
+	}
+	desc = json_object();
+	json_object_set_new(desc, "mediaType", json_string(KILN_OCI_MANIFEST));
+	json_object_set_new(desc, "digest", json_string(manifest_digest));
+	json_object_set_new(desc, "size", json_integer((json_int_t)size));
+	ann = json_object();
+	json_object_set_new(ann, "org.opencontainers.image.ref.name", json_string(ref_name));
+	if (revision)
+		json_object_set_new(ann, "org.opencontainers.image.revision", json_string(revision));
+	json_object_set_new(desc, "annotations", ann);
+	json_array_append_new(list, desc);
+	json_object_set_new(root, "schemaVersion", json_integer(2));
+	json_object_set_new(root, "mediaType", json_string(KILN_OCI_INDEX));
+	text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(root);
+	rc = kiln_file_write_atomic(path, text, strlen(text), 0644, err);
+	free(text);
+	return rc;
+}
+
+char *kiln_store_lookup(const struct kiln_store *s, const char *ref_name, struct kiln_error *err)
+{
+	json_t *root = load_index(s, err), *list;
+	char *found = NULL;
+
+	if (!root)
+		return NULL;
+	list = json_object_get(root, "manifests");
+	for (size_t i = 0; i < json_array_size(list) && !found; i++) {
+		json_t *m = json_array_get(list, i);
+		const char *r = ref_of(m);
+		json_t *d = json_object_get(m, "digest");
+		if (r && strcmp(r, ref_name) == 0 && json_is_string(d) &&
+		    kiln_oci_digest_valid(json_string_value(d)))
+			found = kiln_xstrdup(json_string_value(d));
+	}
+	json_decref(root);
+	return found;
+}
+
+static bool key_valid(const char *key)
+{
+	return kiln_sha256_hex_valid(key, strlen(key));
+}
+
+char *kiln_store_cache_get(const struct kiln_store *s, const char *key, struct kiln_error *err)
+{
+	_cleanup_free_ char *path = NULL;
+	struct stat st;
+
+	if (!key_valid(key)) {
+		kiln_error_set(err, "bad cache key \"%s\"", key);
+		return NULL;
+	}
+	path = kiln_xasprintf("%s/cache/%s", s->dir, key);
+	if (stat(path, &st) < 0)
+		return NULL;
+	return kiln_file_read(path, 1 << 20, NULL, err);
+}
+
+int kiln_store_cache_put(struct kiln_store *s, const char *key, const char *value,
+			 struct kiln_error *err)
+{
+	_cleanup_free_ char *path = NULL;
+
+	if (!key_valid(key))
+		return kiln_error_set(err, "bad cache key \"%s\"", key);
+	path = kiln_xasprintf("%s/cache/%s", s->dir, key);
+	return kiln_file_write_atomic(path, value, strlen(value), 0644, err);
+}
+
+char *kiln_store_default_dir(const char *option, const char *workdir)
+{
+	const char *env = getenv("KILN_STORE");
+
+	if (option && *option)
+		return kiln_xstrdup(option);
+	if (env && *env)
+		return kiln_xstrdup(env);
+	return kiln_path_join(workdir, "snapshots");
+}
