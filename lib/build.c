@@ -230,10 +230,14 @@ static struct plan_layer *add_layer(struct build *b, enum layer_kind kind, size_
 	return l;
 }
 
+/* Every key chains the key of the layer below: a layer's bytes can depend
+ * on what is under it (symlinks its paths resolve through, the modes of
+ * the directories it writes into). */
 static void key_start(struct kiln_buf *k, const struct build *b, const char *kind)
 {
-	kiln_buf_printf(k, "%s\n%s\nepoch %lld\ncompression %s %d\n", KILN_FORMAT_VERSION, kind,
-			(long long)b->epoch, b->compression, b->level);
+	kiln_buf_printf(k, "%s\n%s\nepoch %lld\ncompression %s %d\nbelow %s\n", KILN_FORMAT_VERSION,
+			kind, (long long)b->epoch, b->compression, b->level,
+			b->n_layers > 1 ? b->layers[b->n_layers - 2].key : "-");
 }
 
 static void key_package(struct kiln_buf *k, const struct kiln_lock_package *p)

@@ -990,8 +990,9 @@ int kiln_tree_write_layer(const struct kiln_tree *tree, int layer,
 	set_init(&links, 16, false);
 	for (size_t i = 0; i < owned; i++)
 		set_put(&paths, items[i].path, NULL);
-	/* Ancestors the layer does not hold itself: plain 0755 0:0 directories,
-	 * so the layer never depends on another layer's metadata. */
+	/* Ancestors the layer does not hold itself: directories with the mode
+	 * and owner the layers below give them (0755 0:0 where none does), so
+	 * stacking this layer never changes /tmp's 1777 or /root's 0700. */
 	for (size_t i = 0; i < owned; i++) {
 		const char *p = items[i].path;
 		for (const char *s = strrchr(p, '/'); s; s = memrchr(p, '/', (size_t)(s - p))) {
@@ -1014,6 +1015,16 @@ int kiln_tree_write_layer(const struct kiln_tree *tree, int layer,
 
 		kiln_buf_reset(&name);
 		kiln_buf_adds(&name, items[i].path);
+		if (!e) {
+			const struct kiln_tree_entry *lower = lookup_n(tree, items[i].path, strlen(items[i].path));
+			while (lower && lower->layer >= layer)
+				lower = lower->below;
+			if (lower && lower->type == KILN_TREE_DIR) {
+				h.mode = lower->mode;
+				h.uid = lower->uid;
+				h.gid = lower->gid;
+			}
+		}
 		if (e) {
 			h.mode = e->mode;
 			h.uid = e->uid;

@@ -14,6 +14,7 @@ cat >>img/kiln.yaml <<'YAML'
 files:
   - {src: www/, dst: /srv/www/, mode: "0644", owner: "10001:10001"}
   - {src: run.sh, dst: /usr/local/bin/}
+  - {src: run.sh, dst: /root/.profile}
 accounts:
   groups: [{name: web, gid: "10001"}]
   users: [{name: web, uid: "10001", gid: "10001", home: /srv}]
@@ -81,6 +82,8 @@ check "files: copies the commit's tree" test "$(cat "$R/srv/www/index.html")" = 
 check "files: copies subdirectories" test -f "$R/srv/www/sub/deep.txt"
 check "files: mode" test "$(stat -c %a "$R/srv/www/index.html")" = 644
 check "a src without / to a dst/ lands as dst/src, keeping git's x bit" test "$(stat -c %a "$R/usr/local/bin/run.sh")" = 755
+check "a later layer writing into /root keeps its 0700" test "$(stat -c %a "$R/root")" = 700
+check "and /tmp keeps 1777" test "$(stat -c %a "$R/tmp")" = 1777
 check "files: mtime is the layer epoch" test "$(stat -c %Y "$R/srv/www/index.html")" = 0
 check "accounts: the user is in /etc/passwd" grep -q '^web:x:10001:10001::/srv:' "$R/etc/passwd"
 check "accounts: the group is in /etc/group" grep -q '^web:x:10001:' "$R/etc/group"
