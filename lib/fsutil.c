@@ -71,26 +71,35 @@ int kiln_file_commit(const char *tmp_path, const char *path, struct kiln_error *
 	return fsync_dir_of(path, err);
 }
 
-int kiln_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-			   struct kiln_error *err)
+int kiln_write_all(int fd, const void *data, size_t len)
 {
-	_cleanup_free_ char *tmp = kiln_xasprintf("%s.tmp.XXXXXX", path);
-	_cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
 	const char *p = data;
 
-	if (fd < 0)
-		return kiln_error_errno(err, errno, "create temporary file for '%s'", path);
 	while (len > 0) {
 		ssize_t n = write(fd, p, len);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			int saved = errno;
-			unlink(tmp);
-			return kiln_error_errno(err, saved, "write '%s'", tmp);
+			return errno;
 		}
 		p += n;
 		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int kiln_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+			   struct kiln_error *err)
+{
+	_cleanup_free_ char *tmp = kiln_xasprintf("%s.tmp.XXXXXX", path);
+	_cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return kiln_error_errno(err, errno, "create temporary file for '%s'", path);
+	if ((rc = kiln_write_all(fd, data, len)) != 0) {
+		unlink(tmp);
+		return kiln_error_errno(err, rc, "write '%s'", tmp);
 	}
 	if (fchmod(fd, mode) < 0 || fsync(fd) < 0) {
 		int saved = errno;

@@ -17,6 +17,10 @@ char *kiln_file_read(const char *path, size_t max_size, size_t *len, struct kiln
 int kiln_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 			   struct kiln_error *err);
 
+/* Write all of data to fd (retrying short writes and EINTR); returns 0 or
+ * an errno value. */
+int kiln_write_all(int fd, const void *data, size_t len);
+
 /* Rename tmp_path over path and fsync the directory (tmp_path must already be
  * fsynced and in the same directory). */
 int kiln_file_commit(const char *tmp_path, const char *path, struct kiln_error *err);

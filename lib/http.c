@@ -174,16 +174,8 @@ int kiln_http_fetch(struct kiln_http *h, const struct kiln_http_get *req,
 	headers = conditional_headers(req);
 
 	curl_easy_reset(c);
+	kiln_http_apply_policy(c);
 	curl_easy_setopt(c, CURLOPT_URL, req->url);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https,file");
-	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "kiln/" KILN_VERSION);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 20L);
-	/* A stalled mirror fails instead of hanging: under 1 KiB/s for 60 s. */
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);

@@ -102,7 +102,7 @@ int kiln_store_put_blob(struct kiln_store *s, const void *data, size_t len,
 	char hex[KILN_SHA256_HEX_LEN + 1];
 	_cleanup_free_ char *path = NULL, *tmp = NULL;
 	_cleanup_close_ int fd = -1;
-	const char *p = data;
+	int rc;
 
 	kiln_sha256_hex(data, len, hex);
 	snprintf(digest, KILN_OCI_DIGEST_LEN + 1, "sha256:%s", hex);
@@ -113,17 +113,9 @@ int kiln_store_put_blob(struct kiln_store *s, const void *data, size_t len,
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return kiln_error_errno(err, errno, "create temporary blob in '%s/tmp'", s->dir);
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			int saved = errno;
-			unlink(tmp);
-			return kiln_error_errno(err, saved, "write blob %s", digest);
-		}
-		p += n;
-		len -= (size_t)n;
+	if ((rc = kiln_write_all(fd, data, len)) != 0) {
+		unlink(tmp);
+		return kiln_error_errno(err, rc, "write blob %s", digest);
 	}
 	if (fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
 		int saved = errno;
