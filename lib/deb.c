@@ -453,11 +453,12 @@ static int read_head(struct kiln_deb *deb, const struct kiln_deb_options *opts,
 				      deb->name, name ? name : "");
 	if (read_member_small(deb->outer, deb->name, "debian-binary", 64, &version, err) < 0)
 		return -1;
-	/* deb(5): "2.0\n"; dpkg accepts a later minor version of format 2. */
-	if (version.len < 4 || !kiln_str_has_prefix(version.data, "2.") ||
-	    !strchr(version.data, '\n'))
+	/* deb(5): "2.0\n"; dpkg accepts a later minor version of format 2.
+	 * An empty member leaves the buffer without data. */
+	const char *v = version.data ? version.data : "";
+	if (version.len < 4 || !kiln_str_has_prefix(v, "2.") || !strchr(v, '\n'))
 		return kiln_error_set(err, "'%s': unsupported .deb format version '%.*s'", deb->name,
-				      (int)strcspn(version.data, "\n"), version.data);
+				      (int)strcspn(v, "\n"), v);
 
 	r = next_member(deb, &name, err);
 	if (r < 0)
