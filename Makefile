@@ -27,7 +27,7 @@ DEB_BUILD := build-essential pkg-config libyaml-dev libarchive-dev libgit2-dev \
 DEB_TOOLS := gpgv gpg git dpkg-dev xz-utils zstd python3 curl bc debian-archive-keyring \
 	     ca-certificates apt openssl
 # Independent judges of what kiln writes (tests and demo).
-DEB_JUDGES := skopeo umoci podman runc python3-jsonschema golang-github-opencontainers-image-spec-dev
+DEB_JUDGES := skopeo umoci podman runc python3-jsonschema golang-github-opencontainers-image-spec-dev strace
 DEB_ALL := $(DEB_BUILD) $(DEB_TOOLS) $(DEB_JUDGES)
 
 B := build

@@ -1,5 +1,6 @@
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -30,6 +31,32 @@ static int ensure_file(const char *dir, const char *name, const char *content, s
 	return kiln_file_write_atomic(path, content, strlen(content), 0644, err);
 }
 
+/* Remove the entries of dir whose names contain `mark` (all when NULL). */
+static void remove_matching(const char *dir, const char *mark)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && (!mark || strstr(de->d_name, mark)))
+			unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+}
+
+/* Temporary files a killed writer left behind (tmp/, and the atomic-write
+ * temporaries of index.json and cache entries). */
+static void clear_tmp(const char *dir)
+{
+	_cleanup_free_ char *tmp = kiln_path_join(dir, "tmp");
+	_cleanup_free_ char *cache = kiln_path_join(dir, "cache");
+
+	remove_matching(tmp, NULL);
+	remove_matching(dir, ".tmp.");
+	remove_matching(cache, ".tmp.");
+}
+
 struct kiln_store *kiln_store_open(const char *dir, bool writable, struct kiln_error *err)
 {
 	struct kiln_store *s;
@@ -58,6 +85,9 @@ struct kiln_store *kiln_store_open(const char *dir, bool writable, struct kiln_e
 			kiln_store_close(s);
 			return NULL;
 		}
+		/* Holding the lock, nobody else writes: what is under tmp/ was
+		 * left by a killed build and is never part of the store. */
+		clear_tmp(dir);
 		if (ensure_file(dir, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}", err) < 0 ||
 		    ensure_file(dir, "index.json",
 				"{\"manifests\":[],\"mediaType\":\"" KILN_OCI_INDEX "\",\"schemaVersion\":2}",

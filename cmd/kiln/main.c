@@ -49,11 +49,28 @@ static void print_main_help(FILE *out)
 		"See docs/ and `man kiln` for the formats and guides.\n");
 }
 
+/* Print s with control bytes escaped: messages quote names from hostile
+ * input (package paths, YAML values), which must not forge extra lines or
+ * send escape sequences to a terminal.  A "\n  " that kiln itself puts in
+ * a message (a resolver's "required by:" line) is kept. */
+static void print_escaped(FILE *out, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '\n' && p[1] == ' ' && p[2] == ' ')
+			fputc('\n', out);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(out, "\\x%02x", *p);
+		else
+			fputc(*p, out);
+	}
+}
+
 int kiln_cli_fail(const struct kiln_cli *cli, const struct kiln_error *err)
 {
 	kiln_cli_progress_done(cli);
-	fprintf(stderr, "kiln: %s%s%s\n", cli->command ? cli->command : "",
-		cli->command ? ": " : "", err->message[0] ? err->message : "failed");
+	fprintf(stderr, "kiln: %s%s", cli->command ? cli->command : "", cli->command ? ": " : "");
+	print_escaped(stderr, err->message[0] ? err->message : "failed");
+	fputc('\n', stderr);
 	return err->code ? err->code : KILN_EXIT_FAILED;
 }
 
