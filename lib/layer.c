@@ -23,6 +23,7 @@ struct kiln_tree {
 	char **packages;               /* interned package names */
 	size_t npackages, packages_alloc;
 	int top_layer;                 /* highest layer added to; -1: none yet */
+	uint64_t content_bytes;        /* file contents held, against KILN_TREE_MAX_BYTES */
 };
 
 /* ---- blobs and entries -------------------------------------------------- */
@@ -668,6 +669,13 @@ static int unpack_entry(void *ctx, const struct kiln_deb_entry *de, struct kiln_
 		break;
 	case KILN_DEB_FILE: {
 		void *data = NULL;
+		/* A small .deb can claim gigabytes: bound what the tree holds. */
+		if (u->tree->content_bytes + de->size > KILN_TREE_MAX_BYTES) {
+			entry_free(e);
+			return kiln_error_set(err, "'%s': the image's files would pass %llu GiB", de->path,
+					      (unsigned long long)(KILN_TREE_MAX_BYTES >> 30));
+		}
+		u->tree->content_bytes += de->size;
 		if (read_contents(de, &data, err) < 0) {
 			entry_free(e);
 			return -1;

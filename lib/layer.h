@@ -81,6 +81,10 @@ struct kiln_tree_entry {
 	struct kiln_tree_entry *below; /* the same path's version in a lower layer */
 };
 
+/* The tree holds file contents in memory; an image whose package files
+ * add up to more is refused (a hostile .deb can claim any size). */
+#define KILN_TREE_MAX_BYTES ((uint64_t)16 << 30)
+
 /* An empty tree (no root skeleton). */
 struct kiln_tree *kiln_tree_new(void);
 
