@@ -582,6 +582,54 @@ static int add_accounts(struct build *b, struct kiln_tree *tree, int layer, stru
 	return rc;
 }
 
+struct expand_pool {
+	struct kiln_fetch_item *items;
+	size_t n, next;
+	pthread_mutex_t mu;
+};
+
+static void *expand_worker(void *arg)
+{
+	struct expand_pool *pool = arg;
+
+	for (;;) {
+		struct kiln_fetch_item *it;
+		struct kiln_error ignored = { 0 };
+		size_t len;
+		char *data;
+
+		pthread_mutex_lock(&pool->mu);
+		it = pool->next < pool->n ? &pool->items[pool->next++] : NULL;
+		pthread_mutex_unlock(&pool->mu);
+		if (!it)
+			return NULL;
+		data = kiln_file_read(it->path, (size_t)it->size + 1, &len, &ignored);
+		if (data)
+			it->expanded = kiln_deb_expand(data, len, KILN_DEB_MAX_FILE_SIZE, &it->expanded_len,
+						       &ignored);
+		free(data);
+	}
+}
+
+static void expand_all(struct build *b, struct kiln_fetch_item *items)
+{
+	struct expand_pool pool = { .items = items, .n = b->lock->n_packages };
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	pthread_t threads[16];
+	size_t started = 0, want = cores > 1 ? (size_t)cores - 1 : 0;
+
+	if (want > KILN_ARRAY_SIZE(threads))
+		want = KILN_ARRAY_SIZE(threads);
+	pthread_mutex_init(&pool.mu, NULL);
+	for (size_t i = 0; i < want; i++)
+		if (pthread_create(&threads[started], NULL, expand_worker, &pool) == 0)
+			started++;
+	expand_worker(&pool);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	pthread_mutex_destroy(&pool.mu);
+}
+
 /* The top directories every image has, in the root layer. */
 static int add_skeleton(struct build *b, struct kiln_tree *tree, struct kiln_error *err)
 {
@@ -616,6 +664,9 @@ static struct kiln_tree *assemble(struct build *b, struct kiln_build_result *res
 	tree = kiln_tree_new_root();
 	if (add_skeleton(b, tree, err) < 0)
 		goto out;
+	/* Decompressing data.tar is most of the work: do it on every core
+	 * first, then fill the tree on this thread in a fixed order. */
+	expand_all(b, items);
 	/* Layer by layer (the tree fills layers in order), and by name within
 	 * a layer: the order, and so the result, depends on nothing but the lock. */
 	for (size_t l = 0; l < b->n_layers; l++) {
@@ -624,11 +675,21 @@ static struct kiln_tree *assemble(struct build *b, struct kiln_build_result *res
 			const struct kiln_lock_package *p = &b->lock->packages[i];
 			struct kiln_deb_options dopt = { .package = p->name, .version = p->version,
 							 .architecture = p->architecture };
+			const char *name = strrchr(p->filename, '/') + 1;
 			_cleanup_deb_ struct kiln_deb *deb = NULL;
 
-			deb = kiln_deb_open_file(items[i].path, strrchr(p->filename, '/') + 1, &dopt, err);
+			/* An expansion that failed falls back to the file itself, whose
+			 * reader then says exactly what is wrong with it. */
+			if (items[i].expanded)
+				deb = kiln_deb_open_memory(items[i].expanded, items[i].expanded_len, name, &dopt, err);
+			else
+				deb = kiln_deb_open_file(items[i].path, name, &dopt, err);
 			if (!deb || kiln_tree_add_deb(tree, deb, (int)l, &db[i], err) < 0)
 				goto out;
+			kiln_deb_close(deb);
+			deb = NULL;
+			free(items[i].expanded);
+			items[i].expanded = NULL;
 		}
 	}
 	if (kiln_dpkg_status_add(tree, db, b->lock->n_packages, dpkg_layer, b->epoch, err) < 0 ||
@@ -640,6 +701,7 @@ static struct kiln_tree *assemble(struct build *b, struct kiln_build_result *res
 out:
 	for (size_t i = 0; i < b->lock->n_packages; i++) {
 		free(items[i].path);
+		free(items[i].expanded);
 		kiln_dpkg_package_release(&db[i]);
 	}
 	free(items);
@@ -658,7 +720,8 @@ out:
 
 struct compress_pool {
 	struct build *b;
-	size_t next;
+	size_t *order;             /* layers to compress, biggest first */
+	size_t n, next;
 	pthread_mutex_t mu;
 };
 
@@ -670,10 +733,8 @@ static void *compress_worker(void *arg)
 	for (;;) {
 		struct plan_layer *l = NULL;
 		pthread_mutex_lock(&pool->mu);
-		while (pool->next < b->n_layers && b->layers[pool->next].cached)
-			pool->next++;
-		if (pool->next < b->n_layers)
-			l = &b->layers[pool->next++];
+		if (pool->next < pool->n)
+			l = &b->layers[pool->order[pool->next++]];
 		pthread_mutex_unlock(&pool->mu);
 		if (!l)
 			return NULL;
@@ -689,7 +750,7 @@ static void *compress_worker(void *arg)
 /* Compress the new layers on every core (deflate is the slow part). */
 static int compress_layers(struct build *b, struct kiln_error *err)
 {
-	struct compress_pool pool = { .b = b };
+	struct compress_pool pool = { .b = b, .order = kiln_xcalloc(b->n_layers, sizeof(size_t)) };
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	size_t n_threads = cores > 1 ? (size_t)cores : 1;
 	pthread_t threads[16];
@@ -697,6 +758,16 @@ static int compress_layers(struct build *b, struct kiln_error *err)
 
 	if (n_threads > KILN_ARRAY_SIZE(threads))
 		n_threads = KILN_ARRAY_SIZE(threads);
+	/* Biggest first, so no core is left with one large layer at the end. */
+	for (size_t i = 0; i < b->n_layers; i++)
+		if (!b->layers[i].cached) {
+			size_t j = pool.n++;
+			while (j > 0 && b->layers[pool.order[j - 1]].tar.len < b->layers[i].tar.len) {
+				pool.order[j] = pool.order[j - 1];
+				j--;
+			}
+			pool.order[j] = i;
+		}
 	pthread_mutex_init(&pool.mu, NULL);
 	for (size_t i = 1; i < n_threads; i++)
 		if (pthread_create(&threads[started], NULL, compress_worker, &pool) == 0)
@@ -705,6 +776,7 @@ static int compress_layers(struct build *b, struct kiln_error *err)
 	for (size_t i = 0; i < started; i++)
 		pthread_join(threads[i], NULL);
 	pthread_mutex_destroy(&pool.mu);
+	free(pool.order);
 	for (size_t i = 0; i < b->n_layers; i++)
 		if (!b->layers[i].cached && b->layers[i].compress_failed) {
 			*err = b->layers[i].compress_err;

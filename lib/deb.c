@@ -701,3 +701,123 @@ ssize_t kiln_deb_entry_read(const struct kiln_deb_entry *entry, void *buf, size_
 				      archive_error_string(deb->inner));
 	return n;
 }
+
+/* ---- expanding data.tar ahead of time ------------------------------------- */
+
+#define AR_MAGIC "!<arch>\n"
+#define AR_HEADER 60
+
+static void ar_put_member(struct kiln_buf *out, const char *name, const void *data, size_t len)
+{
+	char header[AR_HEADER + 1];
+
+	snprintf(header, sizeof(header), "%-16s%-12s%-6s%-6s%-8s%-10zu`\n", name, "0", "0", "0",
+		 "100644", len);
+	kiln_buf_add(out, header, AR_HEADER);
+	kiln_buf_add(out, data, len);
+	if (len & 1)
+		kiln_buf_addch(out, '\n');
+}
+
+/* Only the filter the member's name promises, as the reader does: a
+ * data.tar.xz holding gzip stays an error. */
+static int inflate_member(const void *data, size_t len, int filter, uint64_t max,
+			  struct kiln_buf *out, struct kiln_error *err)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *e;
+	int rc = -1;
+
+	if (archive_read_support_filter_by_code(a, filter) != ARCHIVE_OK) {
+		kiln_error_set(err, "data.tar: %s", archive_error_string(a));
+		goto out;
+	}
+	archive_read_support_format_raw(a);
+	if (archive_read_open_memory(a, data, len) != ARCHIVE_OK ||
+	    archive_read_next_header(a, &e) != ARCHIVE_OK) {
+		kiln_error_set(err, "data.tar: %s", archive_error_string(a));
+		goto out;
+	}
+	if (archive_filter_code(a, 0) != filter) {
+		kiln_error_set(err, "data.tar: not compressed as its name says");
+		goto out;
+	}
+	for (;;) {
+		char block[1 << 16];
+		la_ssize_t n = archive_read_data(a, block, sizeof(block));
+		if (n == 0)
+			break;
+		if (n < 0) {
+			kiln_error_set(err, "data.tar: %s", archive_error_string(a));
+			goto out;
+		}
+		if (out->len + (size_t)n > max) {
+			kiln_error_set(err, "data.tar: larger than %llu bytes", (unsigned long long)max);
+			goto out;
+		}
+		kiln_buf_add(out, block, (size_t)n);
+	}
+	rc = 0;
+out:
+	archive_read_free(a);
+	return rc;
+}
+
+void *kiln_deb_expand(const void *data, size_t len, uint64_t max_data, size_t *out_len,
+		      struct kiln_error *err)
+{
+	const unsigned char *p = data, *end = p + len;
+	struct kiln_buf out = KILN_BUF_INIT;
+	bool expanded = false;
+
+	if (len < strlen(AR_MAGIC) || memcmp(p, AR_MAGIC, strlen(AR_MAGIC)) != 0) {
+		kiln_error_set(err, "not an ar archive");
+		return NULL;
+	}
+	kiln_buf_add(&out, AR_MAGIC, strlen(AR_MAGIC));
+	p += strlen(AR_MAGIC);
+	while (p < end) {
+		char name[17], size_text[11];
+		unsigned long long size;
+		char *stop;
+
+		if ((size_t)(end - p) < AR_HEADER || p[58] != '`' || p[59] != '\n')
+			goto bad;
+		memcpy(name, p, 16);
+		name[16] = '\0';
+		for (int i = 15; i >= 0 && (name[i] == ' ' || name[i] == '/'); i--)
+			name[i] = '\0';
+		memcpy(size_text, p + 48, 10);
+		size_text[10] = '\0';
+		size = strtoull(size_text, &stop, 10);
+		if (stop == size_text || (*stop && *stop != ' ') || size > (uint64_t)(end - p - AR_HEADER))
+			goto bad;
+		p += AR_HEADER;
+		enum member_kind kind;
+		int comp = member_compression(name, &kind);
+		if (!expanded && comp >= 0 && kind == MEMBER_DATA &&
+		    compressions[comp].filter != ARCHIVE_FILTER_NONE) {
+			struct kiln_buf tar = KILN_BUF_INIT;
+			if (inflate_member(p, (size_t)size, compressions[comp].filter, max_data, &tar, err) < 0) {
+				kiln_buf_release(&tar);
+				kiln_buf_release(&out);
+				return NULL;
+			}
+			ar_put_member(&out, "data.tar", tar.data ? tar.data : "", tar.len);
+			kiln_buf_release(&tar);
+			expanded = true;
+		} else {
+			ar_put_member(&out, name, p, (size_t)size);
+			expanded |= comp >= 0 && kind == MEMBER_DATA;
+		}
+		p += size + (size & 1);
+	}
+	if (!expanded)
+		goto bad;
+	*out_len = out.len;
+	return kiln_buf_detach(&out);
+bad:
+	kiln_buf_release(&out);
+	kiln_error_set(err, "unexpected ar framing");
+	return NULL;
+}

@@ -119,6 +119,16 @@ ssize_t kiln_deb_entry_read(const struct kiln_deb_entry *entry, void *buf, size_
 			    struct kiln_error *err);
 
 void kiln_deb_close(struct kiln_deb *deb);
+
+/* The same .deb with its data.tar member stored uncompressed (and every
+ * other member as it was), in a malloc'd buffer: decompressing is the
+ * costly part of reading a package, and this lets callers do it on other
+ * threads before kiln_deb_open_memory() checks everything as usual.  Only
+ * the ar framing is looked at here; anything unexpected fails (the caller
+ * then opens the original, whose reader says precisely what is wrong).
+ * The uncompressed data.tar may not exceed max_data bytes. */
+void *kiln_deb_expand(const void *data, size_t len, uint64_t max_data, size_t *out_len,
+		      struct kiln_error *err);
 static inline void kiln_deb_closep(struct kiln_deb **deb)
 {
 	if (*deb)

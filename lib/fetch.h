@@ -32,6 +32,10 @@ struct kiln_fetch_item {
 	size_t n_base_urls;
 	char *path;                    /* out: the verified cache file (malloc'd; caller frees) */
 	bool downloaded;               /* out: fetched now (false: was in the cache) */
+	/* For the caller's use after fetching (kiln build keeps the package
+	 * with its data.tar decompressed here); fetch never touches it. */
+	void *expanded;
+	size_t expanded_len;
 };
 
 struct kiln_fetch_options {
