@@ -97,22 +97,33 @@ static bool progress_shown;
 void kiln_cli_progress(void *ctx, const char *label, uint64_t done, uint64_t total)
 {
 	const struct kiln_cli *cli = ctx;
-	static struct timeval last;
+	static struct timeval last, start;
+	static char start_label[256];
 	struct timeval now;
 	const char *short_label;
+	double secs, rate;
 
 	if (cli->quiet || !isatty(2))
 		return;
 	gettimeofday(&now, NULL);
+	/* The rate is measured from the first report of this label. */
+	if (strncmp(start_label, label, sizeof(start_label) - 1) != 0) {
+		snprintf(start_label, sizeof(start_label), "%s", label);
+		start = now;
+	}
+	secs = (double)(now.tv_sec - start.tv_sec) + (now.tv_usec - start.tv_usec) / 1e6;
+	rate = secs > 0.05 ? done / 1e6 / secs : 0;
 	if (progress_shown && done != total &&
 	    (now.tv_sec - last.tv_sec) * 1000000L + (now.tv_usec - last.tv_usec) < 100000)
 		return;
 	last = now;
 	short_label = strrchr(label, '/') ? strrchr(label, '/') + 1 : label;
+	fprintf(stderr, "\r\033[K  fetch %s  %.1f", short_label, done / 1e6);
 	if (total)
-		fprintf(stderr, "\r\033[K  fetch %s  %.1f / %.1f MB", short_label, done / 1e6, total / 1e6);
-	else
-		fprintf(stderr, "\r\033[K  fetch %s  %.1f MB", short_label, done / 1e6);
+		fprintf(stderr, " / %.1f", total / 1e6);
+	fprintf(stderr, " MB");
+	if (rate > 0)
+		fprintf(stderr, "  %.1f MB/s", rate);
 	progress_shown = true;
 }
 
