@@ -391,8 +391,8 @@ static int fetch_packages(struct build *b, struct kiln_fetch_item *items, char *
 		.cache_dir = cache, .progress = b->opt->progress, .progress_ctx = b->opt->progress_ctx,
 	};
 	struct kiln_fetch_stats stats = { 0 };
+	/* Eight base URLs per source at most: its mirror, then fallbacks. */
 	char **urls = kiln_xcalloc(b->m->n_sources * 8 + 1, sizeof(char *));
-	size_t n_urls = 0;
 
 	*urls_out = urls;
 	for (size_t i = 0; i < b->lock->n_packages; i++) {
@@ -410,7 +410,6 @@ static int fetch_packages(struct build *b, struct kiln_fetch_item *items, char *
 			mine[0] = kiln_mirror_for_source(s->name, s->suite, s->url, NULL, err);
 			if (!mine[0])
 				return -1;
-			n_urls++;
 			for (size_t f = 0; f < s->n_fallback && f < 7; f++)
 				mine[1 + f] = kiln_xstrdup(s->fallback[f]);
 		}
@@ -421,7 +420,6 @@ static int fetch_packages(struct build *b, struct kiln_fetch_item *items, char *
 			.base_urls = mine, .n_base_urls = n_mine,
 		};
 	}
-	(void)n_urls;
 	if (kiln_fetch_all(&fo, items, b->lock->n_packages, &stats, err) < 0)
 		return kiln_error_prefix(err, "fetch");
 	res->packages_downloaded = stats.downloaded;
