@@ -1,0 +1,404 @@
+/* sign.c - Ed25519 keys with OpenSSL 3 EVP. */
+#include "sign.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "hash.h"
+#include "util.h"
+
+/* A PEM key is a few hundred bytes; anything much larger is not one. */
+#define KEY_FILE_MAX (64 * 1024)
+
+struct kiln_key {
+	EVP_PKEY *pkey;
+	bool is_private;
+	char *path;
+};
+
+static void bio_freep(BIO **b) { if (*b) BIO_free(*b); }
+static void pkey_freep(EVP_PKEY **p) { if (*p) EVP_PKEY_free(*p); }
+static void md_ctx_freep(EVP_MD_CTX **c) { if (*c) EVP_MD_CTX_free(*c); }
+#define _cleanup_bio_ _cleanup_(bio_freep)
+#define _cleanup_pkey_ _cleanup_(pkey_freep)
+#define _cleanup_md_ctx_ _cleanup_(md_ctx_freep)
+
+/* Fill err with the message, ": " and OpenSSL's newest queued error (if
+ * any), and empty OpenSSL's queue so it does not leak into later errors. */
+static int openssl_error(struct kiln_error *err, const char *what)
+{
+	unsigned long e = ERR_peek_last_error();
+	char buf[256];
+
+	if (e) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		kiln_error_set(err, "%s: %s", what, buf);
+	} else {
+		kiln_error_set(err, "%s", what);
+	}
+	ERR_clear_error();
+	return -1;
+}
+
+/* Never prompt on a terminal for an encrypted key's passphrase. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	return -1;
+}
+
+static struct kiln_key *key_wrap(EVP_PKEY *pkey, bool is_private, const char *path)
+{
+	struct kiln_key *key = kiln_xcalloc(1, sizeof(*key));
+
+	key->pkey = pkey;
+	key->is_private = is_private;
+	key->path = kiln_xstrdup(path);
+	return key;
+}
+
+void kiln_sign_key_free(struct kiln_key *key)
+{
+	if (!key)
+		return;
+	EVP_PKEY_free(key->pkey);
+	free(key->path);
+	free(key);
+}
+
+const char *kiln_sign_key_path(const struct kiln_key *key)
+{
+	return key->path;
+}
+
+struct kiln_key *kiln_sign_generate(struct kiln_error *err)
+{
+	EVP_PKEY *pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+
+	if (!pkey) {
+		openssl_error(err, "generate an Ed25519 key");
+		return NULL;
+	}
+	return key_wrap(pkey, true, "");
+}
+
+static int fsync_dir_of(const char *path, struct kiln_error *err)
+{
+	_cleanup_free_ char *dir = kiln_path_dirname(path);
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 || fsync(fd) < 0)
+		return kiln_error_errno(err, errno, "sync directory '%s'", dir);
+	return 0;
+}
+
+/* Write data to a temp file beside path, then put it in place: link() when
+ * an existing file must survive (it fails with EEXIST, atomically), rename()
+ * when it may be replaced.  Either way no reader sees a partial key. */
+static int write_key_file(const char *path, const void *data, size_t len, mode_t mode,
+			  bool overwrite, struct kiln_error *err)
+{
+	_cleanup_free_ char *tmp = kiln_xasprintf("%s.tmp.XXXXXX", path);
+	_cleanup_close_ int fd = -1;
+	int rc;
+
+	/* mkostemp opens with O_EXCL and mode 0600, so the key is never, even
+	 * for a moment, readable by others. */
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return kiln_error_errno(err, errno, "create temporary file for '%s'", path);
+	if ((rc = kiln_write_all(fd, data, len)) != 0) {
+		unlink(tmp);
+		return kiln_error_errno(err, rc, "write '%s'", tmp);
+	}
+	if (fchmod(fd, mode) < 0 || fsync(fd) < 0) {
+		int saved = errno;
+		unlink(tmp);
+		return kiln_error_errno(err, saved, "write '%s'", tmp);
+	}
+	if (overwrite)
+		return kiln_file_commit(tmp, path, err);
+	if (link(tmp, path) < 0) {
+		int saved = errno;
+		unlink(tmp);
+		if (saved == EEXIST)
+			return kiln_error_set(err, "'%s' exists", path);
+		return kiln_error_errno(err, saved, "create '%s'", path);
+	}
+	unlink(tmp);
+	return fsync_dir_of(path, err);
+}
+
+/* The PEM text a BIO collected; the BIO keeps ownership. */
+static size_t bio_contents(BIO *bio, const char **data)
+{
+	char *p = NULL;
+	long n = BIO_get_mem_data(bio, &p);
+
+	*data = p;
+	return n > 0 ? (size_t)n : 0;
+}
+
+int kiln_sign_write_private(const struct kiln_key *key, const char *path, bool overwrite,
+			    struct kiln_error *err)
+{
+	_cleanup_bio_ BIO *bio = BIO_new(BIO_s_mem());
+	const char *pem;
+	size_t len;
+
+	if (!key->is_private)
+		return kiln_error_set(err, "write '%s': not a private key", path);
+	if (!bio || PEM_write_bio_PKCS8PrivateKey(bio, key->pkey, NULL, NULL, 0, NULL, NULL) != 1)
+		return openssl_error(err, "encode the private key");
+	len = bio_contents(bio, &pem);
+	return write_key_file(path, pem, len, 0600, overwrite, err);
+}
+
+int kiln_sign_write_public(const struct kiln_key *key, const char *path, bool overwrite,
+			   struct kiln_error *err)
+{
+	_cleanup_bio_ BIO *bio = BIO_new(BIO_s_mem());
+	const char *pem;
+	size_t len;
+
+	if (!bio || PEM_write_bio_PUBKEY(bio, key->pkey) != 1)
+		return openssl_error(err, "encode the public key");
+	len = bio_contents(bio, &pem);
+	return write_key_file(path, pem, len, 0644, overwrite, err);
+}
+
+int kiln_sign_keygen(const char *priv_path, const char *pub_path, struct kiln_error *err)
+{
+	struct kiln_key *key;
+	int rc;
+
+	/* Check both first so a refused public key leaves no new private key. */
+	if (access(priv_path, F_OK) == 0)
+		return kiln_error_set(err, "'%s' exists", priv_path);
+	if (access(pub_path, F_OK) == 0)
+		return kiln_error_set(err, "'%s' exists", pub_path);
+	key = kiln_sign_generate(err);
+	if (!key)
+		return -1;
+	rc = kiln_sign_write_private(key, priv_path, false, err);
+	if (rc == 0 && (rc = kiln_sign_write_public(key, pub_path, false, err)) < 0)
+		unlink(priv_path);
+	kiln_sign_key_free(key);
+	return rc;
+}
+
+/* Refuse anything but Ed25519, naming the file and what it holds. */
+static int check_ed25519(EVP_PKEY *pkey, const char *path, struct kiln_error *err)
+{
+	const char *type;
+
+	if (EVP_PKEY_get_base_id(pkey) == EVP_PKEY_ED25519)
+		return 0;
+	type = EVP_PKEY_get0_type_name(pkey);
+	return kiln_error_set(err, "'%s' holds a key of type %s; kiln signs only with Ed25519 keys",
+			      path, type ? type : "unknown");
+}
+
+/* Read a key file (bounded) into a memory BIO. */
+static BIO *key_file_bio(const char *path, char **text, size_t *len, struct kiln_error *err)
+{
+	BIO *bio;
+
+	*text = kiln_file_read(path, KEY_FILE_MAX, len, err);
+	if (!*text)
+		return NULL;
+	bio = BIO_new_mem_buf(*text, (int)*len);
+	if (!bio)
+		openssl_error(err, "read key");
+	return bio;
+}
+
+struct kiln_key *kiln_sign_load_private(const char *path, struct kiln_error *err)
+{
+	_cleanup_free_ char *text = NULL;
+	_cleanup_bio_ BIO *bio = NULL;
+	_cleanup_pkey_ EVP_PKEY *pkey = NULL;
+	size_t text_len = 0;
+	struct stat st;
+
+	bio = key_file_bio(path, &text, &text_len, err);
+	if (!bio) {
+		kiln_error_prefix(err, "private key");
+		return NULL;
+	}
+	pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+	/* The PEM text is a secret: wipe our copy. */
+	OPENSSL_cleanse(text, text_len);
+	if (!pkey) {
+		char what[KILN_ERROR_MAX / 2];
+		snprintf(what, sizeof(what), "'%s' is not an unencrypted PEM private key", path);
+		openssl_error(err, what);
+		return NULL;
+	}
+	/* Like ssh: a signing key others can read is no longer only ours. */
+	if (stat(path, &st) < 0) {
+		kiln_error_errno(err, errno, "private key '%s'", path);
+		return NULL;
+	}
+	if (st.st_mode & 0077) {
+		kiln_error_set(err, "private key '%s' is accessible by group or others (mode %04o): "
+			       "chmod 600 '%s'", path, (unsigned)(st.st_mode & 07777), path);
+		return NULL;
+	}
+	if (check_ed25519(pkey, path, err) < 0)
+		return NULL;
+	return key_wrap(kiln_steal_pointer(&pkey), true, path);
+}
+
+struct kiln_key *kiln_sign_load_public(const char *path, struct kiln_error *err)
+{
+	_cleanup_free_ char *text = NULL;
+	_cleanup_bio_ BIO *bio = NULL;
+	_cleanup_pkey_ EVP_PKEY *pkey = NULL;
+	size_t text_len = 0;
+
+	bio = key_file_bio(path, &text, &text_len, err);
+	if (!bio) {
+		kiln_error_prefix(err, "public key");
+		return NULL;
+	}
+	pkey = PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL);
+	if (!pkey) {
+		char what[KILN_ERROR_MAX / 2];
+		snprintf(what, sizeof(what), "'%s' is not a PEM public key", path);
+		openssl_error(err, what);
+		return NULL;
+	}
+	if (check_ed25519(pkey, path, err) < 0)
+		return NULL;
+	return key_wrap(kiln_steal_pointer(&pkey), false, path);
+}
+
+int kiln_sign(const struct kiln_key *key, const void *data, size_t len,
+	      unsigned char sig[KILN_SIG_LEN], struct kiln_error *err)
+{
+	_cleanup_md_ctx_ EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	size_t siglen = KILN_SIG_LEN;
+
+	if (!key->is_private)
+		return kiln_error_set(err, "sign: '%s' is a public key", key->path);
+	/* Ed25519 is "pure": no digest is named, the message goes in whole. */
+	if (!ctx || EVP_DigestSignInit(ctx, NULL, NULL, NULL, key->pkey) != 1 ||
+	    EVP_DigestSign(ctx, sig, &siglen, data, len) != 1)
+		return openssl_error(err, "sign");
+	if (siglen != KILN_SIG_LEN)
+		return kiln_error_set(err, "sign: signature of %zu bytes, not %d", siglen, KILN_SIG_LEN);
+	return 0;
+}
+
+int kiln_sign_verify(const struct kiln_key *key, const void *data, size_t len,
+		     const unsigned char *sig, size_t siglen, struct kiln_error *err)
+{
+	_cleanup_md_ctx_ EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int rc;
+
+	if (siglen != KILN_SIG_LEN) {
+		kiln_error_set(err, "bad signature: %zu bytes, an Ed25519 signature has %d", siglen,
+			       KILN_SIG_LEN);
+		return kiln_error_verification(err);
+	}
+	if (!ctx || EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, key->pkey) != 1)
+		return openssl_error(err, "verify");
+	rc = EVP_DigestVerify(ctx, sig, siglen, data, len);
+	ERR_clear_error();
+	if (rc != 1) {
+		char id[KILN_KEYID_LEN + 1] = "";
+		kiln_sign_keyid(key, id, NULL);
+		kiln_error_set(err, "bad signature: does not verify under key %s%s%s%s", id,
+			       key->path[0] ? " ('" : "", key->path, key->path[0] ? "')" : "");
+		return kiln_error_verification(err);
+	}
+	return 0;
+}
+
+int kiln_sign_keyid(const struct kiln_key *key, char out[KILN_KEYID_LEN + 1],
+		    struct kiln_error *err)
+{
+	unsigned char *der = NULL;
+	char hex[KILN_SHA256_HEX_LEN + 1];
+	int n = i2d_PUBKEY(key->pkey, &der);
+
+	if (n <= 0) {
+		out[0] = '\0';
+		return openssl_error(err, "encode the public key");
+	}
+	kiln_sha256_hex(der, (size_t)n, hex);
+	OPENSSL_free(der);
+	snprintf(out, KILN_KEYID_LEN + 1, "sha256:%s", hex);
+	return 0;
+}
+
+char *kiln_sign_find_private(const char *option, const char *workdir)
+{
+	const char *env = getenv("KILN_KEY");
+
+	if (option)
+		return kiln_xstrdup(option);
+	if (env && *env)
+		return kiln_xstrdup(env);
+	return kiln_path_join(workdir, ".kiln/signing.key");
+}
+
+void kiln_keyring_release(struct kiln_keyring *ring)
+{
+	for (size_t i = 0; i < ring->n; i++)
+		kiln_sign_key_free(ring->keys[i]);
+	free(ring->keys);
+	ring->keys = NULL;
+	ring->n = ring->alloc = 0;
+}
+
+static int keyring_add(struct kiln_keyring *ring, const char *path, struct kiln_error *err)
+{
+	struct kiln_key *key = kiln_sign_load_public(path, err);
+
+	if (!key)
+		return -1;
+	kiln_xgrow(&ring->keys, &ring->alloc, ring->n + 1, sizeof(*ring->keys));
+	ring->keys[ring->n++] = key;
+	return 0;
+}
+
+int kiln_sign_load_trusted(const char *const *pub_paths, size_t n_paths, const char *workdir,
+			   struct kiln_keyring *ring, struct kiln_error *err)
+{
+	_cleanup_free_ char *pattern = NULL;
+	glob_t g;
+	int rc = 0;
+
+	if (n_paths > 0) {
+		for (size_t i = 0; i < n_paths && rc == 0; i++)
+			rc = keyring_add(ring, pub_paths[i], err);
+		if (rc < 0)
+			kiln_keyring_release(ring);
+		return rc;
+	}
+	pattern = kiln_path_join(workdir, ".kiln/trusted/*.pub");
+	/* glob sorts by name, so the order (and any error) is the same each run. */
+	rc = glob(pattern, 0, NULL, &g);
+	if (rc == GLOB_NOMATCH)
+		return kiln_error_set(err, "no trusted public keys: none given with --pub, none in '%s'",
+				      pattern);
+	if (rc != 0)
+		return kiln_error_set(err, "list '%s': glob failed", pattern);
+	for (size_t i = 0; i < g.gl_pathc && rc == 0; i++)
+		rc = keyring_add(ring, g.gl_pathv[i], err);
+	globfree(&g);
+	if (rc < 0)
+		kiln_keyring_release(ring);
+	return rc;
+}
