@@ -190,7 +190,9 @@ int kiln_scaffold_init(const struct kiln_scaffold_options *opt, char **written,
 				if (g.len && g.data[g.len - 1] != '\n')
 					kiln_buf_addch(&g, '\n');
 			}
-			kiln_buf_adds(&g, "# kiln's snapshot store: build output\n/snapshots/*\n!/snapshots/README.md\n");
+			kiln_buf_adds(&g, "# kiln's snapshot store: build output\n/snapshots/*\n!/snapshots/README.md\n"
+					  "# the private signing key (kiln keygen); public keys in .kiln/trusted/ are committed\n"
+					  "/.kiln/signing.key\n");
 			rc = kiln_file_write_atomic(gi, g.data, g.len, 0644, err);
 			kiln_buf_release(&g);
 			if (rc < 0)

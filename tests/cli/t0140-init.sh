@@ -15,6 +15,7 @@ expect_not_contains "$(cat kiln.yaml)" "stable-security" "but not a -security su
 expect_contains "$(cat kiln.yaml)" 'upd-user: "1.0"' "pins upd-user"
 expect_not_contains "$(cat kiln.yaml)" "127.0.0.1" "names no mirror host"
 expect_contains "$(cat .gitignore)" "/snapshots/*" "ignores the store"
+expect_contains "$(cat .gitignore)" "/.kiln/signing.key" "and the private signing key"
 expect_rc 0 "the starter locks straight away" kiln lock
 cp kiln.yaml first.yaml
 expect_rc 1 "init refuses to overwrite" kiln init --suite stable --keyring "$KILN_TEST_KEYRING"
