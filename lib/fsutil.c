@@ -49,7 +49,7 @@ char *kiln_file_read(const char *path, size_t max_size, size_t *len, struct kiln
 	return kiln_steal_pointer(&data);
 }
 
-static int fsync_dir_of(const char *path, struct kiln_error *err)
+int kiln_fsync_dir_of(const char *path, struct kiln_error *err)
 {
 	_cleanup_free_ char *dir = kiln_path_dirname(path);
 	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -68,7 +68,7 @@ int kiln_file_commit(const char *tmp_path, const char *path, struct kiln_error *
 		unlink(tmp_path);
 		return kiln_error_errno(err, saved, "rename '%s' to '%s'", tmp_path, path);
 	}
-	return fsync_dir_of(path, err);
+	return kiln_fsync_dir_of(path, err);
 }
 
 int kiln_write_all(int fd, const void *data, size_t len)
@@ -88,24 +88,33 @@ int kiln_write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-int kiln_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+char *kiln_file_write_temp(const char *path, const void *data, size_t len, mode_t mode,
 			   struct kiln_error *err)
 {
 	_cleanup_free_ char *tmp = kiln_xasprintf("%s.tmp.XXXXXX", path);
 	_cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
 	int rc;
 
-	if (fd < 0)
-		return kiln_error_errno(err, errno, "create temporary file for '%s'", path);
-	if ((rc = kiln_write_all(fd, data, len)) != 0) {
-		unlink(tmp);
-		return kiln_error_errno(err, rc, "write '%s'", tmp);
+	if (fd < 0) {
+		kiln_error_errno(err, errno, "create temporary file for '%s'", path);
+		return NULL;
 	}
-	if (fchmod(fd, mode) < 0 || fsync(fd) < 0) {
-		int saved = errno;
+	if ((rc = kiln_write_all(fd, data, len)) != 0 ||
+	    (fchmod(fd, mode) < 0 && (rc = errno)) || (fsync(fd) < 0 && (rc = errno))) {
 		unlink(tmp);
-		return kiln_error_errno(err, saved, "write '%s'", tmp);
+		kiln_error_errno(err, rc, "write '%s'", tmp);
+		return NULL;
 	}
+	return kiln_steal_pointer(&tmp);
+}
+
+int kiln_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+			   struct kiln_error *err)
+{
+	_cleanup_free_ char *tmp = kiln_file_write_temp(path, data, len, mode, err);
+
+	if (!tmp)
+		return -1;
 	return kiln_file_commit(tmp, path, err);
 }
 

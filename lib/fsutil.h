@@ -17,6 +17,13 @@ char *kiln_file_read(const char *path, size_t max_size, size_t *len, struct kiln
 int kiln_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 			   struct kiln_error *err);
 
+/* The first half of an atomic write: data in a new temporary file beside
+ * path ("PATH.tmp.XXXXXX", created 0600 with O_EXCL), chmod'ed to mode and
+ * fsynced.  Returns its name (caller frees; the caller renames or links it
+ * into place, or unlinks it), or NULL with err set and nothing left behind. */
+char *kiln_file_write_temp(const char *path, const void *data, size_t len, mode_t mode,
+			   struct kiln_error *err);
+
 /* Write all of data to fd (retrying short writes and EINTR); returns 0 or
  * an errno value. */
 int kiln_write_all(int fd, const void *data, size_t len);
@@ -24,6 +31,10 @@ int kiln_write_all(int fd, const void *data, size_t len);
 /* Rename tmp_path over path and fsync the directory (tmp_path must already be
  * fsynced and in the same directory). */
 int kiln_file_commit(const char *tmp_path, const char *path, struct kiln_error *err);
+
+/* fsync the directory that holds path, so a rename or link into it is
+ * durable. */
+int kiln_fsync_dir_of(const char *path, struct kiln_error *err);
 
 /* mkdir -p with the given mode for directories it creates. */
 int kiln_mkdir_p(const char *path, mode_t mode, struct kiln_error *err);

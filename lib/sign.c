@@ -91,40 +91,18 @@ struct kiln_key *kiln_sign_generate(struct kiln_error *err)
 	return key_wrap(pkey, true, "");
 }
 
-static int fsync_dir_of(const char *path, struct kiln_error *err)
-{
-	_cleanup_free_ char *dir = kiln_path_dirname(path);
-	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0 || fsync(fd) < 0)
-		return kiln_error_errno(err, errno, "sync directory '%s'", dir);
-	return 0;
-}
-
 /* Write data to a temp file beside path, then put it in place: link() when
  * an existing file must survive (it fails with EEXIST, atomically), rename()
  * when it may be replaced.  Either way no reader sees a partial key. */
 static int write_key_file(const char *path, const void *data, size_t len, mode_t mode,
 			  bool overwrite, struct kiln_error *err)
 {
-	_cleanup_free_ char *tmp = kiln_xasprintf("%s.tmp.XXXXXX", path);
-	_cleanup_close_ int fd = -1;
-	int rc;
+	/* The temporary file is created 0600 with O_EXCL, so the key is never,
+	 * even for a moment, readable by others. */
+	_cleanup_free_ char *tmp = kiln_file_write_temp(path, data, len, mode, err);
 
-	/* mkostemp opens with O_EXCL and mode 0600, so the key is never, even
-	 * for a moment, readable by others. */
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return kiln_error_errno(err, errno, "create temporary file for '%s'", path);
-	if ((rc = kiln_write_all(fd, data, len)) != 0) {
-		unlink(tmp);
-		return kiln_error_errno(err, rc, "write '%s'", tmp);
-	}
-	if (fchmod(fd, mode) < 0 || fsync(fd) < 0) {
-		int saved = errno;
-		unlink(tmp);
-		return kiln_error_errno(err, saved, "write '%s'", tmp);
-	}
+	if (!tmp)
+		return -1;
 	if (overwrite)
 		return kiln_file_commit(tmp, path, err);
 	if (link(tmp, path) < 0) {
@@ -135,7 +113,7 @@ static int write_key_file(const char *path, const void *data, size_t len, mode_t
 		return kiln_error_errno(err, saved, "create '%s'", path);
 	}
 	unlink(tmp);
-	return fsync_dir_of(path, err);
+	return kiln_fsync_dir_of(path, err);
 }
 
 /* The PEM text a BIO collected; the BIO keeps ownership. */
