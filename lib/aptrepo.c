@@ -1,6 +1,5 @@
 #include "aptrepo.h"
 
-#include <archive.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -8,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "compress.h"
 #include "fsutil.h"
 #include "gpgv.h"
 #include "release.h"
@@ -45,68 +45,46 @@ void kiln_aptrepo_free(struct kiln_aptrepo *repo)
 	free(repo);
 }
 
+struct decompress_sink {
+	int fd;
+	const char *out_path;
+	struct kiln_sha256 *hash;
+	uint64_t total;
+};
+
+/* Hash and write each decoded block. */
+static int write_hashed(void *ctx, const void *data, size_t len, struct kiln_error *err)
+{
+	struct decompress_sink *d = ctx;
+	int rc;
+
+	kiln_sha256_update(d->hash, data, len);
+	d->total += len;
+	if ((rc = kiln_write_all(d->fd, data, len)) != 0)
+		return kiln_error_errno(err, rc, "write '%s'", d->out_path);
+	return 0;
+}
+
 int kiln_decompress_file(const char *in_path, const char *out_path, uint64_t max_out,
 			 char sha256[KILN_SHA256_HEX_LEN + 1], uint64_t *out_size,
 			 struct kiln_error *err)
 {
-	struct archive *a = archive_read_new();
-	struct archive_entry *entry;
-	struct kiln_sha256 *h = NULL;
-	_cleanup_close_ int fd = -1;
-	uint64_t total = 0;
-	int rc = -1;
+	_cleanup_free_ char *what = kiln_xasprintf("decompress '%s'", in_path);
+	_cleanup_close_ int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	struct decompress_sink d = { fd, out_path, NULL, 0 };
+	int rc;
 
-	archive_read_support_filter_all(a);
-	archive_read_support_format_raw(a);
-	if (archive_read_open_filename(a, in_path, 1 << 16) != ARCHIVE_OK ||
-	    archive_read_next_header(a, &entry) != ARCHIVE_OK) {
-		kiln_error_set(err, "decompress '%s': %s", in_path, archive_error_string(a));
-		goto out;
+	if (fd < 0)
+		return kiln_error_errno(err, errno, "create '%s'", out_path);
+	d.hash = kiln_sha256_new();
+	rc = kiln_decode_stream(in_path, NULL, 0, -1, max_out, what, write_hashed, &d, err);
+	if (rc == 0 && fsync(fd) < 0)
+		rc = kiln_error_errno(err, errno, "fsync '%s'", out_path);
+	if (rc == 0) {
+		kiln_sha256_final(d.hash, sha256);
+		*out_size = d.total;
 	}
-	fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		kiln_error_errno(err, errno, "create '%s'", out_path);
-		goto out;
-	}
-	h = kiln_sha256_new();
-	for (;;) {
-		char block[1 << 16];
-		la_ssize_t n = archive_read_data(a, block, sizeof(block));
-		if (n == 0)
-			break;
-		if (n < 0) {
-			kiln_error_set(err, "decompress '%s': %s", in_path, archive_error_string(a));
-			goto out;
-		}
-		total += (uint64_t)n;
-		if (total > max_out) {
-			kiln_error_set(err, "decompress '%s': more than %llu bytes", in_path,
-				       (unsigned long long)max_out);
-			goto out;
-		}
-		kiln_sha256_update(h, block, (size_t)n);
-		for (char *p = block; n > 0;) {
-			ssize_t w = write(fd, p, (size_t)n);
-			if (w < 0) {
-				if (errno == EINTR)
-					continue;
-				kiln_error_errno(err, errno, "write '%s'", out_path);
-				goto out;
-			}
-			p += w;
-			n -= w;
-		}
-	}
-	if (fsync(fd) < 0) {
-		kiln_error_errno(err, errno, "fsync '%s'", out_path);
-		goto out;
-	}
-	kiln_sha256_final(h, sha256);
-	*out_size = total;
-	rc = 0;
-out:
-	kiln_sha256_free(h);
-	archive_read_free(a);
+	kiln_sha256_free(d.hash);
 	return rc;
 }
 

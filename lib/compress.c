@@ -1,5 +1,8 @@
 #include "compress.h"
 
+#include <archive.h>
+#include <archive_entry.h>
+
 #include <libdeflate.h>
 #include <string.h>
 #include <zstd.h>
@@ -161,4 +164,53 @@ int kiln_decompress_zstd(const void *in, size_t len, size_t max_out, struct kiln
 	}
 	ZSTD_freeDCtx(d);
 	return 0;
+}
+
+int kiln_decode_stream(const char *path, const void *data, size_t len, int filter, uint64_t max,
+		       const char *what, kiln_decode_sink sink, void *ctx, struct kiln_error *err)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *entry;
+	uint64_t total = 0;
+	int rc = -1;
+
+	if (filter < 0)
+		archive_read_support_filter_all(a);
+	else if (archive_read_support_filter_by_code(a, filter) != ARCHIVE_OK) {
+		kiln_error_set(err, "%s: %s", what, archive_error_string(a));
+		goto out;
+	}
+	archive_read_support_format_raw(a);
+	if ((path ? archive_read_open_filename(a, path, 1 << 16) : archive_read_open_memory(a, data, len)) !=
+		    ARCHIVE_OK ||
+	    archive_read_next_header(a, &entry) != ARCHIVE_OK) {
+		kiln_error_set(err, "%s: %s", what, archive_error_string(a));
+		goto out;
+	}
+	/* Without the promised filter libarchive reads the bytes as they are. */
+	if (filter >= 0 && archive_filter_code(a, 0) != filter) {
+		kiln_error_set(err, "%s: not compressed as its name says", what);
+		goto out;
+	}
+	for (;;) {
+		char block[1 << 16];
+		la_ssize_t n = archive_read_data(a, block, sizeof(block));
+		if (n == 0)
+			break;
+		if (n < 0) {
+			kiln_error_set(err, "%s: %s", what, archive_error_string(a));
+			goto out;
+		}
+		total += (uint64_t)n;
+		if (total > max) {
+			kiln_error_set(err, "%s: more than %llu bytes", what, (unsigned long long)max);
+			goto out;
+		}
+		if (sink(ctx, block, (size_t)n, err) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	archive_read_free(a);
+	return rc;
 }

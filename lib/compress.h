@@ -15,6 +15,7 @@
 #define KILN_COMPRESS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 #include "util.h"
@@ -35,5 +36,14 @@ int kiln_decompress_gzip(const void *in, size_t len, size_t max_out, struct kiln
 			 struct kiln_error *err);
 int kiln_decompress_zstd(const void *in, size_t len, size_t max_out, struct kiln_buf *out,
 			 struct kiln_error *err);
+
+/* Decode a compressed stream (a file, or bytes in memory when path is
+ * NULL) with libarchive and hand it to sink block by block.  filter is the
+ * ARCHIVE_FILTER_* code the stream must use, or -1 for whatever it is
+ * (including none).  More than max bytes out is an error.  Messages start
+ * with `what`.  sink returns 0, or -1 with err set to stop. */
+typedef int (*kiln_decode_sink)(void *ctx, const void *data, size_t len, struct kiln_error *err);
+int kiln_decode_stream(const char *path, const void *data, size_t len, int filter, uint64_t max,
+		       const char *what, kiln_decode_sink sink, void *ctx, struct kiln_error *err);
 
 #endif

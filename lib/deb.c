@@ -1,5 +1,7 @@
 #include "deb.h"
 
+#include "compress.h"
+
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
@@ -719,48 +721,18 @@ static void ar_put_member(struct kiln_buf *out, const char *name, const void *da
 		kiln_buf_addch(out, '\n');
 }
 
+static int add_to_buf(void *ctx, const void *data, size_t len, struct kiln_error *err)
+{
+	kiln_buf_add(ctx, data, len);
+	return 0;
+}
+
 /* Only the filter the member's name promises, as the reader does: a
  * data.tar.xz holding gzip stays an error. */
 static int inflate_member(const void *data, size_t len, int filter, uint64_t max,
 			  struct kiln_buf *out, struct kiln_error *err)
 {
-	struct archive *a = archive_read_new();
-	struct archive_entry *e;
-	int rc = -1;
-
-	if (archive_read_support_filter_by_code(a, filter) != ARCHIVE_OK) {
-		kiln_error_set(err, "data.tar: %s", archive_error_string(a));
-		goto out;
-	}
-	archive_read_support_format_raw(a);
-	if (archive_read_open_memory(a, data, len) != ARCHIVE_OK ||
-	    archive_read_next_header(a, &e) != ARCHIVE_OK) {
-		kiln_error_set(err, "data.tar: %s", archive_error_string(a));
-		goto out;
-	}
-	if (archive_filter_code(a, 0) != filter) {
-		kiln_error_set(err, "data.tar: not compressed as its name says");
-		goto out;
-	}
-	for (;;) {
-		char block[1 << 16];
-		la_ssize_t n = archive_read_data(a, block, sizeof(block));
-		if (n == 0)
-			break;
-		if (n < 0) {
-			kiln_error_set(err, "data.tar: %s", archive_error_string(a));
-			goto out;
-		}
-		if (out->len + (size_t)n > max) {
-			kiln_error_set(err, "data.tar: larger than %llu bytes", (unsigned long long)max);
-			goto out;
-		}
-		kiln_buf_add(out, block, (size_t)n);
-	}
-	rc = 0;
-out:
-	archive_read_free(a);
-	return rc;
+	return kiln_decode_stream(NULL, data, len, filter, max, "data.tar", add_to_buf, out, err);
 }
 
 void *kiln_deb_expand(const void *data, size_t len, uint64_t max_data, size_t *out_len,
