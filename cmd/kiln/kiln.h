@@ -39,5 +39,6 @@ int cmd_lock(int argc, char **argv, struct kiln_cli *cli);
 int cmd_build(int argc, char **argv, struct kiln_cli *cli);
 int cmd_export(int argc, char **argv, struct kiln_cli *cli);
 int cmd_keygen(int argc, char **argv, struct kiln_cli *cli);
+int cmd_diff(int argc, char **argv, struct kiln_cli *cli);
 
 #endif

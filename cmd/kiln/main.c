@@ -18,6 +18,7 @@ static const struct kiln_command commands[] = {
 	{ "lock", cmd_lock, "resolve the manifest's pins into an exact, verified lockfile" },
 	{ "build", cmd_build, "build a commit's reproducible OCI image into the store" },
 	{ "export", cmd_export, "write a snapshot as an oci-archive or docker-archive file" },
+	{ "diff", cmd_diff, "packages and files that differ between two snapshots" },
 	{ "keygen", cmd_keygen, "generate an Ed25519 signing key and its trusted public key" },
 	{ "version", cmd_version, "print kiln's version" },
 	{ "help", cmd_help, "show help for kiln or for a command" },

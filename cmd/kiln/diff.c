@@ -1,0 +1,332 @@
+/* diff.c - `kiln diff SNAP SNAP`. */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gitrepo.h"
+#include "kiln.h"
+#include "manifest.h"
+#include "snapdiff.h"
+#include "snapref.h"
+#include "store.h"
+#include "util.h"
+
+static void diff_help(void)
+{
+	printf("usage: kiln diff [--stat] [--mtime] [--exit-code] [-f MANIFEST] [--store DIR] SNAP SNAP\n"
+	       "\n"
+	       "Show what changed from the first snapshot to the second, as a reviewer reads a\n"
+	       "lock diff: the Debian packages added, removed and changed (from each image's\n"
+	       "var/lib/dpkg/status), then the files added, removed and changed (the merged\n"
+	       "filesystems compared path by path), each group sorted by name:\n"
+	       "\n"
+	       "  packages (1 changed, 1 added, 0 removed):\n"
+	       "    ~ libc6 2.36-9+deb12u3 → 2.36-9+deb12u4\n"
+	       "    + curl 7.88.1-10+deb12u5\n"
+	       "  files (2 changed, 1 added, 0 removed, 40 mtime-only):\n"
+	       "    ~ etc/motd (mode, owner)\n"
+	       "    ~ usr/lib/x86_64-linux-gnu/libc.so.6 (content)\n"
+	       "    + usr/bin/curl\n"
+	       "\n"
+	       "A changed file says what changed: type, link target, content, size (only when\n"
+	       "the content is the same), mode, owner, xattrs, device.  Files whose only\n"
+	       "change is their mtime are counted as mtime-only and listed with --mtime (a\n"
+	       "package upgrade moves the mtime of every file it ships; a changed file's\n"
+	       "list never says mtime).  Snapshots with the same packages and files print\n"
+	       "`no differences` (their image configs, which carry the commit time, are not\n"
+	       "compared).\n"
+	       "\n"
+	       "Both snapshots are read from the same store; every layer blob is checked\n"
+	       "against its digest as it is read (exit 3 names a blob that is not), and a\n"
+	       "layer both snapshots share is read once.\n"
+	       "\n"
+	       "SNAP is NAME@REV (any git revision), NAME (NAME@HEAD), @REV (the manifest's\n"
+	       "name) or sha256:DIGEST.\n"
+	       "\n"
+	       "Options:\n"
+	       "  --stat               only the counts\n"
+	       "  --mtime              also list the files whose only change is the mtime\n"
+	       "  --exit-code          exit 1 when the snapshots differ (0 when they do not)\n"
+	       "  --json               {\"packages\":{\"added\":[{name,version,architecture}],\n"
+	       "                       \"removed\":[…],\"changed\":[{name,from,to,architecture}]},\n"
+	       "                       \"files\":{\"added\":[PATH…],\"removed\":[…],\n"
+	       "                       \"changed\":[{path,what:[…]}],\"mtime_only\":[…]}, \"differ\":BOOL}\n"
+	       "                       (with --stat: the counts)\n"
+	       "  -f, --file MANIFEST  the manifest whose name @REV means (default ./kiln.yaml)\n"
+	       "  --store DIR          the store\n"
+	       "  -h, --help           this help\n"
+	       "\n"
+	       "Exit codes: 0 (also when they differ, as git diff), 1 when they differ with\n"
+	       "--exit-code or on an error (an unknown snapshot, a missing blob), 2 usage,\n"
+	       "3 a blob whose bytes do not match its digest.\n");
+}
+
+/* Names come from image contents: control bytes must not reach the
+ * terminal or forge lines. */
+static void put_escaped(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			printf("\\x%02x", *p);
+		else
+			putchar(*p);
+	}
+}
+
+/* A JSON string for bytes that may not be UTF-8: invalid bytes become "\xNN" text. */
+static json_t *json_bytes(const char *s)
+{
+	json_t *j = json_string(s);
+	struct kiln_buf b = KILN_BUF_INIT;
+
+	if (j)
+		return j;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x80)
+			kiln_buf_addch(&b, (char)*p);
+		else
+			kiln_buf_printf(&b, "\\x%02x", *p);
+	}
+	j = json_string(b.data ? b.data : "");
+	kiln_buf_release(&b);
+	return j;
+}
+
+static json_t *json_packages(const struct kiln_snapdiff_package *v, size_t n, int kind)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_object();
+		json_object_set_new(o, "name", json_bytes(v[i].name));
+		json_object_set_new(o, "architecture", json_bytes(v[i].architecture));
+		if (kind == '~') {
+			json_object_set_new(o, "from", json_bytes(v[i].from));
+			json_object_set_new(o, "to", json_bytes(v[i].to));
+			if (v[i].from_architecture)
+				json_object_set_new(o, "from_architecture", json_bytes(v[i].from_architecture));
+		} else {
+			json_object_set_new(o, "version", json_bytes(kind == '+' ? v[i].to : v[i].from));
+		}
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+static json_t *json_paths(const struct kiln_snapdiff_file *v, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_bytes(v[i].path));
+	return a;
+}
+
+static json_t *json_changed(const struct kiln_snapdiff_file *v, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_object(), *what = json_array();
+		for (unsigned bit = 1; bit <= KILN_FSCHANGE_DEVICE; bit <<= 1)
+			if (v[i].changes & bit)
+				json_array_append_new(what, json_string(kiln_fsentry_change_name(bit)));
+		json_object_set_new(o, "path", json_bytes(v[i].path));
+		json_object_set_new(o, "what", what);
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+static json_t *json_counts(size_t changed, size_t added, size_t removed)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "changed", json_integer((json_int_t)changed));
+	json_object_set_new(o, "added", json_integer((json_int_t)added));
+	json_object_set_new(o, "removed", json_integer((json_int_t)removed));
+	return o;
+}
+
+static void print_json(const struct kiln_snapdiff *d, bool stat)
+{
+	json_t *o = json_object(), *p, *f;
+	char *text;
+
+	if (stat) {
+		p = json_counts(d->n_pkg_changed, d->n_pkg_added, d->n_pkg_removed);
+		f = json_counts(d->n_changed, d->n_added, d->n_removed);
+		json_object_set_new(f, "mtime_only", json_integer((json_int_t)d->n_mtime_only));
+	} else {
+		p = json_object();
+		json_object_set_new(p, "added", json_packages(d->pkg_added, d->n_pkg_added, '+'));
+		json_object_set_new(p, "removed", json_packages(d->pkg_removed, d->n_pkg_removed, '-'));
+		json_object_set_new(p, "changed", json_packages(d->pkg_changed, d->n_pkg_changed, '~'));
+		f = json_object();
+		json_object_set_new(f, "added", json_paths(d->added, d->n_added));
+		json_object_set_new(f, "removed", json_paths(d->removed, d->n_removed));
+		json_object_set_new(f, "changed", json_changed(d->changed, d->n_changed));
+		json_object_set_new(f, "mtime_only", json_paths(d->mtime_only, d->n_mtime_only));
+	}
+	json_object_set_new(o, "packages", p);
+	json_object_set_new(o, "files", f);
+	json_object_set_new(o, "differ", json_boolean(!kiln_snapdiff_empty(d)));
+	text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	printf("%s\n", text);
+	free(text);
+	json_decref(o);
+}
+
+static void print_text(const struct kiln_snapdiff *d, bool stat, bool mtime)
+{
+	if (kiln_snapdiff_empty(d)) {
+		printf("no differences\n");
+		return;
+	}
+	printf("packages (%zu changed, %zu added, %zu removed)%s\n", d->n_pkg_changed, d->n_pkg_added,
+	       d->n_pkg_removed, stat ? "" : ":");
+	for (size_t i = 0; !stat && i < d->n_pkg_changed; i++) {
+		const struct kiln_snapdiff_package *p = &d->pkg_changed[i];
+		printf("  ~ ");
+		put_escaped(p->name);
+		putchar(' ');
+		put_escaped(p->from);
+		if (p->from_architecture) {
+			printf(" (");
+			put_escaped(p->from_architecture);
+			putchar(')');
+		}
+		printf(" → ");
+		put_escaped(p->to);
+		if (p->from_architecture) {
+			printf(" (");
+			put_escaped(p->architecture);
+			putchar(')');
+		}
+		putchar('\n');
+	}
+	for (size_t i = 0; !stat && i < d->n_pkg_added; i++) {
+		printf("  + ");
+		put_escaped(d->pkg_added[i].name);
+		putchar(' ');
+		put_escaped(d->pkg_added[i].to);
+		putchar('\n');
+	}
+	for (size_t i = 0; !stat && i < d->n_pkg_removed; i++) {
+		printf("  - ");
+		put_escaped(d->pkg_removed[i].name);
+		putchar(' ');
+		put_escaped(d->pkg_removed[i].from);
+		putchar('\n');
+	}
+	printf("files (%zu changed, %zu added, %zu removed", d->n_changed, d->n_added, d->n_removed);
+	if (d->n_mtime_only)
+		printf(", %zu mtime-only", d->n_mtime_only);
+	printf(")%s\n", stat ? "" : ":");
+	if (stat)
+		return;
+	for (size_t i = 0; i < d->n_changed; i++) {
+		_cleanup_free_ char *what = kiln_snapdiff_changes_text(d->changed[i].changes);
+		printf("  ~ ");
+		put_escaped(d->changed[i].path);
+		printf(" (%s)\n", what);
+	}
+	for (size_t i = 0; mtime && i < d->n_mtime_only; i++) {
+		printf("  ~ ");
+		put_escaped(d->mtime_only[i].path);
+		printf(" (mtime)\n");
+	}
+	for (size_t i = 0; i < d->n_added; i++) {
+		printf("  + ");
+		put_escaped(d->added[i].path);
+		putchar('\n');
+	}
+	for (size_t i = 0; i < d->n_removed; i++) {
+		printf("  - ");
+		put_escaped(d->removed[i].path);
+		putchar('\n');
+	}
+}
+
+int cmd_diff(int argc, char **argv, struct kiln_cli *cli)
+{
+	static const struct option opts[] = {
+		{ "stat", no_argument, NULL, 'S' },
+		{ "mtime", no_argument, NULL, 'm' },
+		{ "exit-code", no_argument, NULL, 'x' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "file", required_argument, NULL, 'f' },
+		{ "store", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct kiln_error err = { 0 };
+	struct kiln_git *git = NULL;
+	struct kiln_store *store = NULL;
+	struct kiln_snapref ref[2] = { { 0 }, { 0 } };
+	struct kiln_snapdiff d = { 0 };
+	_cleanup_free_ char *store_dir = NULL, *default_name = NULL;
+	bool stat = false, mtime = false, exit_code = false;
+	int ch, rc = 0;
+
+	while ((ch = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'S': stat = true; break;
+		case 'm': mtime = true; break;
+		case 'x': exit_code = true; break;
+		case 'j': cli->json = true; break;
+		case 'f': cli->manifest = optarg; break;
+		case 's': cli->store = optarg; break;
+		case 'h': diff_help(); return 0;
+		default: return kiln_cli_usage(cli, "bad option");
+		}
+	}
+	if (argc - optind != 2)
+		return kiln_cli_usage(cli, "expected two snapshots: SNAP SNAP");
+	/* Outside a work tree only sha256: names work; resolving says so. */
+	git = kiln_git_open(".", &err);
+	kiln_error_clear(&err);
+	store_dir = kiln_store_default_dir(cli->store, git ? kiln_git_workdir(git) : ".");
+	store = kiln_store_open(store_dir, false, &err);
+	if (!store) {
+		rc = kiln_cli_fail(cli, &err);
+		goto out;
+	}
+	{
+		struct kiln_error ignored = { 0 };
+		struct kiln_manifest *m = kiln_manifest_load(kiln_cli_manifest(cli), &ignored);
+		if (m) {
+			default_name = kiln_xstrdup(m->name);
+			kiln_manifest_free(m);
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		if (kiln_snapref_resolve(git, store, argv[optind + i], default_name, &ref[i], &err) < 0) {
+			kiln_error_prefix(&err, "snapshot %s", argv[optind + i]);
+			rc = kiln_cli_fail(cli, &err);
+			goto out;
+		}
+	}
+	{
+		_cleanup_free_ char *la = kiln_xasprintf("snapshot %s", argv[optind]);
+		_cleanup_free_ char *lb = kiln_xasprintf("snapshot %s", argv[optind + 1]);
+		if (kiln_snapdiff_images(store, ref[0].manifest_digest, la, ref[1].manifest_digest, lb, &d,
+					 &err) < 0) {
+			rc = kiln_cli_fail(cli, &err);
+			goto out;
+		}
+	}
+	if (cli->json)
+		print_json(&d, stat);
+	else
+		print_text(&d, stat, mtime);
+	if (exit_code && !kiln_snapdiff_empty(&d))
+		rc = 1;
+out:
+	kiln_snapdiff_release(&d);
+	kiln_snapref_release(&ref[0]);
+	kiln_snapref_release(&ref[1]);
+	kiln_store_close(store);
+	kiln_git_free(git);
+	return rc;
+}
