@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # examples/demo.sh - kiln's main job on examples/hello-web, from scratch:
 # lock, build (twice: reproducible, cached), inspect with skopeo, and run
-# the image with podman + runc.  `make demo` runs it after installing
-# dependencies and building kiln.  Signing, verifying and `kiln run` join
-# this script as those commands land.
+# the image with podman + runc, sign it, verify it and audit it (rebuild
+# from nothing, compare bit for bit).  `make demo` runs it after installing
+# dependencies and building kiln.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 kiln="$top/build/kiln"
@@ -24,12 +24,16 @@ step "a git repository holding the hello-web example"
 cp -r "$top/examples/hello-web" "$work/hello-web"
 cd "$work/hello-web"
 git init -q . && git add -A && git -c user.name=demo -c user.email=demo@localhost commit -qm "hello-web"
+
+step "kiln keygen: a signing key (kept out of git) and its public key (committed, trusted)"
+"$kiln" keygen
+git add .kiln/trusted && git -c user.name=demo -c user.email=demo@localhost commit -qm "trust the demo key"
 git log --oneline
 
 step "kiln lock --check: the committed kiln.lock is current for kiln.yaml"
 "$kiln" lock --check
 
-step "kiln build: the commit's image, into snapshots/"
+step "kiln build: the commit's image into snapshots/, signed and recorded"
 time "$kiln" build
 
 step "kiln build again: every layer cached, same digest"
@@ -38,9 +42,30 @@ time "$kiln" build
 step "a second clone, another store and cache, another umask and timezone: same bytes"
 git clone -q "$work/hello-web" "$work/clone"
 a=$("$kiln" -q build)
-b=$(cd "$work/clone" && umask 077 && TZ=Asia/Tokyo KILN_CACHE="$work/cache2" "$kiln" -q build --store "$work/store2")
+b=$(cd "$work/clone" && umask 077 && TZ=Asia/Tokyo KILN_CACHE="$work/cache2" \
+	"$kiln" -q build --store "$work/store2" --key "$work/hello-web/.kiln/signing.key")
 echo "$a"; echo "$b"
 [ "$a" = "$b" ] && echo "identical"
+
+step "kiln verify: the record's and the envelope's signatures, the provenance, every blob re-hashed"
+"$kiln" verify hello-web
+
+step "openssl agrees: the DSSE signature checks over PAE bytes built by the shell"
+env_digest=$(sed 's/.*"envelope":"sha256:\([0-9a-f]*\)".*/\1/' snapshots/commits/*/hello-web.json)
+python3 - "snapshots/blobs/sha256/$env_digest" "$work" <<'PY'
+import base64, json, sys
+env = json.load(open(sys.argv[1]))
+body = base64.b64decode(env["payload"]); t = env["payloadType"].encode()
+open(sys.argv[2] + "/pae", "wb").write(b"DSSEv1 %d %s %d %s" % (len(t), t, len(body), body))
+open(sys.argv[2] + "/sig", "wb").write(base64.b64decode(env["signatures"][0]["sig"]))
+PY
+openssl pkeyutl -verify -pubin -inkey .kiln/trusted/*.pub -rawin -in "$work/pae" -sigfile "$work/sig"
+
+step "kiln audit: rebuild HEAD from nothing (empty store, no cache) and compare bit for bit"
+time "$kiln" audit
+
+step "the signature travels as a git note too"
+git notes --ref=kiln show HEAD
 
 step "skopeo reads the store as an OCI layout"
 skopeo inspect "oci:snapshots:hello-web@$(git rev-parse HEAD)" | head -20

@@ -21,6 +21,10 @@
 #include "lock.h"
 #include "manifest.h"
 #include "mirror.h"
+#include "provenance.h"
+#include "record.h"
+#include "sign.h"
+#include "dsse.h"
 #include "store.h"
 #include "util.h"
 
@@ -47,7 +51,11 @@ struct build {
 	struct kiln_manifest *m;
 	struct kiln_lock *lock;
 	struct kiln_store *store;
+	struct kiln_key *key;            /* NULL: unsigned */
 	char commit[KILN_GIT_OID_HEX + 1];
+	char lock_digest[KILN_OCI_DIGEST_LEN + 1];
+	char *lock_rel;
+	bool has_source_date;
 	int64_t commit_time, created, epoch;
 	char *manifest_rel;              /* manifest path relative to the work tree */
 	char *manifest_dir_rel;          /* its directory ("" at the top) */
@@ -186,6 +194,12 @@ static int load_inputs(struct build *b, struct kiln_error *err)
 	b->lock = kiln_lock_parse(label, lock_text, len, err);
 	if (!b->lock)
 		return -1;
+	{
+		char hex[KILN_SHA256_HEX_LEN + 1];
+		kiln_sha256_hex(lock_text, len, hex);
+		snprintf(b->lock_digest, sizeof(b->lock_digest), "sha256:%s", hex);
+		b->lock_rel = kiln_xstrdup(lock_rel);
+	}
 	inputs = kiln_lock_inputs(b->m);
 	if (strcmp(inputs, b->lock->inputs) != 0) {
 		_cleanup_free_ char *why = kiln_lock_explain_drift(b->lock, b->m);
@@ -203,11 +217,17 @@ static int load_inputs(struct build *b, struct kiln_error *err)
 				      b->m->epoch);
 	/* The image's own timestamps come from the commit, unless the
 	 * caller's SOURCE_DATE_EPOCH says otherwise (reproducible-builds.org). */
-	{
+	b->created = b->commit_time;
+	if (b->opt->date_mode == KILN_BUILD_DATE_GIVEN) {
+		b->created = b->opt->source_date;
+		b->has_source_date = true;
+	} else if (b->opt->date_mode == KILN_BUILD_DATE_ENV) {
 		const char *sde = getenv("SOURCE_DATE_EPOCH");
-		b->created = b->commit_time;
-		if (sde && *sde && parse_int64(sde, &b->created) < 0)
-			return kiln_error_set(err, "SOURCE_DATE_EPOCH=\"%s\" is not a number of seconds", sde);
+		if (sde && *sde) {
+			if (parse_int64(sde, &b->created) < 0)
+				return kiln_error_set(err, "SOURCE_DATE_EPOCH=\"%s\" is not a number of seconds", sde);
+			b->has_source_date = true;
+		}
 	}
 	return 0;
 }
@@ -386,7 +406,7 @@ static const struct kiln_source *source_named(const struct kiln_manifest *m, con
 static int fetch_packages(struct build *b, struct kiln_fetch_item *items, char ***urls_out,
 			  struct kiln_build_result *res, struct kiln_error *err)
 {
-	_cleanup_free_ char *cache = kiln_cache_dir();
+	_cleanup_free_ char *cache = b->opt->cache_dir ? kiln_xstrdup(b->opt->cache_dir) : kiln_cache_dir();
 	struct kiln_fetch_options fo = {
 		.cache_dir = cache, .progress = b->opt->progress, .progress_ctx = b->opt->progress_ctx,
 	};
@@ -858,6 +878,9 @@ static int write_image(struct build *b, struct kiln_build_result *res, struct ki
 		goto out;
 	res->manifest_size = strlen(manifest_json);
 	memcpy(res->config_digest, config_desc.digest, sizeof(res->config_digest));
+	res->size = res->manifest_size + config_desc.size;
+	for (size_t i = 0; i < b->n_layers; i++)
+		res->size += layer_descs[i].size;
 	ref = kiln_xasprintf("%s@%s", b->m->name, b->commit);
 	if (kiln_store_tag(b->store, res->manifest_digest, res->manifest_size, ref, b->commit, err) < 0)
 		goto out;
@@ -872,6 +895,97 @@ out:
 	free(c.history);
 	free(layer_descs);
 	return rc;
+}
+
+/* ---- signature and record ---- */
+
+/* The signing key, loaded before any work so a build that cannot be
+ * signed fails in milliseconds, not after minutes of compression. */
+static int load_key(struct build *b, struct kiln_error *err)
+{
+	_cleanup_free_ char *path = NULL;
+
+	if (b->opt->no_sign)
+		return 0;
+	path = kiln_sign_find_private(b->opt->key_path, kiln_git_workdir(b->git));
+	if (access(path, F_OK) < 0 && errno == ENOENT)
+		return kiln_error_set(err, "no signing key at %s: run `kiln keygen` to make one (and commit "
+				      "the public key it writes under .kiln/trusted/), or build with "
+				      "--no-sign for a local try", path);
+	b->key = kiln_sign_load_private(path, err);
+	return b->key ? 0 : -1;
+}
+
+/* Store the DSSE envelope of the statement and the OCI 1.1 referrer
+ * manifest that attaches it to the image. */
+static int store_signature(struct build *b, struct kiln_build_result *res, struct kiln_error *err)
+{
+	struct kiln_oci_descriptor env = { .media_type = KILN_OCI_DSSE };
+	struct kiln_oci_descriptor subject = { .media_type = KILN_OCI_MANIFEST, .size = res->manifest_size };
+	char empty[KILN_OCI_DIGEST_LEN + 1];
+	_cleanup_free_ char *envelope = NULL, *referrer = NULL;
+
+	envelope = kiln_dsse_envelope(KILN_DSSE_IN_TOTO, res->statement, strlen(res->statement), b->key, err);
+	if (!envelope)
+		return -1;
+	env.size = strlen(envelope);
+	if (kiln_store_put_blob(b->store, envelope, env.size, env.digest, err) < 0 ||
+	    kiln_store_put_blob(b->store, "{}", 2, empty, err) < 0)
+		return -1;
+	memcpy(subject.digest, res->manifest_digest, sizeof(subject.digest));
+	referrer = kiln_oci_referrer_json(KILN_OCI_DSSE, &env, &subject);
+	if (kiln_store_put_blob(b->store, referrer, strlen(referrer), res->referrer_digest, err) < 0 ||
+	    kiln_store_add_referrer(b->store, res->referrer_digest, strlen(referrer), KILN_OCI_DSSE,
+				    res->manifest_digest, err) < 0)
+		return -1;
+	memcpy(res->envelope_digest, env.digest, sizeof(res->envelope_digest));
+	return kiln_sign_keyid(b->key, res->keyid, err);
+}
+
+static int sign_and_record(struct build *b, struct kiln_build_result *res, struct kiln_error *err)
+{
+	struct kiln_provenance_package *pkgs = kiln_xcalloc(b->lock->n_packages + 1, sizeof(*pkgs));
+	struct kiln_provenance p = {
+		.name = b->m->name, .image_digest = res->manifest_digest, .commit = b->commit,
+		.manifest_path = b->manifest_rel, .lock_path = b->lock_rel, .lock_digest = b->lock_digest,
+		.compression = b->compression, .has_source_date = b->has_source_date,
+		.source_date = b->created, .layer_format = KILN_FORMAT_VERSION,
+		.kiln_version = KILN_VERSION, .packages = pkgs, .n_packages = b->lock->n_packages,
+	};
+	struct kiln_record r = { 0 };
+	struct kiln_error note_err = { 0 };
+	char now[32];
+
+	for (size_t i = 0; i < b->lock->n_packages; i++) {
+		const struct kiln_lock_package *lp = &b->lock->packages[i];
+		pkgs[i] = (struct kiln_provenance_package){ lp->name, lp->version, lp->architecture, lp->sha256 };
+	}
+	res->statement = kiln_provenance_statement(&p, err);
+	free(pkgs);
+	if (!res->statement)
+		return -1;
+	if (b->key && store_signature(b, res, err) < 0)
+		return -1;
+	if (b->opt->no_record)
+		return 0;
+	kiln_oci_time((int64_t)time(NULL), now);
+	r.name = b->m->name;
+	memcpy(r.commit, b->commit, sizeof(r.commit));
+	memcpy(r.manifest, res->manifest_digest, sizeof(r.manifest));
+	r.size = res->size;
+	memcpy(r.lock, b->lock_digest, sizeof(r.lock));
+	memcpy(r.envelope, res->envelope_digest, sizeof(r.envelope));
+	memcpy(r.referrer, res->referrer_digest, sizeof(r.referrer));
+	r.kiln_version = (char *)KILN_VERSION;
+	r.build_time = now;
+	if (kiln_record_write(b->store, &r, b->key, err) < 0)
+		return -1;
+	res->record_path = kiln_record_path(b->store, b->commit, b->m->name);
+	/* The record in the store is what counts; the git note mirrors it for
+	 * `git notes --ref=kiln show`, so failing to write it is a warning. */
+	if (kiln_record_note_add(b->git, &r, &note_err) < 0)
+		res->warning = kiln_xasprintf("git note on %.12s not written: %s", b->commit, note_err.message);
+	return 0;
 }
 
 static double now_seconds(void)
@@ -902,7 +1016,7 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 		goto out;
 	if (kiln_git_resolve(b.git, opt->rev ? opt->rev : "HEAD", b.commit, &b.commit_time, err) < 0)
 		goto out;
-	if (locate_manifest(&b, err) < 0 || load_inputs(&b, err) < 0)
+	if (locate_manifest(&b, err) < 0 || load_inputs(&b, err) < 0 || load_key(&b, err) < 0)
 		goto out;
 	store_dir = kiln_store_default_dir(opt->store_dir, kiln_git_workdir(b.git));
 	b.store = kiln_store_open(store_dir, true, err);
@@ -955,8 +1069,10 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 	for (size_t i = 0; i < b.n_layers; i++)
 		note(&b, "layer %zu/%zu %-7s %.19s  %s", i + 1, b.n_layers,
 		     b.layers[i].cached ? "cached" : "built", b.layers[i].blob.digest, b.layers[i].what);
-	if (write_image(&b, res, err) < 0)
+	if (write_image(&b, res, err) < 0 || sign_and_record(&b, res, err) < 0)
 		goto out;
+	res->manifest_path = kiln_xstrdup(b.manifest_rel);
+	memcpy(res->lock_digest, b.lock_digest, sizeof(res->lock_digest));
 
 	res->name = kiln_xstrdup(b.m->name);
 	memcpy(res->commit, b.commit, sizeof(res->commit));
@@ -982,6 +1098,8 @@ out:
 	free(b.layers);
 	free(b.manifest_rel);
 	free(b.manifest_dir_rel);
+	free(b.lock_rel);
+	kiln_sign_key_free(b.key);
 	kiln_lock_free(b.lock);
 	if (b.m)
 		kiln_manifest_free(b.m);
@@ -997,5 +1115,9 @@ void kiln_build_result_release(struct kiln_build_result *res)
 	free(res->layers);
 	free(res->name);
 	free(res->store_dir);
+	free(res->manifest_path);
+	free(res->statement);
+	free(res->record_path);
+	free(res->warning);
 	memset(res, 0, sizeof(*res));
 }

@@ -18,6 +18,7 @@
 #include "gitrepo.h"
 #include "http.h"
 #include "oci.h"
+#include "sign.h"
 
 /* Bump when anything that shapes layer bytes changes: every cache key
  * includes it, so old cache entries stop matching. */
@@ -32,6 +33,19 @@ struct kiln_build_options {
 	const char *store_dir;      /* --store; NULL: $KILN_STORE or snapshots/ */
 	bool no_cache;
 	bool zstd;
+	/* Signing (DESIGN §6): the key is key_path, else $KILN_KEY, else
+	 * .kiln/signing.key at the top of the work tree; a build with no key
+	 * fails before any work unless no_sign. */
+	const char *key_path;
+	bool no_sign;
+	/* The package cache (NULL: kiln_cache_dir()). */
+	const char *cache_dir;
+	/* Leave no record or git note (kiln audit's scratch builds). */
+	bool no_record;
+	/* The image time: SOURCE_DATE_EPOCH when set (KILN_BUILD_DATE_ENV),
+	 * the given source_date, or the commit time. */
+	enum { KILN_BUILD_DATE_ENV, KILN_BUILD_DATE_GIVEN, KILN_BUILD_DATE_COMMIT } date_mode;
+	int64_t source_date;
 	int gzip_level;             /* 0: default (6) */
 	kiln_progress_fn progress; void *progress_ctx;
 	/* One line per layer as it is decided ("cached", "built"), for the command to show. */
@@ -56,6 +70,15 @@ struct kiln_build_result {
 	struct kiln_build_layer_result *layers; size_t n_layers;
 	unsigned packages_downloaded, packages_cached;
 	double seconds;
+	uint64_t size;              /* manifest + config + layers */
+	char *manifest_path;        /* relative to the top of the work tree */
+	char lock_digest[KILN_OCI_DIGEST_LEN + 1];
+	char *statement;            /* the in-toto statement (signed or not) */
+	char envelope_digest[KILN_OCI_DIGEST_LEN + 1]; /* "" when unsigned */
+	char referrer_digest[KILN_OCI_DIGEST_LEN + 1];
+	char keyid[KILN_KEYID_LEN + 1];
+	char *record_path;          /* NULL with no_record */
+	char *warning;              /* something the user should hear (a git note not written) */
 };
 
 int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_result *res,

@@ -1,6 +1,7 @@
 #include "fsutil.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,4 +169,26 @@ char *kiln_cache_dir(void)
 	if ((v = getenv("HOME")) && *v)
 		return kiln_xasprintf("%s/.cache/kiln", v);
 	return kiln_xstrdup("/var/cache/kiln");
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (type == FTW_DP ? rmdir(path) : unlink(path)) {
+		if (errno != ENOENT)
+			return errno;
+	}
+	return 0;
+}
+
+int kiln_remove_tree(const char *path, struct kiln_error *err)
+{
+	int rc;
+
+	errno = 0;
+	rc = nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+	if (rc == 0 || (rc < 0 && errno == ENOENT))
+		return 0;
+	return kiln_error_errno(err, rc > 0 ? rc : errno, "remove '%s'", path);
 }

@@ -48,4 +48,8 @@ char *kiln_path_join(const char *a, const char *b);
 /* $XDG_CACHE_HOME/kiln (or $HOME/.cache/kiln), malloc'd; KILN_CACHE overrides. */
 char *kiln_cache_dir(void);
 
+/* Remove path and everything below it, never crossing into another mount
+ * or following symlinks.  A missing path is not an error. */
+int kiln_remove_tree(const char *path, struct kiln_error *err);
+
 #endif

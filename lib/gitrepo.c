@@ -292,3 +292,122 @@ int kiln_git_path_id(struct kiln_git *g, const char *commit, const char *path,
 	git_tree_free(tree);
 	return 0;
 }
+
+/* Notes: commit's note text under notes_ref. */
+char *kiln_git_note_read(struct kiln_git *g, const char *notes_ref, const char *commit, bool *found,
+			 struct kiln_error *err)
+{
+	git_oid oid;
+	git_note *note = NULL;
+	char *text;
+	int rc;
+
+	*found = false;
+	if (git_oid_fromstr(&oid, commit) < 0)
+		return git_fail(err, commit), NULL;
+	rc = git_note_read(&note, g->repo, notes_ref, &oid);
+	if (rc == GIT_ENOTFOUND)
+		return NULL;
+	if (rc < 0) {
+		git_fail(err, "read git note");
+		return NULL;
+	}
+	*found = true;
+	text = kiln_xstrdup(git_note_message(note));
+	git_note_free(note);
+	return text;
+}
+
+/* The identity notes are committed under: the repository's user when git
+ * knows one, else "kiln". */
+static int note_signature(struct kiln_git *g, git_signature **sig)
+{
+	if (git_signature_default(sig, g->repo) == 0)
+		return 0;
+	return git_signature_now(sig, "kiln", "kiln@localhost");
+}
+
+int kiln_git_note_write(struct kiln_git *g, const char *notes_ref, const char *commit,
+			const char *text, struct kiln_error *err)
+{
+	git_oid oid, note_oid;
+	git_signature *sig = NULL;
+	int rc = -1;
+
+	if (git_oid_fromstr(&oid, commit) < 0)
+		return git_fail(err, commit);
+	if (note_signature(g, &sig) < 0)
+		return git_fail(err, "git note signature");
+	/* Two builds may note at once (a hook and a hand-run build): a lost
+	 * race on the notes ref is retried, never silently dropped. */
+	for (int attempt = 0; attempt < 5 && rc < 0; attempt++) {
+		rc = git_note_create(&note_oid, g->repo, notes_ref, sig, sig, &oid, text, 1);
+		if (rc < 0 && rc != GIT_ELOCKED && rc != GIT_EMODIFIED)
+			break;
+	}
+	git_signature_free(sig);
+	if (rc < 0)
+		return git_fail(err, "write git note");
+	return 0;
+}
+
+int kiln_git_history(struct kiln_git *g, const char *range, size_t max,
+		     struct kiln_git_commit_info **out, size_t *n, struct kiln_error *err)
+{
+	git_revwalk *walk = NULL;
+	git_oid oid;
+	size_t alloc = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (git_revwalk_new(&walk, g->repo) < 0)
+		return git_fail(err, "revwalk");
+	git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME);
+	if (strstr(range, ".."))
+		rc = git_revwalk_push_range(walk, range);
+	else {
+		git_object *obj = NULL;
+		rc = git_revparse_single(&obj, g->repo, range);
+		if (rc == 0) {
+			git_object *c = NULL;
+			rc = git_object_peel(&c, obj, GIT_OBJECT_COMMIT);
+			if (rc == 0)
+				rc = git_revwalk_push(walk, git_object_id(c));
+			git_object_free(c);
+		}
+		git_object_free(obj);
+	}
+	if (rc < 0) {
+		git_revwalk_free(walk);
+		return kiln_error_set(err, "'%s': %s", range,
+				      git_error_last() ? git_error_last()->message : "bad revision");
+	}
+	while ((!max || *n < max) && git_revwalk_next(&oid, walk) == 0) {
+		git_commit *c;
+		const char *summary;
+		if (git_commit_lookup(&c, g->repo, &oid) < 0) {
+			git_revwalk_free(walk);
+			kiln_git_history_free(*out, *n);
+			*out = NULL;
+			*n = 0;
+			return git_fail(err, "commit");
+		}
+		kiln_xgrow(out, &alloc, *n + 1, sizeof(**out));
+		git_oid_tostr((*out)[*n].id, KILN_GIT_OID_HEX + 1, &oid);
+		(*out)[*n].time = (int64_t)git_commit_committer(c)->when.time;
+		summary = git_commit_summary(c);
+		(*out)[*n].subject = kiln_xstrdup(summary ? summary : "");
+		(*n)++;
+		git_commit_free(c);
+	}
+	git_revwalk_free(walk);
+	return 0;
+}
+
+void kiln_git_history_free(struct kiln_git_commit_info *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(list[i].subject);
+	free(list);
+}

@@ -51,4 +51,25 @@ int kiln_git_walk(struct kiln_git *g, const char *commit, const char *path, kiln
 int kiln_git_path_id(struct kiln_git *g, const char *commit, const char *path,
 		     char id[KILN_GIT_OID_HEX + 1], struct kiln_error *err);
 
+/* Git notes: the text of commit's note under notes_ref (malloc'd), or NULL
+ * with *found false (and no error) when it has none. */
+char *kiln_git_note_read(struct kiln_git *g, const char *notes_ref, const char *commit, bool *found,
+			 struct kiln_error *err);
+/* Set commit's note under notes_ref to text, replacing any earlier one.
+ * Committed as the repository's user.name/email, else as "kiln". */
+int kiln_git_note_write(struct kiln_git *g, const char *notes_ref, const char *commit,
+			const char *text, struct kiln_error *err);
+
+struct kiln_git_commit_info {
+	char id[KILN_GIT_OID_HEX + 1];
+	int64_t time;               /* committer time */
+	char *subject;              /* first line of the message */
+};
+/* The commits of range, newest first (topological, then by time), at most
+ * max of them (0: all): range is a revision (its history, like `git log REV`)
+ * or "A..B" (reachable from B, not from A). */
+int kiln_git_history(struct kiln_git *g, const char *range, size_t max,
+		     struct kiln_git_commit_info **out, size_t *n, struct kiln_error *err);
+void kiln_git_history_free(struct kiln_git_commit_info *list, size_t n);
+
 #endif

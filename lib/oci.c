@@ -116,6 +116,24 @@ char *kiln_oci_manifest_json(const struct kiln_oci_descriptor *config,
 	return dump(root);
 }
 
+char *kiln_oci_referrer_json(const char *artifact_type, const struct kiln_oci_descriptor *blob,
+			     const struct kiln_oci_descriptor *subject)
+{
+	json_t *root = json_object(), *ls = json_array(), *config = json_object();
+
+	json_object_set_new(root, "schemaVersion", json_integer(2));
+	json_object_set_new(root, "mediaType", json_string(KILN_OCI_MANIFEST));
+	json_object_set_new(root, "artifactType", json_string(artifact_type));
+	json_object_set_new(config, "mediaType", json_string(KILN_OCI_EMPTY));
+	json_object_set_new(config, "digest", json_string(KILN_OCI_EMPTY_DIGEST));
+	json_object_set_new(config, "size", json_integer(2));
+	json_object_set_new(root, "config", config);
+	json_array_append_new(ls, descriptor(blob));
+	json_object_set_new(root, "layers", ls);
+	json_object_set_new(root, "subject", descriptor(subject));
+	return dump(root);
+}
+
 int kiln_oci_platform(const char *debian_arch, const char **arch, const char **variant,
 		      struct kiln_error *err)
 {

@@ -54,6 +54,16 @@ char *kiln_oci_manifest_json(const struct kiln_oci_descriptor *config,
 			     char *const *annotation_keys, char *const *annotation_values,
 			     size_t n_annotations);
 
+/* The empty descriptor's blob ("{}") of OCI 1.1 artifacts. */
+#define KILN_OCI_EMPTY "application/vnd.oci.empty.v1+json"
+#define KILN_OCI_EMPTY_DIGEST "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+#define KILN_OCI_DSSE "application/vnd.dsse.envelope.v1+json"
+
+/* An OCI 1.1 artifact manifest that refers to subject (a signature of an
+ * image): artifactType, the empty config, one layer blob (malloc'd). */
+char *kiln_oci_referrer_json(const char *artifact_type, const struct kiln_oci_descriptor *blob,
+			     const struct kiln_oci_descriptor *subject);
+
 /* Debian architecture → OCI architecture and variant (variant may be NULL). */
 int kiln_oci_platform(const char *debian_arch, const char **arch, const char **variant,
 		      struct kiln_error *err);

@@ -207,14 +207,27 @@ static const char *ref_of(json_t *m)
 	return json_is_string(r) ? json_string_value(r) : NULL;
 }
 
+/* Replace index.json with root (consumed), atomically. */
+static int save_index(struct kiln_store *s, json_t *root, struct kiln_error *err)
+{
+	_cleanup_free_ char *path = kiln_path_join(s->dir, "index.json");
+	char *text;
+	int rc;
+
+	json_object_set_new(root, "schemaVersion", json_integer(2));
+	json_object_set_new(root, "mediaType", json_string(KILN_OCI_INDEX));
+	text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(root);
+	rc = kiln_file_write_atomic(path, text, strlen(text), 0644, err);
+	free(text);
+	return rc;
+}
+
 int kiln_store_tag(struct kiln_store *s, const char *manifest_digest, uint64_t size,
 		   const char *ref_name, const char *revision, struct kiln_error *err)
 {
-	_cleanup_free_ char *path = kiln_path_join(s->dir, "index.json");
 	json_t *root = load_index(s, err), *list, *desc, *ann;
 	size_t i;
-	char *text;
-	int rc;
 
 	if (!root)
 		return -1;
@@ -236,13 +249,35 @@ int kiln_store_tag(struct kiln_store *s, const char *manifest_digest, uint64_t s
 		json_object_set_new(ann, "org.opencontainers.image.revision", json_string(revision));
 	json_object_set_new(desc, "annotations", ann);
 	json_array_append_new(list, desc);
-	json_object_set_new(root, "schemaVersion", json_integer(2));
-	json_object_set_new(root, "mediaType", json_string(KILN_OCI_INDEX));
-	text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
-	json_decref(root);
-	rc = kiln_file_write_atomic(path, text, strlen(text), 0644, err);
-	free(text);
-	return rc;
+	return save_index(s, root, err);
+}
+
+int kiln_store_add_referrer(struct kiln_store *s, const char *manifest_digest, uint64_t size,
+			    const char *artifact_type, const char *subject_digest,
+			    struct kiln_error *err)
+{
+	json_t *root = load_index(s, err), *list, *desc, *ann;
+
+	if (!root)
+		return -1;
+	list = json_object_get(root, "manifests");
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		json_t *d = json_object_get(json_array_get(list, i), "digest");
+		if (json_is_string(d) && strcmp(json_string_value(d), manifest_digest) == 0) {
+			json_decref(root);
+			return 0;
+		}
+	}
+	desc = json_object();
+	json_object_set_new(desc, "mediaType", json_string(KILN_OCI_MANIFEST));
+	json_object_set_new(desc, "artifactType", json_string(artifact_type));
+	json_object_set_new(desc, "digest", json_string(manifest_digest));
+	json_object_set_new(desc, "size", json_integer((json_int_t)size));
+	ann = json_object();
+	json_object_set_new(ann, KILN_STORE_SUBJECT_ANNOTATION, json_string(subject_digest));
+	json_object_set_new(desc, "annotations", ann);
+	json_array_append_new(list, desc);
+	return save_index(s, root, err);
 }
 
 char *kiln_store_lookup(const struct kiln_store *s, const char *ref_name, struct kiln_error *err)

@@ -38,6 +38,14 @@ char *kiln_store_read_blob(const struct kiln_store *s, const char *digest, size_
  * earlier manifest of the same ref name. */
 int kiln_store_tag(struct kiln_store *s, const char *manifest_digest, uint64_t size,
 		   const char *ref_name, const char *revision, struct kiln_error *err);
+/* List an OCI 1.1 referrer manifest (one whose "subject" is another
+ * manifest: kiln's signature) in index.json, without a ref name, with its
+ * artifactType and the annotation KILN_STORE_SUBJECT_ANNOTATION naming the
+ * subject, so tools reading the layout find it.  Listing it twice is a no-op. */
+#define KILN_STORE_SUBJECT_ANNOTATION "dev.kiln.subject"
+int kiln_store_add_referrer(struct kiln_store *s, const char *manifest_digest, uint64_t size,
+			    const char *artifact_type, const char *subject_digest,
+			    struct kiln_error *err);
 /* The manifest digest index.json gives for ref_name, or NULL (no error) when none. */
 char *kiln_store_lookup(const struct kiln_store *s, const char *ref_name, struct kiln_error *err);
 

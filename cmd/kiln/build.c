@@ -15,7 +15,8 @@
 
 static void build_help(void)
 {
-	printf("usage: kiln build [-f MANIFEST] [--rev REV] [--no-cache] [--zstd] [--store DIR]\n"
+	printf("usage: kiln build [-f MANIFEST] [--rev REV] [--no-cache] [--zstd] [--key FILE] [--no-sign]\n"
+	       "                  [--store DIR]\n"
 	       "\n"
 	       "Build the snapshot of one git commit (default HEAD): read the manifest, its lock\n"
 	       "and the files it copies from that commit's tree (never the work directory),\n"
@@ -27,11 +28,22 @@ static void build_help(void)
 	       "before is reused without reading any package, and the output says `cached`.\n"
 	       "The image manifest digest is printed last.\n"
 	       "\n"
+	       "Then the snapshot is signed and recorded: an in-toto statement with SLSA\n"
+	       "provenance (the commit, the lock, every package with its sha256) is signed\n"
+	       "into a DSSE envelope, stored with an OCI 1.1 referrer manifest pointing at the\n"
+	       "image, and a signed record commits/<commit>/<name>.json is written to the\n"
+	       "store and mirrored as a git note (git notes --ref=kiln show COMMIT).  With no\n"
+	       "signing key the build stops before any work and says how to make one.\n"
+	       "\n"
 	       "Options:\n"
 	       "  -f, --file MANIFEST  the manifest (default ./kiln.yaml), inside a git work tree\n"
 	       "  --rev REV            the commit to build (any git revision; default HEAD)\n"
 	       "  --no-cache           rebuild every layer\n"
 	       "  --zstd               zstd-compressed layers (default gzip)\n"
+	       "  --key FILE           the signing key (default $KILN_KEY, else .kiln/signing.key\n"
+	       "                       at the top of the work tree)\n"
+	       "  --no-sign            build and record an unsigned snapshot (a local try;\n"
+	       "                       kiln verify refuses it)\n"
 	       "  --store DIR          the store (default $KILN_STORE, else snapshots/ at the top\n"
 	       "                       of the work tree)\n"
 	       "  -h, --help           this help\n"
@@ -58,6 +70,8 @@ int cmd_build(int argc, char **argv, struct kiln_cli *cli)
 		{ "rev", required_argument, NULL, 'r' },
 		{ "no-cache", no_argument, NULL, 'n' },
 		{ "zstd", no_argument, NULL, 'z' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "no-sign", no_argument, NULL, 'S' },
 		{ "store", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -73,6 +87,8 @@ int cmd_build(int argc, char **argv, struct kiln_cli *cli)
 		case 'r': opt.rev = optarg; break;
 		case 'n': opt.no_cache = true; break;
 		case 'z': opt.zstd = true; break;
+		case 'k': opt.key_path = optarg; break;
+		case 'S': opt.no_sign = true; break;
 		case 's': cli->store = optarg; break;
 		case 'h': build_help(); return 0;
 		default: return kiln_cli_usage(cli, "bad option");
@@ -92,6 +108,8 @@ int cmd_build(int argc, char **argv, struct kiln_cli *cli)
 		return code;
 	}
 	kiln_cli_progress_done(cli);
+	if (res.warning)
+		fprintf(stderr, "kiln: build: warning: %s\n", res.warning);
 	if (cli->json) {
 		json_t *o = json_object(), *layers = json_array();
 		for (size_t i = 0; i < res.n_layers; i++) {
@@ -109,16 +127,27 @@ int cmd_build(int argc, char **argv, struct kiln_cli *cli)
 		json_object_set_new(o, "config", json_string(res.config_digest));
 		json_object_set_new(o, "store", json_string(res.store_dir));
 		json_object_set_new(o, "layers", layers);
+		json_object_set_new(o, "size", json_integer((json_int_t)res.size));
+		json_object_set_new(o, "envelope", res.envelope_digest[0] ? json_string(res.envelope_digest) : json_null());
+		json_object_set_new(o, "referrer", res.referrer_digest[0] ? json_string(res.referrer_digest) : json_null());
+		json_object_set_new(o, "keyid", res.keyid[0] ? json_string(res.keyid) : json_null());
+		json_object_set_new(o, "record", res.record_path ? json_string(res.record_path) : json_null());
 		json_object_set_new(o, "seconds", json_real(res.seconds));
 		char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 		printf("%s\n", text);
 		free(text);
 		json_decref(o);
 	} else {
-		if (!cli->quiet)
+		if (!cli->quiet) {
 			printf("built %s@%.12s in %.2f s (%u packages downloaded, %u from the cache) into %s\n",
 			       res.name, res.commit, res.seconds, res.packages_downloaded,
 			       res.packages_cached, res.store_dir);
+			if (res.keyid[0])
+				printf("signed by %s (envelope %.19s, recorded in %s)\n", res.keyid,
+				       res.envelope_digest, res.record_path);
+			else
+				printf("not signed (--no-sign); recorded in %s\n", res.record_path);
+		}
 		printf("%s\n", res.manifest_digest);
 	}
 	kiln_build_result_release(&res);

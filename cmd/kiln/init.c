@@ -1,8 +1,11 @@
 /* init.c - `kiln init`. */
 #include <getopt.h>
 #include <stdio.h>
+#include <unistd.h>
 
+#include "gitrepo.h"
 #include "kiln.h"
+#include "sign.h"
 #include "scaffold.h"
 #include "util.h"
 
@@ -25,6 +28,31 @@ static void init_help(void)
 	       "  -p, --package P   pin package P (repeat for more)\n"
 	       "  --force           overwrite an existing kiln.yaml\n"
 	       "  -h, --help        this help\n");
+}
+
+/* Builds sign (DESIGN §6): make the project's key unless one is found. */
+static int make_signing_key(const struct kiln_cli *cli, const char *dir)
+{
+	struct kiln_error err = { 0 };
+	struct kiln_git *git = kiln_git_open(dir, &err);
+	const char *top = git ? kiln_git_workdir(git) : dir;
+	_cleanup_free_ char *existing = kiln_sign_find_private(NULL, top);
+	_cleanup_free_ char *priv = NULL, *pub = NULL;
+	char keyid[KILN_KEYID_LEN + 1];
+	int rc = 0;
+
+	kiln_error_clear(&err);
+	if (access(existing, F_OK) == 0) {
+		if (!cli->quiet)
+			printf("signing key: %s (already there)\n", existing);
+	} else if (kiln_cli_keygen(top, NULL, NULL, false, keyid, &priv, &pub, &err) < 0) {
+		rc = kiln_cli_fail(cli, &err);
+	} else if (!cli->quiet) {
+		printf("signing key: %s (keep it out of git; .gitignore says so)\n"
+		       "trusted key: %s (commit it: verification trusts it)\n", priv, pub);
+	}
+	kiln_git_free(git);
+	return rc;
 }
 
 int cmd_init(int argc, char **argv, struct kiln_cli *cli)
@@ -74,5 +102,5 @@ int cmd_init(int argc, char **argv, struct kiln_cli *cli)
 	if (!cli->quiet)
 		printf("wrote %s; next: kiln lock%s%s\n", written, opt.dir[0] == '.' && !opt.dir[1] ? "" : " -f ",
 		       opt.dir[0] == '.' && !opt.dir[1] ? "" : written);
-	return 0;
+	return make_signing_key(cli, opt.dir);
 }

@@ -34,11 +34,19 @@ const char *kiln_cli_manifest(const struct kiln_cli *cli);
 void kiln_cli_progress(void *cli, const char *label, uint64_t done, uint64_t total);
 void kiln_cli_progress_done(const struct kiln_cli *cli);
 
+/* Generate a key pair where `kiln keygen` would put it (key_opt, pub_opt
+ * may be NULL: $KILN_KEY or WORKDIR/.kiln/signing.key, and
+ * WORKDIR/.kiln/trusted/<id>.pub); paths returned malloc'd. */
+int kiln_cli_keygen(const char *workdir, const char *key_opt, const char *pub_opt, bool force,
+		    char keyid[7 + 64 + 1], char **priv_out, char **pub_out, struct kiln_error *err);
+
 int cmd_init(int argc, char **argv, struct kiln_cli *cli);
 int cmd_lock(int argc, char **argv, struct kiln_cli *cli);
 int cmd_build(int argc, char **argv, struct kiln_cli *cli);
 int cmd_export(int argc, char **argv, struct kiln_cli *cli);
 int cmd_keygen(int argc, char **argv, struct kiln_cli *cli);
+int cmd_verify(int argc, char **argv, struct kiln_cli *cli);
+int cmd_audit(int argc, char **argv, struct kiln_cli *cli);
 int cmd_diff(int argc, char **argv, struct kiln_cli *cli);
 
 #endif

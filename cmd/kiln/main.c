@@ -17,6 +17,8 @@ static const struct kiln_command commands[] = {
 	{ "init", cmd_init, "scaffold a kiln.yaml (pinned to the mirror's current versions) and .gitignore" },
 	{ "lock", cmd_lock, "resolve the manifest's pins into an exact, verified lockfile" },
 	{ "build", cmd_build, "build a commit's reproducible OCI image into the store" },
+	{ "verify", cmd_verify, "check a snapshot's signature, provenance and every digest (offline)" },
+	{ "audit", cmd_audit, "rebuild a commit from nothing and compare with its recorded snapshot" },
 	{ "export", cmd_export, "write a snapshot as an oci-archive or docker-archive file" },
 	{ "diff", cmd_diff, "packages and files that differ between two snapshots" },
 	{ "keygen", cmd_keygen, "generate an Ed25519 signing key and its trusted public key" },

@@ -43,6 +43,49 @@ static int make_parent(const char *path, struct kiln_error *err)
 	return kiln_mkdir_p(dir, 0755, err);
 }
 
+int kiln_cli_keygen(const char *workdir, const char *key_opt, const char *pub_opt, bool force,
+		    char keyid[KILN_KEYID_LEN + 1], char **priv_out, char **pub_out, struct kiln_error *err)
+{
+	_cleanup_free_ char *priv_path = kiln_sign_find_private(key_opt, workdir);
+	_cleanup_free_ char *pub_path = NULL;
+	struct kiln_key *key = kiln_sign_generate(err);
+	int rc = -1;
+
+	if (!key || kiln_sign_keyid(key, keyid, err) < 0)
+		goto out;
+	if (pub_opt) {
+		pub_path = kiln_xstrdup(pub_opt);
+	} else {
+		_cleanup_free_ char *name = kiln_xasprintf(".kiln/trusted/%.*s.pub", PUB_NAME_HEX,
+							   keyid + strlen("sha256:"));
+		pub_path = kiln_path_join(workdir, name);
+	}
+	/* Refuse before writing anything, so a refusal leaves no half pair. */
+	if (!force) {
+		const char *exists = access(priv_path, F_OK) == 0 ? priv_path :
+				     access(pub_path, F_OK) == 0 ? pub_path : NULL;
+		if (exists) {
+			kiln_error_set(err, "'%s' exists; --force overwrites it", exists);
+			goto out;
+		}
+	}
+	if (make_parent(priv_path, err) < 0 || make_parent(pub_path, err) < 0 ||
+	    kiln_sign_write_private(key, priv_path, force, err) < 0)
+		goto out;
+	if (kiln_sign_write_public(key, pub_path, force, err) < 0) {
+		/* The private key is the one just made: take it back. */
+		if (!force)
+			unlink(priv_path);
+		goto out;
+	}
+	*priv_out = kiln_steal_pointer(&priv_path);
+	*pub_out = kiln_steal_pointer(&pub_path);
+	rc = 0;
+out:
+	kiln_sign_key_free(key);
+	return rc;
+}
+
 int cmd_keygen(int argc, char **argv, struct kiln_cli *cli)
 {
 	static const struct option opts[] = {
@@ -57,7 +100,6 @@ int cmd_keygen(int argc, char **argv, struct kiln_cli *cli)
 	_cleanup_free_ char *priv_path = NULL, *pub_path = NULL;
 	char keyid[KILN_KEYID_LEN + 1];
 	struct kiln_git *git;
-	struct kiln_key *key = NULL;
 	bool force = false;
 	int ch, rc = 0;
 
@@ -75,34 +117,10 @@ int cmd_keygen(int argc, char **argv, struct kiln_cli *cli)
 
 	git = kiln_git_open(".", &err);
 	kiln_error_clear(&err);
-	priv_path = kiln_sign_find_private(key_opt, git ? kiln_git_workdir(git) : ".");
-	key = kiln_sign_generate(&err);
-	if (!key || kiln_sign_keyid(key, keyid, &err) < 0)
-		goto fail;
-	if (pub_opt) {
-		pub_path = kiln_xstrdup(pub_opt);
-	} else {
-		_cleanup_free_ char *name = kiln_xasprintf(".kiln/trusted/%.*s.pub", PUB_NAME_HEX,
-							   keyid + strlen("sha256:"));
-		pub_path = kiln_path_join(git ? kiln_git_workdir(git) : ".", name);
-	}
-	/* Refuse before writing anything, so a refusal leaves no half pair. */
-	if (!force) {
-		const char *exists = access(priv_path, F_OK) == 0 ? priv_path :
-				     access(pub_path, F_OK) == 0 ? pub_path : NULL;
-		if (exists) {
-			kiln_error_set(&err, "'%s' exists; --force overwrites it", exists);
-			goto fail;
-		}
-	}
-	if (make_parent(priv_path, &err) < 0 || make_parent(pub_path, &err) < 0 ||
-	    kiln_sign_write_private(key, priv_path, force, &err) < 0)
-		goto fail;
-	if (kiln_sign_write_public(key, pub_path, force, &err) < 0) {
-		/* The private key is the one just made: take it back. */
-		if (!force)
-			unlink(priv_path);
-		goto fail;
+	if (kiln_cli_keygen(git ? kiln_git_workdir(git) : ".", key_opt, pub_opt, force, keyid, &priv_path,
+			    &pub_path, &err) < 0) {
+		rc = kiln_cli_fail(cli, &err);
+		goto out;
 	}
 	if (cli->json) {
 		json_t *o = json_pack("{s:s, s:s, s:s}", "keyid", keyid, "private", priv_path,
@@ -115,12 +133,13 @@ int cmd_keygen(int argc, char **argv, struct kiln_cli *cli)
 	} else if (!cli->quiet) {
 		printf("key id:      %s\nprivate key: %s\npublic key:  %s\n", keyid, priv_path,
 		       pub_path);
+		/* Rotation: snapshots signed by an earlier key must still
+		 * verify, so its public key stays trusted until removed. */
+		if (force && !pub_opt)
+			printf("earlier public keys in .kiln/trusted/ stay trusted (their snapshots still "
+			       "verify); remove one to stop trusting it\n");
 	}
-	goto out;
-fail:
-	rc = kiln_cli_fail(cli, &err);
 out:
-	kiln_sign_key_free(key);
 	kiln_git_free(git);
 	return rc;
 }

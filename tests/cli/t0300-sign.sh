@@ -3,6 +3,8 @@
 # the private key 0600 and never overwritten without --force, both halves
 # readable by openssl, and a signature openssl makes and checks.
 . "$(dirname "$0")/../lib/cli.sh"
+# This script tests where keys go by default: not the harness's key.
+unset KILN_KEY
 
 cd "$T"
 git init -q repo

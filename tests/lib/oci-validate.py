@@ -47,8 +47,20 @@ def main(layout):
     for m in index.get("manifests", []):
         manifest = blob(layout, m["digest"])
         ok &= check(manifest, "image-manifest-schema.json", "manifest " + m["digest"][:19])
-        ok &= check(blob(layout, manifest["config"]["digest"]), "config-schema.json",
-                    "config " + manifest["config"]["digest"][:19])
+        config = manifest["config"]
+        if config["mediaType"] == "application/vnd.oci.image.config.v1+json":
+            ok &= check(blob(layout, config["digest"]), "config-schema.json",
+                        "config " + config["digest"][:19])
+        elif config["mediaType"] == "application/vnd.oci.empty.v1+json":
+            # An OCI 1.1 artifact (kiln's signature referrer): the empty
+            # descriptor must be exactly "{}" and name a subject.
+            good = blob(layout, config["digest"]) == {} and config["size"] == 2 \
+                and "subject" in manifest and "artifactType" in manifest
+            print("%s: artifact %s" % ("valid" if good else "not valid", m["digest"][:19]))
+            ok &= good
+        else:
+            print("not valid: unknown config media type %s" % config["mediaType"])
+            ok = False
     return 0 if ok else 1
 
 if __name__ == "__main__":

@@ -1,0 +1,419 @@
+/* verify.c - `kiln verify` and `kiln audit`. */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "audit.h"
+#include "fsutil.h"
+#include "gitrepo.h"
+#include "kiln.h"
+#include "manifest.h"
+#include "sign.h"
+#include "store.h"
+#include "util.h"
+#include "verify.h"
+
+#define MAX_PUB 64
+
+static void verify_help(void)
+{
+	printf("usage: kiln verify [--pub FILE]… [--store DIR] [-f MANIFEST] SNAP…\n"
+	       "\n"
+	       "Check that a snapshot is exactly what its signer built, offline:\n"
+	       "  1. its record (commits/<commit>/<name>.json in the store) is in kiln's\n"
+	       "     canonical form and signed by a trusted key;\n"
+	       "  2. index.json names the same image for NAME@COMMIT;\n"
+	       "  3. the DSSE envelope verifies under a trusted key, and its in-toto statement\n"
+	       "     is about this image, this name and this commit;\n"
+	       "  4. the OCI referrer manifest attaches that envelope to that image;\n"
+	       "  5. every blob the snapshot reaches is re-hashed and its size checked:\n"
+	       "     image manifest, config, each layer, envelope, referrer, empty config;\n"
+	       "  6. when the git repository has the commit, its lock file hashes to the\n"
+	       "     digest the record names.\n"
+	       "The first failure stops verification with a message naming the object.\n"
+	       "\n"
+	       "SNAP is NAME@REV (any git revision), NAME (NAME@HEAD), @REV (the manifest's\n"
+	       "name) or sha256:DIGEST (the image manifest).\n"
+	       "\n"
+	       "Options:\n"
+	       "  --pub FILE          trust this public key (repeatable; default: every\n"
+	       "                      .kiln/trusted/*.pub at the top of the work tree)\n"
+	       "  --store DIR         the store (default $KILN_STORE, else snapshots/)\n"
+	       "  -f, --file MANIFEST the manifest whose name @REV means (default ./kiln.yaml)\n"
+	       "  -h, --help          this help\n"
+	       "\n"
+	       "Exit status: 0 verified, 3 verification failed, 1 other errors.\n");
+}
+
+/* What verify and audit both need: the repository (if any), the trusted
+ * keys and the manifest's name for "@REV". */
+struct snap_context {
+	struct kiln_git *git;
+	struct kiln_keyring ring;
+	char *default_name;
+	char *store_dir;
+};
+
+static int open_context(struct kiln_cli *cli, const char *const *pubs, size_t n_pubs, bool need_git,
+			struct snap_context *ctx, struct kiln_error *err)
+{
+	struct kiln_error ignored = { 0 };
+	struct kiln_manifest *m;
+
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->git = kiln_git_open(".", err);
+	if (!ctx->git && need_git)
+		return -1;
+	kiln_error_clear(err);
+	if (kiln_sign_load_trusted(pubs, n_pubs, ctx->git ? kiln_git_workdir(ctx->git) : ".", &ctx->ring,
+				   err) < 0)
+		return kiln_error_prefix(err, "trusted keys");
+	ctx->store_dir = kiln_store_default_dir(cli->store, ctx->git ? kiln_git_workdir(ctx->git) : ".");
+	m = kiln_manifest_load(kiln_cli_manifest(cli), &ignored);
+	if (m) {
+		ctx->default_name = kiln_xstrdup(m->name);
+		kiln_manifest_free(m);
+	}
+	return 0;
+}
+
+static void close_context(struct snap_context *ctx)
+{
+	kiln_keyring_release(&ctx->ring);
+	kiln_git_free(ctx->git);
+	free(ctx->default_name);
+	free(ctx->store_dir);
+}
+
+static const char *key_name(const struct kiln_key *key)
+{
+	const char *path = kiln_sign_key_path(key);
+	const char *slash = strrchr(path, '/');
+	return slash ? slash + 1 : path;
+}
+
+static int verify_one(struct kiln_cli *cli, struct snap_context *ctx, const struct kiln_store *store,
+		      const char *snap, json_t *list)
+{
+	struct kiln_verify_result res;
+	struct kiln_error err = { 0 };
+	char keyid[KILN_KEYID_LEN + 1] = "";
+	int rc = 0;
+
+	if (kiln_verify_snapshot(ctx->git, store, snap, ctx->default_name, &ctx->ring, &res, &err) < 0) {
+		kiln_error_prefix(&err, "%s", snap);
+		rc = kiln_cli_fail(cli, &err);
+		if (list) {
+			json_t *o = json_object();
+			json_object_set_new(o, "snapshot", json_string(snap));
+			json_object_set_new(o, "verified", json_false());
+			json_object_set_new(o, "error", json_string(err.message));
+			json_array_append_new(list, o);
+		}
+		kiln_verify_result_release(&res);
+		return rc;
+	}
+	kiln_sign_keyid(res.signer, keyid, &err);
+	if (list) {
+		json_t *o = json_object();
+		json_object_set_new(o, "snapshot", json_string(snap));
+		json_object_set_new(o, "verified", json_true());
+		json_object_set_new(o, "name", json_string(res.record.name));
+		json_object_set_new(o, "commit", json_string(res.record.commit));
+		json_object_set_new(o, "manifest", json_string(res.record.manifest));
+		json_object_set_new(o, "envelope", json_string(res.record.envelope));
+		json_object_set_new(o, "signer", json_string(kiln_sign_key_path(res.signer)));
+		json_object_set_new(o, "keyid", json_string(keyid));
+		json_object_set_new(o, "packages", json_integer((json_int_t)res.n_packages));
+		json_object_set_new(o, "blobs", json_integer((json_int_t)res.n_blobs));
+		json_object_set_new(o, "bytes", json_integer((json_int_t)res.bytes));
+		json_object_set_new(o, "lock_checked", json_boolean(res.lock_checked));
+		json_array_append_new(list, o);
+	} else if (!cli->quiet) {
+		printf("verified %s@%.12s %s\n", res.record.name, res.record.commit, res.record.manifest);
+		printf("  signature  good, by %s (%s)\n", key_name(res.signer), keyid);
+		printf("  provenance commit %.12s, %zu packages, built by kiln %s\n", res.record.commit,
+		       res.n_packages, res.builder_version);
+		printf("  blobs      %zu re-hashed, %.1f MB\n", res.n_blobs, (double)res.bytes / 1e6);
+		printf("  lock       %s\n", res.lock_checked ? "matches the commit's lock file"
+							  : "not checked (the commit is not in this repository)");
+	}
+	kiln_verify_result_release(&res);
+	return 0;
+}
+
+int cmd_verify(int argc, char **argv, struct kiln_cli *cli)
+{
+	static const struct option opts[] = {
+		{ "pub", required_argument, NULL, 'p' },
+		{ "store", required_argument, NULL, 's' },
+		{ "file", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *pubs[MAX_PUB];
+	size_t n_pubs = 0;
+	struct snap_context ctx;
+	struct kiln_store *store = NULL;
+	struct kiln_error err = { 0 };
+	json_t *list = NULL;
+	int ch, rc = 0;
+
+	while ((ch = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'p':
+			if (n_pubs == MAX_PUB)
+				return kiln_cli_usage(cli, "at most %d --pub keys", MAX_PUB);
+			pubs[n_pubs++] = optarg;
+			break;
+		case 's': cli->store = optarg; break;
+		case 'f': cli->manifest = optarg; break;
+		case 'h': verify_help(); return 0;
+		default: return kiln_cli_usage(cli, "bad option");
+		}
+	}
+	if (optind == argc)
+		return kiln_cli_usage(cli, "expected SNAP (NAME@REV, NAME, @REV or sha256:DIGEST)");
+	if (open_context(cli, pubs, n_pubs, false, &ctx, &err) < 0) {
+		rc = kiln_cli_fail(cli, &err);
+		goto out;
+	}
+	store = kiln_store_open(ctx.store_dir, false, &err);
+	if (!store) {
+		rc = kiln_cli_fail(cli, &err);
+		goto out;
+	}
+	if (cli->json)
+		list = json_array();
+	for (int i = optind; i < argc; i++) {
+		int one = verify_one(cli, &ctx, store, argv[i], list);
+		/* A verification failure outranks any other error. */
+		if (one && (rc == 0 || one == KILN_EXIT_VERIFY))
+			rc = one;
+	}
+	if (list) {
+		char *text = json_dumps(list, JSON_COMPACT);
+		printf("%s\n", text);
+		free(text);
+		json_decref(list);
+	}
+out:
+	kiln_store_close(store);
+	close_context(&ctx);
+	return rc;
+}
+
+static void audit_help(void)
+{
+	printf("usage: kiln audit [--pub FILE]… [--store DIR] [--name NAME] [--fresh] [REV | --range A..B]\n"
+	       "\n"
+	       "Prove that a recorded snapshot is what its commit builds.  For each snapshot\n"
+	       "recorded at REV (default HEAD): verify it like `kiln verify`, then rebuild the\n"
+	       "commit from nothing -- an empty temporary store, no build cache, every package\n"
+	       "re-checked against its sha256 -- with the parameters its signed statement\n"
+	       "declares (manifest, compression, source date), and compare the two images\n"
+	       "byte for byte.  On a difference, name the first layer that differs and the\n"
+	       "first path in it, and exit 4.\n"
+	       "\n"
+	       "--range A..B audits every commit reachable from B and not from A, oldest\n"
+	       "first, and prints one table row per snapshot (commits without a snapshot are\n"
+	       "listed as such).\n"
+	       "\n"
+	       "Options:\n"
+	       "  --pub FILE          trust this public key (repeatable; default .kiln/trusted/*.pub)\n"
+	       "  --name NAME         only the snapshot of this name (default: every one recorded)\n"
+	       "  --fresh             download every package again into a temporary cache\n"
+	       "                      (default: the shared cache, each file re-hashed before use)\n"
+	       "  --range A..B        audit a range of commits\n"
+	       "  --store DIR         the store holding the records (default snapshots/)\n"
+	       "  -h, --help          this help\n"
+	       "\n"
+	       "Exit status: 0 identical, 4 a rebuild differs, 3 a snapshot does not verify,\n"
+	       "1 other errors (a rebuild that fails, no snapshot recorded).\n");
+}
+
+static void print_item(const struct kiln_audit_item *it, bool table)
+{
+	if (table) {
+		if (it->verdict == KILN_AUDIT_IDENTICAL)
+			printf("%.12s  %-20s identical  %.19s  %.1f s\n", it->commit, it->name, it->rebuilt,
+			       it->seconds);
+		else
+			printf("%.12s  %-20s DIFFERS    %s%s%s: %s\n", it->commit, it->name, it->layer_what,
+			       it->path ? " " : "", it->path ? it->path : "", it->what);
+		return;
+	}
+	if (it->verdict == KILN_AUDIT_IDENTICAL) {
+		printf("identical: %s@%.12s rebuilt from nothing in %.2f s gives the recorded %s\n", it->name,
+		       it->commit, it->seconds, it->recorded);
+		return;
+	}
+	printf("DIFFERENT: %s@%.12s\n", it->name, it->commit);
+	printf("  recorded %s\n  rebuilt  %s\n", it->recorded, it->rebuilt);
+	printf("  first difference: %s%s%s\n", it->layer_what, it->path ? ", path " : "",
+	       it->path ? it->path : "");
+	printf("  %s\n", it->what);
+}
+
+static json_t *item_json(const struct kiln_audit_item *it)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "name", json_string(it->name));
+	json_object_set_new(o, "commit", json_string(it->commit));
+	json_object_set_new(o, "identical", json_boolean(it->verdict == KILN_AUDIT_IDENTICAL));
+	json_object_set_new(o, "recorded", json_string(it->recorded));
+	json_object_set_new(o, "rebuilt", json_string(it->rebuilt));
+	json_object_set_new(o, "statement_identical", json_boolean(it->statement_identical));
+	if (it->verdict != KILN_AUDIT_IDENTICAL) {
+		json_object_set_new(o, "where", json_string(it->layer_what));
+		json_object_set_new(o, "layer", json_integer((json_int_t)it->layer));
+		json_object_set_new(o, "path", it->path ? json_string(it->path) : json_null());
+		json_object_set_new(o, "what", json_string(it->what));
+	}
+	json_object_set_new(o, "seconds", json_real(it->seconds));
+	return o;
+}
+
+int cmd_audit(int argc, char **argv, struct kiln_cli *cli)
+{
+	static const struct option opts[] = {
+		{ "pub", required_argument, NULL, 'p' },
+		{ "store", required_argument, NULL, 's' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "range", required_argument, NULL, 'r' },
+		{ "fresh", no_argument, NULL, 'F' },
+		{ "file", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *pubs[MAX_PUB];
+	size_t n_pubs = 0;
+	const char *range = NULL;
+	bool fresh = false;
+	struct kiln_audit_options opt = { 0 };
+	struct snap_context ctx;
+	struct kiln_error err = { 0 };
+	struct kiln_git_commit_info *commits = NULL;
+	size_t n_commits = 0;
+	_cleanup_free_ char *fresh_cache = NULL;
+	json_t *list = NULL;
+	int ch, rc = 0;
+	bool differs = false, verify_failed = false, failed = false;
+
+	while ((ch = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'p':
+			if (n_pubs == MAX_PUB)
+				return kiln_cli_usage(cli, "at most %d --pub keys", MAX_PUB);
+			pubs[n_pubs++] = optarg;
+			break;
+		case 's': cli->store = optarg; break;
+		case 'n': opt.name = optarg; break;
+		case 'r': range = optarg; break;
+		case 'F': fresh = true; break;
+		case 'f': cli->manifest = optarg; break;
+		case 'h': audit_help(); return 0;
+		default: return kiln_cli_usage(cli, "bad option");
+		}
+	}
+	if (argc - optind > 1 || (range && argc - optind == 1))
+		return kiln_cli_usage(cli, "expected one REV or --range A..B");
+	if (range && !strstr(range, ".."))
+		return kiln_cli_usage(cli, "--range %s: expected A..B", range);
+	if (open_context(cli, pubs, n_pubs, true, &ctx, &err) < 0) {
+		rc = kiln_cli_fail(cli, &err);
+		goto out;
+	}
+	opt.workdir = kiln_git_workdir(ctx.git);
+	opt.store_dir = ctx.store_dir;
+	opt.ring = &ctx.ring;
+	opt.progress = kiln_cli_progress;
+	opt.progress_ctx = cli;
+	if (fresh) {
+		const char *tmp = getenv("TMPDIR");
+		fresh_cache = kiln_xasprintf("%s/kiln-audit-cache.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+		if (!mkdtemp(fresh_cache)) {
+			kiln_error_errno(&err, errno, "create %s", fresh_cache);
+			rc = kiln_cli_fail(cli, &err);
+			goto out;
+		}
+		opt.cache_dir = fresh_cache;
+	}
+	if (range) {
+		if (kiln_git_history(ctx.git, range, 0, &commits, &n_commits, &err) < 0) {
+			rc = kiln_cli_fail(cli, &err);
+			goto out;
+		}
+	} else {
+		commits = kiln_xcalloc(1, sizeof(*commits));
+		n_commits = 1;
+		if (kiln_git_resolve(ctx.git, argc > optind ? argv[optind] : "HEAD", commits[0].id,
+				     &commits[0].time, &err) < 0) {
+			rc = kiln_cli_fail(cli, &err);
+			goto out;
+		}
+	}
+	if (cli->json)
+		list = json_array();
+	if (range && !cli->json && !cli->quiet)
+		printf("%-12s  %-20s %-10s %s\n", "COMMIT", "NAME", "RESULT", "DETAIL");
+	/* Oldest first, like the history it checks. */
+	for (size_t k = n_commits; k-- > 0;) {
+		struct kiln_audit_item *items = NULL;
+		size_t n = 0;
+		opt.rev = commits[k].id;
+		kiln_error_clear(&err);
+		if (kiln_audit_commit(&opt, &items, &n, &err) < 0) {
+			bool none = range && strstr(err.message, "no snapshot is recorded");
+			kiln_cli_progress_done(cli);
+			if (list) {
+				json_t *o = json_object();
+				json_object_set_new(o, "commit", json_string(commits[k].id));
+				json_object_set_new(o, "error", json_string(err.message));
+				json_array_append_new(list, o);
+			}
+			if (none) {
+				if (!cli->json && !cli->quiet)
+					printf("%.12s  %-20s %-10s %s\n", commits[k].id, "-", "none",
+					       "no snapshot recorded");
+				continue;
+			}
+			if (err.code == KILN_EXIT_VERIFY)
+				verify_failed = true;
+			else
+				failed = true;
+			if (range && !cli->json)
+				printf("%.12s  %-20s %-10s see the error below\n", commits[k].id, "-",
+				       err.code == KILN_EXIT_VERIFY ? "UNVERIFIED" : "FAILED");
+			kiln_cli_fail(cli, &err);
+			continue;
+		}
+		kiln_cli_progress_done(cli);
+		for (size_t i = 0; i < n; i++) {
+			differs |= items[i].verdict != KILN_AUDIT_IDENTICAL;
+			if (list)
+				json_array_append_new(list, item_json(&items[i]));
+			else if (!cli->quiet || items[i].verdict != KILN_AUDIT_IDENTICAL)
+				print_item(&items[i], range != NULL);
+		}
+		kiln_audit_items_free(items, n);
+	}
+	if (list) {
+		char *text = json_dumps(list, JSON_COMPACT);
+		printf("%s\n", text);
+		free(text);
+		json_decref(list);
+	}
+	rc = verify_failed ? KILN_EXIT_VERIFY : differs ? KILN_EXIT_AUDIT : failed ? KILN_EXIT_FAILED : 0;
+out:
+	if (fresh_cache) {
+		struct kiln_error ignored = { 0 };
+		kiln_remove_tree(fresh_cache, &ignored);
+	}
+	kiln_git_history_free(commits, n_commits);
+	close_context(&ctx);
+	return rc;
+}

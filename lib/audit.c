@@ -1,0 +1,286 @@
+#include "audit.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fsutil.h"
+#include "gitrepo.h"
+#include "imagefs.h"
+#include "provenance.h"
+#include "record.h"
+#include "store.h"
+#include "util.h"
+#include "verify.h"
+
+#define MANIFEST_MAX (4u << 20)
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int read_manifest(const struct kiln_store *s, const char *digest, struct kiln_oci_manifest *m,
+			 struct kiln_error *err)
+{
+	size_t len;
+	_cleanup_free_ char *text = kiln_store_read_blob(s, digest, MANIFEST_MAX, &len, err);
+
+	if (!text)
+		return -1;
+	return kiln_oci_manifest_parse(text, len, m, err);
+}
+
+/* The first top-level member of two JSON blobs that differs. */
+static char *json_first_difference(const struct kiln_store *a, const struct kiln_store *b,
+				   const char *da, const char *db, struct kiln_error *err)
+{
+	size_t la, lb;
+	_cleanup_free_ char *ta = kiln_store_read_blob(a, da, MANIFEST_MAX, &la, err);
+	_cleanup_free_ char *tb = ta ? kiln_store_read_blob(b, db, MANIFEST_MAX, &lb, err) : NULL;
+	json_t *ja, *jb, *v;
+	const char *key;
+	char *found = NULL;
+
+	if (!tb)
+		return NULL;
+	ja = json_loadb(ta, la, 0, NULL);
+	jb = json_loadb(tb, lb, 0, NULL);
+	json_object_foreach(ja, key, v) {
+		if (!json_equal(v, json_object_get(jb, key))) {
+			found = kiln_xasprintf("\"%s\" differs", key);
+			break;
+		}
+	}
+	if (!found)
+		json_object_foreach(jb, key, v)
+			if (!json_object_get(ja, key)) {
+				found = kiln_xasprintf("\"%s\" only in the rebuilt one", key);
+				break;
+			}
+	json_decref(ja);
+	json_decref(jb);
+	return found ? found : kiln_xstrdup("formatting differs");
+}
+
+/* Where two images differ: the first layer whose digest differs, and in
+ * it the first entry that differs. */
+static int locate_difference(const struct kiln_store *rec, const struct kiln_store *re,
+			     struct kiln_audit_item *it, struct kiln_error *err)
+{
+	struct kiln_oci_manifest a = { 0 }, b = { 0 };
+	int rc = -1;
+
+	if (read_manifest(rec, it->recorded, &a, err) < 0) {
+		kiln_error_prefix(err, "recorded image");
+		goto out;
+	}
+	if (read_manifest(re, it->rebuilt, &b, err) < 0) {
+		kiln_error_prefix(err, "rebuilt image");
+		goto out;
+	}
+	it->n_layers = a.n_layers;
+	if (a.n_layers != b.n_layers) {
+		it->layer_what = kiln_xstrdup("manifest");
+		it->what = kiln_xasprintf("%zu layers recorded, %zu rebuilt", a.n_layers, b.n_layers);
+		rc = 0;
+		goto out;
+	}
+	for (size_t i = 0; i < a.n_layers; i++) {
+		_cleanup_free_ char *pa = NULL, *pb = NULL;
+		struct kiln_fslist la = { 0 }, lb = { 0 };
+		if (strcmp(a.layers[i].digest, b.layers[i].digest) == 0)
+			continue;
+		it->layer = i + 1;
+		it->layer_what = kiln_xasprintf("layer %zu/%zu", i + 1, a.n_layers);
+		pa = kiln_store_blob_path(rec, a.layers[i].digest);
+		pb = kiln_store_blob_path(re, b.layers[i].digest);
+		if (kiln_imagefs_read_layer_checked(pa, a.layers[i].media_type, a.layers[i].digest, NULL, &la, err) < 0) {
+			kiln_error_prefix(err, "recorded %s", it->layer_what);
+			goto out;
+		}
+		if (kiln_imagefs_read_layer_checked(pb, b.layers[i].media_type, b.layers[i].digest, NULL, &lb, err) < 0) {
+			kiln_fslist_release(&la);
+			kiln_error_prefix(err, "rebuilt %s", it->layer_what);
+			goto out;
+		}
+		if (kiln_imagefs_first_difference_labeled(&la, "recorded", &lb, "rebuilt", &it->path, &it->what) == 0)
+			it->what = kiln_xasprintf("same entries, different bytes (%s vs %s)",
+						  a.layers[i].media_type, b.layers[i].media_type);
+		kiln_fslist_release(&la);
+		kiln_fslist_release(&lb);
+		rc = 0;
+		goto out;
+	}
+	if (strcmp(a.config.digest, b.config.digest) != 0) {
+		it->layer_what = kiln_xstrdup("config");
+		it->what = json_first_difference(rec, re, a.config.digest, b.config.digest, err);
+	} else {
+		it->layer_what = kiln_xstrdup("manifest");
+		it->what = json_first_difference(rec, re, it->recorded, it->rebuilt, err);
+	}
+	rc = it->what ? 0 : -1;
+out:
+	kiln_oci_manifest_release(&a);
+	kiln_oci_manifest_release(&b);
+	return rc;
+}
+
+static int audit_one(const struct kiln_audit_options *opt, struct kiln_git *git,
+		     const struct kiln_store *store, const char *scratch, const char *name,
+		     const char *commit, struct kiln_audit_item *it, struct kiln_error *err)
+{
+	struct kiln_verify_result vr;
+	struct kiln_provenance_info info = { 0 };
+	struct kiln_build_options bo = { 0 };
+	struct kiln_build_result br = { 0 };
+	_cleanup_free_ char *text = kiln_xasprintf("%s@%s", name, commit);
+	_cleanup_free_ char *manifest_path = NULL, *store_dir = NULL;
+	struct kiln_store *rebuilt = NULL;
+	double start = now_seconds();
+	int rc = -1;
+
+	it->name = kiln_xstrdup(name);
+	memcpy(it->commit, commit, sizeof(it->commit));
+	/* A snapshot that does not verify is not worth rebuilding: its
+	 * statement (the parameters to rebuild with) cannot be trusted. */
+	if (kiln_verify_snapshot(git, store, text, NULL, opt->ring, &vr, err) < 0) {
+		kiln_verify_result_release(&vr);
+		return -1;
+	}
+	memcpy(it->recorded, vr.record.manifest, sizeof(it->recorded));
+	if (kiln_provenance_parse(vr.statement, strlen(vr.statement), &info, err) < 0)
+		goto out;
+	manifest_path = kiln_path_join(kiln_git_workdir(git), info.manifest_path);
+	store_dir = kiln_path_join(scratch, name);
+	bo.manifest_path = manifest_path;
+	bo.rev = commit;
+	bo.store_dir = store_dir;
+	bo.no_cache = true;
+	bo.zstd = strcmp(info.compression, "zstd") == 0;
+	bo.no_sign = true;
+	bo.no_record = true;
+	bo.cache_dir = opt->cache_dir;
+	bo.date_mode = info.has_source_date ? KILN_BUILD_DATE_GIVEN : KILN_BUILD_DATE_COMMIT;
+	bo.source_date = info.source_date;
+	bo.progress = opt->progress;
+	bo.progress_ctx = opt->progress_ctx;
+	if (kiln_build_run(&bo, &br, err) < 0) {
+		kiln_error_prefix(err, "rebuild %s@%.12s", name, commit);
+		goto out;
+	}
+	memcpy(it->rebuilt, br.manifest_digest, sizeof(it->rebuilt));
+	it->statement_identical = br.statement && strcmp(br.statement, vr.statement) == 0;
+	if (strcmp(it->recorded, it->rebuilt) == 0 && it->statement_identical) {
+		it->verdict = KILN_AUDIT_IDENTICAL;
+	} else if (strcmp(it->recorded, it->rebuilt) == 0) {
+		/* Same image, but the signed statement says something else
+		 * than a rebuild does: the provenance itself is wrong. */
+		it->verdict = KILN_AUDIT_DIFFERENT;
+		it->layer_what = kiln_xstrdup("provenance");
+		it->what = kiln_xstrdup("the signed statement differs from the rebuild's");
+	} else {
+		it->verdict = KILN_AUDIT_DIFFERENT;
+		rebuilt = kiln_store_open(store_dir, false, err);
+		if (!rebuilt || locate_difference(store, rebuilt, it, err) < 0)
+			goto out;
+	}
+	it->seconds = now_seconds() - start;
+	rc = 0;
+out:
+	kiln_store_close(rebuilt);
+	kiln_build_result_release(&br);
+	kiln_provenance_info_release(&info);
+	kiln_verify_result_release(&vr);
+	return rc;
+}
+
+int kiln_audit_commit(const struct kiln_audit_options *opt, struct kiln_audit_item **items, size_t *n,
+		      struct kiln_error *err)
+{
+	struct kiln_git *git = NULL;
+	struct kiln_store *store = NULL;
+	struct kiln_record *records = NULL;
+	size_t n_records = 0;
+	_cleanup_free_ char *store_dir = NULL, *scratch = NULL;
+	char commit[KILN_GIT_OID_HEX + 1];
+	const char *tmp = opt->tmp_dir ? opt->tmp_dir : getenv("TMPDIR");
+	int64_t when;
+	int rc = -1;
+
+	*items = NULL;
+	*n = 0;
+	git = kiln_git_open(opt->workdir, err);
+	if (!git)
+		return -1;
+	if (kiln_git_resolve(git, opt->rev ? opt->rev : "HEAD", commit, &when, err) < 0)
+		goto out;
+	store_dir = kiln_store_default_dir(opt->store_dir, kiln_git_workdir(git));
+	store = kiln_store_open(store_dir, false, err);
+	if (!store)
+		goto out;
+	if (kiln_record_list_commit(store, commit, &records, &n_records, err) < 0)
+		goto out;
+	if (opt->name) {
+		bool any = false;
+		for (size_t i = 0; i < n_records; i++)
+			any |= strcmp(records[i].name, opt->name) == 0;
+		if (!any) {
+			kiln_error_set(err, "no snapshot of %s is recorded at %.12s in %s (build it first: kiln "
+				       "build --rev %s)", opt->name, commit, store_dir, opt->rev ? opt->rev : "HEAD");
+			goto out;
+		}
+	}
+	if (n_records == 0) {
+		kiln_error_set(err, "no snapshot is recorded at %.12s in %s (build it first: kiln build --rev %s)",
+			       commit, store_dir, opt->rev ? opt->rev : "HEAD");
+		goto out;
+	}
+	scratch = kiln_xasprintf("%s/kiln-audit.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(scratch)) {
+		kiln_error_errno(err, errno, "create a scratch directory in %s", tmp && *tmp ? tmp : "/tmp");
+		free(scratch);
+		scratch = NULL;
+		goto out;
+	}
+	*items = kiln_xcalloc(n_records, sizeof(**items));
+	for (size_t i = 0; i < n_records; i++) {
+		if (opt->name && strcmp(records[i].name, opt->name) != 0)
+			continue;
+		if (audit_one(opt, git, store, scratch, records[i].name, commit, &(*items)[*n], err) < 0) {
+			(*n)++;
+			goto out;
+		}
+		(*n)++;
+	}
+	rc = 0;
+out:
+	if (scratch) {
+		struct kiln_error ignored = { 0 };
+		kiln_remove_tree(scratch, &ignored);
+	}
+	if (rc < 0) {
+		kiln_audit_items_free(*items, *n);
+		*items = NULL;
+		*n = 0;
+	}
+	kiln_record_list_free(records, n_records);
+	kiln_store_close(store);
+	kiln_git_free(git);
+	return rc;
+}
+
+void kiln_audit_items_free(struct kiln_audit_item *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(items[i].name);
+		free(items[i].layer_what);
+		free(items[i].path);
+		free(items[i].what);
+	}
+	free(items);
+}
