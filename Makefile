@@ -25,7 +25,7 @@ CFLAGS += -DKILN_VERSION='"$(KILN_VERSION)"'
 DEB_BUILD := build-essential pkg-config libyaml-dev libarchive-dev libgit2-dev \
 	     libssl-dev libcurl4-openssl-dev libjansson-dev libdeflate-dev libzstd-dev
 DEB_TOOLS := gpgv gpg git dpkg-dev xz-utils zstd python3 curl bc debian-archive-keyring \
-	     ca-certificates apt openssl
+	     ca-certificates apt openssl busybox-static nftables iproute2
 # Independent judges of what kiln writes (tests and demo).
 DEB_JUDGES := skopeo umoci podman runc python3-jsonschema golang-github-opencontainers-image-spec-dev strace
 DEB_ALL := $(DEB_BUILD) $(DEB_TOOLS) $(DEB_JUDGES)

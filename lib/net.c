@@ -1,0 +1,1144 @@
+#include "net.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "netlink.h"
+#include "process.h"
+#include "util.h"
+
+#define ID_MAX 128
+#define PORTS_MAX 4096
+#define RECORD_MAX (256 * 1024)
+#define CONTAINER_IFNAME "eth0"
+#define LEASE_SUFFIX ".lease"
+
+/* The configuration with defaults applied and the subnet parsed. */
+struct net_setup {
+	const char *state_dir;
+	const char *bridge;
+	const char *table;
+	bool keep_idle;
+	char subnet[32];       /* normalized "a.b.c.d/n" */
+	uint32_t network;      /* host byte order */
+	int prefix;
+	struct in_addr gateway;
+	uint32_t first, last;  /* leasable addresses, host byte order */
+	char *leases_dir;
+	char *lock_path;
+	char *ruleset_path;
+};
+
+struct lease {
+	char id[ID_MAX + 1];
+	struct in_addr address;
+	char veth[16];
+	struct kiln_net_port *ports;
+	size_t n_ports;
+};
+
+struct lease_list {
+	struct lease *items;
+	size_t n, alloc;
+};
+
+static void setup_release(struct net_setup *s)
+{
+	free(s->leases_dir);
+	free(s->lock_path);
+	free(s->ruleset_path);
+}
+#define _cleanup_setup_ _cleanup_(setup_release)
+
+static void lease_release(struct lease *l)
+{
+	free(l->ports);
+	l->ports = NULL;
+	l->n_ports = 0;
+}
+#define _cleanup_lease_ _cleanup_(lease_release)
+
+static void lease_list_release(struct lease_list *list)
+{
+	for (size_t i = 0; i < list->n; i++)
+		lease_release(&list->items[i]);
+	free(list->items);
+	list->items = NULL;
+	list->n = list->alloc = 0;
+}
+#define _cleanup_lease_list_ _cleanup_(lease_list_release)
+
+/* --- names and configuration --- */
+
+static bool name_char(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       ch == '_' || ch == '.' || ch == '-';
+}
+
+static int check_id(const char *id, struct kiln_error *err)
+{
+	size_t len;
+
+	if (!id || !*id)
+		return kiln_error_set(err, "container id is empty");
+	len = strnlen(id, ID_MAX + 1);
+	if (len > ID_MAX)
+		return kiln_error_set(err, "container id '%.40s…': longer than %d characters", id, ID_MAX);
+	if (id[0] == '.' || id[0] == '-')
+		return kiln_error_set(err, "container id '%s': must not start with '%c'", id, id[0]);
+	for (size_t i = 0; i < len; i++)
+		if (!name_char(id[i]))
+			return kiln_error_set(err, "container id '%s': character '%c' not allowed "
+					      "(only A-Z a-z 0-9 _ . -)", id, id[i]);
+	return 0;
+}
+
+static int check_bridge(const char *name, struct kiln_error *err)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len > 15)
+		return kiln_error_set(err, "bridge name '%s': must be 1 to 15 characters", name);
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return kiln_error_set(err, "bridge name '%s': not allowed", name);
+	for (size_t i = 0; i < len; i++)
+		if (!name_char(name[i]))
+			return kiln_error_set(err, "bridge name '%s': character '%c' not allowed", name,
+					      name[i]);
+	return 0;
+}
+
+static int check_table(const char *name, struct kiln_error *err)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len > 32)
+		return kiln_error_set(err, "nftables table '%s': must be 1 to 32 characters", name);
+	if (!((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= 'A' && name[0] <= 'Z')))
+		return kiln_error_set(err, "nftables table '%s': must start with a letter", name);
+	for (size_t i = 0; i < len; i++)
+		if (!name_char(name[i]) || name[i] == '.' || name[i] == '-')
+			return kiln_error_set(err, "nftables table '%s': character '%c' not allowed",
+					      name, name[i]);
+	return 0;
+}
+
+/* Strict dotted quad (inet_pton accepts only that for AF_INET). */
+static int parse_ipv4(const char *text, struct in_addr *out)
+{
+	return inet_pton(AF_INET, text, out) == 1 ? 0 : -1;
+}
+
+static int parse_subnet(const char *text, struct net_setup *s, struct kiln_error *err)
+{
+	char addr[INET_ADDRSTRLEN];
+	const char *slash = strchr(text, '/');
+	struct in_addr in;
+	char *end;
+	long prefix;
+	uint32_t mask;
+
+	if (!slash || (size_t)(slash - text) >= sizeof(addr))
+		return kiln_error_set(err, "subnet '%s': want ADDRESS/PREFIX such as 10.88.0.0/16", text);
+	memcpy(addr, text, (size_t)(slash - text));
+	addr[slash - text] = '\0';
+	if (parse_ipv4(addr, &in) < 0)
+		return kiln_error_set(err, "subnet '%s': '%s' is not an IPv4 address", text, addr);
+	errno = 0;
+	prefix = strtol(slash + 1, &end, 10);
+	if (slash[1] < '0' || slash[1] > '9' || *end || errno || prefix < 8 || prefix > 30)
+		return kiln_error_set(err, "subnet '%s': prefix must be 8 to 30", text);
+	mask = 0xffffffffu << (32 - prefix);
+	s->network = ntohl(in.s_addr);
+	if (s->network & ~mask)
+		return kiln_error_set(err, "subnet '%s': host bits set (did you mean %u.%u.%u.%u/%ld?)",
+				      text, (s->network & mask) >> 24, ((s->network & mask) >> 16) & 255,
+				      ((s->network & mask) >> 8) & 255, s->network & mask & 255, prefix);
+	s->prefix = (int)prefix;
+	s->gateway.s_addr = htonl(s->network + 1);
+	s->first = s->network + 2;
+	s->last = (s->network | ~mask) - 1;
+	snprintf(s->subnet, sizeof(s->subnet), "%s/%ld", addr, prefix);
+	return 0;
+}
+
+static int setup_init(const struct kiln_net_config *c, struct net_setup *s, struct kiln_error *err)
+{
+	memset(s, 0, sizeof(*s));
+	if (!c || !c->state_dir || !*c->state_dir)
+		return kiln_error_set(err, "network: no state directory configured");
+	s->state_dir = c->state_dir;
+	s->bridge = c->bridge ? c->bridge : KILN_NET_DEFAULT_BRIDGE;
+	s->table = c->nft_table ? c->nft_table : KILN_NET_DEFAULT_TABLE;
+	s->keep_idle = c->keep_idle;
+	if (check_bridge(s->bridge, err) < 0 || check_table(s->table, err) < 0 ||
+	    parse_subnet(c->subnet ? c->subnet : KILN_NET_DEFAULT_SUBNET, s, err) < 0)
+		return kiln_error_prefix(err, "network");
+	s->leases_dir = kiln_path_join(s->state_dir, "leases");
+	s->lock_path = kiln_path_join(s->state_dir, "lock");
+	s->ruleset_path = kiln_path_join(s->state_dir, "ruleset.nft");
+	return 0;
+}
+
+static void format_ipv4(struct in_addr a, char out[16])
+{
+	inet_ntop(AF_INET, &a, out, 16);
+}
+
+/* --- the lock --- */
+
+/* Serializes every change to leases, links and rules among kiln processes.
+ * Returns the locked descriptor (closing it unlocks), or -1. */
+static int state_lock(const struct net_setup *s, struct kiln_error *err)
+{
+	int fd;
+
+	if (kiln_mkdir_p(s->leases_dir, 0700, err) < 0)
+		return -1;
+	fd = open(s->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return kiln_error_errno(err, errno, "open '%s'", s->lock_path);
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			kiln_error_errno(err, errno, "lock '%s'", s->lock_path);
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
+/* --- lease records --- */
+
+static char *lease_path(const struct net_setup *s, const char *id)
+{
+	return kiln_xasprintf("%s/%s" LEASE_SUFFIX, s->leases_dir, id);
+}
+
+static const char *proto_name(int proto)
+{
+	return proto == IPPROTO_UDP ? "udp" : "tcp";
+}
+
+static char *lease_format(const struct lease *l)
+{
+	struct kiln_buf b = KILN_BUF_INIT;
+	char addr[16];
+
+	format_ipv4(l->address, addr);
+	kiln_buf_printf(&b, "kiln-net-lease 1\nid %s\naddress %s\nveth %s\n", l->id, addr, l->veth);
+	for (size_t i = 0; i < l->n_ports; i++) {
+		const struct kiln_net_port *p = &l->ports[i];
+		kiln_buf_printf(&b, "port %s %u %u %s\n", proto_name(p->proto), p->host, p->container,
+				p->host_address[0] ? p->host_address : "*");
+	}
+	return kiln_buf_detach(&b);
+}
+
+/* Write the record with a temporary file and rename: a crash leaves the
+ * old record or the new one.  No fsync: links and rules do not survive a
+ * reboot either, and the reap after one removes the records. */
+static int lease_write(const struct net_setup *s, const struct lease *l, struct kiln_error *err)
+{
+	_cleanup_free_ char *path = lease_path(s, l->id);
+	_cleanup_free_ char *tmp = kiln_xasprintf("%s.tmp.%ld", path, (long)getpid());
+	_cleanup_free_ char *text = lease_format(l);
+	int fd, rc;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return kiln_error_errno(err, errno, "create '%s'", tmp);
+	rc = kiln_write_all(fd, text, strlen(text));
+	if (close(fd) < 0 && rc == 0)
+		rc = errno;
+	if (rc != 0) {
+		unlink(tmp);
+		return kiln_error_errno(err, rc, "write '%s'", tmp);
+	}
+	if (rename(tmp, path) < 0) {
+		rc = errno;
+		unlink(tmp);
+		return kiln_error_errno(err, rc, "rename '%s' to '%s'", tmp, path);
+	}
+	return 0;
+}
+
+static int port_parse_fields(const char *proto, const char *host, const char *container,
+			     const char *host_address, struct kiln_net_port *p);
+
+static int lease_parse(const char *path, const char *text, struct lease *l, struct kiln_error *err)
+{
+	_cleanup_free_ char *copy = kiln_xstrdup(text);
+	size_t alloc = 0;
+	int line_no = 0, have_address = 0;
+	char *save = NULL;
+
+	memset(l, 0, sizeof(*l));
+	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char key[32], a[ID_MAX + 1], b[16], c2[16], d[16];
+		int n;
+
+		line_no++;
+		if (line_no == 1) {
+			if (strcmp(line, "kiln-net-lease 1") != 0)
+				goto bad;
+			continue;
+		}
+		n = sscanf(line, "%31s %128s %15s %15s %15s", key, a, b, c2, d);
+		if (n == 2 && strcmp(key, "id") == 0 && check_id(a, NULL) == 0) {
+			snprintf(l->id, sizeof(l->id), "%s", a);
+		} else if (n == 2 && strcmp(key, "address") == 0 && parse_ipv4(a, &l->address) == 0) {
+			have_address = 1;
+		} else if (n == 2 && strcmp(key, "veth") == 0 && strlen(a) < sizeof(l->veth)) {
+			snprintf(l->veth, sizeof(l->veth), "%s", a);
+		} else if (n == 5 && strcmp(key, "port") == 0 && l->n_ports < PORTS_MAX) {
+			kiln_xgrow(&l->ports, &alloc, l->n_ports + 1, sizeof(*l->ports));
+			if (port_parse_fields(a, b, c2, strcmp(d, "*") == 0 ? "" : d,
+					      &l->ports[l->n_ports]) < 0)
+				goto bad;
+			l->n_ports++;
+		} else {
+			goto bad;
+		}
+	}
+	if (!l->id[0] || !have_address || !l->veth[0]) {
+		line_no = 0;
+		goto bad;
+	}
+	return 0;
+bad:
+	lease_release(l);
+	if (line_no == 0)
+		return kiln_error_set(err, "lease record '%s': incomplete", path);
+	return kiln_error_set(err, "lease record '%s': bad line %d", path, line_no);
+}
+
+/* Read the record of id: 1 found, 0 none, -1 error. */
+static int lease_read(const struct net_setup *s, const char *id, struct lease *l,
+		      struct kiln_error *err)
+{
+	_cleanup_free_ char *path = lease_path(s, id);
+	_cleanup_free_ char *text = NULL;
+	struct stat st;
+
+	memset(l, 0, sizeof(*l));
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return kiln_error_errno(err, errno, "stat '%s'", path);
+	}
+	text = kiln_file_read(path, RECORD_MAX, NULL, err);
+	if (!text)
+		return -1;
+	if (lease_parse(path, text, l, err) < 0)
+		return -1;
+	if (strcmp(l->id, id) != 0) {
+		lease_release(l);
+		return kiln_error_set(err, "lease record '%s': belongs to '%s'", path, l->id);
+	}
+	return 1;
+}
+
+/* All records.  Temporary files left by a crash are removed (we hold the
+ * lock, so nobody is writing one). */
+static int lease_list_load(const struct net_setup *s, struct lease_list *list, struct kiln_error *err)
+{
+	DIR *dir = opendir(s->leases_dir);
+	struct dirent *e;
+	int rc = 0;
+
+	memset(list, 0, sizeof(*list));
+	if (!dir) {
+		if (errno == ENOENT)
+			return 0;
+		return kiln_error_errno(err, errno, "open '%s'", s->leases_dir);
+	}
+	while ((e = readdir(dir)) != NULL) {
+		size_t len = strlen(e->d_name);
+		char id[ID_MAX + 1];
+		struct lease l;
+
+		if (e->d_name[0] == '.')
+			continue;
+		if (strstr(e->d_name, LEASE_SUFFIX ".tmp.")) {
+			unlinkat(dirfd(dir), e->d_name, 0);
+			continue;
+		}
+		if (!kiln_str_has_suffix(e->d_name, LEASE_SUFFIX) ||
+		    len - strlen(LEASE_SUFFIX) > ID_MAX)
+			continue;
+		memcpy(id, e->d_name, len - strlen(LEASE_SUFFIX));
+		id[len - strlen(LEASE_SUFFIX)] = '\0';
+		if (check_id(id, NULL) < 0)
+			continue;
+		int found = lease_read(s, id, &l, err);
+		if (found < 0) {
+			rc = -1;
+			break;
+		}
+		if (found == 0)
+			continue;
+		kiln_xgrow(&list->items, &list->alloc, list->n + 1, sizeof(*list->items));
+		list->items[list->n++] = l;
+	}
+	closedir(dir);
+	if (rc < 0)
+		lease_list_release(list);
+	return rc;
+}
+
+/* --- nftables --- */
+
+static const char *nft_binary(void)
+{
+	static const char *const candidates[] = { "/usr/sbin/nft", "/sbin/nft" };
+
+	for (size_t i = 0; i < KILN_ARRAY_SIZE(candidates); i++)
+		if (access(candidates[i], X_OK) == 0)
+			return candidates[i];
+	return "nft";
+}
+
+/* Load a ruleset file in one nft transaction. */
+static int nft_load(const char *path, struct kiln_error *err)
+{
+	char *argv[] = { (char *)nft_binary(), "-f", (char *)path, NULL };
+	_cleanup_buf_ struct kiln_buf errout = KILN_BUF_INIT;
+	int status;
+
+	if (kiln_process_capture(argv, NULL, &errout, &status, err) < 0)
+		return kiln_error_prefix(err, "nftables");
+	if (status != 0) {
+		while (errout.len && (errout.data[errout.len - 1] == '\n'))
+			errout.data[--errout.len] = '\0';
+		return kiln_error_set(err, "nft -f '%s': exit %d: %.1000s", path, status,
+				      errout.len ? errout.data : "(no message)");
+	}
+	return 0;
+}
+
+/* The whole table, a pure function of the configuration and the leases'
+ * ports.  "table; delete table; table {…}" replaces it atomically whether
+ * or not it existed.  The boot id makes a ruleset loaded before a reboot
+ * (and gone with it) differ from the one wanted now. */
+static char *ruleset_generate(const struct net_setup *s, const struct lease_list *list)
+{
+	struct kiln_buf b = KILN_BUF_INIT;
+	_cleanup_free_ char *boot = kiln_file_read("/proc/sys/kernel/random/boot_id", 64, NULL, NULL);
+
+	if (boot)
+		boot[strcspn(boot, "\n")] = '\0';
+	kiln_buf_printf(&b, "# kiln network %s on bridge %s, boot %s\n", s->subnet, s->bridge,
+			boot ? boot : "?");
+	kiln_buf_printf(&b, "table ip %s\ndelete table ip %s\ntable ip %s {\n", s->table, s->table,
+			s->table);
+	/* route_localnet on the bridge would also let a container send to the
+	 * host's 127.0.0.1 services (CVE-2020-8558): nothing addressed to
+	 * 127.0.0.0/8 may come in from the bridge.  At raw priority, before
+	 * conntrack turns replies to our 127.0.0.1 masquerade back. */
+	kiln_buf_printf(&b,
+			"\tchain guard {\n"
+			"\t\ttype filter hook prerouting priority -300; policy accept;\n"
+			"\t\tiifname \"%s\" ip daddr 127.0.0.0/8 drop\n"
+			"\t}\n",
+			s->bridge);
+	/* Published ports: traffic to any local address, arriving
+	 * (prerouting) or made by the host itself (output, incl. 127.0.0.1). */
+	kiln_buf_printf(&b,
+			"\tchain prerouting {\n"
+			"\t\ttype nat hook prerouting priority -100; policy accept;\n"
+			"\t\tfib daddr type local jump published\n"
+			"\t}\n"
+			"\tchain output {\n"
+			"\t\ttype nat hook output priority -100; policy accept;\n"
+			"\t\tfib daddr type local jump published\n"
+			"\t}\n"
+			"\tchain published {\n");
+	for (size_t i = 0; i < list->n; i++) {
+		const struct lease *l = &list->items[i];
+		char addr[16];
+
+		format_ipv4(l->address, addr);
+		for (size_t j = 0; j < l->n_ports; j++) {
+			const struct kiln_net_port *p = &l->ports[j];
+
+			kiln_buf_adds(&b, "\t\t");
+			if (p->host_address[0])
+				kiln_buf_printf(&b, "ip daddr %s ", p->host_address);
+			kiln_buf_printf(&b, "%s dport %u dnat to %s:%u comment \"%s\"\n",
+					proto_name(p->proto), p->host, addr, p->container, l->id);
+		}
+	}
+	/* Outbound masquerade; 127.0.0.1 as source is meaningless in the
+	 * container (route_localnet lets it leave at all); a container
+	 * reaching another through a published port must see replies come
+	 * back through the host (hairpin). */
+	kiln_buf_printf(&b,
+			"\t}\n"
+			"\tchain postrouting {\n"
+			"\t\ttype nat hook postrouting priority 100; policy accept;\n"
+			"\t\tip saddr %s ip daddr != %s masquerade\n"
+			"\t\tip saddr 127.0.0.0/8 ip daddr %s masquerade\n"
+			"\t\tip saddr %s ip daddr %s ct status dnat masquerade\n"
+			"\t}\n"
+			"}\n",
+			s->subnet, s->subnet, s->subnet, s->subnet, s->subnet);
+	return kiln_buf_detach(&b);
+}
+
+static int write_plain(const char *path, const char *text, struct kiln_error *err)
+{
+	_cleanup_free_ char *tmp = kiln_xasprintf("%s.tmp.%ld", path, (long)getpid());
+	int fd, rc;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return kiln_error_errno(err, errno, "create '%s'", tmp);
+	rc = kiln_write_all(fd, text, strlen(text));
+	if (close(fd) < 0 && rc == 0)
+		rc = errno;
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = errno;
+	if (rc != 0) {
+		unlink(tmp);
+		return kiln_error_errno(err, rc, "write '%s'", path);
+	}
+	return 0;
+}
+
+/* Make the table match the leases.  Skipped when the ruleset last loaded
+ * (ruleset.nft, written only after nft accepted it) is the same and the
+ * table is still there (a firewall reload may have flushed it): the common
+ * attach without ports costs one netlink question, no nft run. */
+static int ruleset_apply(const struct net_setup *s, const struct lease_list *list, bool force,
+			 struct kiln_error *err)
+{
+	_cleanup_free_ char *want = ruleset_generate(s, list);
+	_cleanup_free_ char *have = NULL;
+	_cleanup_free_ char *pending = kiln_xasprintf("%s.pending", s->ruleset_path);
+
+	if (!force) {
+		have = kiln_file_read(s->ruleset_path, RECORD_MAX * 4, NULL, NULL);
+		if (have && strcmp(have, want) == 0) {
+			int exists = kiln_netlink_nft_table_exists(s->table, err);
+			if (exists < 0)
+				return -1;
+			if (exists)
+				return 0;
+		}
+	}
+	/* Whatever happens next, the loaded state is unknown until nft says ok. */
+	unlink(s->ruleset_path);
+	if (write_plain(pending, want, err) < 0)
+		return kiln_error_prefix(err, "nftables");
+	if (nft_load(pending, err) < 0)
+		return -1;
+	if (rename(pending, s->ruleset_path) < 0)
+		return kiln_error_errno(err, errno, "rename '%s'", pending);
+	return 0;
+}
+
+static int ruleset_remove(const struct net_setup *s, struct kiln_error *err)
+{
+	_cleanup_free_ char *pending = kiln_xasprintf("%s.pending", s->ruleset_path);
+	_cleanup_free_ char *text = kiln_xasprintf("table ip %s\ndelete table ip %s\n", s->table,
+						   s->table);
+
+	unlink(s->ruleset_path);
+	if (write_plain(pending, text, err) < 0)
+		return kiln_error_prefix(err, "nftables");
+	if (nft_load(pending, err) < 0)
+		return -1;
+	unlink(pending);
+	return 0;
+}
+
+/* --- host side --- */
+
+static int sysctl_write(const char *path, const char *value, bool only_if_different,
+			struct kiln_error *err)
+{
+	_cleanup_close_ int fd = -1;
+	char have[16];
+	ssize_t n;
+	int rc;
+
+	if (only_if_different) {
+		_cleanup_close_ int rfd = open(path, O_RDONLY | O_CLOEXEC);
+		if (rfd >= 0 && (n = read(rfd, have, sizeof(have) - 1)) > 0) {
+			have[n] = '\0';
+			have[strcspn(have, "\n")] = '\0';
+			if (strcmp(have, value) == 0)
+				return 0;
+		}
+	}
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return kiln_error_errno(err, errno, "open '%s'", path);
+	if ((rc = kiln_write_all(fd, value, strlen(value))) != 0)
+		return kiln_error_errno(err, rc, "write %s to '%s'", value, path);
+	return 0;
+}
+
+/* The bridge, up, with the gateway address; forwarding on. */
+static int host_setup(const struct net_setup *s, struct kiln_netlink *nl, int *bridge_index,
+		      struct kiln_error *err)
+{
+	_cleanup_free_ char *localnet = NULL;
+
+	if (kiln_netlink_bridge_add(nl, s->bridge, err) < 0)
+		return -1;
+	*bridge_index = kiln_netlink_link_index(nl, s->bridge, err);
+	if (*bridge_index < 0)
+		return -1;
+	if (*bridge_index == 0)
+		return kiln_error_set(err, "bridge '%s' vanished", s->bridge);
+	if (kiln_netlink_address_add(nl, *bridge_index, s->gateway, s->prefix, err) < 0)
+		return kiln_error_prefix(err, "bridge '%s'", s->bridge);
+	/* Lets the host's 127.0.0.1 connections be routed out to the bridge
+	 * after DNAT; only for this interface, not "all". */
+	localnet = kiln_xasprintf("/proc/sys/net/ipv4/conf/%s/route_localnet", s->bridge);
+	if (sysctl_write(localnet, "1", true, err) < 0)
+		return -1;
+	/* Outbound masquerade needs forwarding (as Docker, never turned off). */
+	return sysctl_write("/proc/sys/net/ipv4/ip_forward", "1", true, err);
+}
+
+/* With no lease left: remove the table and the bridge, when there (the
+ * ruleset files exist while the table may: see ruleset_apply). */
+static int host_teardown(const struct net_setup *s, struct kiln_error *err)
+{
+	_cleanup_netlink_ struct kiln_netlink *nl = kiln_netlink_open(-1, err);
+	_cleanup_free_ char *pending = kiln_xasprintf("%s.pending", s->ruleset_path);
+	int bridge;
+
+	if (!nl)
+		return -1;
+	if ((access(s->ruleset_path, F_OK) == 0 || access(pending, F_OK) == 0) &&
+	    ruleset_remove(s, err) < 0)
+		return -1;
+	bridge = kiln_netlink_link_index(nl, s->bridge, err);
+	if (bridge < 0)
+		return -1;
+	return bridge ? kiln_netlink_link_delete(nl, s->bridge, err) : 0;
+}
+
+/* --- the container's side --- */
+
+static int namespace_open(pid_t pid, struct kiln_error *err)
+{
+	char path[64];
+	int fd;
+
+	if (pid <= 0)
+		return kiln_error_set(err, "process %ld: not a valid pid", (long)pid);
+	snprintf(path, sizeof(path), "/proc/%ld/ns/net", (long)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return kiln_error_errno(err, errno, "open '%s'", path);
+	return fd;
+}
+
+/* Refuse to configure our own namespace as if it were a container's. */
+static int namespace_check_foreign(int fd, pid_t pid, struct kiln_error *err)
+{
+	struct stat theirs, ours;
+
+	if (fstat(fd, &theirs) < 0 || stat("/proc/self/ns/net", &ours) < 0)
+		return kiln_error_errno(err, errno, "stat network namespace of process %ld", (long)pid);
+	if (theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino)
+		return kiln_error_set(err, "process %ld shares the host's network namespace", (long)pid);
+	return 0;
+}
+
+static int link_up_by_name(struct kiln_netlink *nl, const char *name, struct kiln_error *err)
+{
+	int index = kiln_netlink_link_index(nl, name, err);
+
+	if (index < 0)
+		return -1;
+	if (index == 0)
+		return kiln_error_set(err, "no link '%s'", name);
+	return kiln_netlink_link_up(nl, index, err);
+}
+
+static int container_setup(const struct net_setup *s, int netns_fd, struct in_addr address,
+			   struct kiln_error *err)
+{
+	_cleanup_netlink_ struct kiln_netlink *nl = kiln_netlink_open(netns_fd, err);
+	int index;
+
+	if (!nl)
+		return -1;
+	if (link_up_by_name(nl, "lo", err) < 0)
+		return -1;
+	index = kiln_netlink_link_index(nl, CONTAINER_IFNAME, err);
+	if (index < 0)
+		return -1;
+	if (index == 0)
+		return kiln_error_set(err, "no link '%s'", CONTAINER_IFNAME);
+	if (kiln_netlink_address_add(nl, index, address, s->prefix, err) < 0 ||
+	    kiln_netlink_link_up(nl, index, err) < 0 ||
+	    kiln_netlink_route_add_default(nl, index, s->gateway, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* --- leases: choosing --- */
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The lowest leasable address no record holds. */
+static int address_choose(const struct net_setup *s, const struct lease_list *list,
+			  struct in_addr *out, struct kiln_error *err)
+{
+	_cleanup_free_ uint32_t *used = kiln_xcalloc(list->n + 1, sizeof(*used));
+	uint32_t want = s->first;
+
+	for (size_t i = 0; i < list->n; i++)
+		used[i] = ntohl(list->items[i].address.s_addr);
+	qsort(used, list->n, sizeof(*used), cmp_u32);
+	for (size_t i = 0; i < list->n && want <= s->last; i++) {
+		if (used[i] == want)
+			want++;
+		else if (used[i] > want)
+			break;
+	}
+	if (want > s->last)
+		return kiln_error_set(err, "no free address in %s (%zu leases)", s->subnet, list->n);
+	out->s_addr = htonl(want);
+	return 0;
+}
+
+static bool ports_overlap(const struct kiln_net_port *a, const struct kiln_net_port *b)
+{
+	return a->proto == b->proto && a->host == b->host &&
+	       (!a->host_address[0] || !b->host_address[0] ||
+		strcmp(a->host_address, b->host_address) == 0);
+}
+
+static void port_describe(const struct kiln_net_port *p, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s%s%u/%s", p->host_address, p->host_address[0] ? ":" : "", p->host,
+		 proto_name(p->proto));
+}
+
+static int ports_check(const struct lease_list *list, const struct kiln_net_port *ports,
+		       size_t n_ports, struct kiln_error *err)
+{
+	char text[48];
+
+	if (n_ports > PORTS_MAX)
+		return kiln_error_set(err, "%zu published ports: at most %d", n_ports, PORTS_MAX);
+	for (size_t i = 0; i < n_ports; i++) {
+		const struct kiln_net_port *p = &ports[i];
+		struct in_addr unused;
+
+		if (p->host == 0 || p->container == 0)
+			return kiln_error_set(err, "port %u:%u: ports must be 1 to 65535", p->host,
+					      p->container);
+		if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP)
+			return kiln_error_set(err, "port %u: protocol %d is neither tcp nor udp",
+					      p->host, p->proto);
+		if (memchr(p->host_address, '\0', sizeof(p->host_address)) == NULL ||
+		    (p->host_address[0] && parse_ipv4(p->host_address, &unused) < 0))
+			return kiln_error_set(err, "port %u: host address is not an IPv4 address", p->host);
+		port_describe(p, text, sizeof(text));
+		for (size_t j = 0; j < i; j++)
+			if (ports_overlap(p, &ports[j]))
+				return kiln_error_set(err, "host port %s: published twice", text);
+		for (size_t k = 0; k < list->n; k++)
+			for (size_t j = 0; j < list->items[k].n_ports; j++)
+				if (ports_overlap(p, &list->items[k].ports[j]))
+					return kiln_error_set(err, "host port %s: already published by "
+							      "container '%s'", text,
+							      list->items[k].id);
+	}
+	return 0;
+}
+
+static void veth_name_random(char out[16])
+{
+	unsigned char r[4] = { 0 };
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		uint32_t v = (uint32_t)ts.tv_nsec ^ (uint32_t)getpid() << 16;
+		memcpy(r, &v, sizeof(r));
+	}
+	snprintf(out, 16, "kv%02x%02x%02x%02x", r[0], r[1], r[2], r[3]);
+}
+
+/* --- attach, detach, reap --- */
+
+/* Remove id's veth, record and rules; the lock is held.  The bridge and the
+ * table go when the last lease does.  A missing record is not an error. */
+static int detach_locked(const struct net_setup *s, const char *id, struct kiln_error *err)
+{
+	_cleanup_lease_ struct lease l = { 0 };
+	_cleanup_lease_list_ struct lease_list rest = { 0 };
+	_cleanup_free_ char *path = lease_path(s, id);
+	int found = lease_read(s, id, &l, err);
+
+	if (found < 0)
+		return -1;
+	if (found) {
+		_cleanup_netlink_ struct kiln_netlink *nl = kiln_netlink_open(-1, err);
+		if (!nl || kiln_netlink_link_delete(nl, l.veth, err) < 0)
+			return -1;
+		if (unlink(path) < 0 && errno != ENOENT)
+			return kiln_error_errno(err, errno, "remove '%s'", path);
+	}
+	if (lease_list_load(s, &rest, err) < 0)
+		return -1;
+	if (rest.n == 0 && !s->keep_idle)
+		return host_teardown(s, err);
+	/* Rules depend only on ports: nothing to do for a lease without any,
+	 * unless the table is not in the state recorded. */
+	return ruleset_apply(s, &rest, false, err);
+}
+
+static int attach_locked(const struct net_setup *s, const char *id, int netns_fd,
+			 const struct kiln_net_port *ports, size_t n_ports,
+			 struct kiln_net_attachment *out, bool *recorded, struct kiln_error *err)
+{
+	_cleanup_lease_list_ struct lease_list list = { 0 };
+	_cleanup_netlink_ struct kiln_netlink *nl = NULL;
+	struct lease *l;
+	int bridge_index, errnum = 0;
+
+	if (lease_list_load(s, &list, err) < 0)
+		return -1;
+	for (size_t i = 0; i < list.n; i++)
+		if (strcmp(list.items[i].id, id) == 0)
+			return kiln_error_set(err, "already attached (lease '%s/%s" LEASE_SUFFIX "')",
+					      s->leases_dir, id);
+	if (ports_check(&list, ports, n_ports, err) < 0)
+		return -1;
+
+	/* The new lease joins the list, so the ruleset includes its ports. */
+	kiln_xgrow(&list.items, &list.alloc, list.n + 1, sizeof(*list.items));
+	l = &list.items[list.n];
+	memset(l, 0, sizeof(*l));
+	if (address_choose(s, &list, &l->address, err) < 0)
+		return -1;
+	list.n++;
+	snprintf(l->id, sizeof(l->id), "%s", id);
+	veth_name_random(l->veth);
+	if (n_ports) {
+		l->ports = kiln_xcalloc(n_ports, sizeof(*ports));
+		memcpy(l->ports, ports, n_ports * sizeof(*ports));
+		l->n_ports = n_ports;
+	}
+	/* From here on a record exists: on failure the caller detaches. */
+	*recorded = true;
+	if (lease_write(s, l, err) < 0)
+		return -1;
+
+	nl = kiln_netlink_open(-1, err);
+	if (!nl || host_setup(s, nl, &bridge_index, err) < 0)
+		return -1;
+	if (ruleset_apply(s, &list, false, err) < 0)
+		return -1;
+	for (int attempt = 0;; attempt++) {
+		if (kiln_netlink_veth_add(nl, l->veth, bridge_index, CONTAINER_IFNAME, netns_fd, &errnum,
+					  err) == 0)
+			break;
+		if (errnum != EEXIST || attempt == 4)
+			return -1;
+		/* EEXIST: either the container has an eth0 already, or another
+		 * interface here has our random name (then try another). */
+		int taken = kiln_netlink_link_index(nl, l->veth, err);
+		if (taken < 0)
+			return -1;
+		if (taken == 0)
+			return kiln_error_set(err, "the container's network namespace has an '%s' already",
+					      CONTAINER_IFNAME);
+		veth_name_random(l->veth);
+		if (lease_write(s, l, err) < 0)
+			return -1;
+	}
+	if (container_setup(s, netns_fd, l->address, err) < 0)
+		return kiln_error_prefix(err, "container side");
+	if (out) {
+		memset(out, 0, sizeof(*out));
+		format_ipv4(l->address, out->address);
+		format_ipv4(s->gateway, out->gateway);
+		snprintf(out->veth_host, sizeof(out->veth_host), "%s", l->veth);
+		out->prefix = s->prefix;
+	}
+	return 0;
+}
+
+int kiln_net_attach(const struct kiln_net_config *c, const char *id, pid_t pid,
+		    const struct kiln_net_port *ports, size_t n_ports,
+		    struct kiln_net_attachment *out, struct kiln_error *err)
+{
+	_cleanup_setup_ struct net_setup s = { 0 };
+	_cleanup_close_ int netns_fd = -1;
+	_cleanup_close_ int lock = -1;
+	bool recorded = false;
+
+	if (check_id(id, err) < 0)
+		return kiln_error_prefix(err, "network attach");
+	if (setup_init(c, &s, err) < 0)
+		return kiln_error_prefix(err, "network attach '%s'", id);
+	if (n_ports && !ports)
+		return kiln_error_set(err, "network attach '%s': no ports given", id);
+	netns_fd = namespace_open(pid, err);
+	if (netns_fd < 0 || namespace_check_foreign(netns_fd, pid, err) < 0)
+		return kiln_error_prefix(err, "network attach '%s'", id);
+	lock = state_lock(&s, err);
+	if (lock < 0)
+		return kiln_error_prefix(err, "network attach '%s'", id);
+	if (attach_locked(&s, id, netns_fd, ports, n_ports, out, &recorded, err) < 0) {
+		/* Undo whatever part was done, once our record may exist. */
+		struct kiln_error ignored = { 0 };
+		if (recorded)
+			detach_locked(&s, id, &ignored);
+		return kiln_error_prefix(err, "network attach '%s'", id);
+	}
+	return 0;
+}
+
+int kiln_net_detach(const struct kiln_net_config *c, const char *id, struct kiln_error *err)
+{
+	_cleanup_setup_ struct net_setup s = { 0 };
+	_cleanup_close_ int lock = -1;
+
+	if (check_id(id, err) < 0)
+		return kiln_error_prefix(err, "network detach");
+	if (setup_init(c, &s, err) < 0)
+		return kiln_error_prefix(err, "network detach '%s'", id);
+	lock = state_lock(&s, err);
+	if (lock < 0 || detach_locked(&s, id, err) < 0)
+		return kiln_error_prefix(err, "network detach '%s'", id);
+	return 0;
+}
+
+int kiln_net_reap(const struct kiln_net_config *c, char *const *live, size_t n_live,
+		  struct kiln_error *err)
+{
+	_cleanup_setup_ struct net_setup s = { 0 };
+	_cleanup_lease_list_ struct lease_list list = { 0 };
+	_cleanup_close_ int lock = -1;
+	size_t reaped = 0;
+
+	if (setup_init(c, &s, err) < 0)
+		return kiln_error_prefix(err, "network reap");
+	lock = state_lock(&s, err);
+	if (lock < 0 || lease_list_load(&s, &list, err) < 0)
+		return kiln_error_prefix(err, "network reap");
+	for (size_t i = 0; i < list.n; i++) {
+		bool alive = false;
+
+		for (size_t j = 0; j < n_live && !alive; j++)
+			alive = live[j] && strcmp(live[j], list.items[i].id) == 0;
+		if (alive)
+			continue;
+		if (detach_locked(&s, list.items[i].id, err) < 0)
+			return kiln_error_prefix(err, "network reap '%s'", list.items[i].id);
+		reaped++;
+	}
+	/* With nothing leased (and nothing reaped just now, which did it),
+	 * make sure no bridge or table is left from a crash. */
+	if (list.n == 0 && reaped == 0 && !s.keep_idle && host_teardown(&s, err) < 0)
+		return kiln_error_prefix(err, "network reap");
+	return 0;
+}
+
+int kiln_net_teardown(const struct kiln_net_config *c, struct kiln_error *err)
+{
+	_cleanup_setup_ struct net_setup s = { 0 };
+	_cleanup_lease_list_ struct lease_list list = { 0 };
+	_cleanup_close_ int lock = -1;
+
+	if (setup_init(c, &s, err) < 0)
+		return kiln_error_prefix(err, "network teardown");
+	lock = state_lock(&s, err);
+	if (lock < 0 || lease_list_load(&s, &list, err) < 0)
+		return kiln_error_prefix(err, "network teardown");
+	if (list.n > 0)
+		return kiln_error_set(err, "network teardown: %zu containers still attached (first: '%s')",
+				      list.n, list.items[0].id);
+	if (host_teardown(&s, err) < 0)
+		return kiln_error_prefix(err, "network teardown");
+	return 0;
+}
+
+int kiln_net_lookup(const struct kiln_net_config *c, const char *id,
+		    struct kiln_net_attachment *out, struct kiln_error *err)
+{
+	_cleanup_setup_ struct net_setup s = { 0 };
+	_cleanup_lease_ struct lease l = { 0 };
+	int found;
+
+	if (check_id(id, err) < 0)
+		return kiln_error_prefix(err, "network lookup");
+	if (setup_init(c, &s, err) < 0)
+		return kiln_error_prefix(err, "network lookup '%s'", id);
+	found = lease_read(&s, id, &l, err);
+	if (found < 0)
+		return kiln_error_prefix(err, "network lookup '%s'", id);
+	if (found && out) {
+		memset(out, 0, sizeof(*out));
+		format_ipv4(l.address, out->address);
+		format_ipv4(s.gateway, out->gateway);
+		snprintf(out->veth_host, sizeof(out->veth_host), "%s", l.veth);
+		out->prefix = s.prefix;
+	}
+	return found;
+}
+
+/* --- the other modes --- */
+
+int kiln_net_loopback_up(pid_t pid, struct kiln_error *err)
+{
+	_cleanup_close_ int fd = namespace_open(pid, err);
+	_cleanup_netlink_ struct kiln_netlink *nl = NULL;
+
+	if (fd < 0 || !(nl = kiln_netlink_open(fd, err)) || link_up_by_name(nl, "lo", err) < 0)
+		return kiln_error_prefix(err, "network none: loopback of process %ld", (long)pid);
+	return 0;
+}
+
+int kiln_net_namespace_open(pid_t pid, struct kiln_error *err)
+{
+	int fd = namespace_open(pid, err);
+
+	if (fd < 0)
+		kiln_error_prefix(err, "network namespace of process %ld", (long)pid);
+	return fd;
+}
+
+int kiln_net_namespace_join(int fd, struct kiln_error *err)
+{
+	if (setns(fd, CLONE_NEWNET) < 0)
+		return kiln_error_errno(err, errno, "join network namespace");
+	return 0;
+}
+
+int kiln_net_parse_mode(const char *text, enum kiln_net_mode *mode, const char **container,
+			struct kiln_error *err)
+{
+	if (container)
+		*container = NULL;
+	if (!text)
+		return kiln_error_set(err, "network mode: none given");
+	if (strcmp(text, "bridge") == 0)
+		*mode = KILN_NET_BRIDGE;
+	else if (strcmp(text, "host") == 0)
+		*mode = KILN_NET_HOST;
+	else if (strcmp(text, "none") == 0)
+		*mode = KILN_NET_NONE;
+	else if (kiln_str_has_prefix(text, "container:") && text[strlen("container:")]) {
+		*mode = KILN_NET_CONTAINER;
+		if (container)
+			*container = text + strlen("container:");
+	} else
+		return kiln_error_set(err, "network mode '%s': want bridge, host, none or "
+				      "container:NAME", text);
+	return 0;
+}
+
+/* A decimal port 1-65535, digits only. */
+static int parse_port_number(const char *text, uint16_t *out)
+{
+	unsigned long v = 0;
+
+	if (!*text || strlen(text) > 5)
+		return -1;
+	for (const char *p = text; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		v = v * 10 + (unsigned long)(*p - '0');
+	}
+	if (v == 0 || v > 65535)
+		return -1;
+	*out = (uint16_t)v;
+	return 0;
+}
+
+static int port_parse_fields(const char *proto, const char *host, const char *container,
+			     const char *host_address, struct kiln_net_port *p)
+{
+	struct in_addr unused;
+
+	memset(p, 0, sizeof(*p));
+	if (strcmp(proto, "tcp") == 0)
+		p->proto = IPPROTO_TCP;
+	else if (strcmp(proto, "udp") == 0)
+		p->proto = IPPROTO_UDP;
+	else
+		return -1;
+	if (parse_port_number(host, &p->host) < 0 || parse_port_number(container, &p->container) < 0)
+		return -1;
+	if (*host_address) {
+		if (strlen(host_address) >= sizeof(p->host_address) ||
+		    parse_ipv4(host_address, &unused) < 0)
+			return -1;
+		snprintf(p->host_address, sizeof(p->host_address), "%s", host_address);
+	}
+	return 0;
+}
+
+int kiln_net_parse_port(const char *text, struct kiln_net_port *out, struct kiln_error *err)
+{
+	char buf[64], *fields[4], *proto = "tcp", *slash;
+	size_t n = 0;
+
+	if (!text || !*text)
+		return kiln_error_set(err, "port mapping: empty");
+	if (strlen(text) >= sizeof(buf))
+		return kiln_error_set(err, "port mapping '%.40s…': too long", text);
+	snprintf(buf, sizeof(buf), "%s", text);
+	slash = strchr(buf, '/');
+	if (slash) {
+		*slash = '\0';
+		proto = slash + 1;
+		if (strcmp(proto, "tcp") != 0 && strcmp(proto, "udp") != 0)
+			return kiln_error_set(err, "port mapping '%s': protocol '%s' is neither tcp "
+					      "nor udp", text, proto);
+	}
+	fields[n++] = buf;
+	for (char *p = buf; *p; p++) {
+		if (*p == ':') {
+			if (n == KILN_ARRAY_SIZE(fields))
+				break;
+			*p = '\0';
+			fields[n++] = p + 1;
+		}
+	}
+	if (n != 2 && n != 3)
+		return kiln_error_set(err, "port mapping '%s': want HOST:CONTAINER[/PROTO] or "
+				      "ADDRESS:HOST:CONTAINER[/PROTO]", text);
+	if (n == 3) {
+		struct in_addr unused;
+		if (parse_ipv4(fields[0], &unused) < 0)
+			return kiln_error_set(err, "port mapping '%s': '%s' is not an IPv4 address",
+					      text, fields[0]);
+	}
+	if (port_parse_fields(proto, fields[n - 2], fields[n - 1], n == 3 ? fields[0] : "", out) < 0)
+		return kiln_error_set(err, "port mapping '%s': ports must be numbers 1 to 65535",
+				      text);
+	return 0;
+}

@@ -1,0 +1,154 @@
+/* net.h - container networking: the four network modes of `kiln run`.
+ *
+ * bridge     kiln_net_attach() gives the container (a process in its own
+ *            network namespace) an eth0 on the bridge with a leased address,
+ *            a default route via the bridge, outbound masquerade and
+ *            published ports; kiln_net_detach() takes it all back.
+ * none       kiln_net_loopback_up(): only lo, up.
+ * host       nothing to do: the container keeps the host's namespace.
+ * container  the runtime joins the other container's namespace:
+ *            kiln_net_namespace_open() + kiln_net_namespace_join().
+ *
+ * State lives under config->state_dir:
+ *   lock                 flock()ed for the whole of every attach, detach
+ *                        and reap, so they are serialized across processes
+ *                        (two concurrent attaches never get one address,
+ *                        a detach never removes the bridge under an attach).
+ *   leases/ID.lease      one record per attached container: address, host
+ *                        veth name, published ports.  Written (temp file +
+ *                        rename) before the veth is made, so a crash at any
+ *                        point leaves a record that detach/reap can undo.
+ *   ruleset.nft          the last nftables ruleset loaded (for debugging).
+ * The records are the truth: the nftables table is regenerated from them
+ * and loaded atomically (`nft -f`, one transaction) on every change.
+ * One state_dir per (bridge, nft table) pair: two state directories must
+ * not share a bridge or a table.
+ *
+ * What the host gets (created on the first attach, removed by the detach
+ * that ends the last lease):
+ *   - the bridge, up, with the gateway address (first host address of the
+ *     subnet) and net.ipv4.conf.BRIDGE.route_localnet=1, so that traffic
+ *     to 127.0.0.1:PORT can be DNATed to a container;
+ *   - nftables table "ip TABLE": DNAT of published ports for traffic to any
+ *     local address (prerouting, and output for the host's own connections
+ *     incl. 127.0.0.1), masquerade of the subnet going elsewhere, of
+ *     127.0.0.0/8 going to the subnet and of containers reaching a
+ *     published port of another container through the host (hairpin);
+ *     a drop of anything addressed to 127.0.0.0/8 arriving from the bridge
+ *     (route_localnet would otherwise let containers reach services bound
+ *     to the host's loopback, CVE-2020-8558).
+ *   - net.ipv4.ip_forward=1 (set when it is 0, never set back: other
+ *     software may rely on it, as with Docker).
+ * Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN for setns) and the nft tool.
+ * IPv4 only.
+ */
+#ifndef KILN_NET_H
+#define KILN_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+struct kiln_net_config {
+	const char *state_dir; /* leases and per-container records live here, e.g. $KILN_ROOT/net */
+	const char *bridge;    /* NULL: "kiln0"; at most 15 characters [A-Za-z0-9_.-] */
+	const char *subnet;    /* NULL: "10.88.0.0/16"; prefix 8..30, host bits zero */
+	const char *nft_table; /* NULL: "kiln" (family ip); [A-Za-z][A-Za-z0-9_]*, at most 32 */
+	/* Keep the bridge and the table when the last lease goes (saves
+	 * about 60 ms of kernel work per idle/busy cycle; see
+	 * kiln_net_teardown).  Default false: they go with the last lease. */
+	bool keep_idle;
+};
+
+#define KILN_NET_DEFAULT_BRIDGE "kiln0"
+#define KILN_NET_DEFAULT_SUBNET "10.88.0.0/16"
+#define KILN_NET_DEFAULT_TABLE "kiln"
+
+struct kiln_net_port {
+	uint16_t host, container;
+	int proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	/* Only traffic to this host address ("127.0.0.1"); "" (the default
+	 * when left out of an initializer): every local address. */
+	char host_address[16];
+};
+
+struct kiln_net_attachment {
+	char address[16];   /* the container's address, "10.88.0.2" */
+	char gateway[16];   /* the bridge's address, "10.88.0.1" */
+	char veth_host[16]; /* the host end of the veth, on the bridge */
+	int prefix;         /* of the subnet, 16 */
+};
+
+/* Bridge mode for the container id whose network namespace is that of
+ * pid: make sure the bridge, the nft table and forwarding exist; lease the
+ * lowest free address; create a veth pair with the host end on the bridge
+ * and the other end in pid's namespace as eth0 with the address, up, with
+ * a default route via the gateway, and lo up; publish ports by DNAT.
+ *
+ * id: 1-128 characters [A-Za-z0-9_.-], not starting with '.' or '-'.
+ * Fails (and leaves nothing behind) when id already has a lease, when a
+ * host port (same protocol, overlapping host address) is published by
+ * another container or twice in ports, when the subnet is full, or when
+ * pid shares the caller's network namespace.  Call it after the container
+ * process exists and before it needs the network (e.g. while it waits on
+ * a pipe before exec).  out may be NULL. */
+int kiln_net_attach(const struct kiln_net_config *c, const char *id, pid_t pid,
+		    const struct kiln_net_port *ports, size_t n_ports,
+		    struct kiln_net_attachment *out, struct kiln_error *err);
+
+/* Undo attach for id: veth (if still there; it also vanishes by itself
+ * with the namespace), DNAT rules, lease.  Idempotent: an id without a
+ * lease is fine, as is a call after a crash half-way through attach or
+ * detach.  Removes the bridge and the table when no lease remains (unless
+ * keep_idle). */
+int kiln_net_detach(const struct kiln_net_config *c, const char *id, struct kiln_error *err);
+
+/* Detach every leased id that is not in live[] (after a SIGKILL'd monitor).
+ * Also removes the bridge and the table when no lease remains (unless
+ * keep_idle).  Call it only with every container that may hold a lease in
+ * live[], including one being started right now. */
+int kiln_net_reap(const struct kiln_net_config *c, char *const *live, size_t n_live,
+		  struct kiln_error *err);
+
+/* Remove the bridge and the table (and forget the loaded ruleset) when no
+ * lease remains; fails naming a holder when one does.  Needed only with
+ * keep_idle, or to clean up after a crash without leases. */
+int kiln_net_teardown(const struct kiln_net_config *c, struct kiln_error *err);
+
+/* The attachment recorded for id: 1 found (out filled; out may be NULL),
+ * 0 no lease, -1 error. */
+int kiln_net_lookup(const struct kiln_net_config *c, const char *id,
+		    struct kiln_net_attachment *out, struct kiln_error *err);
+
+/* none mode: bring lo up inside pid's network namespace. */
+int kiln_net_loopback_up(pid_t pid, struct kiln_error *err);
+
+/* Parse a "-p" value: "8080:80", "8080:80/udp", "127.0.0.1:8080:80/tcp".
+ * Ports 1-65535, decimal; protocol tcp (default) or udp. */
+int kiln_net_parse_port(const char *text, struct kiln_net_port *out, struct kiln_error *err);
+
+enum kiln_net_mode {
+	KILN_NET_BRIDGE,
+	KILN_NET_HOST,
+	KILN_NET_NONE,
+	KILN_NET_CONTAINER,
+};
+
+/* Parse a "--network" value: "bridge", "host", "none" or "container:NAME";
+ * for the last, *container points at NAME inside text (else NULL). */
+int kiln_net_parse_mode(const char *text, enum kiln_net_mode *mode, const char **container,
+			struct kiln_error *err);
+
+/* container mode: an O_CLOEXEC descriptor of pid's network namespace
+ * (/proc/PID/ns/net), or -1.  The caller closes it. */
+int kiln_net_namespace_open(pid_t pid, struct kiln_error *err);
+
+/* container mode: move the calling thread into the network namespace fd
+ * (from kiln_net_namespace_open; typically in the container's child
+ * before it execs). */
+int kiln_net_namespace_join(int fd, struct kiln_error *err);
+
+#endif
