@@ -341,3 +341,159 @@ char *kiln_store_default_dir(const char *option, const char *workdir)
 		return kiln_xstrdup(env);
 	return kiln_path_join(workdir, "snapshots");
 }
+
+/* ---- listing and removing, for `kiln gc` ---- */
+
+static int compare_blob(const void *a, const void *b)
+{
+	return strcmp(((const struct kiln_store_blob *)a)->digest,
+		      ((const struct kiln_store_blob *)b)->digest);
+}
+
+int kiln_store_blob_list(const struct kiln_store *s, struct kiln_store_blob **out, size_t *n,
+			 struct kiln_error *err)
+{
+	_cleanup_free_ char *dir = kiln_path_join(s->dir, "blobs/sha256");
+	size_t alloc = 0;
+	struct dirent *de;
+	DIR *d;
+
+	*out = NULL;
+	*n = 0;
+	d = opendir(dir);
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		return kiln_error_errno(err, errno, "list '%s'", dir);
+	}
+	errno = 0;
+	while ((de = readdir(d))) {
+		struct stat st;
+		/* Only files named by a digest are blobs; anything else is not
+		 * the store's to judge. */
+		if (!kiln_sha256_hex_valid(de->d_name, strlen(de->d_name)))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				continue;
+			int saved = errno;
+			closedir(d);
+			free(*out);
+			*out = NULL;
+			*n = 0;
+			return kiln_error_errno(err, saved, "stat '%s/%s'", dir, de->d_name);
+		}
+		if (!S_ISREG(st.st_mode))
+			continue;
+		kiln_xgrow(out, &alloc, *n + 1, sizeof(**out));
+		snprintf((*out)[*n].digest, sizeof((*out)[*n].digest), "sha256:%s", de->d_name);
+		(*out)[*n].size = (uint64_t)st.st_size;
+		(*n)++;
+	}
+	closedir(d);
+	if (*n)
+		qsort(*out, *n, sizeof(**out), compare_blob);
+	return 0;
+}
+
+int kiln_store_blob_remove(struct kiln_store *s, const char *digest, struct kiln_error *err)
+{
+	_cleanup_free_ char *path = NULL;
+
+	if (!s->writable)
+		return kiln_error_set(err, "store '%s' is not open for writing", s->dir);
+	if (!kiln_oci_digest_valid(digest))
+		return kiln_error_set(err, "\"%s\" is not a sha256 digest", digest);
+	path = kiln_store_blob_path(s, digest);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return kiln_error_errno(err, errno, "remove blob '%s'", path);
+	return 0;
+}
+
+int kiln_store_index_filter(struct kiln_store *s, kiln_store_index_keep_fn keep, void *ctx,
+			    bool dry_run, size_t *removed, struct kiln_error *err)
+{
+	json_t *root, *list;
+
+	*removed = 0;
+	if (!s->writable)
+		return kiln_error_set(err, "store '%s' is not open for writing", s->dir);
+	root = load_index(s, err);
+	if (!root)
+		return -1;
+	list = json_object_get(root, "manifests");
+	for (size_t i = 0; i < json_array_size(list);) {
+		json_t *m = json_array_get(list, i), *d = json_object_get(m, "digest");
+		json_t *a = json_object_get(m, "annotations");
+		json_t *subj = json_is_object(a) ? json_object_get(a, KILN_STORE_SUBJECT_ANNOTATION) : NULL;
+		const char *digest = json_is_string(d) ? json_string_value(d) : "";
+		if (keep(ctx, digest, ref_of(m), json_is_string(subj) ? json_string_value(subj) : NULL)) {
+			i++;
+			continue;
+		}
+		json_array_remove(list, i);
+		(*removed)++;
+	}
+	if (dry_run || *removed == 0) {
+		json_decref(root);
+		return 0;
+	}
+	return save_index(s, root, err);
+}
+
+static int compare_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int kiln_store_cache_list(const struct kiln_store *s, char ***keys, size_t *n,
+			  struct kiln_error *err)
+{
+	_cleanup_free_ char *dir = kiln_path_join(s->dir, "cache");
+	size_t alloc = 0;
+	struct dirent *de;
+	DIR *d;
+
+	*keys = NULL;
+	*n = 0;
+	d = opendir(dir);
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		return kiln_error_errno(err, errno, "list '%s'", dir);
+	}
+	while ((de = readdir(d))) {
+		if (!key_valid(de->d_name))
+			continue;
+		kiln_xgrow(keys, &alloc, *n + 1, sizeof(**keys));
+		(*keys)[(*n)++] = kiln_xstrdup(de->d_name);
+	}
+	closedir(d);
+	if (*n)
+		qsort(*keys, *n, sizeof(**keys), compare_str);
+	return 0;
+}
+
+int kiln_store_cache_remove(struct kiln_store *s, const char *key, struct kiln_error *err)
+{
+	_cleanup_free_ char *path = NULL;
+
+	if (!s->writable)
+		return kiln_error_set(err, "store '%s' is not open for writing", s->dir);
+	if (!key_valid(key))
+		return kiln_error_set(err, "bad cache key \"%s\"", key);
+	path = kiln_xasprintf("%s/cache/%s", s->dir, key);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return kiln_error_errno(err, errno, "remove cache entry '%s'", path);
+	return 0;
+}
+
+int kiln_store_sync(struct kiln_store *s, struct kiln_error *err)
+{
+	_cleanup_free_ char *blob_dir = kiln_path_join(s->dir, "blobs/sha256/x");
+	_cleanup_free_ char *cache_dir = kiln_path_join(s->dir, "cache/x");
+
+	if (kiln_fsync_dir_of(blob_dir, err) < 0 || kiln_fsync_dir_of(cache_dir, err) < 0)
+		return -1;
+	return 0;
+}

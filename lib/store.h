@@ -59,4 +59,37 @@ int kiln_store_cache_put(struct kiln_store *s, const char *key, const char *valu
  * the git work tree (workdir). malloc'd. */
 char *kiln_store_default_dir(const char *option, const char *workdir);
 
+/* ---- listing and removing (kiln gc).  Removing needs the store open for
+ * writing, so the caller holds its lock and no build runs meanwhile. ---- */
+
+struct kiln_store_blob {
+	char digest[KILN_OCI_DIGEST_LEN + 1];
+	uint64_t size;
+};
+/* Every blob under blobs/sha256/ (regular files named by 64 hex digits),
+ * sorted by digest; *out is malloc'd (NULL when there are none). */
+int kiln_store_blob_list(const struct kiln_store *s, struct kiln_store_blob **out, size_t *n,
+			 struct kiln_error *err);
+/* Delete a blob (no error when it is already gone).  Not durable until
+ * kiln_store_sync. */
+int kiln_store_blob_remove(struct kiln_store *s, const char *digest, struct kiln_error *err);
+
+/* Decide whether index.json keeps an entry: its digest, its ref name (NULL
+ * when it has none) and, for a referrer, its subject annotation (else NULL). */
+typedef bool (*kiln_store_index_keep_fn)(void *ctx, const char *digest, const char *ref_name,
+					 const char *subject);
+/* Drop every index.json entry keep rejects, replacing index.json atomically
+ * (not at all when nothing is dropped or dry_run); *removed counts them. */
+int kiln_store_index_filter(struct kiln_store *s, kiln_store_index_keep_fn keep, void *ctx,
+			    bool dry_run, size_t *removed, struct kiln_error *err);
+
+/* The build cache's keys, sorted; each and *keys malloc'd. */
+int kiln_store_cache_list(const struct kiln_store *s, char ***keys, size_t *n,
+			  struct kiln_error *err);
+/* Delete a cache entry (no error when it is already gone). */
+int kiln_store_cache_remove(struct kiln_store *s, const char *key, struct kiln_error *err);
+
+/* fsync blobs/sha256/ and cache/, making removals durable. */
+int kiln_store_sync(struct kiln_store *s, struct kiln_error *err);
+
 #endif

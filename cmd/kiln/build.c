@@ -188,10 +188,9 @@ int cmd_export(int argc, char **argv, struct kiln_cli *cli)
 	enum kiln_export_format format = KILN_EXPORT_OCI_ARCHIVE;
 	const char *output = NULL;
 	struct kiln_error err = { 0 };
-	struct kiln_git *git = NULL;
-	struct kiln_store *store = NULL;
+	struct kiln_cli_snapshots snaps = { 0 };
 	struct kiln_snapref ref = { 0 };
-	_cleanup_free_ char *store_dir = NULL, *default_name = NULL, *tag = NULL;
+	_cleanup_free_ char *tag = NULL;
 	int ch, rc = 0;
 
 	while ((ch = getopt_long(argc, argv, "o:f:h", opts, NULL)) != -1) {
@@ -215,32 +214,13 @@ int cmd_export(int argc, char **argv, struct kiln_cli *cli)
 		return kiln_cli_usage(cli, "expected one SNAP");
 	if (!output)
 		return kiln_cli_usage(cli, "-o FILE is required");
-	git = kiln_git_open(".", &err);
-	if (!git && !kiln_str_has_prefix(argv[optind], "sha256:")) {
-		rc = kiln_cli_fail(cli, &err);
-		goto out;
-	}
-	kiln_error_clear(&err);
-	store_dir = kiln_store_default_dir(cli->store, git ? kiln_git_workdir(git) : ".");
-	store = kiln_store_open(store_dir, false, &err);
-	if (!store) {
-		rc = kiln_cli_fail(cli, &err);
-		goto out;
-	}
-	{
-		struct kiln_error ignored = { 0 };
-		struct kiln_manifest *m = kiln_manifest_load(kiln_cli_manifest(cli), &ignored);
-		if (m) {
-			default_name = kiln_xstrdup(m->name);
-			kiln_manifest_free(m);
-		}
-	}
-	if (kiln_snapref_resolve(git, store, argv[optind], default_name, &ref, &err) < 0) {
+	if (kiln_cli_snapshots_open(cli, &snaps, &err) < 0 ||
+	    kiln_snapref_resolve(snaps.git, snaps.store, argv[optind], snaps.default_name, &ref, &err) < 0) {
 		rc = kiln_cli_fail(cli, &err);
 		goto out;
 	}
 	tag = ref.name ? kiln_xasprintf("%s:%.12s", ref.name, ref.commit) : kiln_xasprintf("kiln:%.12s", ref.manifest_digest + 7);
-	if (kiln_export(store, ref.manifest_digest, tag, format, output, &err) < 0) {
+	if (kiln_export(snaps.store, ref.manifest_digest, tag, format, output, &err) < 0) {
 		rc = kiln_cli_fail(cli, &err);
 		goto out;
 	}
@@ -249,7 +229,6 @@ int cmd_export(int argc, char **argv, struct kiln_cli *cli)
 		       format == KILN_EXPORT_OCI_ARCHIVE ? "oci-archive" : "docker-archive");
 out:
 	kiln_snapref_release(&ref);
-	kiln_store_close(store);
-	kiln_git_free(git);
+	kiln_cli_snapshots_close(&snaps);
 	return rc;
 }

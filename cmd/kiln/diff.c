@@ -261,11 +261,9 @@ int cmd_diff(int argc, char **argv, struct kiln_cli *cli)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kiln_error err = { 0 };
-	struct kiln_git *git = NULL;
-	struct kiln_store *store = NULL;
+	struct kiln_cli_snapshots snaps = { 0 };
 	struct kiln_snapref ref[2] = { { 0 }, { 0 } };
 	struct kiln_snapdiff d = { 0 };
-	_cleanup_free_ char *store_dir = NULL, *default_name = NULL;
 	bool stat = false, mtime = false, exit_code = false;
 	int ch, rc = 0;
 
@@ -283,25 +281,12 @@ int cmd_diff(int argc, char **argv, struct kiln_cli *cli)
 	}
 	if (argc - optind != 2)
 		return kiln_cli_usage(cli, "expected two snapshots: SNAP SNAP");
-	/* Outside a work tree only sha256: names work; resolving says so. */
-	git = kiln_git_open(".", &err);
-	kiln_error_clear(&err);
-	store_dir = kiln_store_default_dir(cli->store, git ? kiln_git_workdir(git) : ".");
-	store = kiln_store_open(store_dir, false, &err);
-	if (!store) {
+	if (kiln_cli_snapshots_open(cli, &snaps, &err) < 0) {
 		rc = kiln_cli_fail(cli, &err);
 		goto out;
 	}
-	{
-		struct kiln_error ignored = { 0 };
-		struct kiln_manifest *m = kiln_manifest_load(kiln_cli_manifest(cli), &ignored);
-		if (m) {
-			default_name = kiln_xstrdup(m->name);
-			kiln_manifest_free(m);
-		}
-	}
 	for (int i = 0; i < 2; i++) {
-		if (kiln_snapref_resolve(git, store, argv[optind + i], default_name, &ref[i], &err) < 0) {
+		if (kiln_snapref_resolve(snaps.git, snaps.store, argv[optind + i], snaps.default_name, &ref[i], &err) < 0) {
 			kiln_error_prefix(&err, "snapshot %s", argv[optind + i]);
 			rc = kiln_cli_fail(cli, &err);
 			goto out;
@@ -310,7 +295,7 @@ int cmd_diff(int argc, char **argv, struct kiln_cli *cli)
 	{
 		_cleanup_free_ char *la = kiln_xasprintf("snapshot %s", argv[optind]);
 		_cleanup_free_ char *lb = kiln_xasprintf("snapshot %s", argv[optind + 1]);
-		if (kiln_snapdiff_images(store, ref[0].manifest_digest, la, ref[1].manifest_digest, lb, &d,
+		if (kiln_snapdiff_images(snaps.store, ref[0].manifest_digest, la, ref[1].manifest_digest, lb, &d,
 					 &err) < 0) {
 			rc = kiln_cli_fail(cli, &err);
 			goto out;
@@ -326,7 +311,6 @@ out:
 	kiln_snapdiff_release(&d);
 	kiln_snapref_release(&ref[0]);
 	kiln_snapref_release(&ref[1]);
-	kiln_store_close(store);
-	kiln_git_free(git);
+	kiln_cli_snapshots_close(&snaps);
 	return rc;
 }

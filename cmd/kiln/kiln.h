@@ -6,6 +6,8 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "gitrepo.h"
+#include "store.h"
 
 struct kiln_cli {
 	const char *manifest;       /* -f; NULL means ./kiln.yaml */
@@ -34,6 +36,20 @@ const char *kiln_cli_manifest(const struct kiln_cli *cli);
 void kiln_cli_progress(void *cli, const char *label, uint64_t done, uint64_t total);
 void kiln_cli_progress_done(const struct kiln_cli *cli);
 
+/* What a command naming snapshots opens: the git repository (NULL outside
+ * a work tree: then only sha256: names resolve), the store (read-only: no
+ * lock is taken) and the manifest's name, which "@REV" means (NULL when
+ * there is no manifest). */
+struct kiln_cli_snapshots {
+	struct kiln_git *git;
+	struct kiln_store *store;
+	char *store_dir;
+	char *default_name;
+};
+int kiln_cli_snapshots_open(const struct kiln_cli *cli, struct kiln_cli_snapshots *s,
+			    struct kiln_error *err);
+void kiln_cli_snapshots_close(struct kiln_cli_snapshots *s);
+
 /* Generate a key pair where `kiln keygen` would put it (key_opt, pub_opt
  * may be NULL: $KILN_KEY or WORKDIR/.kiln/signing.key, and
  * WORKDIR/.kiln/trusted/<id>.pub); paths returned malloc'd. */
@@ -47,6 +63,12 @@ int cmd_export(int argc, char **argv, struct kiln_cli *cli);
 int cmd_keygen(int argc, char **argv, struct kiln_cli *cli);
 int cmd_verify(int argc, char **argv, struct kiln_cli *cli);
 int cmd_audit(int argc, char **argv, struct kiln_cli *cli);
+int cmd_log(int argc, char **argv, struct kiln_cli *cli);
+int cmd_hook(int argc, char **argv, struct kiln_cli *cli);
+int cmd_gc(int argc, char **argv, struct kiln_cli *cli);
 int cmd_diff(int argc, char **argv, struct kiln_cli *cli);
+
+/* "12.3 MB" (decimal units, as progress shows them) into buf. */
+void kiln_cli_format_size(uint64_t bytes, char buf[32]);
 
 #endif

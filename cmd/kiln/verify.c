@@ -47,44 +47,30 @@ static void verify_help(void)
 	       "Exit status: 0 verified, 3 verification failed, 1 other errors.\n");
 }
 
-/* What verify and audit both need: the repository (if any), the trusted
- * keys and the manifest's name for "@REV". */
+/* What verify and audit both need: the snapshots and the trusted keys. */
 struct snap_context {
-	struct kiln_git *git;
+	struct kiln_cli_snapshots snaps;
 	struct kiln_keyring ring;
-	char *default_name;
-	char *store_dir;
 };
 
 static int open_context(struct kiln_cli *cli, const char *const *pubs, size_t n_pubs, bool need_git,
 			struct snap_context *ctx, struct kiln_error *err)
 {
-	struct kiln_error ignored = { 0 };
-	struct kiln_manifest *m;
-
 	memset(ctx, 0, sizeof(*ctx));
-	ctx->git = kiln_git_open(".", err);
-	if (!ctx->git && need_git)
+	if (kiln_cli_snapshots_open(cli, &ctx->snaps, err) < 0)
 		return -1;
-	kiln_error_clear(err);
-	if (kiln_sign_load_trusted(pubs, n_pubs, ctx->git ? kiln_git_workdir(ctx->git) : ".", &ctx->ring,
-				   err) < 0)
+	if (!ctx->snaps.git && need_git)
+		return kiln_error_set(err, "not inside a git work tree: audits rebuild commits");
+	if (kiln_sign_load_trusted(pubs, n_pubs, ctx->snaps.git ? kiln_git_workdir(ctx->snaps.git) : ".",
+				   &ctx->ring, err) < 0)
 		return kiln_error_prefix(err, "trusted keys");
-	ctx->store_dir = kiln_store_default_dir(cli->store, ctx->git ? kiln_git_workdir(ctx->git) : ".");
-	m = kiln_manifest_load(kiln_cli_manifest(cli), &ignored);
-	if (m) {
-		ctx->default_name = kiln_xstrdup(m->name);
-		kiln_manifest_free(m);
-	}
 	return 0;
 }
 
 static void close_context(struct snap_context *ctx)
 {
 	kiln_keyring_release(&ctx->ring);
-	kiln_git_free(ctx->git);
-	free(ctx->default_name);
-	free(ctx->store_dir);
+	kiln_cli_snapshots_close(&ctx->snaps);
 }
 
 static const char *key_name(const struct kiln_key *key)
@@ -94,15 +80,15 @@ static const char *key_name(const struct kiln_key *key)
 	return slash ? slash + 1 : path;
 }
 
-static int verify_one(struct kiln_cli *cli, struct snap_context *ctx, const struct kiln_store *store,
-		      const char *snap, json_t *list)
+static int verify_one(struct kiln_cli *cli, struct snap_context *ctx, const char *snap, json_t *list)
 {
 	struct kiln_verify_result res;
 	struct kiln_error err = { 0 };
 	char keyid[KILN_KEYID_LEN + 1] = "";
 	int rc = 0;
 
-	if (kiln_verify_snapshot(ctx->git, store, snap, ctx->default_name, &ctx->ring, &res, &err) < 0) {
+	if (kiln_verify_snapshot(ctx->snaps.git, ctx->snaps.store, snap, ctx->snaps.default_name, &ctx->ring,
+				 &res, &err) < 0) {
 		kiln_error_prefix(&err, "%s", snap);
 		rc = kiln_cli_fail(cli, &err);
 		if (list) {
@@ -156,7 +142,6 @@ int cmd_verify(int argc, char **argv, struct kiln_cli *cli)
 	const char *pubs[MAX_PUB];
 	size_t n_pubs = 0;
 	struct snap_context ctx;
-	struct kiln_store *store = NULL;
 	struct kiln_error err = { 0 };
 	json_t *list = NULL;
 	int ch, rc = 0;
@@ -180,15 +165,10 @@ int cmd_verify(int argc, char **argv, struct kiln_cli *cli)
 		rc = kiln_cli_fail(cli, &err);
 		goto out;
 	}
-	store = kiln_store_open(ctx.store_dir, false, &err);
-	if (!store) {
-		rc = kiln_cli_fail(cli, &err);
-		goto out;
-	}
 	if (cli->json)
 		list = json_array();
 	for (int i = optind; i < argc; i++) {
-		int one = verify_one(cli, &ctx, store, argv[i], list);
+		int one = verify_one(cli, &ctx, argv[i], list);
 		/* A verification failure outranks any other error. */
 		if (one && (rc == 0 || one == KILN_EXIT_VERIFY))
 			rc = one;
@@ -200,7 +180,6 @@ int cmd_verify(int argc, char **argv, struct kiln_cli *cli)
 		json_decref(list);
 	}
 out:
-	kiln_store_close(store);
 	close_context(&ctx);
 	return rc;
 }
@@ -327,8 +306,8 @@ int cmd_audit(int argc, char **argv, struct kiln_cli *cli)
 		rc = kiln_cli_fail(cli, &err);
 		goto out;
 	}
-	opt.workdir = kiln_git_workdir(ctx.git);
-	opt.store_dir = ctx.store_dir;
+	opt.workdir = kiln_git_workdir(ctx.snaps.git);
+	opt.store_dir = ctx.snaps.store_dir;
 	opt.ring = &ctx.ring;
 	opt.progress = kiln_cli_progress;
 	opt.progress_ctx = cli;
@@ -343,14 +322,14 @@ int cmd_audit(int argc, char **argv, struct kiln_cli *cli)
 		opt.cache_dir = fresh_cache;
 	}
 	if (range) {
-		if (kiln_git_history(ctx.git, range, 0, &commits, &n_commits, &err) < 0) {
+		if (kiln_git_history(ctx.snaps.git, range, 0, &commits, &n_commits, &err) < 0) {
 			rc = kiln_cli_fail(cli, &err);
 			goto out;
 		}
 	} else {
 		commits = kiln_xcalloc(1, sizeof(*commits));
 		n_commits = 1;
-		if (kiln_git_resolve(ctx.git, argc > optind ? argv[optind] : "HEAD", commits[0].id,
+		if (kiln_git_resolve(ctx.snaps.git, argc > optind ? argv[optind] : "HEAD", commits[0].id,
 				     &commits[0].time, &err) < 0) {
 			rc = kiln_cli_fail(cli, &err);
 			goto out;
