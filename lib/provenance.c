@@ -194,6 +194,21 @@ int kiln_provenance_parse(const char *json, size_t len, struct kiln_provenance_i
 	}
 	version = string_at(json_object_get(json_object_get(json_object_get(pred, "runDetails"), "builder"),
 					    "version"), "kiln");
+	/* The statement is signed, but audit acts on these fields (joins
+	 * the manifest path to the work tree): hold them to their form. */
+	if (strlen(commit) != 40 || strspn(commit, "0123456789abcdef") != 40) {
+		bad(err, "gitCommit is not a 40-digit commit id");
+		goto out;
+	}
+	if (strcmp(compression, "gzip") != 0 && strcmp(compression, "zstd") != 0) {
+		bad(err, "compression is neither gzip nor zstd");
+		goto out;
+	}
+	if (!*manifest || manifest[0] == '/' || strcmp(manifest, "..") == 0 || kiln_str_has_prefix(manifest, "../") ||
+	    strstr(manifest, "/../") || kiln_str_has_suffix(manifest, "/..")) {
+		bad(err, "the manifest path is not inside the work tree");
+		goto out;
+	}
 	out->subject_name = kiln_xstrdup(name);
 	out->subject_digest = kiln_xasprintf("sha256:%s", hex);
 	if (!kiln_oci_digest_valid(out->subject_digest)) {

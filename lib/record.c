@@ -228,8 +228,10 @@ int kiln_record_parse(const char *where, const char *data, size_t len, struct ki
 	out->build_time = kiln_xstrdup(s);
 	sigs = json_object_get(o, "signatures");
 	if (sigs) {
-		if (!json_is_array(sigs) || json_array_size(sigs) == 0 || json_array_size(sigs) > 16) {
-			bad(err, where, "\"signatures\" must be a list of 1 to 16 signatures");
+		/* kiln signs a record once: a second signature could only be
+		 * added by someone else, and would be a keyid shown as signer. */
+		if (!json_is_array(sigs) || json_array_size(sigs) != 1) {
+			bad(err, where, "\"signatures\" must hold exactly one signature");
 			goto out;
 		}
 		if (!out->envelope[0] || !out->referrer[0]) {
@@ -407,7 +409,9 @@ int kiln_record_list_commit(const struct kiln_store *s, const char *commit,
 		*n = 0;
 		return -1;
 	}
-	qsort(*out, *n, sizeof(**out), compare_records);
+	/* qsort(NULL, 0, …) is undefined (glibc declares it nonnull). */
+	if (*n)
+		qsort(*out, *n, sizeof(**out), compare_records);
 	return 0;
 }
 
@@ -441,7 +445,8 @@ int kiln_record_list(const struct kiln_store *s, struct kiln_record **out, size_
 		*n = 0;
 		return -1;
 	}
-	qsort(*out, *n, sizeof(**out), compare_records);
+	if (*n)
+		qsort(*out, *n, sizeof(**out), compare_records);
 	return 0;
 }
 

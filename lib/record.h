@@ -16,9 +16,10 @@
  * it.  An unsigned (`--no-sign`) build's record has no envelope, referrer
  * or signatures.
  *
- * The record is signed like a DSSE payload: signatures[].sig is Ed25519
- * over PAE(KILN_RECORD_TYPE, BODY), BODY being the record without its
- * "signatures" member, compact with sorted keys.  So no byte of a record
+ * The record is signed like a DSSE payload: its one signature's sig is
+ * Ed25519 over PAE(KILN_RECORD_TYPE, BODY), BODY being the record without
+ * its "signatures" member, compact with sorted keys, and its keyid must be
+ * the id of the key that verifies it (so the signer kiln shows is real).  So no byte of a record
  * can change unnoticed, and `openssl pkeyutl -verify -rawin` checks it.
  */
 #ifndef KILN_RECORD_H
