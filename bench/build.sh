@@ -28,16 +28,12 @@ set -euo pipefail
 runs=${1:-3}
 top=$(cd "$(dirname "$0")/.." && pwd)
 kiln=${KILN:-$top/build/kiln}
+. "$top/bench/lib.sh"
 # Everything both tools write (caches, stores, mmdebstrap's chroot and tarball)
 # goes to one tmpfs when there is room: on a disk, repeated create-and-delete
 # runs make ext4's inode allocator (recently_deleted) slow down mmdebstrap's
 # unpacking from one run to the next, which is the benchmark's doing, not the tool's.
-if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] &&
-	[ "$(df -Pk /dev/shm | awk 'NR==2{print $4}')" -gt $((4 * 1024 * 1024)) ]; then
-	work=$(mktemp -d /dev/shm/kiln-bench-build.XXXXXX)
-else
-	work=$(mktemp -d /tmp/kiln-bench-build.XXXXXX)
-fi
+work=$(bench_workdir kiln-bench-build)
 server_pid=
 cleanup() {
 	if [ -n "$server_pid" ]; then
@@ -63,10 +59,10 @@ if ! command -v libdeflate-gzip >/dev/null; then
 fi
 have_ldgz=false; command -v libdeflate-gzip >/dev/null && have_ldgz=true
 [ -x "$kiln" ] || { say "bench/build.sh: $kiln missing: run make"; exit 1; }
+# A private copy: a `make` elsewhere must not swap the binary between runs.
+cp "$kiln" "$work/kiln" && kiln=$work/kiln
 
-export SOURCE_DATE_EPOCH=1700000000
-export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@localhost GIT_COMMITTER_NAME=bench \
-	GIT_COMMITTER_EMAIL=bench@localhost GIT_AUTHOR_DATE=@1700000000 GIT_COMMITTER_DATE=@1700000000
+bench_git_env
 warm=$work/cache            # the shared, warm kiln cache (indexes and packages)
 mkdir -p "$work/tmp"
 export TMPDIR=$work/tmp     # mmdebstrap's chroot
@@ -77,10 +73,6 @@ declare -A pkgs=(
 	[big]="python3 curl git gnupg openssh-client ca-certificates"
 )
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-# elapsed CMD…: run CMD; its wall-clock seconds in $ELAPSED (no fork around the timing).
-elapsed() { local a=$EPOCHREALTIME; "$@"; ELAPSED=$(echo "$EPOCHREALTIME - $a" | bc); }
-div() { echo "scale=6; $1 / $2" | bc -l; }
 # A lock's packages as "name version sha256" lines.
 lockset() { awk '/^  - name:/{n=$3} /^    version:/{v=$2} /^    sha256:/{print n, v, $2}' "$1" | sort; }
 
@@ -100,43 +92,10 @@ for s in "${sets[@]}"; do
 done
 
 # ---- 2. the local mirror: one apt repository per set, dists/ + pool/ layout ----
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 for s in "${sets[@]}"; do
-	r=$work/mirror/$s
-	mkdir -p "$r/dists/bookworm/main/binary-amd64" "$work/$s/debs"
-	while read -r file sha; do
-		mkdir -p "$r/$(dirname "$file")"
-		ln "$warm/packages/sha256/$sha" "$r/$file"
-		ln "$warm/packages/sha256/$sha" "$work/$s/debs/$(basename "$file")"
-	done < <(awk '/^    filename:/{f=$2} /^    sha256:/{print f, $2}' "$work/$s/upstream/kiln.lock")
-	(cd "$r" && dpkg-scanpackages --multiversion pool /dev/null 2>/dev/null \
-		>dists/bookworm/main/binary-amd64/Packages &&
-		gzip -9nk dists/bookworm/main/binary-amd64/Packages)
-	if command -v apt-ftparchive >/dev/null; then
-		(cd "$r/dists/bookworm" && apt-ftparchive -o APT::FTPArchive::Release::Suite=bookworm \
-			-o APT::FTPArchive::Release::Codename=bookworm \
-			-o APT::FTPArchive::Release::Architectures=amd64 \
-			-o APT::FTPArchive::Release::Components=main release . >"$work/Release" &&
-			mv "$work/Release" Release)
-	else
-		{
-			printf 'Origin: kiln-bench\nLabel: kiln-bench\nSuite: bookworm\nCodename: bookworm\n'
-			printf 'Date: %s\n' "$(LC_ALL=C date -u -R)"
-			printf 'Architectures: amd64\nComponents: main\nSHA256:\n'
-			(cd "$r/dists/bookworm" && for f in main/binary-amd64/Packages main/binary-amd64/Packages.gz; do
-				printf ' %s %s %s\n' "$(sha256sum <"$f" | cut -d' ' -f1)" "$(stat -c %s "$f")" "$f"
-			done)
-		} >"$r/dists/bookworm/Release"
-	fi
+	bench_mirror_repo "$work/mirror/$s" "$work/$s/upstream/kiln.lock" "$warm" "$work/$s/debs"
 done
-python3 -m http.server --bind 127.0.0.1 --directory "$work/mirror" "$port" >"$work/http.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 100); do
-	curl -fsS -o /dev/null "http://127.0.0.1:$port/small/dists/bookworm/Release" 2>/dev/null && break
-	sleep 0.1
-done
-curl -fsS -o /dev/null "http://127.0.0.1:$port/small/dists/bookworm/Release" ||
-	{ say "bench/build.sh: the local mirror did not start"; exit 1; }
+bench_mirror_serve "$work/mirror" || { say "bench/build.sh: the local mirror did not start"; exit 1; }
 
 # ---- 3. re-lock each set against the local mirror: the same packages ----
 for s in "${sets[@]}"; do
@@ -146,10 +105,12 @@ for s in "${sets[@]}"; do
 	{
 		printf 'kiln: 1\nname: bench-%s\narchitecture: amd64\nsources:\n' "$s"
 		printf '  - name: local\n    suite: bookworm\n    components: [main]\n'
-		printf '    url: http://127.0.0.1:%s/%s\n    trusted: "true"\npackages:\n' "$port" "$s"
+		printf '    url: %s/%s\n    trusted: "true"\npackages:\n' "$MIRROR_URL" "$s"
 		sed -n '/^packages:/,/^[^ ]/{/^  [a-z0-9]/p}' "$work/$s/upstream/kiln.yaml"
 	} >"$d/kiln.yaml"
-	(cd "$d" && KILN_CACHE=$warm "$kiln" -q lock && git add -A && git commit -qm lock)
+	# A signing key: kiln build signs and records by default, as it is timed.
+	(cd "$d" && "$kiln" -q keygen --key "$work/$s.key" >/dev/null &&
+		KILN_CACHE=$warm "$kiln" -q lock && git add -A && git commit -qm lock)
 	if ! cmp -s <(lockset "$work/$s/upstream/kiln.lock") <(lockset "$d/kiln.lock"); then
 		say "bench/build.sh: set $s: the local lock differs from the mirror's:"
 		diff <(lockset "$work/$s/upstream/kiln.lock") <(lockset "$d/kiln.lock") >&2 || true
@@ -176,20 +137,21 @@ kbuild() { # NAME CACHE STORE ARGS…: one kiln build, its time in T[NAME]
 declare -A DIG
 for s in "${sets[@]}"; do
 	d=$work/$s/repo
+	export KILN_KEY=$work/$s.key
 	N[$s]=$(grep -c '^  - name:' "$d/kiln.lock")
 	include=$(awk '/^  - name:/{n=$3} /^    version:/{printf "%s%s=%s", sep, n, $2; sep=","}' "$d/kiln.lock")
 	say "bench/build.sh: set $s: ${N[$s]} packages, $runs runs of each"
 	for ((i = 0; i < runs; i++)); do
 		rm -f "$work/mm.tar"
 		elapsed mmdebstrap --quiet --variant=extract --architectures=amd64 --include="$include" \
-			bookworm "$work/mm.tar" "deb [trusted=yes] http://127.0.0.1:$port/$s bookworm main" \
+			bookworm "$work/mm.tar" "deb [trusted=yes] $MIRROR_URL/$s bookworm main" \
 			>/dev/null 2>"$work/err" || { say "bench/build.sh: mmdebstrap failed:"; cat "$work/err" >&2; exit 1; }
 		T[$s.mm]+="$ELAPSED "
 		SZ[$s.mm]=$(stat -c %s "$work/mm.tar")
 		rm -f "$work/mm.tar" "$work/mm.tar.gz"
 		# The same, gzip-compressed as a layer would be (mmdebstrap pipes through gzip).
 		elapsed mmdebstrap --quiet --variant=extract --architectures=amd64 --include="$include" \
-			bookworm "$work/mm.tar.gz" "deb [trusted=yes] http://127.0.0.1:$port/$s bookworm main" \
+			bookworm "$work/mm.tar.gz" "deb [trusted=yes] $MIRROR_URL/$s bookworm main" \
 			>/dev/null 2>"$work/err" || { say "bench/build.sh: mmdebstrap failed:"; cat "$work/err" >&2; exit 1; }
 		T[$s.mmgz]+="$ELAPSED "
 		SZ[$s.mmgz]=$(stat -c %s "$work/mm.tar.gz")

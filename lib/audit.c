@@ -148,7 +148,7 @@ static int audit_one(const struct kiln_audit_options *opt, struct kiln_git *git,
 	memcpy(it->commit, commit, sizeof(it->commit));
 	/* A snapshot that does not verify is not worth rebuilding: its
 	 * statement (the parameters to rebuild with) cannot be trusted. */
-	if (kiln_verify_snapshot(git, store, text, NULL, opt->ring, &vr, err) < 0) {
+	if (kiln_verify_snapshot(git, store, text, NULL, opt->ring, KILN_VERIFY_SKIP_LAYERS, &vr, err) < 0) {
 		kiln_verify_result_release(&vr);
 		return -1;
 	}

@@ -88,7 +88,7 @@ static int verify_one(struct kiln_cli *cli, struct snap_context *ctx, const char
 	int rc = 0;
 
 	if (kiln_verify_snapshot(ctx->snaps.git, ctx->snaps.store, snap, ctx->snaps.default_name, &ctx->ring,
-				 &res, &err) < 0) {
+				 0, &res, &err) < 0) {
 		kiln_error_prefix(&err, "%s", snap);
 		rc = kiln_cli_fail(cli, &err);
 		if (list) {
@@ -189,7 +189,8 @@ static void audit_help(void)
 	printf("usage: kiln audit [--pub FILE]… [--store DIR] [--name NAME] [--fresh] [REV | --range A..B]\n"
 	       "\n"
 	       "Prove that a recorded snapshot is what its commit builds.  For each snapshot\n"
-	       "recorded at REV (default HEAD): verify it like `kiln verify`, then rebuild the\n"
+	       "recorded at REV (default HEAD): verify it like `kiln verify` (all but the\n"
+	       "stored layers' bytes, whose digests the rebuild checks), then rebuild the\n"
 	       "commit from nothing -- an empty temporary store, no build cache, every package\n"
 	       "re-checked against its sha256 -- with the parameters its signed statement\n"
 	       "declares (manifest, compression, source date), and compare the two images\n"
