@@ -1,0 +1,568 @@
+/* run.c - the container commands: run, ps, logs, stop, rm, exec. */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bundle.h"
+#include "container.h"
+#include "gitrepo.h"
+#include "kiln.h"
+#include "manifest.h"
+#include "snapref.h"
+#include "store.h"
+#include "util.h"
+
+static void run_help(void)
+{
+	printf("usage: kiln run [OPTIONS] SNAP [CMD [ARG…]]\n"
+	       "\n"
+	       "Run a snapshot as a container: its layers (unpacked once, shared, read-only)\n"
+	       "under an overlay with a writable layer of its own, in new pid, ipc, uts,\n"
+	       "mount and network namespaces, with Docker's default capabilities, no new\n"
+	       "privileges, and the cgroup limits asked for.  CMD replaces the image's Cmd\n"
+	       "(the entrypoint stays, as in docker run).\n"
+	       "\n"
+	       "In the foreground, the container's output is streamed (and kept in its log),\n"
+	       "SIGINT/SIGTERM/SIGHUP/SIGQUIT are passed on, and kiln exits with the\n"
+	       "container's exit code (128+N when killed by signal N).  When stdin and\n"
+	       "stdout are a terminal, the container gets one.  With -d it runs under a\n"
+	       "background monitor and kiln prints its id.\n"
+	       "\n"
+	       "SNAP is NAME@REV (any git revision), NAME (NAME@HEAD), @REV (the manifest's\n"
+	       "name) or sha256:DIGEST.\n"
+	       "\n"
+	       "Options:\n"
+	       "  -d, --detach            run in the background; print the container's id\n"
+	       "      --rm                remove the container (and its writable layer) when it exits\n"
+	       "      --name NAME         a unique name (default: the id's first 12 digits)\n"
+	       "      --hostname NAME     the container's hostname (default: its name)\n"
+	       "      --network MODE      bridge (the default: an address on the kiln0 bridge),\n"
+	       "                          none (only lo), host, or container:NAME (share its)\n"
+	       "  -p, --publish H:C[/P]   publish container port C on host port H (bridge only)\n"
+	       "  -v, --volume V:PATH[:ro]  mount volume V ($KILN_ROOT/volumes/V, kept after rm)\n"
+	       "                          or an absolute host path at PATH\n"
+	       "  -e, --env K=V           set an environment variable (K alone: this one's value)\n"
+	       "  -u, --user USER[:GROUP] run as this user (name from the image's /etc/passwd, or uid)\n"
+	       "  -w, --workdir DIR       the working directory\n"
+	       "      --entrypoint PROG   replace the image's entrypoint (and drop its Cmd)\n"
+	       "  -m, --memory SIZE       memory limit: 64M, 1G, … (the kernel kills beyond it)\n"
+	       "      --pids N            at most N processes (forks beyond fail)\n"
+	       "      --cpus X            at most X CPUs' worth of time (e.g. 0.5)\n"
+	       "      --runtime NAME      kiln (kiln's own, the default) or runc: the same bundle\n"
+	       "  -f, --file MANIFEST     the manifest whose name @REV means (default ./kiln.yaml)\n"
+	       "      --store DIR         the store\n"
+	       "  -h, --help              this help\n"
+	       "\n"
+	       "Environment: KILN_ROOT (default /var/lib/kiln and /run/kiln) holds layers,\n"
+	       "volumes and container state; KILN_CGROUP_PARENT (default kiln) the parent\n"
+	       "cgroup; KILN_RUNTIME the default runtime; KILN_NET_BRIDGE, KILN_NET_SUBNET,\n"
+	       "KILN_NET_TABLE the bridge (kiln0), its subnet (10.88.0.0/16) and nftables table.\n");
+}
+
+/* SNAP → manifest digest, as `kiln export` resolves it. */
+static int resolve_snap(struct kiln_cli *cli, const char *text, struct kiln_store **store,
+			struct kiln_snapref *ref, struct kiln_error *err)
+{
+	/* A digest needs no git (whose start-up alone costs milliseconds). */
+	bool digest = kiln_str_has_prefix(text, "sha256:");
+	struct kiln_git *git = digest && (cli->store || getenv("KILN_STORE")) ? NULL : kiln_git_open(".", err);
+	_cleanup_free_ char *store_dir = NULL, *default_name = NULL;
+	int rc = 0;
+
+	if (!git && !digest)
+		return -1;
+	kiln_error_clear(err);
+	store_dir = kiln_store_default_dir(cli->store, git ? kiln_git_workdir(git) : ".");
+	*store = kiln_store_open(store_dir, false, err);
+	if (!*store) {
+		kiln_git_free(git);
+		return -1;
+	}
+	if (text[0] == '@') { /* only @REV needs the manifest's name */
+		struct kiln_error ignored = { 0 };
+		struct kiln_manifest *m = kiln_manifest_load(kiln_cli_manifest(cli), &ignored);
+		if (m) {
+			default_name = kiln_xstrdup(m->name);
+			kiln_manifest_free(m);
+		}
+	}
+	if (kiln_snapref_resolve(git, *store, text, default_name, ref, err) < 0)
+		rc = -1;
+	kiln_git_free(git);
+	return rc;
+}
+
+static void push(char ***v, size_t *n, size_t *alloc, char *s)
+{
+	kiln_xgrow(v, alloc, *n + 2, sizeof(char *));
+	(*v)[(*n)++] = s;
+	(*v)[*n] = NULL;
+}
+
+int cmd_run(int argc, char **argv, struct kiln_cli *cli)
+{
+	enum { O_RM = 256, O_NAME, O_HOSTNAME, O_NETWORK, O_ENTRYPOINT, O_PIDS, O_CPUS, O_RUNTIME, O_STORE };
+	static const struct option opts[] = {
+		{ "detach", no_argument, NULL, 'd' },
+		{ "rm", no_argument, NULL, O_RM },
+		{ "name", required_argument, NULL, O_NAME },
+		{ "hostname", required_argument, NULL, O_HOSTNAME },
+		{ "network", required_argument, NULL, O_NETWORK },
+		{ "net", required_argument, NULL, O_NETWORK },
+		{ "publish", required_argument, NULL, 'p' },
+		{ "volume", required_argument, NULL, 'v' },
+		{ "env", required_argument, NULL, 'e' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "workdir", required_argument, NULL, 'w' },
+		{ "entrypoint", required_argument, NULL, O_ENTRYPOINT },
+		{ "memory", required_argument, NULL, 'm' },
+		{ "pids", required_argument, NULL, O_PIDS },
+		{ "pids-limit", required_argument, NULL, O_PIDS },
+		{ "cpus", required_argument, NULL, O_CPUS },
+		{ "runtime", required_argument, NULL, O_RUNTIME },
+		{ "file", required_argument, NULL, 'f' },
+		{ "store", required_argument, NULL, O_STORE },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct kiln_container_options o = { 0 };
+	struct kiln_error err = { 0 };
+	_cleanup_free_ char **ports = NULL, **volumes = NULL, **env = NULL;
+	size_t a_ports = 0, a_volumes = 0, a_env = 0;
+	char *entrypoint[2] = { NULL, NULL };
+	struct kiln_store *store = NULL;
+	struct kiln_snapref ref = { 0 };
+	struct kiln_container_root *root = NULL;
+	struct kiln_container c = { 0 };
+	int ch, rc = 0, code = 0;
+	char *end;
+
+	while ((ch = getopt_long(argc, argv, "+dp:v:e:u:w:m:f:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': o.detach = true; break;
+		case O_RM: o.auto_remove = true; break;
+		case O_NAME: o.name = optarg; break;
+		case O_HOSTNAME: o.hostname = optarg; break;
+		case O_NETWORK: o.network = optarg; break;
+		case 'p': push(&ports, &o.n_ports, &a_ports, optarg); break;
+		case 'v': push(&volumes, &o.n_volumes, &a_volumes, optarg); break;
+		case 'e': push(&env, &o.n_env, &a_env, optarg); break;
+		case 'u': o.user = optarg; break;
+		case 'w': o.workdir = optarg; break;
+		case O_ENTRYPOINT:
+			entrypoint[0] = optarg;
+			o.has_entrypoint = true;
+			o.n_entrypoint = *optarg ? 1 : 0;
+			break;
+		case 'm':
+			if (kiln_bundle_parse_size(optarg, &o.memory, &err) < 0)
+				return kiln_cli_usage(cli, "--memory: %s", err.message);
+			break;
+		case O_PIDS:
+			o.pids = strtoll(optarg, &end, 10);
+			if (*end || o.pids <= 0)
+				return kiln_cli_usage(cli, "--pids '%s': expected a positive number", optarg);
+			break;
+		case O_CPUS:
+			o.cpus = strtod(optarg, &end);
+			if (*end || !(o.cpus > 0) || o.cpus > 4096)
+				return kiln_cli_usage(cli, "--cpus '%s': expected a positive number such as 0.5", optarg);
+			break;
+		case O_RUNTIME: o.runtime = optarg; break;
+		case 'f': cli->manifest = optarg; break;
+		case O_STORE: cli->store = optarg; break;
+		case 'h': run_help(); return 0;
+		default: return kiln_cli_usage(cli, "bad option");
+		}
+	}
+	if (optind >= argc)
+		return kiln_cli_usage(cli, "expected SNAP [CMD…]");
+	o.entrypoint = entrypoint;
+	o.cmd = argv + optind + 1;
+	o.n_cmd = (size_t)(argc - optind - 1);
+	o.ports = ports;
+	o.volumes = volumes;
+	o.env = env;
+	o.snapshot = argv[optind];
+	o.terminal = !o.detach && isatty(0) && isatty(1);
+
+	if (resolve_snap(cli, argv[optind], &store, &ref, &err) < 0) {
+		rc = kiln_cli_fail(cli, &err);
+		goto out;
+	}
+	o.store = store;
+	o.manifest_digest = ref.manifest_digest;
+	root = kiln_container_root_open(&err);
+	if (!root) {
+		rc = kiln_cli_fail(cli, &err);
+		goto out;
+	}
+	fflush(stdout);
+	if (kiln_container_run(root, &o, &c, &code, &err) < 0) {
+		rc = kiln_cli_fail(cli, &err);
+		goto out;
+	}
+	if (o.detach)
+		printf("%s\n", c.id);
+	rc = code;
+out:
+	kiln_container_release(&c);
+	kiln_container_root_close(root);
+	kiln_snapref_release(&ref);
+	kiln_store_close(store);
+	return rc;
+}
+
+/* "3 seconds", "5 minutes", … */
+static void ago(char *buf, size_t size, int64_t seconds)
+{
+	if (seconds < 0)
+		seconds = 0;
+	if (seconds < 60)
+		snprintf(buf, size, "%lld second%s", (long long)seconds, seconds == 1 ? "" : "s");
+	else if (seconds < 3600)
+		snprintf(buf, size, "%lld minute%s", (long long)seconds / 60, seconds / 60 == 1 ? "" : "s");
+	else if (seconds < 86400)
+		snprintf(buf, size, "%lld hour%s", (long long)seconds / 3600, seconds / 3600 == 1 ? "" : "s");
+	else
+		snprintf(buf, size, "%lld days", (long long)seconds / 86400);
+}
+
+static char *joined(char *const *v, size_t n, const char *sep)
+{
+	struct kiln_buf b = KILN_BUF_INIT;
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			kiln_buf_adds(&b, sep);
+		kiln_buf_adds(&b, v[i]);
+	}
+	return kiln_buf_detach(&b);
+}
+
+static void ps_help(void)
+{
+	printf("usage: kiln ps [-a] [-q] [--json]\n"
+	       "\n"
+	       "List containers: running ones, or all with -a.  Containers whose monitor\n"
+	       "died (even by SIGKILL) are reaped first: their mounts, cgroups and network\n"
+	       "go, and they show as exited (or are gone, when run with --rm).\n"
+	       "\n"
+	       "Options:\n"
+	       "  -a, --all     exited containers too\n"
+	       "  -q, --quiet   only the ids\n"
+	       "      --json    one JSON array of objects\n"
+	       "  -h, --help    this help\n");
+}
+
+int cmd_ps(int argc, char **argv, struct kiln_cli *cli)
+{
+	static const struct option opts[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct kiln_error err = { 0 };
+	struct kiln_container_root *root;
+	struct kiln_container *v = NULL;
+	size_t n = 0;
+	bool all = false, quiet = false, json = cli->json;
+	int ch;
+	int64_t now = (int64_t)time(NULL);
+
+	while ((ch = getopt_long(argc, argv, "aqh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'a': all = true; break;
+		case 'q': quiet = true; break;
+		case 'j': json = true; break;
+		case 'h': ps_help(); return 0;
+		default: return kiln_cli_usage(cli, "bad option");
+		}
+	}
+	if (optind != argc)
+		return kiln_cli_usage(cli, "unexpected argument '%s'", argv[optind]);
+	root = kiln_container_root_open(&err);
+	if (!root || kiln_container_list(root, &v, &n, &err) < 0) {
+		kiln_container_root_close(root);
+		return kiln_cli_fail(cli, &err);
+	}
+	if (json) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < n; i++) {
+			struct kiln_container *c = &v[i];
+			json_t *o = json_object(), *cmd = json_array(), *ports = json_array();
+			if (!all && c->status == KILN_CONTAINER_EXITED)
+				continue;
+			for (size_t k = 0; k < c->n_command; k++)
+				json_array_append_new(cmd, json_string(c->command[k]));
+			for (size_t k = 0; k < c->n_ports; k++)
+				json_array_append_new(ports, json_string(c->ports[k]));
+			json_object_set_new(o, "id", json_string(c->id));
+			json_object_set_new(o, "name", json_string(c->name));
+			json_object_set_new(o, "snapshot", json_string(c->snapshot ? c->snapshot : ""));
+			json_object_set_new(o, "image", json_string(c->image ? c->image : ""));
+			json_object_set_new(o, "command", cmd);
+			json_object_set_new(o, "status", json_string(kiln_container_status_name(c->status)));
+			if (c->status == KILN_CONTAINER_EXITED)
+				json_object_set_new(o, "exit_code", json_integer(c->exit_code));
+			json_object_set_new(o, "pid", json_integer(c->pid));
+			json_object_set_new(o, "monitor_pid", json_integer(c->monitor_pid));
+			json_object_set_new(o, "created", json_integer(c->created));
+			json_object_set_new(o, "network", json_string(c->network ? c->network : ""));
+			json_object_set_new(o, "ports", ports);
+			json_object_set_new(o, "runtime", json_string(c->runtime));
+			if (c->address)
+				json_object_set_new(o, "address", json_string(c->address));
+			if (c->error)
+				json_object_set_new(o, "error", json_string(c->error));
+			json_array_append_new(a, o);
+		}
+		char *s = json_dumps(a, JSON_INDENT(2) | JSON_SORT_KEYS);
+		printf("%s\n", s);
+		free(s);
+		json_decref(a);
+	} else {
+		if (!quiet)
+			printf("%-12s  %-20s  %-24s  %-24s  %-14s  %-26s  %s\n", "CONTAINER ID", "NAME", "SNAPSHOT",
+			       "COMMAND", "CREATED", "STATUS", "NETWORK");
+		for (size_t i = 0; i < n; i++) {
+			struct kiln_container *c = &v[i];
+			char created[48], status[80], since[32];
+			_cleanup_free_ char *cmd = NULL;
+			if (!all && c->status == KILN_CONTAINER_EXITED)
+				continue;
+			if (quiet) {
+				printf("%.12s\n", c->id);
+				continue;
+			}
+			cmd = joined(c->command, c->n_command, " ");
+			if (strlen(cmd) > 22)
+				strcpy(cmd + 19, "…");
+			ago(since, sizeof(since), now - c->created);
+			snprintf(created, sizeof(created), "%s ago", since);
+			if (c->status == KILN_CONTAINER_RUNNING) {
+				ago(since, sizeof(since), now - c->started);
+				snprintf(status, sizeof(status), "Up %s", since);
+			} else if (c->status == KILN_CONTAINER_EXITED) {
+				ago(since, sizeof(since), now - c->finished);
+				snprintf(status, sizeof(status), "Exited (%d) %s ago", c->exit_code, since);
+			} else {
+				snprintf(status, sizeof(status), "Created");
+			}
+			_cleanup_free_ char *ports = joined(c->ports, c->n_ports, ",");
+			printf("%.12s  %-20s  %-24s  \"%s\"%*s  %-14s  %-26s  %s%s%s%s%s\n", c->id, c->name,
+			       c->snapshot ? c->snapshot : "", cmd, (int)(22 - (strlen(cmd) > 22 ? 22 : strlen(cmd))), "",
+			       created, status, c->network ? c->network : "", c->address ? " " : "",
+			       c->address ? c->address : "", *ports ? " " : "", ports);
+		}
+	}
+	kiln_container_list_free(v, n);
+	kiln_container_root_close(root);
+	return 0;
+}
+
+static void logs_help(void)
+{
+	printf("usage: kiln logs [-f] CONTAINER\n"
+	       "\n"
+	       "Print a container's output (stdout and stderr, as it wrote them).\n"
+	       "CONTAINER is a name, an id or a unique id prefix.\n"
+	       "\n"
+	       "Options:\n"
+	       "  -f, --follow  keep printing new output until the container exits\n"
+	       "  -h, --help    this help\n");
+}
+
+int cmd_logs(int argc, char **argv, struct kiln_cli *cli)
+{
+	static const struct option opts[] = {
+		{ "follow", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct kiln_error err = { 0 };
+	struct kiln_container_root *root;
+	struct kiln_container c;
+	bool follow = false;
+	int ch, rc = 0;
+
+	while ((ch = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'f': follow = true; break;
+		case 'h': logs_help(); return 0;
+		default: return kiln_cli_usage(cli, "bad option");
+		}
+	}
+	if (argc - optind != 1)
+		return kiln_cli_usage(cli, "expected one CONTAINER");
+	root = kiln_container_root_open(&err);
+	if (!root || kiln_container_find(root, argv[optind], &c, &err) < 0) {
+		kiln_container_root_close(root);
+		return kiln_cli_fail(cli, &err);
+	}
+	fflush(stdout);
+	if (kiln_container_logs(root, &c, follow, 1, &err) < 0)
+		rc = kiln_cli_fail(cli, &err);
+	kiln_container_release(&c);
+	kiln_container_root_close(root);
+	return rc;
+}
+
+static void stop_help(void)
+{
+	printf("usage: kiln stop [-t SECS] CONTAINER…\n"
+	       "\n"
+	       "Stop running containers: the image's stop signal (SIGTERM by default), then\n"
+	       "SIGKILL after SECS seconds.  Returns once each has exited and its monitor\n"
+	       "has released what it held; prints each name.  Stopping an exited\n"
+	       "container does nothing.\n"
+	       "\n"
+	       "Options:\n"
+	       "  -t, --time SECS  seconds to wait before SIGKILL (default 10)\n"
+	       "  -h, --help       this help\n");
+}
+
+int cmd_stop(int argc, char **argv, struct kiln_cli *cli)
+{
+	static const struct option opts[] = {
+		{ "time", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct kiln_error err = { 0 };
+	struct kiln_container_root *root;
+	int ch, rc = 0, timeout = 10;
+	char *end;
+
+	while ((ch = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 't':
+			timeout = (int)strtol(optarg, &end, 10);
+			if (*end || timeout < 0 || timeout > 86400)
+				return kiln_cli_usage(cli, "-t '%s': expected seconds", optarg);
+			break;
+		case 'h': stop_help(); return 0;
+		default: return kiln_cli_usage(cli, "bad option");
+		}
+	}
+	if (optind >= argc)
+		return kiln_cli_usage(cli, "expected CONTAINER…");
+	root = kiln_container_root_open(&err);
+	if (!root)
+		return kiln_cli_fail(cli, &err);
+	for (int i = optind; i < argc; i++) {
+		struct kiln_container c;
+		kiln_error_clear(&err);
+		if (kiln_container_find(root, argv[i], &c, &err) < 0 ||
+		    kiln_container_stop(root, &c, timeout, &err) < 0) {
+			rc = kiln_cli_fail(cli, &err);
+		} else if (!cli->quiet) {
+			printf("%s\n", argv[i]);
+		}
+		kiln_container_release(&c);
+	}
+	kiln_container_root_close(root);
+	return rc;
+}
+
+static void rm_help(void)
+{
+	printf("usage: kiln rm [-f] CONTAINER…\n"
+	       "\n"
+	       "Remove containers: their state, log, writable layer and name.  Volumes\n"
+	       "stay.  A running container is refused unless -f, which kills it first.\n"
+	       "\n"
+	       "Options:\n"
+	       "  -f, --force  kill a running container (SIGKILL) and remove it\n"
+	       "  -h, --help   this help\n");
+}
+
+int cmd_rm(int argc, char **argv, struct kiln_cli *cli)
+{
+	static const struct option opts[] = {
+		{ "force", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct kiln_error err = { 0 };
+	struct kiln_container_root *root;
+	bool force = false;
+	int ch, rc = 0;
+
+	while ((ch = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'f': force = true; break;
+		case 'h': rm_help(); return 0;
+		default: return kiln_cli_usage(cli, "bad option");
+		}
+	}
+	if (optind >= argc)
+		return kiln_cli_usage(cli, "expected CONTAINER…");
+	root = kiln_container_root_open(&err);
+	if (!root)
+		return kiln_cli_fail(cli, &err);
+	for (int i = optind; i < argc; i++) {
+		struct kiln_container c;
+		kiln_error_clear(&err);
+		if (kiln_container_find(root, argv[i], &c, &err) < 0 ||
+		    kiln_container_remove(root, &c, force, &err) < 0) {
+			rc = kiln_cli_fail(cli, &err);
+		} else if (!cli->quiet) {
+			printf("%s\n", argv[i]);
+		}
+		kiln_container_release(&c);
+	}
+	kiln_container_root_close(root);
+	return rc;
+}
+
+static void exec_help(void)
+{
+	printf("usage: kiln exec CONTAINER CMD [ARG…]\n"
+	       "\n"
+	       "Run a command inside a running container: its namespaces, cgroup, user,\n"
+	       "environment, capabilities and working directory.  With a terminal on\n"
+	       "stdin and stdout, the command gets one.  kiln exits with its exit code.\n"
+	       "\n"
+	       "Options:\n"
+	       "  -h, --help   this help\n");
+}
+
+int cmd_exec(int argc, char **argv, struct kiln_cli *cli)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct kiln_error err = { 0 };
+	struct kiln_container_root *root;
+	struct kiln_container c;
+	int ch, rc, code = 0;
+
+	while ((ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'h': exec_help(); return 0;
+		default: return kiln_cli_usage(cli, "bad option");
+		}
+	}
+	if (argc - optind < 2)
+		return kiln_cli_usage(cli, "expected CONTAINER CMD…");
+	root = kiln_container_root_open(&err);
+	if (!root || kiln_container_find(root, argv[optind], &c, &err) < 0) {
+		kiln_container_root_close(root);
+		return kiln_cli_fail(cli, &err);
+	}
+	fflush(stdout);
+	if (kiln_container_exec(root, &c, argv + optind + 1, isatty(0) && isatty(1), &code, &err) < 0)
+		rc = kiln_cli_fail(cli, &err);
+	else
+		rc = code;
+	kiln_container_release(&c);
+	kiln_container_root_close(root);
+	return rc;
+}
