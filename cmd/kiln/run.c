@@ -1,6 +1,7 @@
 /* run.c - the container commands: run, ps, logs, stop, rm, exec. */
 #include <getopt.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,10 @@ int cmd_run(int argc, char **argv, struct kiln_cli *cli)
 	int ch, rc = 0, code = 0;
 	char *end;
 
+	/* Running a container takes no TLS: OpenSSL is only asked for sha256
+	 * of small blobs, and its configuration file and exit-time cleanup
+	 * would cost about a millisecond of the start. */
+	OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ATEXIT, NULL);
 	while ((ch = getopt_long(argc, argv, "+dp:v:e:u:w:m:f:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'd': o.detach = true; break;
