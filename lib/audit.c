@@ -170,7 +170,10 @@ static int audit_one(const struct kiln_audit_options *opt, struct kiln_git *git,
 	bo.progress = opt->progress;
 	bo.progress_ctx = opt->progress_ctx;
 	if (kiln_build_run(&bo, &br, err) < 0) {
+		/* The snapshot verified; a rebuild that fails (a package the
+		 * mirror no longer serves right, say) is an error, not exit 3. */
 		kiln_error_prefix(err, "rebuild %s@%.12s", name, commit);
+		err->code = KILN_EXIT_FAILED;
 		goto out;
 	}
 	memcpy(it->rebuilt, br.manifest_digest, sizeof(it->rebuilt));
@@ -185,9 +188,18 @@ static int audit_one(const struct kiln_audit_options *opt, struct kiln_git *git,
 		it->what = kiln_xstrdup("the signed statement differs from the rebuild's");
 	} else {
 		it->verdict = KILN_AUDIT_DIFFERENT;
-		rebuilt = kiln_store_open(store_dir, false, err);
-		if (!rebuilt || locate_difference(store, rebuilt, it, err) < 0)
-			goto out;
+		/* The digests differ: that is the verdict, even when the
+		 * layers cannot be read to say where. */
+		struct kiln_error where = { 0 };
+		rebuilt = kiln_store_open(store_dir, false, &where);
+		if (!rebuilt || locate_difference(store, rebuilt, it, &where) < 0) {
+			free(it->layer_what);
+			free(it->path);
+			free(it->what);
+			it->layer_what = kiln_xstrdup("image");
+			it->path = NULL;
+			it->what = kiln_xasprintf("cannot say where: %s", where.message);
+		}
 	}
 	it->seconds = now_seconds() - start;
 	rc = 0;
@@ -248,16 +260,20 @@ int kiln_audit_commit(const struct kiln_audit_options *opt, struct kiln_audit_it
 		goto out;
 	}
 	*items = kiln_xcalloc(n_records, sizeof(**items));
+	rc = 0;
 	for (size_t i = 0; i < n_records; i++) {
+		struct kiln_error one = { 0 };
+		struct kiln_audit_item *it = &(*items)[*n];
 		if (opt->name && strcmp(records[i].name, opt->name) != 0)
 			continue;
-		if (audit_one(opt, git, store, scratch, records[i].name, commit, &(*items)[*n], err) < 0) {
-			(*n)++;
-			goto out;
-		}
 		(*n)++;
+		if (audit_one(opt, git, store, scratch, records[i].name, commit, it, &one) < 0) {
+			/* Go on with the others; the item carries the error. */
+			it->failed = true;
+			it->error_code = one.code ? one.code : KILN_EXIT_FAILED;
+			it->error = kiln_xstrdup(one.message);
+		}
 	}
-	rc = 0;
 out:
 	if (scratch) {
 		struct kiln_error ignored = { 0 };
@@ -281,6 +297,7 @@ void kiln_audit_items_free(struct kiln_audit_item *items, size_t n)
 		free(items[i].layer_what);
 		free(items[i].path);
 		free(items[i].what);
+		free(items[i].error);
 	}
 	free(items);
 }

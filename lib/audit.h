@@ -47,11 +47,17 @@ struct kiln_audit_item {
 	char *path;                 /* first differing path, or NULL */
 	char *what;                 /* why, in a few words */
 	double seconds;
+	/* This snapshot could not be audited: error (exit code error_code: 3
+	 * when it does not verify, 1 otherwise).  The verdict is then meaningless. */
+	bool failed;
+	int error_code;
+	char *error;
 };
 
 /* Audit every snapshot recorded at rev (or only opt->name).  Returns -1 on
- * errors (exit 3 for a snapshot that does not verify, 1 otherwise); a
- * difference is not an error: see items[].verdict. */
+ * errors that stop the whole audit (no such revision, no snapshot recorded:
+ * exit 1); each snapshot's own outcome is in items[]: its verdict, or
+ * failed with its error (a snapshot that does not verify: error_code 3). */
 int kiln_audit_commit(const struct kiln_audit_options *opt, struct kiln_audit_item **items, size_t *n,
 		      struct kiln_error *err);
 void kiln_audit_items_free(struct kiln_audit_item *items, size_t n);

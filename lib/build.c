@@ -1,6 +1,11 @@
 #include "build.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <libdeflate.h>
 #include <stdarg.h>
 #include <zstd.h>
@@ -55,6 +60,8 @@ struct build {
 	char commit[KILN_GIT_OID_HEX + 1];
 	char lock_digest[KILN_OCI_DIGEST_LEN + 1];
 	char *lock_rel;
+	unsigned char cache_secret[32];  /* authenticates build cache entries */
+	bool cache_usable;
 	bool has_source_date;
 	int64_t commit_time, created, epoch;
 	char *manifest_rel;              /* manifest path relative to the work tree */
@@ -370,21 +377,82 @@ static int plan(struct build *b, struct kiln_error *err)
 }
 
 /* "digest diff_id size media_type" */
+/* The build cache lives in the store, which others may be able to write;
+ * an entry they planted would put their layer into an image this builder
+ * then signs.  So every entry carries an HMAC under a secret only this
+ * user's cache directory holds (KILN_CACHE/build-cache.key, 0600), and an
+ * entry that does not authenticate is a miss.  Another machine's entries
+ * are misses too: they are rebuilt, byte for byte the same. */
+static int load_cache_secret(struct build *b, struct kiln_error *err)
+{
+	_cleanup_free_ char *dir = b->opt->cache_dir ? kiln_xstrdup(b->opt->cache_dir) : kiln_cache_dir();
+	_cleanup_free_ char *path = kiln_path_join(dir, "build-cache.key");
+	_cleanup_free_ char *tmp = NULL, *data = NULL;
+	unsigned char fresh[sizeof(b->cache_secret)];
+	struct stat st;
+	size_t len;
+
+	if (stat(path, &st) < 0 && errno == ENOENT) {
+		if (getrandom(fresh, sizeof(fresh), 0) != (ssize_t)sizeof(fresh))
+			return kiln_error_errno(err, errno, "getrandom");
+		if (kiln_mkdir_p(dir, 0700, err) < 0)
+			return -1;
+		tmp = kiln_file_write_temp(path, fresh, sizeof(fresh), 0600, err);
+		if (!tmp)
+			return -1;
+		/* link(), not rename(): a build racing to create it keeps its own. */
+		if (link(tmp, path) < 0 && errno != EEXIST) {
+			kiln_error_errno(err, errno, "create '%s'", path);
+			unlink(tmp);
+			return -1;
+		}
+		unlink(tmp);
+	}
+	data = kiln_file_read(path, 4096, &len, err);
+	if (!data)
+		return -1;
+	if (stat(path, &st) < 0 || (st.st_mode & 077) || st.st_uid != geteuid() || len != sizeof(b->cache_secret))
+		return kiln_error_set(err, "'%s' must be %zu bytes, owned by you and private (chmod 600)", path,
+				      sizeof(b->cache_secret));
+	memcpy(b->cache_secret, data, sizeof(b->cache_secret));
+	b->cache_usable = true;
+	return 0;
+}
+
+static void cache_mac(const struct build *b, const char *key, const char *fields, char hex[65])
+{
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	struct kiln_buf msg = KILN_BUF_INIT;
+
+	kiln_buf_printf(&msg, "kiln-layer-cache-v1 %s %s", key, fields);
+	HMAC(EVP_sha256(), b->cache_secret, sizeof(b->cache_secret), (const unsigned char *)msg.data,
+	     msg.len, mac, &n);
+	kiln_buf_release(&msg);
+	for (unsigned i = 0; i < 32 && i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+	hex[64] = '\0';
+}
+
 static bool cache_lookup(struct build *b, struct plan_layer *l, struct kiln_error *err)
 {
-	_cleanup_free_ char *value = NULL;
-	char digest[80], diff_id[80], media[80];
+	_cleanup_free_ char *value = NULL, *fields = NULL;
+	char digest[80], diff_id[80], media[80], mac[80], want[65];
 	unsigned long long size;
 
-	if (b->opt->no_cache)
+	if (b->opt->no_cache || !b->cache_usable)
 		return false;
 	value = kiln_store_cache_get(b->store, l->key, err);
 	if (!value)
 		return false;
-	if (sscanf(value, "%79s %79s %llu %79s", digest, diff_id, &size, media) != 4 ||
+	if (sscanf(value, "%79s %79s %llu %79s %79s", digest, diff_id, &size, media, mac) != 5 ||
 	    !kiln_oci_digest_valid(digest) || !kiln_oci_digest_valid(diff_id) ||
 	    !kiln_store_has_blob(b->store, digest))
-		return false; /* a stale or damaged entry: rebuild */
+		return false; /* a stale, damaged or foreign entry: rebuild */
+	fields = kiln_xasprintf("%s %s %llu %s", digest, diff_id, size, media);
+	cache_mac(b, l->key, fields, want);
+	if (strlen(mac) != 64 || CRYPTO_memcmp(mac, want, 64) != 0)
+		return false;
 	memcpy(l->blob.digest, digest, KILN_OCI_DIGEST_LEN + 1);
 	memcpy(l->diff_id, diff_id, KILN_OCI_DIGEST_LEN + 1);
 	l->blob.size = size;
@@ -820,7 +888,7 @@ static int write_image(struct build *b, struct kiln_build_result *res, struct ki
 	char *ann_keys[] = { "org.opencontainers.image.created", "org.opencontainers.image.revision",
 			     "org.opencontainers.image.title" };
 	char *ann_values[3];
-	_cleanup_free_ char *config_json = NULL, *manifest_json = NULL, *ref = NULL;
+	_cleanup_free_ char *config_json = NULL, *manifest_json = NULL;
 	bool has_path = false;
 	int rc = -1;
 
@@ -881,9 +949,6 @@ static int write_image(struct build *b, struct kiln_build_result *res, struct ki
 	res->size = res->manifest_size + config_desc.size;
 	for (size_t i = 0; i < b->n_layers; i++)
 		res->size += layer_descs[i].size;
-	ref = kiln_xasprintf("%s@%s", b->m->name, b->commit);
-	if (kiln_store_tag(b->store, res->manifest_digest, res->manifest_size, ref, b->commit, err) < 0)
-		goto out;
 	rc = 0;
 out:
 	for (size_t i = 0; i < c.n_env; i++)
@@ -934,10 +999,9 @@ static int store_signature(struct build *b, struct kiln_build_result *res, struc
 		return -1;
 	memcpy(subject.digest, res->manifest_digest, sizeof(subject.digest));
 	referrer = kiln_oci_referrer_json(KILN_OCI_DSSE, &env, &subject);
-	if (kiln_store_put_blob(b->store, referrer, strlen(referrer), res->referrer_digest, err) < 0 ||
-	    kiln_store_add_referrer(b->store, res->referrer_digest, strlen(referrer), KILN_OCI_DSSE,
-				    res->manifest_digest, err) < 0)
+	if (kiln_store_put_blob(b->store, referrer, strlen(referrer), res->referrer_digest, err) < 0)
 		return -1;
+	res->referrer_size = strlen(referrer);
 	memcpy(res->envelope_digest, env.digest, sizeof(res->envelope_digest));
 	return kiln_sign_keyid(b->key, res->keyid, err);
 }
@@ -988,6 +1052,19 @@ static int sign_and_record(struct build *b, struct kiln_build_result *res, struc
 	return 0;
 }
 
+static int tag_image(struct build *b, const struct kiln_build_result *res, struct kiln_error *err)
+{
+	_cleanup_free_ char *ref = kiln_xasprintf("%s@%s", b->m->name, b->commit);
+
+	if (kiln_store_tag(b->store, res->manifest_digest, res->manifest_size, ref, b->commit, err) < 0)
+		return -1;
+	if (res->referrer_digest[0] &&
+	    kiln_store_add_referrer(b->store, res->referrer_digest, res->referrer_size, KILN_OCI_DSSE,
+				    res->manifest_digest, err) < 0)
+		return -1;
+	return 0;
+}
+
 static double now_seconds(void)
 {
 	struct timespec ts;
@@ -1022,8 +1099,29 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 	b.store = kiln_store_open(store_dir, true, err);
 	if (!b.store)
 		goto out;
+	/* An unsigned try must not replace the signed record of a commit. */
+	if (opt->no_sign && !opt->no_record) {
+		struct kiln_record r;
+		bool found;
+		if (kiln_record_read(b.store, b.commit, b.m->name, &r, &found, err) < 0)
+			goto out;
+		if (found && r.n_sigs) {
+			kiln_record_release(&r);
+			kiln_error_set(err, "%s@%.12s has a signed snapshot; --no-sign would replace it with an "
+				       "unsigned one (build it signed, or delete %s first)", b.m->name, b.commit,
+				       "its record");
+			goto out;
+		}
+		if (found)
+			kiln_record_release(&r);
+	}
 	if (plan(&b, err) < 0)
 		goto out;
+	{
+		struct kiln_error cache_err = { 0 };
+		if (load_cache_secret(&b, &cache_err) < 0)
+			note(&b, "build cache off: %s", cache_err.message);
+	}
 
 	for (size_t i = 0; i < b.n_layers; i++) {
 		b.layers[i].cached = cache_lookup(&b, &b.layers[i], err);
@@ -1058,10 +1156,16 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 			l->blob.size = l->packed.len;
 			if (kiln_store_put_blob(b.store, l->packed.data, l->packed.len, l->blob.digest, err) < 0)
 				goto out;
-			value = kiln_xasprintf("%s %s %llu %s\n", l->blob.digest, l->diff_id,
-					       (unsigned long long)l->blob.size, l->blob.media_type);
-			if (kiln_store_cache_put(b.store, l->key, value, err) < 0)
-				goto out;
+			if (b.cache_usable) {
+				_cleanup_free_ char *fields = kiln_xasprintf(
+					"%s %s %llu %s", l->blob.digest, l->diff_id,
+					(unsigned long long)l->blob.size, l->blob.media_type);
+				char mac[65];
+				cache_mac(&b, l->key, fields, mac);
+				value = kiln_xasprintf("%s %s\n", fields, mac);
+				if (kiln_store_cache_put(b.store, l->key, value, err) < 0)
+					goto out;
+			}
 			kiln_buf_release(&l->tar);
 			kiln_buf_release(&l->packed);
 		}
@@ -1069,7 +1173,10 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 	for (size_t i = 0; i < b.n_layers; i++)
 		note(&b, "layer %zu/%zu %-7s %.19s  %s", i + 1, b.n_layers,
 		     b.layers[i].cached ? "cached" : "built", b.layers[i].blob.digest, b.layers[i].what);
-	if (write_image(&b, res, err) < 0 || sign_and_record(&b, res, err) < 0)
+	/* Blobs first, then the record, then index.json: a kill at any point
+	 * leaves the last complete snapshot what NAME@COMMIT names (references
+	 * resolve through the record; index.json is for OCI tools). */
+	if (write_image(&b, res, err) < 0 || sign_and_record(&b, res, err) < 0 || tag_image(&b, res, err) < 0)
 		goto out;
 	res->manifest_path = kiln_xstrdup(b.manifest_rel);
 	memcpy(res->lock_digest, b.lock_digest, sizeof(res->lock_digest));

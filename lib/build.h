@@ -76,6 +76,7 @@ struct kiln_build_result {
 	char *statement;            /* the in-toto statement (signed or not) */
 	char envelope_digest[KILN_OCI_DIGEST_LEN + 1]; /* "" when unsigned */
 	char referrer_digest[KILN_OCI_DIGEST_LEN + 1];
+	uint64_t referrer_size;
 	char keyid[KILN_KEYID_LEN + 1];
 	char *record_path;          /* NULL with no_record */
 	char *warning;              /* something the user should hear (a git note not written) */

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -10,19 +11,20 @@
 
 #include "util.h"
 
-char *kiln_file_read(const char *path, size_t max_size, size_t *len, struct kiln_error *err)
+static char *read_open_file(int fd, const char *path, bool regular_only, size_t max_size, size_t *len,
+			    struct kiln_error *err)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	_cleanup_free_ char *data = NULL;
 	struct stat st;
 	size_t alloc = 0, used = 0;
 
-	if (fd < 0) {
-		kiln_error_errno(err, errno, "open '%s'", path);
-		return NULL;
-	}
 	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
 		kiln_error_set(err, "read '%s': is a directory", path);
+		return NULL;
+	}
+	if (regular_only && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+		kiln_error_set(err, "read '%s': not a regular file", path);
+		kiln_error_verification(err);
 		return NULL;
 	}
 	for (;;) {
@@ -41,6 +43,8 @@ char *kiln_file_read(const char *path, size_t max_size, size_t *len, struct kiln
 		used += (size_t)n;
 		if (used > max_size) {
 			kiln_error_set(err, "read '%s': larger than %zu bytes", path, max_size);
+			if (regular_only)
+				kiln_error_verification(err);
 			return NULL;
 		}
 	}
@@ -48,6 +52,29 @@ char *kiln_file_read(const char *path, size_t max_size, size_t *len, struct kiln
 	if (len)
 		*len = used;
 	return kiln_steal_pointer(&data);
+}
+
+char *kiln_file_read(const char *path, size_t max_size, size_t *len, struct kiln_error *err)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		kiln_error_errno(err, errno, "open '%s'", path);
+		return NULL;
+	}
+	return read_open_file(fd, path, false, max_size, len, err);
+}
+
+char *kiln_file_read_regular(const char *path, size_t max_size, size_t *len, struct kiln_error *err)
+{
+	/* O_NONBLOCK: opening a FIFO planted in its place must not hang. */
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0) {
+		kiln_error_errno(err, errno, "open '%s'", path);
+		return NULL;
+	}
+	return read_open_file(fd, path, true, max_size, len, err);
 }
 
 int kiln_fsync_dir_of(const char *path, struct kiln_error *err)

@@ -10,6 +10,11 @@
 /* Read a whole file into a NUL-terminated malloc'd buffer (caller frees).
  * Fails when the file is larger than max_size bytes. */
 char *kiln_file_read(const char *path, size_t max_size, size_t *len, struct kiln_error *err);
+/* Like kiln_file_read, for files others may have replaced (store blobs,
+ * records): only a regular file is read; a FIFO, device or directory is an
+ * error, never a hang.  Such a file, or one over max_size, is a failed
+ * verification (exit 3): something that is not kiln's is in kiln's place. */
+char *kiln_file_read_regular(const char *path, size_t max_size, size_t *len, struct kiln_error *err);
 
 /* Write data to path atomically: a temp file in the same directory,
  * fsync, rename over path, fsync of the directory.  A crash leaves either

@@ -338,14 +338,12 @@ int kiln_git_note_write(struct kiln_git *g, const char *notes_ref, const char *c
 		return git_fail(err, commit);
 	if (note_signature(g, &sig) < 0)
 		return git_fail(err, "git note signature");
-	/* Two builds may note at once (a hook and a hand-run build): a lost
-	 * race on the notes ref is retried, never silently dropped. */
-	for (int attempt = 0; attempt < 5 && rc < 0; attempt++) {
-		rc = git_note_create(&note_oid, g->repo, notes_ref, sig, sig, &oid, text, 1);
-		if (rc < 0 && rc != GIT_ELOCKED && rc != GIT_EMODIFIED)
-			break;
-	}
+	rc = git_note_create(&note_oid, g->repo, notes_ref, sig, sig, &oid, text, 1);
 	git_signature_free(sig);
+	if (rc == GIT_ELOCKED || rc == GIT_EMODIFIED) {
+		git_fail(err, "write git note");
+		return -2;
+	}
 	if (rc < 0)
 		return git_fail(err, "write git note");
 	return 0;

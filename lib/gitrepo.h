@@ -56,7 +56,9 @@ int kiln_git_path_id(struct kiln_git *g, const char *commit, const char *path,
 char *kiln_git_note_read(struct kiln_git *g, const char *notes_ref, const char *commit, bool *found,
 			 struct kiln_error *err);
 /* Set commit's note under notes_ref to text, replacing any earlier one.
- * Committed as the repository's user.name/email, else as "kiln". */
+ * Committed as the repository's user.name/email, else as "kiln".  Returns
+ * -2 when another writer moved the notes ref meanwhile (read and merge
+ * again, then retry). */
 int kiln_git_note_write(struct kiln_git *g, const char *notes_ref, const char *commit,
 			const char *text, struct kiln_error *err);
 

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <openssl/evp.h>
 #include <unistd.h>
 
@@ -62,14 +63,19 @@ void kiln_sha256_hex(const void *data, size_t len, char hex[KILN_SHA256_HEX_LEN 
 int kiln_sha256_file(const char *path, char hex[KILN_SHA256_HEX_LEN + 1], uint64_t *size,
 		     struct kiln_error *err)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK and a regular file only: a FIFO or a link to /dev/zero
+	 * planted in a store or cache must fail, not hang. */
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	struct kiln_sha256 *h;
 	static __thread char block[1 << 16];
 	uint64_t total = 0;
+	struct stat st;
 	ssize_t n;
 
 	if (fd < 0)
 		return kiln_error_errno(err, errno, "open '%s'", path);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return kiln_error_set(err, "'%s' is not a regular file", path);
 	h = kiln_sha256_new();
 	while ((n = read(fd, block, sizeof(block))) != 0) {
 		if (n < 0) {

@@ -124,7 +124,10 @@ int kiln_record_write(struct kiln_store *s, struct kiln_record *r, const struct 
 
 	if (!text)
 		return -1;
-	if (kiln_mkdir_p(dir, 0755, err) < 0 || kiln_file_write_atomic(path, text, strlen(text), 0644, err) < 0)
+	/* commits/<commit>/ may be new: fsync commits/ too, so the record
+	 * survives a power loss once this returns. */
+	if (kiln_mkdir_p(dir, 0755, err) < 0 || kiln_fsync_dir_of(dir, err) < 0 ||
+	    kiln_file_write_atomic(path, text, strlen(text), 0644, err) < 0)
 		return -1;
 	return 0;
 }
@@ -291,7 +294,7 @@ int kiln_record_read(const struct kiln_store *s, const char *commit, const char 
 	 * a directory must not pass for a missing record because of a stale
 	 * ENOENT. */
 	errno = 0;
-	data = kiln_file_read(path, KILN_RECORD_MAX, &len, err);
+	data = kiln_file_read_regular(path, KILN_RECORD_MAX, &len, err);
 	if (!data) {
 		if (errno == ENOENT) {
 			kiln_error_clear(err);
@@ -371,7 +374,7 @@ static int list_dir(const struct kiln_store *s, const char *commit, struct kiln_
 
 	if (!d)
 		return errno == ENOENT ? 0 : kiln_error_errno(err, errno, "open '%s'", dir);
-	while (rc == 0 && (de = readdir(d))) {
+	while (rc == 0 && (errno = 0, de = readdir(d))) {
 		size_t len = strlen(de->d_name);
 		_cleanup_free_ char *name = NULL;
 		bool found;
@@ -390,6 +393,9 @@ static int list_dir(const struct kiln_store *s, const char *commit, struct kiln_
 		if (found)
 			(*n)++;
 	}
+	/* A read error must not look like the end: gc would miss records. */
+	if (rc == 0 && errno)
+		rc = kiln_error_errno(err, errno, "read '%s'", dir);
 	closedir(d);
 	return rc;
 }
@@ -429,7 +435,7 @@ int kiln_record_list(const struct kiln_store *s, struct kiln_record **out, size_
 	d = opendir(dir);
 	if (!d)
 		return errno == ENOENT ? 0 : kiln_error_errno(err, errno, "open '%s'", dir);
-	while (rc == 0 && (de = readdir(d))) {
+	while (rc == 0 && (errno = 0, de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
 		if (!commit_valid(de->d_name)) {
@@ -438,6 +444,8 @@ int kiln_record_list(const struct kiln_store *s, struct kiln_record **out, size_
 		}
 		rc = list_dir(s, de->d_name, out, n, &alloc, err);
 	}
+	if (rc == 0 && errno)
+		rc = kiln_error_errno(err, errno, "read '%s'", dir);
 	closedir(d);
 	if (rc < 0) {
 		kiln_record_list_free(*out, *n);
@@ -483,27 +491,18 @@ static int compare_lines(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int kiln_record_note_add(struct kiln_git *g, const struct kiln_record *r, struct kiln_error *err)
+/* The note's text with r's line in place of its name's old one. */
+static char *note_merge(const char *old, const struct kiln_record *r)
 {
-	struct kiln_error read_err = { 0 };
-	bool found;
-	_cleanup_free_ char *old = kiln_git_note_read(g, KILN_NOTES_REF, r->commit, &found, &read_err);
+	_cleanup_free_ char *copy = old ? kiln_xstrdup(old) : NULL;
 	_cleanup_free_ char *mine = kiln_record_note_line(r);
 	char **lines = NULL;
-	size_t n = 0, alloc = 0;
+	size_t n = 0, alloc = 0, name_len = strlen(r->name);
 	struct kiln_buf text = KILN_BUF_INIT;
-	size_t name_len = strlen(r->name);
-	int rc;
+	char *save = NULL;
 
-	if (!old && read_err.message[0]) {
-		*err = read_err;
-		return -1;
-	}
-	/* Keep the other snapshots' lines; drop this name's old one. */
-	for (char *line = old ? strtok(old, "\n") : NULL; line; line = strtok(NULL, "\n")) {
-		if (strncmp(line, r->name, name_len) == 0 && line[name_len] == ' ')
-			continue;
-		if (!*line)
+	for (char *line = copy ? strtok_r(copy, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+		if (!*line || (strncmp(line, r->name, name_len) == 0 && line[name_len] == ' '))
 			continue;
 		kiln_xgrow(&lines, &alloc, n + 1, sizeof(*lines));
 		lines[n++] = line;
@@ -514,7 +513,76 @@ int kiln_record_note_add(struct kiln_git *g, const struct kiln_record *r, struct
 	for (size_t i = 0; i < n; i++)
 		kiln_buf_printf(&text, "%s\n", lines[i]);
 	free(lines);
-	rc = kiln_git_note_write(g, KILN_NOTES_REF, r->commit, text.data, err);
-	kiln_buf_release(&text);
-	return rc;
+	return kiln_buf_detach(&text);
+}
+
+int kiln_record_note_add(struct kiln_git *g, const struct kiln_record *r, struct kiln_error *err)
+{
+	int rc = -2;
+
+	/* Two builds may note at once (a hook and a hand-run build): a lost
+	 * race re-reads and re-merges, so no snapshot's line is dropped. */
+	for (int attempt = 0; attempt < 8 && rc == -2; attempt++) {
+		struct kiln_error read_err = { 0 };
+		bool found;
+		_cleanup_free_ char *old = kiln_git_note_read(g, KILN_NOTES_REF, r->commit, &found, &read_err);
+		_cleanup_free_ char *text = NULL;
+		if (!old && read_err.message[0]) {
+			*err = read_err;
+			return -1;
+		}
+		text = note_merge(old, r);
+		rc = kiln_git_note_write(g, KILN_NOTES_REF, r->commit, text, err);
+	}
+	return rc < 0 ? -1 : 0;
+}
+
+int kiln_record_scan(const struct kiln_store *s, struct kiln_record **out, size_t *n, size_t *skipped,
+		     struct kiln_error *err)
+{
+	_cleanup_free_ char *dir = kiln_path_join(kiln_store_dir(s), "commits");
+	size_t alloc = 0;
+	DIR *d, *c;
+	struct dirent *de, *fe;
+
+	*out = NULL;
+	*n = 0;
+	*skipped = 0;
+	d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : kiln_error_errno(err, errno, "open '%s'", dir);
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *sub = NULL;
+		if (de->d_name[0] == '.')
+			continue;
+		if (!commit_valid(de->d_name)) {
+			(*skipped)++;
+			continue;
+		}
+		sub = kiln_path_join(dir, de->d_name);
+		c = opendir(sub);
+		if (!c) {
+			(*skipped)++;
+			continue;
+		}
+		while ((fe = readdir(c))) {
+			_cleanup_free_ char *name = NULL;
+			struct kiln_error ignored = { 0 };
+			bool found = false;
+			size_t len = strlen(fe->d_name);
+			if (fe->d_name[0] == '.' || !kiln_str_has_suffix(fe->d_name, ".json"))
+				continue;
+			name = kiln_xstrndup(fe->d_name, len - 5);
+			kiln_xgrow(out, &alloc, *n + 1, sizeof(**out));
+			if (kiln_record_read(s, de->d_name, name, &(*out)[*n], &found, &ignored) < 0 || !found)
+				(*skipped)++;
+			else
+				(*n)++;
+		}
+		closedir(c);
+	}
+	closedir(d);
+	if (*n)
+		qsort(*out, *n, sizeof(**out), compare_records);
+	return 0;
 }

@@ -93,6 +93,10 @@ int kiln_record_verify(const struct kiln_record *r, const struct kiln_keyring *r
  * not parse is an error naming it (callers such as gc must not guess). */
 int kiln_record_list(const struct kiln_store *s, struct kiln_record **out, size_t *n,
 		     struct kiln_error *err);
+/* Every record that parses, sorted like kiln_record_list; *skipped counts
+ * the files that do not (for lookups that must not stop at one bad file). */
+int kiln_record_scan(const struct kiln_store *s, struct kiln_record **out, size_t *n, size_t *skipped,
+		     struct kiln_error *err);
 /* The records of one commit (possibly none), sorted by name. */
 int kiln_record_list_commit(const struct kiln_store *s, const char *commit,
 			    struct kiln_record **out, size_t *n, struct kiln_error *err);

@@ -1,9 +1,9 @@
 /* sign.c - Ed25519 keys with OpenSSL 3 EVP. */
 #include "sign.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <glob.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -351,11 +351,57 @@ static int keyring_add(struct kiln_keyring *ring, const char *path, struct kiln_
 	return 0;
 }
 
+static int compare_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Read the directory rather than glob() over WORKDIR: a work tree path
+ * holding glob characters ("proj[ab]") must not match other directories. */
+int kiln_sign_trusted_paths(const char *workdir, char ***paths, size_t *n, struct kiln_error *err)
+{
+	_cleanup_free_ char *dir = kiln_path_join(workdir, ".kiln/trusted");
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t alloc = 0;
+
+	*paths = NULL;
+	*n = 0;
+	if (!d)
+		return errno == ENOENT ? 0 : kiln_error_errno(err, errno, "open '%s'", dir);
+	while ((errno = 0, de = readdir(d))) {
+		if (de->d_name[0] == '.' || !kiln_str_has_suffix(de->d_name, ".pub"))
+			continue;
+		kiln_xgrow(paths, &alloc, *n + 1, sizeof(**paths));
+		(*paths)[(*n)++] = kiln_path_join(dir, de->d_name);
+	}
+	if (errno) {
+		int e = errno;
+		closedir(d);
+		kiln_sign_trusted_paths_free(*paths, *n);
+		*paths = NULL;
+		*n = 0;
+		return kiln_error_errno(err, e, "read '%s'", dir);
+	}
+	closedir(d);
+	/* In name order, so the order (and any error) is the same each run. */
+	if (*n)
+		qsort(*paths, *n, sizeof(**paths), compare_names);
+	return 0;
+}
+
+void kiln_sign_trusted_paths_free(char **paths, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(paths[i]);
+	free(paths);
+}
+
 int kiln_sign_load_trusted(const char *const *pub_paths, size_t n_paths, const char *workdir,
 			   struct kiln_keyring *ring, struct kiln_error *err)
 {
-	_cleanup_free_ char *pattern = NULL;
-	glob_t g;
+	char **found = NULL;
+	size_t n_found = 0;
 	int rc = 0;
 
 	if (n_paths > 0) {
@@ -365,17 +411,15 @@ int kiln_sign_load_trusted(const char *const *pub_paths, size_t n_paths, const c
 			kiln_keyring_release(ring);
 		return rc;
 	}
-	pattern = kiln_path_join(workdir, ".kiln/trusted/*.pub");
-	/* glob sorts by name, so the order (and any error) is the same each run. */
-	rc = glob(pattern, 0, NULL, &g);
-	if (rc == GLOB_NOMATCH)
-		return kiln_error_set(err, "no trusted public keys: none given with --pub, none in '%s'",
-				      pattern);
-	if (rc != 0)
-		return kiln_error_set(err, "list '%s': glob failed", pattern);
-	for (size_t i = 0; i < g.gl_pathc && rc == 0; i++)
-		rc = keyring_add(ring, g.gl_pathv[i], err);
-	globfree(&g);
+	if (kiln_sign_trusted_paths(workdir, &found, &n_found, err) < 0)
+		return -1;
+	if (n_found == 0) {
+		_cleanup_free_ char *dir = kiln_path_join(workdir, ".kiln/trusted");
+		return kiln_error_set(err, "no trusted public keys: none given with --pub, no *.pub in '%s'", dir);
+	}
+	for (size_t i = 0; i < n_found && rc == 0; i++)
+		rc = keyring_add(ring, found[i], err);
+	kiln_sign_trusted_paths_free(found, n_found);
 	if (rc < 0)
 		kiln_keyring_release(ring);
 	return rc;

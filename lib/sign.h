@@ -85,4 +85,9 @@ int kiln_sign_load_trusted(const char *const *pub_paths, size_t n_paths, const c
 			   struct kiln_keyring *ring, struct kiln_error *err);
 void kiln_keyring_release(struct kiln_keyring *ring);
 
+/* The WORKDIR/.kiln/trusted/NAME.pub files, in name order (malloc'd; none
+ * when the directory does not exist). */
+int kiln_sign_trusted_paths(const char *workdir, char ***paths, size_t *n, struct kiln_error *err);
+void kiln_sign_trusted_paths_free(char **paths, size_t n);
+
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "oci.h"
+#include "record.h"
 #include "util.h"
 
 int kiln_snapref_resolve(struct kiln_git *git, const struct kiln_store *store, const char *text,
@@ -33,6 +34,20 @@ int kiln_snapref_resolve(struct kiln_git *git, const struct kiln_store *store, c
 		return kiln_error_set(err, "\"%s\": naming a snapshot by revision needs a git repository", text);
 	if (kiln_git_resolve(git, at ? at + 1 : "HEAD", out->commit, &when, err) < 0)
 		return -1;
+	/* The record says which snapshot the commit got; index.json (which a
+	 * build updates last) is what OCI tools read, and the fallback for
+	 * stores written before records existed. */
+	{
+		struct kiln_record r;
+		bool found;
+		if (kiln_record_read(store, out->commit, out->name, &r, &found, err) < 0)
+			return -1;
+		if (found) {
+			out->manifest_digest = kiln_xstrdup(r.manifest);
+			kiln_record_release(&r);
+			return 0;
+		}
+	}
 	ref = kiln_xasprintf("%s@%s", out->name, out->commit);
 	kiln_error_clear(err);
 	out->manifest_digest = kiln_store_lookup(store, ref, err);

@@ -17,8 +17,9 @@ static int fail(struct kiln_error *err)
 	return kiln_error_verification(err);
 }
 
-int kiln_verify_find_record(struct kiln_git *git, const struct kiln_store *store, const char *text,
-			    const char *default_name, struct kiln_record *out, struct kiln_error *err)
+/* The record NAME@REV, NAME or @REV names. */
+static int find_record(struct kiln_git *git, const struct kiln_store *store, const char *text,
+		       const char *default_name, struct kiln_record *out, struct kiln_error *err)
 {
 	const char *at = strchr(text, '@');
 	_cleanup_free_ char *name = NULL;
@@ -27,26 +28,6 @@ int kiln_verify_find_record(struct kiln_git *git, const struct kiln_store *store
 	bool found;
 
 	memset(out, 0, sizeof(*out));
-	if (kiln_str_has_prefix(text, "sha256:")) {
-		struct kiln_record *all;
-		size_t n, hit = SIZE_MAX;
-		if (!kiln_oci_digest_valid(text))
-			return kiln_error_set(err, "\"%s\" is not sha256: and 64 hex digits", text);
-		if (kiln_record_list(store, &all, &n, err) < 0)
-			return -1;
-		for (size_t i = 0; i < n && hit == SIZE_MAX; i++)
-			if (strcmp(all[i].manifest, text) == 0)
-				hit = i;
-		if (hit == SIZE_MAX) {
-			kiln_record_list_free(all, n);
-			return kiln_error_set(err, "no snapshot record names the image %s in %s", text,
-					      kiln_store_dir(store));
-		}
-		*out = all[hit];
-		memset(&all[hit], 0, sizeof(all[hit]));
-		kiln_record_list_free(all, n);
-		return 0;
-	}
 	name = at ? kiln_xstrndup(text, (size_t)(at - text)) : kiln_xstrdup(text);
 	if (!*name) {
 		free(name);
@@ -200,9 +181,10 @@ static int check_lock(struct kiln_git *git, const struct kiln_record *r, const c
 	return 0;
 }
 
-int kiln_verify_snapshot(struct kiln_git *git, const struct kiln_store *store, const char *text,
-			 const char *default_name, const struct kiln_keyring *ring, unsigned flags,
-			 struct kiln_verify_result *res, struct kiln_error *err)
+/* Verify the snapshot whose record is already in res->record. */
+static int verify_record(struct kiln_git *git, const struct kiln_store *store,
+			 const struct kiln_keyring *ring, unsigned flags, struct kiln_verify_result *res,
+			 struct kiln_error *err)
 {
 	struct kiln_record *r = &res->record;
 	struct kiln_provenance_info info = { 0 };
@@ -213,9 +195,6 @@ int kiln_verify_snapshot(struct kiln_git *git, const struct kiln_store *store, c
 	uint64_t total;
 	int rc = -1;
 
-	memset(res, 0, sizeof(*res));
-	if (kiln_verify_find_record(git, store, text, default_name, r, err) < 0)
-		return -1;
 	/* 1. The record: signed by a trusted key. */
 	if (kiln_record_verify(r, ring, &res->signer, err) < 0)
 		return -1;
@@ -225,8 +204,9 @@ int kiln_verify_snapshot(struct kiln_git *git, const struct kiln_store *store, c
 	if (!indexed && err->message[0])
 		return -1;
 	if (indexed && strcmp(indexed, r->manifest) != 0) {
-		kiln_error_set(err, "index.json names %s for %s, but the signed record says %s", indexed, ref,
-			       r->manifest);
+		kiln_error_set(err, "index.json names %s for %s, but the signed record says %s (index.json "
+			       "edited, or a build killed before it updated index.json: build again)", indexed,
+			       ref, r->manifest);
 		return fail(err);
 	}
 	/* 3. The envelope and its statement. */
@@ -288,6 +268,61 @@ out:
 	kiln_oci_manifest_release(&m);
 	kiln_provenance_info_release(&info);
 	return rc;
+}
+
+/* Several records may name one image (a forged unsigned one among them):
+ * the image verifies when one of them does, signed ones tried first. */
+static int verify_by_digest(struct kiln_git *git, const struct kiln_store *store, const char *digest,
+			    const struct kiln_keyring *ring, unsigned flags, struct kiln_verify_result *res,
+			    struct kiln_error *err)
+{
+	struct kiln_record *all = NULL;
+	size_t n = 0, skipped = 0, tried = 0;
+	struct kiln_error first = { 0 };
+	int rc = -1;
+
+	if (kiln_record_scan(store, &all, &n, &skipped, err) < 0)
+		return -1;
+	for (int pass = 0; pass < 2 && rc < 0; pass++) {
+		for (size_t i = 0; i < n && rc < 0; i++) {
+			bool is_signed = all[i].n_sigs > 0;
+			struct kiln_error one = { 0 };
+			if (strcmp(all[i].manifest, digest) != 0 || is_signed != (pass == 0))
+				continue;
+			tried++;
+			kiln_verify_result_release(res);
+			res->record = all[i];
+			memset(&all[i], 0, sizeof(all[i]));
+			if (verify_record(git, store, ring, flags, res, &one) == 0)
+				rc = 0;
+			else if (!first.message[0])
+				first = one;
+		}
+	}
+	kiln_record_list_free(all, n);
+	if (rc == 0)
+		return 0;
+	if (tried)
+		*err = first;
+	else
+		kiln_error_set(err, "no snapshot record names the image %s in %s%s", digest, kiln_store_dir(store),
+			       skipped ? " (some records could not be read)" : "");
+	return -1;
+}
+
+int kiln_verify_snapshot(struct kiln_git *git, const struct kiln_store *store, const char *text,
+			 const char *default_name, const struct kiln_keyring *ring, unsigned flags,
+			 struct kiln_verify_result *res, struct kiln_error *err)
+{
+	memset(res, 0, sizeof(*res));
+	if (kiln_str_has_prefix(text, "sha256:")) {
+		if (!kiln_oci_digest_valid(text))
+			return kiln_error_set(err, "\"%s\" is not sha256: and 64 hex digits", text);
+		return verify_by_digest(git, store, text, ring, flags, res, err);
+	}
+	if (find_record(git, store, text, default_name, &res->record, err) < 0)
+		return -1;
+	return verify_record(git, store, ring, flags, res, err);
 }
 
 void kiln_verify_result_release(struct kiln_verify_result *res)

@@ -38,14 +38,11 @@ struct kiln_verify_result {
 	char *builder_version;
 };
 
-/* Find the record of a snapshot named like the command line does (NAME@REV,
- * NAME, @REV with default_name, or sha256:DIGEST — then the record whose
- * image that is).  git may be NULL for a digest.  No record is an error
- * that says how to make one. */
-int kiln_verify_find_record(struct kiln_git *git, const struct kiln_store *store, const char *text,
-			    const char *default_name, struct kiln_record *out, struct kiln_error *err);
 
-/* KILN_VERIFY_SKIP_LAYERS: check everything but the layer blobs' bytes
+/* Verify the snapshot text names (NAME@REV, NAME, @REV with default_name,
+ * or sha256:DIGEST: then whichever record of that image verifies, signed
+ * ones first).  git may be NULL for a digest.
+ * KILN_VERIFY_SKIP_LAYERS: check everything but the layer blobs' bytes
  * (kiln audit, which rebuilds the layers and compares their digests, so
  * re-hashing the stored copies would only repeat work; `kiln verify` is
  * what checks the store's bytes). */

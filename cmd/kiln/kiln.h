@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "error.h"
 #include "gitrepo.h"
@@ -27,6 +28,10 @@ int kiln_cli_fail(const struct kiln_cli *cli, const struct kiln_error *err);
 /* Usage error: message + "see kiln COMMAND --help"; returns 2. */
 int kiln_cli_usage(const struct kiln_cli *cli, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* Print s with control bytes escaped ("\x1b"): for names and paths that
+ * come from hostile input (tar entries, record files, YAML values). */
+void kiln_cli_print_escaped(FILE *out, const char *s);
 
 /* The manifest path to use (-f or ./kiln.yaml). */
 const char *kiln_cli_manifest(const struct kiln_cli *cli);

@@ -2,7 +2,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
-#include <glob.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,11 +233,11 @@ static enum hook_state hook_log_state(const struct log_ctx *c, const char *commi
 	return strncmp(done + strlen(KILN_HOOK_DONE), "0)", 2) == 0 ? HOOK_DONE : HOOK_FAILED;
 }
 
-/* Commit subjects are other people's text: no control bytes on a terminal. */
+/* Commit subjects, record file names and key ids are other people's text:
+ * no control bytes reach a terminal. */
 static void print_clean(const char *s)
 {
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		putchar(*p < 0x20 || *p == 0x7f ? '?' : *p);
+	kiln_cli_print_escaped(stdout, s);
 }
 
 static void print_line(const struct kiln_git_commit_info *ci, const struct snap *sn,
@@ -255,13 +254,24 @@ static void print_line(const struct kiln_git_commit_info *ci, const struct snap 
 	} else if (!sn) {
 		printf("-  (no snapshot)  ");
 	} else if (sn->status == SNAP_CORRUPT) {
-		printf("%s -  CORRUPT RECORD  ", sn->name);
+		print_clean(sn->name);
+		printf(" -  CORRUPT RECORD  ");
 	} else {
 		kiln_cli_format_size(sn->rec.size, size);
 		printf("%s %.19s  ", sn->name, sn->rec.manifest);
 		switch (sn->status) {
-		case SNAP_SIGNED: printf("signed by %s", sn->signer_file); break;
-		case SNAP_UNTRUSTED: printf("signed by %.19s (untrusted)", sn->rec.keyid[0] ? sn->rec.keyid : "an unknown key"); break;
+		case SNAP_SIGNED:
+			printf("signed by ");
+			print_clean(sn->signer_file);
+			break;
+		case SNAP_UNTRUSTED: {
+			char id[20];
+			snprintf(id, sizeof(id), "%.19s", sn->rec.keyid[0] ? sn->rec.keyid : "an unknown key");
+			printf("signed by ");
+			print_clean(id);
+			printf(" (untrusted)");
+			break;
+		}
 		case SNAP_UNSIGNED: printf("UNSIGNED"); break;
 		default: printf("BAD SIGNATURE"); break;
 		}
@@ -294,12 +304,12 @@ static int load_ring(struct log_ctx *c, const char *const *pubs, size_t n_pubs, 
 		     struct kiln_error *err)
 {
 	if (n_pubs == 0) {
-		_cleanup_free_ char *pattern = kiln_path_join(workdir, ".kiln/trusted/*.pub");
-		glob_t g;
-		int rc = glob(pattern, 0, NULL, &g);
-		if (rc == 0)
-			globfree(&g);
-		if (rc == GLOB_NOMATCH)
+		char **found;
+		size_t n_found;
+		if (kiln_sign_trusted_paths(workdir, &found, &n_found, err) < 0)
+			return -1;
+		kiln_sign_trusted_paths_free(found, n_found);
+		if (n_found == 0)
 			return 0;
 	}
 	if (kiln_sign_load_trusted(pubs, n_pubs, workdir, &c->ring, err) < 0)

@@ -66,7 +66,7 @@ static void print_main_help(FILE *out)
  * input (package paths, YAML values), which must not forge extra lines or
  * send escape sequences to a terminal.  A "\n  " that kiln itself puts in
  * a message (a resolver's "required by:" line) is kept. */
-static void print_escaped(FILE *out, const char *s)
+void kiln_cli_print_escaped(FILE *out, const char *s)
 {
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		if (*p == '\n' && p[1] == ' ' && p[2] == ' ')
@@ -82,7 +82,7 @@ int kiln_cli_fail(const struct kiln_cli *cli, const struct kiln_error *err)
 {
 	kiln_cli_progress_done(cli);
 	fprintf(stderr, "kiln: %s%s", cli->command ? cli->command : "", cli->command ? ": " : "");
-	print_escaped(stderr, err->message[0] ? err->message : "failed");
+	kiln_cli_print_escaped(stderr, err->message[0] ? err->message : "failed");
 	fputc('\n', stderr);
 	return err->code ? err->code : KILN_EXIT_FAILED;
 }

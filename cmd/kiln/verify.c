@@ -214,17 +214,28 @@ static void audit_help(void)
 	       "1 other errors (a rebuild that fails, no snapshot recorded).\n");
 }
 
+/* Layer paths come from the recorded layer's tar: an attacker's bytes. */
 static void print_item(const struct kiln_audit_item *it, bool table)
 {
 	if (table) {
-		if (it->verdict == KILN_AUDIT_IDENTICAL)
-			printf("%.12s  %-20s identical  %.19s  %.1f s\n", it->commit, it->name, it->rebuilt,
-			       it->seconds);
-		else
-			printf("%.12s  %-20s DIFFERS    %s%s%s: %s\n", it->commit, it->name, it->layer_what,
-			       it->path ? " " : "", it->path ? it->path : "", it->what);
+		printf("%.12s  %-20s ", it->commit, it->name);
+		if (it->failed) {
+			printf("%-10s ", it->error_code == KILN_EXIT_VERIFY ? "UNVERIFIED" : "FAILED");
+			kiln_cli_print_escaped(stdout, it->error);
+		} else if (it->verdict == KILN_AUDIT_IDENTICAL) {
+			printf("identical  %.19s  %.1f s", it->rebuilt, it->seconds);
+		} else {
+			printf("DIFFERS    %s%s", it->layer_what, it->path ? " " : "");
+			if (it->path)
+				kiln_cli_print_escaped(stdout, it->path);
+			printf(": ");
+			kiln_cli_print_escaped(stdout, it->what);
+		}
+		putchar('\n');
 		return;
 	}
+	if (it->failed)
+		return; /* said on stderr */
 	if (it->verdict == KILN_AUDIT_IDENTICAL) {
 		printf("identical: %s@%.12s rebuilt from nothing in %.2f s gives the recorded %s\n", it->name,
 		       it->commit, it->seconds, it->recorded);
@@ -232,9 +243,14 @@ static void print_item(const struct kiln_audit_item *it, bool table)
 	}
 	printf("DIFFERENT: %s@%.12s\n", it->name, it->commit);
 	printf("  recorded %s\n  rebuilt  %s\n", it->recorded, it->rebuilt);
-	printf("  first difference: %s%s%s\n", it->layer_what, it->path ? ", path " : "",
-	       it->path ? it->path : "");
-	printf("  %s\n", it->what);
+	printf("  first difference: %s", it->layer_what);
+	if (it->path) {
+		printf(", path ");
+		kiln_cli_print_escaped(stdout, it->path);
+	}
+	printf("\n  ");
+	kiln_cli_print_escaped(stdout, it->what);
+	putchar('\n');
 }
 
 static json_t *item_json(const struct kiln_audit_item *it)
@@ -247,6 +263,11 @@ static json_t *item_json(const struct kiln_audit_item *it)
 	json_object_set_new(o, "recorded", json_string(it->recorded));
 	json_object_set_new(o, "rebuilt", json_string(it->rebuilt));
 	json_object_set_new(o, "statement_identical", json_boolean(it->statement_identical));
+	if (it->failed) {
+		json_object_set_new(o, "error", json_string(it->error));
+		json_object_set_new(o, "exit", json_integer(it->error_code));
+		return o;
+	}
 	if (it->verdict != KILN_AUDIT_IDENTICAL) {
 		json_object_set_new(o, "where", json_string(it->layer_what));
 		json_object_set_new(o, "layer", json_integer((json_int_t)it->layer));
@@ -373,10 +394,21 @@ int cmd_audit(int argc, char **argv, struct kiln_cli *cli)
 		}
 		kiln_cli_progress_done(cli);
 		for (size_t i = 0; i < n; i++) {
-			differs |= items[i].verdict != KILN_AUDIT_IDENTICAL;
+			if (items[i].failed) {
+				struct kiln_error e = { .code = items[i].error_code };
+				snprintf(e.message, sizeof(e.message), "%s@%.12s: %s", items[i].name,
+					 items[i].commit, items[i].error);
+				if (items[i].error_code == KILN_EXIT_VERIFY)
+					verify_failed = true;
+				else
+					failed = true;
+				kiln_cli_fail(cli, &e);
+			} else {
+				differs |= items[i].verdict != KILN_AUDIT_IDENTICAL;
+			}
 			if (list)
 				json_array_append_new(list, item_json(&items[i]));
-			else if (!cli->quiet || items[i].verdict != KILN_AUDIT_IDENTICAL)
+			else if (!cli->quiet || items[i].verdict != KILN_AUDIT_IDENTICAL || items[i].failed)
 				print_item(&items[i], range != NULL);
 		}
 		kiln_audit_items_free(items, n);

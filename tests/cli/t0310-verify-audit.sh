@@ -207,6 +207,64 @@ expect_rc 3 "a missing layer fails" kiln verify t
 expect_contains "$err" "$LAYER" "naming the layer"
 restore
 
+# ---- more hostile stores (found in review)
+rm -f "$(blob "$LAYER")" && mkfifo "$(blob "$LAYER")"
+expect_rc 3 "a FIFO in place of a layer fails at once (no hang)" timeout 60 "$KILN" verify t
+expect_contains "$err" "not a regular file" "says what it is"
+restore
+rm -f "$(blob "$LAYER")" && ln -s /dev/zero "$(blob "$LAYER")"
+expect_rc 3 "a link to /dev/zero in place of a layer fails at once" timeout 60 "$KILN" verify t
+restore
+# A forged unsigned record naming the same image must not hide the signed one.
+mkdir -p "$store/commits/0000000000000000000000000000000000000000"
+python3 - "$rec" "$store/commits/0000000000000000000000000000000000000000/t.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+for k in ("signatures", "envelope", "referrer"): r.pop(k)
+r["commit"] = "0" * 40
+open(sys.argv[2], "w").write(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n")
+PY
+expect_rc 0 "verify sha256: still finds the signed record beside a forged unsigned one" kiln verify "$IMG"
+restore
+# A tar entry name with terminal escapes never reaches the terminal raw.
+mkdir -p "$store/commits/$A" && printf 'x' >"$store/commits/$A/$(printf 'e\033]0;owned\007x').json"
+run kiln log
+check "kiln log prints no raw escape from a hostile record file name" sh -c "! printf '%s' \"\$1\" | grep -q \"\$(printf '\\033')\"" _ "$out"
+restore
+# Bytes planted under the name of a blob a build writes are replaced, not kept.
+printf '[]' >"$(blob sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a)"
+expect_rc 0 "a rebuild over a damaged empty-config blob" kiln build
+expect_rc 0 "repairs it: the snapshot verifies" kiln verify t
+restore
+# A work tree whose path holds glob characters trusts its own keys only.
+cp -a "$T/repo" "$T/p[ab]" && mkdir -p "$T/pa/.kiln/trusted" && cp "$T/other.pub" "$T/pa/.kiln/trusted/evil.pub"
+run sh -c "cd '$T/p[ab]' && '$KILN' verify t"
+check "verify in 'p[ab]' uses p[ab]/.kiln/trusted, not pa/ (glob)" test "$rc" = 0
+expect_contains "$out" "by ci.pub" "and names its own key"
+rm -rf "$T/p[ab]" "$T/pa"
+
+# ---- a build cache entry planted in the store is not trusted (it would put
+# someone else's layer into an image this builder signs)
+mkdir -p "$T/evil/usr/bin" && echo evil >"$T/evil/usr/bin/evil"
+tar -C "$T/evil" -cf - usr | gzip -n >"$T/evil.tgz"
+EVIL=sha256:$(sha256sum <"$T/evil.tgz" | cut -c1-64)
+EVIL_DIFF=sha256:$(gzip -dc "$T/evil.tgz" | sha256sum | cut -c1-64)
+cp "$T/evil.tgz" "$(blob "$EVIL")"
+n=0
+for f in "$store"/cache/*; do
+	n=$((n + 1))
+	# Half without an authenticator, half with a made-up one.
+	mac=$([ $((n % 2)) = 0 ] && printf '%064d' 0)
+	echo "$EVIL $EVIL_DIFF $(stat -c %s "$T/evil.tgz") application/vnd.oci.image.layer.v1.tar+gzip $mac" >"$f"
+done
+check "(entries were planted)" test "$n" -gt 2
+expect_rc 0 "a build over planted cache entries" kiln build
+expect_not_contains "$out" " cached " "takes none of them"
+check "and makes the same image as before" test "$(printf '%s\n' "$out" | tail -1)" = "$IMG"
+expect_rc 0 "the next build uses its own entries again" kiln build
+expect_not_contains "$out" " built " "every layer cached"
+restore
+
 # ---- unsigned builds are recorded, never verified
 git -c user.name=t -c user.email=t@localhost commit -q --allow-empty -m "unsigned"
 U=$(git rev-parse HEAD)
@@ -214,6 +272,10 @@ expect_rc 0 "kiln build --no-sign" kiln build --no-sign
 expect_contains "$out" "not signed" "says it is not signed"
 expect_rc 3 "verify of an unsigned snapshot: exit 3" kiln verify t
 expect_contains "$err" "not signed" "says why"
+expect_rc 0 "a signed build replaces the unsigned record" kiln build
+expect_rc 1 "--no-sign never replaces a signed record" kiln build --no-sign
+expect_contains "$err" "has a signed snapshot" "and says why"
+expect_rc 0 "which still verifies" kiln verify t
 git reset -q --hard "$A"
 
 # ---- audit: rebuild from nothing
