@@ -1717,16 +1717,22 @@ static int exec_in_path(char *const argv[], char *const env[])
  * container's process starts with none. */
 static void reset_signals(void)
 {
+	/* The kernel's struct, through the raw system call: glibc refuses
+	 * its own reserved real-time signals (32, 33), which a caller may
+	 * well have ignored (seen: a CI runner ignoring signal 32). */
+	struct kernel_sigaction {
+		void (*handler)(int);
+		unsigned long flags;
+		void (*restorer)(void);
+		unsigned long mask;
+	} old, dfl = { .handler = SIG_DFL };
 	sigset_t none;
 
-	for (int sig = 1; sig < NSIG; sig++) {
-		struct sigaction sa;
+	for (int sig = 1; sig <= 64; sig++) {
 		if (sig == SIGKILL || sig == SIGSTOP)
 			continue;
-		if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN) {
-			sa.sa_handler = SIG_DFL;
-			sigaction(sig, &sa, NULL);
-		}
+		if (syscall(SYS_rt_sigaction, sig, NULL, &old, sizeof(old.mask)) == 0 && old.handler == SIG_IGN)
+			syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(dfl.mask));
 	}
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
