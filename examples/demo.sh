@@ -27,6 +27,7 @@ cleanup() {
 	ip link del "$KILN_NET_BRIDGE" 2>/dev/null || true
 	nft delete table ip "$KILN_NET_TABLE" 2>/dev/null || true
 	echo "$forward_before" >/proc/sys/net/ipv4/ip_forward 2>/dev/null || true
+	rmdir /sys/fs/cgroup/*/"$KILN_CGROUP_PARENT" /sys/fs/cgroup/"$KILN_CGROUP_PARENT" 2>/dev/null || true
 	"${pod[@]}" rm -af -t 0 >/dev/null 2>&1 || true
 	"${pod[@]}" system reset -f >/dev/null 2>&1 || true
 	rm -rf "$work"
