@@ -70,7 +70,11 @@ struct kiln_store *kiln_store_open(const char *dir, bool writable, struct kiln_e
 		    kiln_mkdir_p(cache, 0755, err) < 0)
 			return NULL;
 	} else if (stat(dir, &st) < 0) {
-		kiln_error_errno(err, errno, "store '%s'", dir);
+		if (errno == ENOENT)
+			kiln_error_set(err, "no store at '%s': nothing has been built there yet (kiln build), "
+				       "or give the store with --store DIR", dir);
+		else
+			kiln_error_errno(err, errno, "store '%s'", dir);
 		return NULL;
 	}
 	s = kiln_xcalloc(1, sizeof(*s));
