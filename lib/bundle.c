@@ -7,6 +7,7 @@
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -424,7 +425,10 @@ char *kiln_bundle_config_json(const struct kiln_bundle_spec *s, struct kiln_erro
 	MOUNT("/sys", "sysfs", "sysfs", "nosuid", "noexec", "nodev", "ro");
 	MOUNT("/sys/fs/cgroup", "cgroup", "cgroup", "nosuid", "noexec", "nodev", "relatime", "ro");
 	for (size_t i = 0; i < s->n_volumes; i++) {
-		const char *rw[] = { "rbind", "rprivate", s->volumes[i].readonly ? "ro" : "rw" };
+		/* nosuid, nodev: what the container's root writes into a volume
+		 * (a setuid shell, a device node) must not work for the host's
+		 * users, who can reach the volume's directory. */
+		const char *rw[] = { "rbind", "rprivate", "nosuid", "nodev", s->volumes[i].readonly ? "ro" : "rw" };
 		json_array_append_new(mounts, mount_entry(s->volumes[i].destination, "bind", s->volumes[i].source, rw,
 							  KILN_ARRAY_SIZE(rw)));
 	}
@@ -434,6 +438,8 @@ char *kiln_bundle_config_json(const struct kiln_bundle_spec *s, struct kiln_erro
 	json_array_append_new(nss, namespace("ipc", NULL));
 	json_array_append_new(nss, namespace("uts", NULL));
 	json_array_append_new(nss, namespace("mount", NULL));
+	if (s->cgroup_ns)
+		json_array_append_new(nss, namespace("cgroup", NULL));
 	if (s->network == KILN_BUNDLE_NET_JOIN)
 		json_array_append_new(nss, namespace("network", s->netns_path));
 	else if (s->network != KILN_BUNDLE_NET_HOST)
@@ -506,7 +512,11 @@ int kiln_bundle_parse_size(const char *text, int64_t *out, struct kiln_error *er
 
 char *kiln_bundle_read_image_file(const char *rootfs, const char *path, size_t max, struct kiln_error *err)
 {
-	struct open_how how = { .flags = O_RDONLY | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	/* O_NONBLOCK and a regular-file check: a FIFO at /etc/passwd in an
+	 * image must not hang kiln (which holds its global lock here). */
+	struct open_how how = { .flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY,
+				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	struct stat st;
 	_cleanup_close_ int rootfd = -1, fd = -1;
 	struct kiln_buf b = KILN_BUF_INIT;
 	char chunk[8192];
@@ -521,6 +531,10 @@ char *kiln_bundle_read_image_file(const char *rootfs, const char *path, size_t m
 	if (fd < 0) {
 		if (errno != ENOENT && errno != ENOTDIR)
 			kiln_error_errno(err, errno, "open the image's /%s", path);
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		kiln_error_set(err, "the image's /%s is not a regular file", path);
 		return NULL;
 	}
 	while ((n = read(fd, chunk, sizeof(chunk))) > 0) {

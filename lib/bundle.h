@@ -84,6 +84,7 @@ struct kiln_bundle_spec {
 	double cpus;                  /* 0 = no limit; else quota = cpus * period */
 	const char *cgroups_path;     /* e.g. "/kiln/<id>"; NULL = the runtime's default */
 	uint64_t nofile_soft, nofile_hard;
+	bool cgroup_ns;               /* a cgroup namespace (on cgroup v2, as Docker) */
 };
 
 /* config.json text (malloc'd). */

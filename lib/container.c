@@ -17,6 +17,8 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -190,14 +192,16 @@ static void global_unlock(struct kiln_container_root *r)
 }
 
 /* Try to take the container's monitor lock: the fd when taken (the monitor
- * is gone), -1 when a monitor holds it, -2 on error. */
+ * is gone), -1 when a monitor holds it or the lock cannot be checked (no
+ * fd left, no permission: never take a live container for a dead one), -2
+ * when there is no lock file (a creation that died before making it). */
 static int monitor_lock_try(const struct kiln_container_root *r, const char *id)
 {
 	_cleanup_free_ char *path = state_file(r, id, "monitor.lock");
 	int fd = open(path, O_RDWR | O_CLOEXEC);
 
 	if (fd < 0)
-		return errno == ENOENT ? -2 : -2;
+		return errno == ENOENT ? -2 : -1;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		close(fd);
 		return -1;
@@ -858,7 +862,14 @@ static int parse_volume(const struct kiln_container_root *r, const char *text, c
 	} else {
 		if (!kiln_container_name_valid(copy))
 			return kiln_error_set(err, "volume '%s': bad name '%s'", text, copy);
-		*source = kiln_xasprintf("%s/volumes/%s", r->root, copy);
+		/* volumes/ is root's alone (0700, also when it exists): a
+		 * container's root may put setuid files in a volume. */
+		_cleanup_free_ char *top = kiln_xasprintf("%s/volumes", r->root);
+		if (kiln_mkdir_p(top, 0700, err) < 0)
+			return -1;
+		if (chmod(top, 0700) < 0)
+			return kiln_error_errno(err, errno, "chmod '%s'", top);
+		*source = kiln_xasprintf("%s/%s", top, copy);
 		if (kiln_mkdir_p(*source, 0755, err) < 0)
 			return -1;
 	}
@@ -883,6 +894,14 @@ static int reserve_name(const struct kiln_container_root *r, const char *name, c
 }
 
 /* The network mode: bundle mode + netns path. */
+/* Is /sys/fs/cgroup the unified (v2) hierarchy?  Then containers get a
+ * cgroup namespace, so they do not see the host's cgroup tree. */
+static bool cgroup2_unified(void)
+{
+	struct statfs fs;
+	return statfs("/sys/fs/cgroup", &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC;
+}
+
 static int network_mode(struct kiln_container_root *r, const char *mode, enum kiln_bundle_network *net,
 			char **netns, struct kiln_error *err)
 {
@@ -990,6 +1009,7 @@ static int create_locked(struct kiln_container_root *r, const struct kiln_contai
 		.terminal = o->terminal, .volumes = mounts, .n_volumes = o->n_volumes, .network = net,
 		.netns_path = netns, .memory = o->memory, .pids = o->pids, .cpus = o->cpus,
 		.cgroups_path = cgroups, .nofile_soft = nofile.rlim_cur, .nofile_hard = nofile.rlim_max,
+		.cgroup_ns = cgroup2_unified(),
 	};
 	json = kiln_bundle_config_json(&spec, err);
 	if (!json || write_file_quick(config_path, json, strlen(json), err) < 0)
@@ -1590,8 +1610,13 @@ int kiln_container_stop(struct kiln_container_root *r, const struct kiln_contain
 		kill(pid, signal_number(c->stop_signal));
 	if (wait_unmonitored(r, c, (int64_t)timeout * 1000))
 		return 0;
-	if (pid > 0)
-		kill(pid, SIGKILL);
+	/* A container still starting had no pid to signal: ask again now. */
+	if (pid <= 0)
+		pid = current_pid(r, c);
+	if (pid <= 0)
+		return kiln_error_set(err, "container %s: it has not started yet (no process to stop); try again",
+				      c->name);
+	kill(pid, SIGKILL);
 	if (!wait_unmonitored(r, c, 10000))
 		return kiln_error_set(err, "container %s: still running 10 s after SIGKILL", c->name);
 	return 0;

@@ -134,6 +134,12 @@ check "and reads what the first wrote" test "$out" = kept
 expect_rc 0 "a read-only volume" kiln run --rm -v data:/data:ro "$SNAP" sh -c 'echo x >/data/g 2>/dev/null && echo wrote || echo refused'
 check "refuses writes" test "$out" = refused
 expect_rc 2 "a bad --memory is a usage error" kiln run --rm --memory 1x "$SNAP" true
+# What the container's root writes in a volume (a setuid shell) must not
+# work for the host's users: volumes/ is root's alone, mounts are nosuid.
+check "KILN_ROOT/volumes is mode 0700" test "$(stat -c %a "$KILN_ROOT/volumes")" = 700
+expect_rc 0 "a volume is mounted nosuid,nodev" kiln run --rm -v data:/data "$SNAP" sh -c 'grep " /data " /proc/self/mountinfo'
+expect_contains "$out" "nosuid" "nosuid"
+expect_contains "$out" "nodev" "and nodev"
 expect_rc 1 "a relative container path is refused" kiln run --rm -v data:rel "$SNAP" true
 
 # cgroup limits.
@@ -171,6 +177,19 @@ expect_rc 0 "exec" kiln exec web sh -c 'echo pid=$$ host=$(hostname); ls /proc |
 expect_contains "$out" "host=web" "exec runs in the container's uts namespace"
 expect_not_contains "$out" "pid=1 " "exec is not PID 1"
 expect_rc 7 "exec's exit code is kiln's" kiln exec web sh -c 'exit 7'
+# CVE-2019-5736: what kiln exec starts in a container is at first a copy of
+# kiln; it must be a sealed in-memory copy, never the host's kiln file,
+# which a "#!/proc/self/exe" command could otherwise reach and rewrite.
+"$KILN" exec web sleep 3 >/dev/null 2>&1 &
+execpid=$!
+exe=
+for _ in $(seq 50); do
+	exe=$(readlink "/proc/$execpid/exe" 2>/dev/null)
+	case "$exe" in /memfd:*) break ;; esac
+	sleep 0.1
+done
+check "kiln exec runs from a sealed in-memory copy of itself ($exe)" sh -c "case '$exe' in /memfd:kiln-sealed*) true;; *) false;; esac"
+wait "$execpid"
 expect_rc 1 "rm of a running container is refused" kiln rm web
 expect_contains "$err" "running" "and says why"
 start=$(date +%s%N)

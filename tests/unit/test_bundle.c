@@ -270,8 +270,11 @@ TEST(config_json)
 	json_t *vol = json_array_get(mounts, 7), *ro = json_array_get(mounts, 8);
 	CHECK_STR(json_string_value(json_object_get(vol, "destination")), "/data");
 	CHECK_STR(json_string_value(json_array_get(json_object_get(vol, "options"), 0)), "rbind");
-	CHECK_STR(json_string_value(json_array_get(json_object_get(vol, "options"), 2)), "rw");
-	CHECK_STR(json_string_value(json_array_get(json_object_get(ro, "options"), 2)), "ro");
+	/* Volumes are nosuid and nodev: the container's root writes them. */
+	CHECK_STR(json_string_value(json_array_get(json_object_get(vol, "options"), 2)), "nosuid");
+	CHECK_STR(json_string_value(json_array_get(json_object_get(vol, "options"), 3)), "nodev");
+	CHECK_STR(json_string_value(json_array_get(json_object_get(vol, "options"), 4)), "rw");
+	CHECK_STR(json_string_value(json_array_get(json_object_get(ro, "options"), 4)), "ro");
 	CHECK_STR(json_string_value(json_object_get(json_array_get(mounts, 5), "destination")), "/sys");
 	json_decref(c);
 	free(text);
