@@ -279,52 +279,117 @@ static int lease_write(const struct net_setup *s, const struct lease *l, struct 
 
 static int port_parse_fields(const char *proto, const char *host, const char *container,
 			     const char *host_address, struct kiln_net_port *p);
+static bool ports_overlap(const struct kiln_net_port *a, const struct kiln_net_port *b);
 
-static int lease_parse(const char *path, const char *text, struct lease *l, struct kiln_error *err)
+/* The host end of a veth as veth_name_random() makes it: "kv" and eight
+ * lowercase hex digits.  A record is only ever written by us, so any other
+ * name (say "eth0") means the file was tampered with: detach deletes the
+ * link the record names, and must never be led to delete another. */
+static bool veth_name_valid(const char *name)
+{
+	if (strncmp(name, "kv", 2) != 0 || strlen(name) != 10)
+		return false;
+	for (size_t i = 2; i < 10; i++)
+		if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* Every field is checked as strictly as when it was first written: the id
+ * is a valid name, the address one of ours to lease, the veth a name we
+ * make, each key once, ports as kiln_net_parse_port() accepts them. */
+static int lease_parse(const struct net_setup *s, const char *path, const char *text, struct lease *l,
+		       struct kiln_error *err)
 {
 	_cleanup_free_ char *copy = kiln_xstrdup(text);
 	size_t alloc = 0;
 	int line_no = 0, have_address = 0;
 	char *save = NULL;
+	const char *why = NULL;
 
 	memset(l, 0, sizeof(*l));
+	if (strlen(text) == 0 || text[strlen(text) - 1] != '\n') {
+		line_no = 0;
+		why = "incomplete";
+		goto bad;
+	}
 	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char key[32], a[ID_MAX + 1], b[16], c2[16], d[16];
+		char key[32], a[ID_MAX + 1], b[16], c2[16], d[16], extra[2];
 		int n;
 
 		line_no++;
 		if (line_no == 1) {
-			if (strcmp(line, "kiln-net-lease 1") != 0)
+			if (strcmp(line, "kiln-net-lease 1") != 0) {
+				why = "not a kiln-net-lease 1 record";
 				goto bad;
+			}
 			continue;
 		}
-		n = sscanf(line, "%31s %128s %15s %15s %15s", key, a, b, c2, d);
-		if (n == 2 && strcmp(key, "id") == 0 && check_id(a, NULL) == 0) {
+		/* One space between fields, nothing sscanf would skip or cut. */
+		if (strlen(line) > 256 || line[0] == ' ' || strstr(line, "  ") || strchr(line, '\t') ||
+		    line[strlen(line) - 1] == ' ') {
+			why = "malformed";
+			goto bad;
+		}
+		n = sscanf(line, "%31s %128s %15s %15s %15s %1s", key, a, b, c2, d, extra);
+		if (n == 2 && strcmp(key, "id") == 0) {
+			if (l->id[0] || check_id(a, NULL) < 0) {
+				why = l->id[0] ? "second id" : "id is not a valid container id";
+				goto bad;
+			}
 			snprintf(l->id, sizeof(l->id), "%s", a);
-		} else if (n == 2 && strcmp(key, "address") == 0 && parse_ipv4(a, &l->address) == 0) {
+		} else if (n == 2 && strcmp(key, "address") == 0) {
+			uint32_t host;
+			if (have_address || parse_ipv4(a, &l->address) < 0) {
+				why = have_address ? "second address" : "address is not an IPv4 address";
+				goto bad;
+			}
+			host = ntohl(l->address.s_addr);
+			if (host < s->first || host > s->last) {
+				why = "address is not one to lease in the subnet";
+				goto bad;
+			}
 			have_address = 1;
-		} else if (n == 2 && strcmp(key, "veth") == 0 && strlen(a) < sizeof(l->veth)) {
+		} else if (n == 2 && strcmp(key, "veth") == 0) {
+			if (l->veth[0] || !veth_name_valid(a)) {
+				why = l->veth[0] ? "second veth" : "veth is not a name kiln makes (kv and 8 hex digits)";
+				goto bad;
+			}
 			snprintf(l->veth, sizeof(l->veth), "%s", a);
-		} else if (n == 5 && strcmp(key, "port") == 0 && l->n_ports < PORTS_MAX) {
+		} else if (n == 5 && strcmp(key, "port") == 0 && strlen(a) < 16) {
+			if (l->n_ports >= PORTS_MAX) {
+				why = "too many ports";
+				goto bad;
+			}
 			kiln_xgrow(&l->ports, &alloc, l->n_ports + 1, sizeof(*l->ports));
 			if (port_parse_fields(a, b, c2, strcmp(d, "*") == 0 ? "" : d,
-					      &l->ports[l->n_ports]) < 0)
+					      &l->ports[l->n_ports]) < 0) {
+				why = "port is not PROTO HOST CONTAINER ADDRESS|*";
 				goto bad;
+			}
 			l->n_ports++;
 		} else {
+			why = "unknown or malformed";
 			goto bad;
 		}
 	}
 	if (!l->id[0] || !have_address || !l->veth[0]) {
 		line_no = 0;
+		why = "incomplete";
 		goto bad;
 	}
+	for (size_t i = 0; i < l->n_ports; i++)
+		for (size_t j = 0; j < i; j++)
+			if (ports_overlap(&l->ports[i], &l->ports[j])) {
+				why = "port published twice";
+				goto bad;
+			}
 	return 0;
 bad:
 	lease_release(l);
 	if (line_no == 0)
-		return kiln_error_set(err, "lease record '%s': incomplete", path);
-	return kiln_error_set(err, "lease record '%s': bad line %d", path, line_no);
+		return kiln_error_set(err, "lease record '%s': %s", path, why);
+	return kiln_error_set(err, "lease record '%s': bad line %d: %s", path, line_no, why);
 }
 
 /* Read the record of id: 1 found, 0 none, -1 error. */
@@ -334,6 +399,7 @@ static int lease_read(const struct net_setup *s, const char *id, struct lease *l
 	_cleanup_free_ char *path = lease_path(s, id);
 	_cleanup_free_ char *text = NULL;
 	struct stat st;
+	size_t len = 0;
 
 	memset(l, 0, sizeof(*l));
 	if (lstat(path, &st) < 0) {
@@ -341,10 +407,14 @@ static int lease_read(const struct net_setup *s, const char *id, struct lease *l
 			return 0;
 		return kiln_error_errno(err, errno, "stat '%s'", path);
 	}
-	text = kiln_file_read(path, RECORD_MAX, NULL, err);
+	if (!S_ISREG(st.st_mode))
+		return kiln_error_set(err, "lease record '%s': not a regular file", path);
+	text = kiln_file_read_regular(path, RECORD_MAX, &len, err);
 	if (!text)
 		return -1;
-	if (lease_parse(path, text, l, err) < 0)
+	if (strlen(text) != len)
+		return kiln_error_set(err, "lease record '%s': contains a NUL byte", path);
+	if (lease_parse(s, path, text, l, err) < 0)
 		return -1;
 	if (strcmp(l->id, id) != 0) {
 		lease_release(l);
@@ -392,6 +462,21 @@ static int lease_list_load(const struct net_setup *s, struct lease_list *list, s
 		}
 		if (found == 0)
 			continue;
+		/* Two records naming one veth or address: one detach would take
+		 * the other's link, one address would be on two links. */
+		for (size_t i = 0; i < list->n && rc == 0; i++) {
+			if (strcmp(list->items[i].veth, l.veth) == 0 ||
+			    list->items[i].address.s_addr == l.address.s_addr)
+				rc = kiln_error_set(err, "lease record '%s/%s" LEASE_SUFFIX "': same %s as "
+						    "that of '%s'", s->leases_dir, id,
+						    strcmp(list->items[i].veth, l.veth) == 0 ? "veth"
+											    : "address",
+						    list->items[i].id);
+		}
+		if (rc < 0) {
+			lease_release(&l);
+			break;
+		}
 		kiln_xgrow(&list->items, &list->alloc, list->n + 1, sizeof(*list->items));
 		list->items[list->n++] = l;
 	}
@@ -520,35 +605,141 @@ static int write_plain(const char *path, const char *text, struct kiln_error *er
 	return 0;
 }
 
+/* `nft list table ip TABLE`: 1 listed (out filled), 0 no such table (or
+ * nft failed: the caller reloads, which reports nft's own error), -1 error. */
+static int ruleset_list(const struct net_setup *s, struct kiln_buf *out, struct kiln_error *err)
+{
+	char *argv[] = { (char *)nft_binary(), "list", "table", "ip", (char *)s->table, NULL };
+	_cleanup_buf_ struct kiln_buf errout = KILN_BUF_INIT;
+	int status;
+
+	if (kiln_process_capture(argv, out, &errout, &status, err) < 0)
+		return kiln_error_prefix(err, "nftables");
+	return status == 0 && out->len > 0 ? 1 : 0;
+}
+
+/* ruleset.seen: "generation N\n" and then the table as nft listed it
+ * right after we loaded it, when nothing else committed in between.
+ * Returns the listing and sets *generation, or NULL when there is none. */
+static char *ruleset_seen_read(const struct net_setup *s, uint32_t *generation)
+{
+	_cleanup_free_ char *path = kiln_xasprintf("%s.seen", s->ruleset_path);
+	_cleanup_free_ char *text = kiln_file_read(path, RECORD_MAX * 8, NULL, NULL);
+	char *nl, *end;
+	unsigned long v;
+
+	if (!text || strncmp(text, "generation ", 11) != 0 || !(nl = strchr(text, '\n')))
+		return NULL;
+	errno = 0;
+	v = strtoul(text + 11, &end, 10);
+	if (errno || end != nl || v > UINT32_MAX)
+		return NULL;
+	*generation = (uint32_t)v;
+	return kiln_xstrdup(nl + 1);
+}
+
+static void ruleset_seen_write(const struct net_setup *s, uint32_t generation, const char *listing)
+{
+	_cleanup_free_ char *path = kiln_xasprintf("%s.seen", s->ruleset_path);
+	_cleanup_free_ char *text = kiln_xasprintf("generation %u\n%s", generation, listing);
+
+	/* Best effort: without the file the next check reloads the table. */
+	write_plain(path, text, NULL);
+}
+
+static void ruleset_seen_forget(const struct net_setup *s)
+{
+	_cleanup_free_ char *path = kiln_xasprintf("%s.seen", s->ruleset_path);
+
+	unlink(path);
+}
+
+/* Is the table in the kernel the one we loaded last?  1 yes, 0 no (or
+ * unknown), -1 error.  The kernel's ruleset generation changes with every
+ * commit by anyone, so an unchanged one since we saw our table proves it
+ * intact for one netlink question.  Otherwise (another table changed, or
+ * someone ran `nft flush table ip kiln`, deleted the guard chain…) one
+ * `nft list table` compared with what nft listed right after our load
+ * decides: the whole table, the 127.0.0.0/8 guard with it. */
+static int ruleset_intact(const struct net_setup *s, struct kiln_error *err)
+{
+	_cleanup_buf_ struct kiln_buf listing = KILN_BUF_INIT;
+	_cleanup_free_ char *seen = NULL;
+	uint32_t seen_generation = 0, before, after;
+	int listed;
+
+	seen = ruleset_seen_read(s, &seen_generation);
+	if (!seen)
+		return 0;
+	if (kiln_netlink_nft_generation(&before, err) < 0)
+		return -1;
+	if (before == seen_generation)
+		return 1;
+	listed = ruleset_list(s, &listing, err);
+	if (listed <= 0)
+		return listed;
+	if (strcmp(listing.data, seen) != 0)
+		return 0;
+	/* Remember the newer generation only if nothing committed while we
+	 * listed: then the listing is the state at that generation. */
+	if (kiln_netlink_nft_generation(&after, err) < 0)
+		return -1;
+	if (after == before)
+		ruleset_seen_write(s, after, seen);
+	return 1;
+}
+
+/* After a load: list the table and remember it with the generation, when
+ * ours was the only commit in between (one step from the generation
+ * before the load); otherwise the listing might show a change by someone
+ * else, and the next check reloads instead. */
+static void ruleset_remember(const struct net_setup *s, uint32_t before_load)
+{
+	_cleanup_buf_ struct kiln_buf listing = KILN_BUF_INIT;
+	uint32_t after, want = before_load + 1 ? before_load + 1 : 1;
+
+	if (ruleset_list(s, &listing, NULL) <= 0 || kiln_netlink_nft_generation(&after, NULL) < 0)
+		return;
+	if (after == want)
+		ruleset_seen_write(s, after, listing.data);
+}
+
 /* Make the table match the leases.  Skipped when the ruleset last loaded
- * (ruleset.nft, written only after nft accepted it) is the same and the
- * table is still there (a firewall reload may have flushed it): the common
- * attach without ports costs one netlink question, no nft run. */
+ * (ruleset.nft, written only after nft accepted it) is the one wanted and
+ * the table in the kernel is still exactly as loaded (see ruleset_intact):
+ * the common attach without ports, on a host whose ruleset nobody changed
+ * since, costs one netlink question and no nft run. */
 static int ruleset_apply(const struct net_setup *s, const struct lease_list *list, bool force,
 			 struct kiln_error *err)
 {
 	_cleanup_free_ char *want = ruleset_generate(s, list);
 	_cleanup_free_ char *have = NULL;
 	_cleanup_free_ char *pending = kiln_xasprintf("%s.pending", s->ruleset_path);
+	uint32_t generation = 0;
+	int have_generation;
 
 	if (!force) {
 		have = kiln_file_read(s->ruleset_path, RECORD_MAX * 4, NULL, NULL);
 		if (have && strcmp(have, want) == 0) {
-			int exists = kiln_netlink_nft_table_exists(s->table, err);
-			if (exists < 0)
+			int intact = ruleset_intact(s, err);
+			if (intact < 0)
 				return -1;
-			if (exists)
+			if (intact)
 				return 0;
 		}
 	}
 	/* Whatever happens next, the loaded state is unknown until nft says ok. */
 	unlink(s->ruleset_path);
+	ruleset_seen_forget(s);
 	if (write_plain(pending, want, err) < 0)
 		return kiln_error_prefix(err, "nftables");
+	have_generation = kiln_netlink_nft_generation(&generation, NULL) == 0;
 	if (nft_load(pending, err) < 0)
 		return -1;
 	if (rename(pending, s->ruleset_path) < 0)
 		return kiln_error_errno(err, errno, "rename '%s'", pending);
+	if (have_generation)
+		ruleset_remember(s, generation);
 	return 0;
 }
 
@@ -559,6 +750,7 @@ static int ruleset_remove(const struct net_setup *s, struct kiln_error *err)
 						   s->table);
 
 	unlink(s->ruleset_path);
+	ruleset_seen_forget(s);
 	if (write_plain(pending, text, err) < 0)
 		return kiln_error_prefix(err, "nftables");
 	if (nft_load(pending, err) < 0)
@@ -790,6 +982,32 @@ static void veth_name_random(char out[16])
 
 /* --- attach, detach, reap --- */
 
+/* Delete the host end of a lease's veth, if it is still there, but only
+ * when it is what we made: a veth enslaved to our bridge.  Anything else
+ * of that name (the record was tampered with, or the link was moved) is
+ * left alone and the record kept, with an error naming it. */
+static int veth_delete(const struct net_setup *s, struct kiln_netlink *nl, const char *record,
+		       const char *name, struct kiln_error *err)
+{
+	struct kiln_netlink_link link;
+	int found, bridge;
+
+	if (!veth_name_valid(name))
+		return kiln_error_set(err, "lease record '%s': veth '%s' is not a name kiln makes; "
+				      "not deleting it", record, name);
+	found = kiln_netlink_link_get(nl, name, &link, err);
+	if (found <= 0)
+		return found;
+	bridge = kiln_netlink_link_index(nl, s->bridge, err);
+	if (bridge < 0)
+		return -1;
+	if (strcmp(link.kind, "veth") != 0 || bridge == 0 || link.master_index != bridge)
+		return kiln_error_set(err, "lease record '%s': link '%s' is not a veth on bridge "
+				      "'%s' (kind '%s', master %d); not deleting it", record, name,
+				      s->bridge, link.kind, link.master_index);
+	return kiln_netlink_link_delete(nl, name, err);
+}
+
 /* Remove id's veth, record and rules; the lock is held.  The bridge and the
  * table go when the last lease does.  A missing record is not an error. */
 static int detach_locked(const struct net_setup *s, const char *id, struct kiln_error *err)
@@ -803,7 +1021,7 @@ static int detach_locked(const struct net_setup *s, const char *id, struct kiln_
 		return -1;
 	if (found) {
 		_cleanup_netlink_ struct kiln_netlink *nl = kiln_netlink_open(-1, err);
-		if (!nl || kiln_netlink_link_delete(nl, l.veth, err) < 0)
+		if (!nl || veth_delete(s, nl, path, l.veth, err) < 0)
 			return -1;
 		if (unlink(path) < 0 && errno != ENOENT)
 			return kiln_error_errno(err, errno, "remove '%s'", path);
@@ -963,6 +1181,14 @@ int kiln_net_reap(const struct kiln_net_config *c, char *const *live, size_t n_l
 	 * make sure no bridge or table is left from a crash. */
 	if (list.n == 0 && reaped == 0 && !s.keep_idle && host_teardown(&s, err) < 0)
 		return kiln_error_prefix(err, "network reap");
+	/* The bridge keeps route_localnet=1 while the table is there or
+	 * leases are: put back a table (with its 127.0.0.0/8 guard) flushed
+	 * or edited behind our back.  A detach above did it already. */
+	if (reaped == 0 && (list.n > 0 || s.keep_idle)) {
+		int exists = list.n > 0 ? 1 : kiln_netlink_nft_table_exists(s.table, err);
+		if (exists < 0 || (exists && ruleset_apply(&s, &list, false, err) < 0))
+			return kiln_error_prefix(err, "network reap");
+	}
 	return 0;
 }
 

@@ -19,8 +19,18 @@
  *                        rename) before the veth is made, so a crash at any
  *                        point leaves a record that detach/reap can undo.
  *   ruleset.nft          the last nftables ruleset loaded (for debugging).
+ *   ruleset.nft.seen     the kernel's ruleset generation and `nft list
+ *                        table` right after that load: how attach, detach
+ *                        and reap tell that the table is still as loaded.
  * The records are the truth: the nftables table is regenerated from them
- * and loaded atomically (`nft -f`, one transaction) on every change.
+ * and loaded atomically (`nft -f`, one transaction) on every change, and
+ * whenever the table in the kernel is no longer the one loaded (flushed,
+ * a chain deleted, a rule added: the 127.0.0.0/8 guard below must not
+ * silently go).  Records are only ever written by kiln and are read back as
+ * strictly: a record whose id, address (one to lease in the subnet), veth
+ * name ("kv" and 8 hex digits), ports or form is not what kiln writes, or
+ * two records sharing a veth or an address, make attach, detach, reap and
+ * lookup fail with an error naming the record, which is left in place.
  * One state_dir per (bridge, nft table) pair: two state directories must
  * not share a bridge or a table.
  *
@@ -100,7 +110,8 @@ int kiln_net_attach(const struct kiln_net_config *c, const char *id, pid_t pid,
 		    struct kiln_net_attachment *out, struct kiln_error *err);
 
 /* Undo attach for id: veth (if still there; it also vanishes by itself
- * with the namespace), DNAT rules, lease.  Idempotent: an id without a
+ * with the namespace; deleted only when it is a veth whose master is our
+ * bridge, else an error naming the record, which is kept), DNAT rules, lease.  Idempotent: an id without a
  * lease is fine, as is a call after a crash half-way through attach or
  * detach.  Removes the bridge and the table when no lease remains (unless
  * keep_idle). */
@@ -108,7 +119,9 @@ int kiln_net_detach(const struct kiln_net_config *c, const char *id, struct kiln
 
 /* Detach every leased id that is not in live[] (after a SIGKILL'd monitor).
  * Also removes the bridge and the table when no lease remains (unless
- * keep_idle).  Call it only with every container that may hold a lease in
+ * keep_idle), and reloads the table when it is no longer the one loaded
+ * (costs one netlink question when no nftables ruleset changed since,
+ * one `nft list` when one did).  Call it only with every container that may hold a lease in
  * live[], including one being started right now. */
 int kiln_net_reap(const struct kiln_net_config *c, char *const *live, size_t n_live,
 		  struct kiln_error *err);

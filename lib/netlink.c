@@ -294,6 +294,50 @@ int kiln_netlink_nft_table_exists(const char *name, struct kiln_error *err)
 	return nl_fail(err, rc, kmsg, what);
 }
 
+int kiln_netlink_nft_generation(uint32_t *out, struct kiln_error *err)
+{
+	struct kiln_netlink *nl = nl_open(-1, NETLINK_NETFILTER, err);
+	struct nl_request r;
+	struct nfgenmsg *g;
+	alignas(struct nlmsghdr) char reply[256] = { 0 };
+	struct nlmsghdr *h = (struct nlmsghdr *)reply;
+	char kmsg[256];
+	int rc;
+
+	if (!nl)
+		return kiln_error_prefix(err, "nftables");
+	nl_request_init(&r, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN, 0);
+	g = nl_put(&r, sizeof(*g));
+	g->nfgen_family = AF_UNSPEC;
+	g->version = NFNETLINK_V0;
+	rc = nl_transact(nl, &r, reply, sizeof(reply), kmsg, sizeof(kmsg), err);
+	kiln_netlink_close(nl);
+	if (rc < 0)
+		return -1;
+	if (rc != 0)
+		return nl_fail(err, rc, kmsg, "nftables: ruleset generation");
+	if (h->nlmsg_type == ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWGEN) &&
+	    h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct nfgenmsg)) && h->nlmsg_len <= sizeof(reply)) {
+		size_t left = h->nlmsg_len - NLMSG_LENGTH(sizeof(struct nfgenmsg));
+		struct nlattr *a = (struct nlattr *)((char *)NLMSG_DATA(h) +
+						     NLMSG_ALIGN(sizeof(struct nfgenmsg)));
+		while (left >= sizeof(*a) && a->nla_len >= sizeof(*a) && a->nla_len <= left) {
+			if ((a->nla_type & NLA_TYPE_MASK) == NFTA_GEN_ID &&
+			    a->nla_len >= NLA_HDRLEN + sizeof(uint32_t)) {
+				uint32_t v;
+				memcpy(&v, (char *)a + NLA_HDRLEN, sizeof(v));
+				*out = ntohl(v);
+				return 0;
+			}
+			if ((size_t)NLA_ALIGN(a->nla_len) >= left)
+				break;
+			left -= (size_t)NLA_ALIGN(a->nla_len);
+			a = (struct nlattr *)((char *)a + NLA_ALIGN(a->nla_len));
+		}
+	}
+	return kiln_error_set(err, "nftables: ruleset generation: no answer");
+}
+
 void kiln_netlink_close(struct kiln_netlink *nl)
 {
 	if (!nl)
@@ -341,6 +385,59 @@ int kiln_netlink_link_index(struct kiln_netlink *nl, const char *name, struct ki
 	if (h->nlmsg_type != RTM_NEWLINK)
 		return kiln_error_set(err, "look up link '%s': no answer", name);
 	return ((struct ifinfomsg *)NLMSG_DATA(h))->ifi_index;
+}
+
+int kiln_netlink_link_get(struct kiln_netlink *nl, const char *name, struct kiln_netlink_link *out,
+			  struct kiln_error *err)
+{
+	struct nl_request r;
+	struct ifinfomsg *ifi;
+	/* Large enough for a link's attributes without statistics; what does
+	 * not fit is not looked at. */
+	alignas(struct nlmsghdr) char reply[8192] = { 0 };
+	struct nlmsghdr *h = (struct nlmsghdr *)reply;
+	char kmsg[256];
+	int left, rc;
+
+	memset(out, 0, sizeof(*out));
+	if (check_name(name, err) < 0)
+		return -1;
+	nl_request_init(&r, RTM_GETLINK, 0);
+	ifi = nl_put(&r, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	nl_attr_str(&r, IFLA_IFNAME, name);
+	nl_attr_u32(&r, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+	rc = nl_transact(nl, &r, reply, sizeof(reply), kmsg, sizeof(kmsg), err);
+	if (rc < 0)
+		return -1;
+	if (rc == ENODEV)
+		return 0;
+	if (rc != 0) {
+		char what[64];
+		snprintf(what, sizeof(what), "look up link '%s'", name);
+		return nl_fail(err, rc, kmsg, what);
+	}
+	if (h->nlmsg_type != RTM_NEWLINK || h->nlmsg_len < NLMSG_LENGTH(sizeof(*ifi)))
+		return kiln_error_set(err, "look up link '%s': no answer", name);
+	out->index = ((struct ifinfomsg *)NLMSG_DATA(h))->ifi_index;
+	/* int: RTA_NEXT may step past the end, RTA_OK then sees a negative length. */
+	left = (int)((h->nlmsg_len < sizeof(reply) ? h->nlmsg_len : sizeof(reply)) -
+		     NLMSG_LENGTH(sizeof(*ifi)));
+	for (struct rtattr *a = IFLA_RTA(NLMSG_DATA(h)); RTA_OK(a, left); a = RTA_NEXT(a, left)) {
+		if (a->rta_type == IFLA_MASTER && RTA_PAYLOAD(a) >= sizeof(uint32_t)) {
+			uint32_t v;
+			memcpy(&v, RTA_DATA(a), sizeof(v));
+			out->master_index = (int)v;
+		} else if (a->rta_type == IFLA_LINKINFO) {
+			int inner = (int)RTA_PAYLOAD(a);
+			for (struct rtattr *b = RTA_DATA(a); RTA_OK(b, inner); b = RTA_NEXT(b, inner))
+				if (b->rta_type == IFLA_INFO_KIND && RTA_PAYLOAD(b) > 0)
+					snprintf(out->kind, sizeof(out->kind), "%.*s",
+						 (int)strnlen(RTA_DATA(b), RTA_PAYLOAD(b)),
+						 (const char *)RTA_DATA(b));
+		}
+	}
+	return 1;
 }
 
 int kiln_netlink_link_up(struct kiln_netlink *nl, int index, struct kiln_error *err)

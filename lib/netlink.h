@@ -11,6 +11,7 @@
 #define KILN_NETLINK_H
 
 #include <netinet/in.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "error.h"
@@ -41,6 +42,17 @@ int kiln_netlink_veth_add(struct kiln_netlink *nl, const char *name, int master_
 			  const char *peer_name, int peer_netns_fd, int *errno_out,
 			  struct kiln_error *err);
 
+/* What kiln needs to know about a link before deleting it. */
+struct kiln_netlink_link {
+	int index;
+	int master_index; /* 0: not enslaved */
+	char kind[16];    /* IFLA_INFO_KIND: "veth", "bridge"; "" for none (e.g. lo, eth0) */
+};
+
+/* Describe the link called name: 1 found (out filled), 0 no such link, -1 error. */
+int kiln_netlink_link_get(struct kiln_netlink *nl, const char *name, struct kiln_netlink_link *out,
+			  struct kiln_error *err);
+
 /* Set the link up. */
 int kiln_netlink_link_up(struct kiln_netlink *nl, int index, struct kiln_error *err);
 
@@ -59,5 +71,10 @@ int kiln_netlink_route_add_default(struct kiln_netlink *nl, int index, struct in
 /* 1 when nftables (in the caller's namespace) has the table "ip name",
  * 0 when not, -1 on error. */
 int kiln_netlink_nft_table_exists(const char *name, struct kiln_error *err);
+
+/* The nftables ruleset generation of the caller's namespace: the kernel
+ * adds one on every committed transaction (any table, any tool), so an
+ * unchanged number means an unchanged ruleset. */
+int kiln_netlink_nft_generation(uint32_t *out, struct kiln_error *err);
 
 #endif

@@ -46,6 +46,7 @@ cleanup_net() {
 	local p
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
 	ip link del "$KILN_NET_BRIDGE" 2>/dev/null
+	ip link del "kv${suffix}00" 2>/dev/null
 	nft delete table ip "$KILN_NET_TABLE" 2>/dev/null
 	ip_forward_ref leave
 }
@@ -143,6 +144,53 @@ sleep 0.3
 run cat "$T/udp.log"
 expect_contains "$out" "from-host from 127.0.0.1" "the host's loopback service works"
 expect_not_contains "$out" "intruder" "a container cannot reach the host's 127.0.0.1"
+
+# --- the guard comes back when removed behind kiln's back ---
+# A firewall reload or an admin's `nft flush table` takes the guard while
+# route_localnet=1 stays on the bridge; the next reap (every kiln container
+# command makes one) or attach, even one without ports, puts it back.
+guard_rule="iifname \"$KILN_NET_BRIDGE\" ip daddr 127.0.0.0/8 drop"
+nft flush table ip "$KILN_NET_TABLE"
+send_udp "$other" "through-the-hole"
+sleep 0.3
+run cat "$T/udp.log"
+expect_contains "$out" "through-the-hole" "with the table flushed the container reaches 127.0.0.1"
+expect_rc 0 "reap with every container alive" "$DRV" reap web other
+run nft list chain ip "$KILN_NET_TABLE" guard
+expect_contains "$out" "$guard_rule" "reap puts the guard back"
+run nft list table ip "$KILN_NET_TABLE"
+expect_contains "$out" "ip daddr 127.0.0.1 tcp dport $port1 dnat to $net.2:8000" "and the DNAT rules"
+send_udp "$other" "after-reap"
+sleep 0.3
+run cat "$T/udp.log"
+expect_not_contains "$out" "after-reap" "after the reap the container cannot reach 127.0.0.1"
+nft delete chain ip "$KILN_NET_TABLE" guard
+spare=$(container); pids+=("$spare")
+expect_rc 0 "attach without ports after the guard chain was deleted" "$DRV" attach spare "$spare"
+run nft list chain ip "$KILN_NET_TABLE" guard
+expect_contains "$out" "$guard_rule" "the attach puts the guard back"
+send_udp "$other" "after-attach"
+sleep 0.3
+run cat "$T/udp.log"
+expect_not_contains "$out" "after-attach" "after the attach the container cannot reach 127.0.0.1"
+expect_rc 0 "detach spare" "$DRV" detach spare
+
+# --- records naming links that are not kiln's are refused ---
+evil="$KILN_NET_STATE/leases/evil.lease"
+printf 'kiln-net-lease 1\nid evil\naddress %s.60\nveth %s\n' "$net" "$KILN_NET_BRIDGE" >"$evil"
+expect_rc 1 "detach of a record naming the bridge fails" "$DRV" detach evil
+expect_contains "$err" "lease record '$evil': bad line 4: veth is not a name kiln makes" "the error names the record and the field"
+expect_rc 1 "so does a reap" "$DRV" reap web other
+expect_contains "$err" "lease record '$evil'" "the reap's error names the record"
+check "the bridge is still there" test -e "/sys/class/net/$KILN_NET_BRIDGE"
+ip link add "kv${suffix}00" type bridge
+printf 'kiln-net-lease 1\nid evil\naddress %s.60\nveth kv%s00\n' "$net" "$suffix" >"$evil"
+expect_rc 1 "detach of a record naming a kiln-like name that is not our veth fails" "$DRV" detach evil
+expect_contains "$err" "link 'kv${suffix}00' is not a veth on bridge '$KILN_NET_BRIDGE' (kind 'bridge', master 0); not deleting it" "the error says why"
+check "that link is still there" test -e "/sys/class/net/kv${suffix}00"
+check "the record is kept" test -f "$evil"
+rm -f "$evil"
+ip link del "kv${suffix}00"
 
 # --- conflicts ---
 third=$(container); pids+=("$third")

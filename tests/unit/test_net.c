@@ -185,6 +185,99 @@ TEST(detach_unknown_is_fine)
 	CHECK(kiln_net_reap(&c, NULL, 0, &err) == 0);
 }
 
+/* A record is only ever written by kiln: anything else in one is refused,
+ * by lookup, detach and reap alike, with the file named, and the record is
+ * left for a human to look at.  Detach deletes the link a record names:
+ * "eth0" or "lo" there must never get that far. */
+TEST(hostile_lease_records_refused)
+{
+	struct kiln_net_config c = { .state_dir = tmp_state, .bridge = "kxnever0",
+				     .subnet = "10.99.0.0/24", .nft_table = "kiln_never" };
+	static const struct {
+		const char *body, *why;
+	} bad[] = {
+		{ "id h\naddress 10.99.0.2\nveth eth0\n", "veth is not a name kiln makes" },
+		{ "id h\naddress 10.99.0.2\nveth lo\n", "veth is not a name kiln makes" },
+		{ "id h\naddress 10.99.0.2\nveth kvDEADBEEF\n", "veth is not a name kiln makes" },
+		{ "id h\naddress 10.99.0.2\nveth kvdeadbee\n", "veth is not a name kiln makes" },
+		{ "id h\naddress 10.99.0.2\nveth kvdeadbeef0\n", "veth is not a name kiln makes" },
+		{ "id h\naddress 10.99.0.2\nveth kv-eadbeef\n", "veth is not a name kiln makes" },
+		{ "id h\naddress 10.99.0.2\nveth kvdeadbeef\nveth kv00000000\n", "second veth" },
+		{ "id h\naddress 10.98.0.2\nveth kvdeadbeef\n", "not one to lease in the subnet" },
+		{ "id h\naddress 10.99.0.1\nveth kvdeadbeef\n", "not one to lease in the subnet" },
+		{ "id h\naddress 10.99.0.0\nveth kvdeadbeef\n", "not one to lease in the subnet" },
+		{ "id h\naddress 10.99.0.255\nveth kvdeadbeef\n", "not one to lease in the subnet" },
+		{ "id h\naddress 127.0.0.1\nveth kvdeadbeef\n", "not one to lease in the subnet" },
+		{ "id h\naddress 10.99.0.2\naddress 10.99.0.3\nveth kvdeadbeef\n", "second address" },
+		{ "id h\naddress 10.99.0.02\nveth kvdeadbeef\n", "not an IPv4 address" },
+		{ "id h\nid h\naddress 10.99.0.2\nveth kvdeadbeef\n", "second id" },
+		{ "id -h\naddress 10.99.0.2\nveth kvdeadbeef\n", "not a valid container id" },
+		{ "id other\naddress 10.99.0.2\nveth kvdeadbeef\n", "belongs to 'other'" },
+		{ "id h\naddress 10.99.0.2\nveth kvdeadbeef\nport tcp 0 80 *\n", "port is not" },
+		{ "id h\naddress 10.99.0.2\nveth kvdeadbeef\nport tcp 80 65536 *\n", "port is not" },
+		{ "id h\naddress 10.99.0.2\nveth kvdeadbeef\nport sctp 80 80 *\n", "port is not" },
+		{ "id h\naddress 10.99.0.2\nveth kvdeadbeef\nport tcp 80 80 1.2.3\n", "port is not" },
+		{ "id h\naddress 10.99.0.2\nveth kvdeadbeef\nport tcp 80 80 * x\n", "unknown or malformed" },
+		{ "id h\naddress 10.99.0.2\nveth kvdeadbeef\nport tcp 80 80 *\nport tcp 80 81 *\n",
+		  "port published twice" },
+		{ "id h\naddress  10.99.0.2\nveth kvdeadbeef\n", "malformed" },
+		{ "id h\naddress 10.99.0.2\nveth kvdeadbeef \n", "malformed" },
+		{ "id h\naddress 10.99.0.2\nveth\tkvdeadbeef\n", "malformed" },
+		{ "id h\naddress 10.99.0.2\nmtu 9000\nveth kvdeadbeef\n", "unknown or malformed" },
+		{ "id h\naddress 10.99.0.2\n", "incomplete" },
+		{ "id h\naddress 10.99.0.2\nveth kvdeadbeef", "incomplete" },
+	};
+	_cleanup_free_ char *dir = kiln_path_join(tmp_state, "leases");
+	_cleanup_free_ char *path = kiln_path_join(dir, "h.lease");
+	struct kiln_error err = { 0 };
+	struct kiln_net_attachment a;
+
+	CHECK(kiln_mkdir_p(dir, 0700, &err) == 0);
+	for (size_t i = 0; i < KILN_ARRAY_SIZE(bad); i++) {
+		_cleanup_free_ char *text = kiln_xasprintf("kiln-net-lease 1\n%s", bad[i].body);
+		kiln_error_clear(&err);
+		CHECK(kiln_file_write_atomic(path, text, strlen(text), 0600, &err) == 0);
+		int rc = kiln_net_lookup(&c, "h", &a, &err);
+		CHECK(rc == -1);
+		CHECK_CONTAINS(err.message, path);
+		CHECK_CONTAINS(err.message, bad[i].why);
+		if (rc != -1 || !strstr(err.message, bad[i].why))
+			printf("# record %zu: %s\n", i, err.message);
+		kiln_error_clear(&err);
+		CHECK(kiln_net_detach(&c, "h", &err) == -1);
+		CHECK_CONTAINS(err.message, path);
+		kiln_error_clear(&err);
+		CHECK(kiln_net_reap(&c, NULL, 0, &err) == -1);
+		CHECK_CONTAINS(err.message, path);
+		CHECK(access(path, F_OK) == 0); /* kept for a human to see */
+	}
+	/* A symbolic link, a NUL byte, two records naming one veth. */
+	unlink(path);
+	CHECK(symlink("/etc/hostname", path) == 0);
+	kiln_error_clear(&err);
+	CHECK(kiln_net_lookup(&c, "h", &a, &err) == -1);
+	CHECK_CONTAINS(err.message, "not a regular file");
+	unlink(path);
+	static const char nul[] = "kiln-net-lease 1\nid h\0\naddress 10.99.0.2\nveth kvdeadbeef\n";
+	CHECK(kiln_file_write_atomic(path, nul, sizeof(nul) - 1, 0600, &err) == 0);
+	kiln_error_clear(&err);
+	CHECK(kiln_net_lookup(&c, "h", &a, &err) == -1);
+	CHECK_CONTAINS(err.message, "NUL byte");
+	_cleanup_free_ char *path2 = kiln_path_join(dir, "h2.lease");
+	const char *r1 = "kiln-net-lease 1\nid h\naddress 10.99.0.2\nveth kvdeadbeef\n";
+	const char *r2 = "kiln-net-lease 1\nid h2\naddress 10.99.0.3\nveth kvdeadbeef\n";
+	CHECK(kiln_file_write_atomic(path, r1, strlen(r1), 0600, &err) == 0);
+	CHECK(kiln_file_write_atomic(path2, r2, strlen(r2), 0600, &err) == 0);
+	kiln_error_clear(&err);
+	CHECK(kiln_net_lookup(&c, "h", &a, &err) == 1); /* each alone is fine */
+	CHECK(kiln_net_reap(&c, NULL, 0, &err) == -1);
+	CHECK_CONTAINS(err.message, "same veth as that of");
+	unlink(path);
+	unlink(path2);
+	/* Nothing of the network was made for any of these. */
+	CHECK(access("/sys/class/net/kxnever0", F_OK) != 0);
+}
+
 /* --- the real kernel --- */
 
 static char suffix[8];
@@ -696,6 +789,216 @@ TEST(conflicts_refused_cleanly)
 	child_kill(ns_c);
 }
 
+/* The guard chain in the table, as nft lists it. */
+static char *guard_chain(void)
+{
+	return sh("nft list chain ip %s guard 2>&1", table);
+}
+
+/* A UDP service on the host's 127.0.0.1:port that appends every datagram
+ * it receives, and a line break, to log.  TCP would not do: the host's
+ * answer from 127.0.0.1 does not make it back even without the guard, but
+ * one datagram delivered to a loopback-only service is the breach. */
+static pid_t udp_sink_start(uint16_t port, const char *log)
+{
+	int p[2];
+	char c;
+	pid_t child;
+
+	if (pipe(p) < 0)
+		return -1;
+	child = fork();
+	if (child == 0) {
+		struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(port),
+					    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		int fd = socket(AF_INET, SOCK_DGRAM, 0);
+		char buf[64];
+		ssize_t n;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+		    write(p[1], "x", 1) != 1)
+			_exit(1);
+		while ((n = recv(fd, buf, sizeof(buf) - 1, 0)) >= 0) {
+			int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+			buf[n] = '\n';
+			if (out < 0 || write(out, buf, (size_t)n + 1) < 0)
+				_exit(1);
+			close(out);
+		}
+		_exit(1);
+	}
+	close(p[1]);
+	if (child < 0 || read(p[0], &c, 1) != 1) {
+		close(p[0]);
+		return -1;
+	}
+	close(p[0]);
+	track(child);
+	return child;
+}
+
+struct datagram {
+	uint16_t port;
+	const char *text;
+};
+
+static void send_loopback_fn(int out, const void *arg)
+{
+	const struct datagram *d = arg;
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(d->port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	if (fd < 0 || sendto(fd, d->text, strlen(d->text), 0, (struct sockaddr *)&to, sizeof(to)) < 0)
+		dprintf(out, "send: %s", strerror(errno));
+}
+
+/* Send text from pid's namespace (0: ours) to 127.0.0.1:port; give the
+ * sink a moment; did it arrive? */
+static bool loopback_reached(pid_t from, uint16_t port, const char *log, const char *text)
+{
+	struct datagram d = { port, text };
+	_cleanup_free_ char *unused = in_ns(from, send_loopback_fn, &d);
+	_cleanup_free_ char *want = kiln_xasprintf("%s\n", text);
+
+	for (int i = 0; i < 10; i++) {
+		_cleanup_free_ char *got = kiln_file_read(log, 1 << 20, NULL, NULL);
+		if (got && strstr(got, want))
+			return true;
+		usleep(30000);
+	}
+	return false;
+}
+
+/* CVE-2020-8558: with route_localnet=1 on the bridge, only the guard
+ * chain keeps containers from the host's 127.0.0.1 services.  Flushed or
+ * deleted behind kiln's back, it comes back with the next reap (every
+ * container command does one) or attach, including an attach without
+ * ports that loads no rules otherwise. */
+TEST(guard_restored_by_reap_and_attach)
+{
+	struct kiln_error err = { 0 };
+	struct kiln_net_attachment a, a2;
+	uint16_t port = (uint16_t)(port_tcp + 2);
+	_cleanup_free_ char *gw = addr_of(1);
+	_cleanup_free_ char *log = kiln_xasprintf("%s/udp-sink.log", tmp_state);
+	_cleanup_free_ char *guard_rule =
+		kiln_xasprintf("iifname \"%s\" ip daddr 127.0.0.0/8 drop", bridge);
+	pid_t g = container_new(), g2 = container_new(), sink;
+	char *live[] = { "alpha", "beta", "guardian", "guardian2" };
+
+	CHECK(kiln_net_attach(&cfg, "guardian", g, NULL, 0, &a, &err) == 0);
+	if (err.message[0])
+		printf("# %s\n", err.message);
+	/* The container routes 127.0.0.0/8 to the gateway, as a hostile one would. */
+	free(sh("nsenter --net=/proc/%d/ns/net sh -c 'echo 1 >/proc/sys/net/ipv4/conf/eth0/route_localnet; "
+		"ip route del local 127.0.0.0/8 dev lo table local; "
+		"ip route del local 127.0.0.1 dev lo table local; "
+		"ip route add 127.0.0.0/8 via %s dev eth0 onlink' 2>&1", g, gw));
+	sink = udp_sink_start(port, log);
+	CHECK(sink > 0);
+	CHECK(loopback_reached(0, port, log, "from-host"));
+	CHECK(!loopback_reached(g, port, log, "guarded"));
+
+	/* Flushed: the hole is open (so this test can see one)... */
+	free(sh("nft flush table ip %s", table));
+	_cleanup_free_ char *flushed = guard_chain();
+	CHECK(strstr(flushed, guard_rule) == NULL);
+	CHECK(loopback_reached(g, port, log, "through-the-hole"));
+	/* ...and a reap that detaches nobody closes it. */
+	CHECK(kiln_net_reap(&cfg, live, KILN_ARRAY_SIZE(live), &err) == 0);
+	if (err.message[0])
+		printf("# %s\n", err.message);
+	CHECK(lease_exists(state, "guardian"));
+	_cleanup_free_ char *after_reap = guard_chain();
+	CHECK_CONTAINS(after_reap, guard_rule);
+	CHECK(!loopback_reached(g, port, log, "after-reap"));
+	_cleanup_free_ char *rules = sh("nft list table ip %s", table);
+	_cleanup_free_ char *dnat = kiln_xasprintf("tcp dport %u dnat to %s:8080", port_tcp, att_a.address);
+	CHECK_CONTAINS(rules, dnat); /* the whole table, not only the guard */
+
+	/* The guard chain deleted, then an attach without ports. */
+	free(sh("nft delete chain ip %s guard", table));
+	_cleanup_free_ char *deleted = guard_chain();
+	CHECK(strstr(deleted, guard_rule) == NULL);
+	CHECK(loopback_reached(g, port, log, "no-chain"));
+	CHECK(kiln_net_attach(&cfg, "guardian2", g2, NULL, 0, &a2, &err) == 0);
+	_cleanup_free_ char *after_attach = guard_chain();
+	CHECK_CONTAINS(after_attach, guard_rule);
+	CHECK(!loopback_reached(g, port, log, "after-attach"));
+
+	/* A rule slipped into the guard chain before the drop is noticed too. */
+	free(sh("nft insert rule ip %s guard accept", table));
+	CHECK(loopback_reached(g, port, log, "accepted"));
+	CHECK(kiln_net_reap(&cfg, live, KILN_ARRAY_SIZE(live), &err) == 0);
+	_cleanup_free_ char *no_accept = guard_chain();
+	CHECK(strstr(no_accept, "\t\taccept\n") == NULL);
+	CHECK_CONTAINS(no_accept, guard_rule);
+	CHECK(!loopback_reached(g, port, log, "after-reap-2"));
+
+	/* Nothing changed since: reap leaves the table as it is (same rule
+	 * handles, no reload). */
+	_cleanup_free_ char *handles = sh("nft -a list chain ip %s guard", table);
+	CHECK(kiln_net_reap(&cfg, live, KILN_ARRAY_SIZE(live), &err) == 0);
+	_cleanup_free_ char *handles2 = sh("nft -a list chain ip %s guard", table);
+	CHECK_STR(handles2, handles);
+
+	CHECK(kiln_net_detach(&cfg, "guardian2", &err) == 0);
+	CHECK(kiln_net_detach(&cfg, "guardian", &err) == 0);
+	child_kill(sink);
+	child_kill(g);
+	child_kill(g2);
+}
+
+/* A record that names a link kiln did not make (edited, or the link was
+ * replaced since): detach refuses to delete it and keeps the record. */
+TEST(foreign_links_left_alone)
+{
+	struct kiln_error err = { 0 };
+	_cleanup_free_ char *path = kiln_xasprintf("%s/leases/evil.lease", state);
+	char dummy[16], loose[16];
+
+	snprintf(dummy, sizeof(dummy), "kv%s00", suffix);
+	snprintf(loose, sizeof(loose), "kv%s01", suffix);
+	free(sh("ip link add %s type bridge 2>&1; ip link add %s type veth peer name kw%s01 2>&1",
+		dummy, loose, suffix));
+	CHECK(link_exists(dummy));
+	CHECK(link_exists(loose));
+
+	/* Not a veth. */
+	_cleanup_free_ char *r1 = kiln_xasprintf("kiln-net-lease 1\nid evil\naddress %s50\nveth %s\n",
+						 prefix3, dummy);
+	CHECK(kiln_file_write_atomic(path, r1, strlen(r1), 0600, &err) == 0);
+	CHECK(kiln_net_detach(&cfg, "evil", &err) == -1);
+	CHECK_CONTAINS(err.message, path);
+	CHECK_CONTAINS(err.message, "is not a veth on bridge");
+	CHECK(link_exists(dummy));
+	CHECK(lease_exists(state, "evil"));
+	kiln_error_clear(&err);
+	CHECK(kiln_net_reap(&cfg, (char *[]){ "alpha", "beta" }, 2, &err) == -1);
+	CHECK_CONTAINS(err.message, "is not a veth on bridge");
+	CHECK(link_exists(dummy));
+
+	/* A veth, but on no bridge. */
+	_cleanup_free_ char *r2 = kiln_xasprintf("kiln-net-lease 1\nid evil\naddress %s50\nveth %s\n",
+						 prefix3, loose);
+	CHECK(kiln_file_write_atomic(path, r2, strlen(r2), 0600, &err) == 0);
+	kiln_error_clear(&err);
+	CHECK(kiln_net_detach(&cfg, "evil", &err) == -1);
+	CHECK_CONTAINS(err.message, "(kind 'veth', master 0)");
+	CHECK(link_exists(loose));
+	/* On our bridge it is ours to delete. */
+	free(sh("ip link set %s master %s", loose, bridge));
+	kiln_error_clear(&err);
+	CHECK(kiln_net_detach(&cfg, "evil", &err) == 0);
+	if (err.message[0])
+		printf("# %s\n", err.message);
+	CHECK(!link_exists(loose));
+	CHECK(!lease_exists(state, "evil"));
+	free(sh("ip link del %s 2>&1", dummy));
+}
+
 TEST(detach_removes_and_is_idempotent)
 {
 	struct kiln_error err = { 0 };
@@ -958,7 +1261,8 @@ static void cleanup_kernel(void)
 {
 	_cleanup_free_ char *a = NULL, *b = NULL, *c = NULL;
 
-	a = sh("ip link del %s 2>&1; ip link del %s 2>&1", bridge, bridge_small);
+	a = sh("ip link del %s 2>&1; ip link del %s 2>&1; ip link del kv%s00 2>&1; "
+	       "ip link del kv%s01 2>&1", bridge, bridge_small, suffix, suffix);
 	b = sh("nft delete table ip %s 2>&1; nft delete table ip %s 2>&1", table, table_small);
 	free(sh(IP_FORWARD_REF "leave"));
 	c = sh("ip -o link | grep -c -e '%s' -e '%s'; nft list tables | grep -c -e '%s' -e '%s'",
@@ -990,6 +1294,8 @@ static int run_kernel_tests(void)
 		RUN(attach_second_and_reach);
 		RUN(published_ports);
 		RUN(conflicts_refused_cleanly);
+		RUN(guard_restored_by_reap_and_attach);
+		RUN(foreign_links_left_alone);
 		RUN(detach_removes_and_is_idempotent);
 		RUN(crash_leftovers);
 		RUN(concurrent_attaches);
@@ -1085,6 +1391,7 @@ int main(int argc, char **argv)
 	RUN(parse_mode);
 	RUN(config_and_id_rejected);
 	RUN(detach_unknown_is_fine);
+	RUN(hostile_lease_records_refused);
 	fflush(stdout);
 	if (geteuid() != 0) {
 		printf("# not root: bridge tests skipped (they need CAP_NET_ADMIN)\n");
