@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "seccomp.h"
 #include "util.h"
 
 #define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -475,6 +476,9 @@ char *kiln_bundle_config_json(const struct kiln_bundle_spec *s, struct kiln_erro
 		json_object_set_new(linux_, "cgroupsPath", json_string(s->cgroups_path));
 	json_object_set_new(linux_, "maskedPaths", strings(masked_paths, KILN_ARRAY_SIZE(masked_paths)));
 	json_object_set_new(linux_, "readonlyPaths", strings(readonly_paths, KILN_ARRAY_SIZE(readonly_paths)));
+	/* Docker-like defaults (keyrings, bpf, perf, user namespaces, …
+	 * refused), written out so runc applies the same filter. */
+	json_object_set_new(linux_, "seccomp", kiln_seccomp_default_profile());
 	json_object_set_new(root, "linux", linux_);
 
 	text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);

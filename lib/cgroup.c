@@ -5,10 +5,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/bpf.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +40,38 @@ void kiln_cgroup_release(struct kiln_cgroup *cg)
 	free(cg->dirs);
 	cg->dirs = NULL;
 	cg->n_dirs = 0;
+	cg->devices = false;
+}
+
+/* Whether a BPF device program is attached to the v2 directory dir. */
+static bool v2_has_device_program(const char *dir)
+{
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	union bpf_attr attr;
+
+	if (fd < 0)
+		return false;
+	memset(&attr, 0, sizeof(attr));
+	attr.query.target_fd = (uint32_t)fd;
+	attr.query.attach_type = BPF_CGROUP_DEVICE;
+	if (syscall(SYS_bpf, BPF_PROG_QUERY, &attr, sizeof(attr)) < 0)
+		return false;
+	return attr.query.prog_cnt > 0;
+}
+
+/* Whether the kernel enforces device rules on the container: one of the
+ * directories has the v1 devices controller's files, or (v2) a BPF
+ * device program. */
+static bool cg_has_devices(const struct kiln_cgroup *cg)
+{
+	if (cg->v2)
+		return cg->n_dirs == 1 && v2_has_device_program(cg->dirs[0]);
+	for (size_t i = 0; i < cg->n_dirs; i++) {
+		_cleanup_free_ char *list = kiln_path_join(cg->dirs[i], "devices.list");
+		if (access(list, F_OK) == 0)
+			return true;
+	}
+	return false;
 }
 
 static void cg_add_dir(struct kiln_cgroup *cg, char *dir)
@@ -331,6 +365,142 @@ static int v2_enable(const char *root, const char *rel_parent, unsigned want, st
 	return 0;
 }
 
+/* ---- v2 device rules: a BPF_PROG_TYPE_CGROUP_DEVICE program ---- */
+
+struct bpf_prog_buf {
+	struct bpf_insn *insns;
+	size_t n, cap;
+};
+
+static size_t bpf_emit(struct bpf_prog_buf *p, uint8_t code, uint8_t dst, uint8_t src, int16_t off,
+		       int32_t imm)
+{
+	if (p->n == p->cap) {
+		p->cap = p->cap ? 2 * p->cap : 128;
+		p->insns = kiln_xrealloc(p->insns, p->cap * sizeof(*p->insns));
+	}
+	p->insns[p->n] = (struct bpf_insn){ .code = code, .dst_reg = dst, .src_reg = src, .off = off,
+					    .imm = imm };
+	return p->n++;
+}
+
+static uint32_t devcg_access(const char *access)
+{
+	uint32_t a = 0;
+
+	if (strchr(access, 'm'))
+		a |= BPF_DEVCG_ACC_MKNOD;
+	if (strchr(access, 'r'))
+		a |= BPF_DEVCG_ACC_READ;
+	if (strchr(access, 'w'))
+		a |= BPF_DEVCG_ACC_WRITE;
+	return a;
+}
+
+/* The rules as v1 applies them: the last rule that matches decides
+ * (an allow rule matches when it grants every access asked for, a deny
+ * rule when it takes any of them); none matching: allowed, as a v1 cgroup
+ * starts ("a *:* rwm").  So the program tries them from the last:
+ *   r2 = type, r3 = access, r4 = major, r5 = minor
+ *   per rule: the tests, each jumping to the next rule; r0 = verdict; exit */
+static int v2_build_device_program(const struct kiln_cgroup_limits *l, struct bpf_prog_buf *p)
+{
+	enum { R0, R1, R2, R3, R4, R5 };
+	const uint8_t ldxw = BPF_LDX | BPF_MEM | BPF_W;
+
+	bpf_emit(p, ldxw, R2, R1, offsetof(struct bpf_cgroup_dev_ctx, access_type), 0);
+	bpf_emit(p, BPF_ALU64 | BPF_AND | BPF_K, R2, 0, 0, 0xffff);
+	bpf_emit(p, ldxw, R3, R1, offsetof(struct bpf_cgroup_dev_ctx, access_type), 0);
+	bpf_emit(p, BPF_ALU64 | BPF_RSH | BPF_K, R3, 0, 0, 16);
+	bpf_emit(p, ldxw, R4, R1, offsetof(struct bpf_cgroup_dev_ctx, major), 0);
+	bpf_emit(p, ldxw, R5, R1, offsetof(struct bpf_cgroup_dev_ctx, minor), 0);
+	for (size_t i = l->n_devices; i-- > 0;) {
+		const struct kiln_cgroup_device_rule *r = &l->devices[i];
+		uint32_t acc = devcg_access(r->access[0] ? r->access : "rwm");
+		size_t skips[8], n_skips = 0;
+
+		if (r->type != 'a')
+			skips[n_skips++] = bpf_emit(p, BPF_JMP32 | BPF_JNE | BPF_K, R2, 0, 0,
+						    r->type == 'b' ? BPF_DEVCG_DEV_BLOCK : BPF_DEVCG_DEV_CHAR);
+		if (r->major >= 0)
+			skips[n_skips++] = bpf_emit(p, BPF_JMP32 | BPF_JNE | BPF_K, R4, 0, 0,
+						    (int32_t)(uint32_t)r->major);
+		if (r->minor >= 0)
+			skips[n_skips++] = bpf_emit(p, BPF_JMP32 | BPF_JNE | BPF_K, R5, 0, 0,
+						    (int32_t)(uint32_t)r->minor);
+		bpf_emit(p, BPF_ALU64 | BPF_MOV | BPF_X, R1, R3, 0, 0);
+		if (r->allow) {
+			/* Every access asked for is granted: access & ~acc == 0. */
+			bpf_emit(p, BPF_ALU64 | BPF_AND | BPF_K, R1, 0, 0, (int32_t)(~acc & 0x7));
+			skips[n_skips++] = bpf_emit(p, BPF_JMP32 | BPF_JNE | BPF_K, R1, 0, 0, 0);
+		} else {
+			/* Any access asked for is taken: access & acc != 0. */
+			bpf_emit(p, BPF_ALU64 | BPF_AND | BPF_K, R1, 0, 0, (int32_t)acc);
+			skips[n_skips++] = bpf_emit(p, BPF_JMP32 | BPF_JEQ | BPF_K, R1, 0, 0, 0);
+		}
+		bpf_emit(p, BPF_ALU64 | BPF_MOV | BPF_K, R0, 0, 0, r->allow ? 1 : 0);
+		size_t end = bpf_emit(p, BPF_JMP | BPF_EXIT, 0, 0, 0, 0) + 1;
+		for (size_t k = 0; k < n_skips; k++)
+			p->insns[skips[k]].off = (int16_t)(end - skips[k] - 1);
+		if (p->n > 30000)
+			return -1;
+	}
+	bpf_emit(p, BPF_ALU64 | BPF_MOV | BPF_K, R0, 0, 0, 1);
+	bpf_emit(p, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+	return 0;
+}
+
+/* Load the device program for l and attach it to dir. */
+static int v2_attach_devices(const char *dir, const struct kiln_cgroup_limits *l, struct kiln_error *err)
+{
+	struct bpf_prog_buf p = { 0 };
+	union bpf_attr attr;
+	char log[4096] = "";
+	int prog, rc = -1;
+
+	if (v2_build_device_program(l, &p) < 0) {
+		free(p.insns);
+		return kiln_error_set(err, "cgroup %s: too many device rules", dir);
+	}
+	memset(&attr, 0, sizeof(attr));
+	attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+	attr.insns = (uint64_t)(uintptr_t)p.insns;
+	attr.insn_cnt = (uint32_t)p.n;
+	attr.license = (uint64_t)(uintptr_t)"Apache";
+	prog = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
+	if (prog < 0 && errno == EINVAL) {
+		/* Again, for the verifier's reason (a log that does not fit
+		 * would make even a good program fail: only on failure). */
+		attr.log_buf = (uint64_t)(uintptr_t)log;
+		attr.log_size = sizeof(log);
+		attr.log_level = 1;
+		prog = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
+	}
+	free(p.insns);
+	if (prog < 0) {
+		log[sizeof(log) - 1] = '\0';
+		return kiln_error_errno(err, errno, "cgroup %s: load the device program%s%.200s", dir,
+					log[0] ? ": " : "", log);
+	}
+	_cleanup_close_ int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
+		kiln_error_errno(err, errno, "open %s", dir);
+		goto out;
+	}
+	memset(&attr, 0, sizeof(attr));
+	attr.target_fd = (uint32_t)dirfd;
+	attr.attach_bpf_fd = (uint32_t)prog;
+	attr.attach_type = BPF_CGROUP_DEVICE;
+	if (syscall(SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof(attr)) < 0) {
+		kiln_error_errno(err, errno, "cgroup %s: attach the device program", dir);
+		goto out;
+	}
+	rc = 0; /* the cgroup holds the program now */
+out:
+	close(prog);
+	return rc;
+}
+
 static int v2_write_limits(const char *dir, const struct kiln_cgroup_limits *l, struct kiln_error *err)
 {
 	if (l->memory >= 0 && write_int(dir, "memory.max", l->memory, err) < 0)
@@ -363,6 +533,8 @@ static int v2_write_limits(const char *dir, const struct kiln_cgroup_limits *l, 
 		if (write_int(dir, "cpu.weight", (int64_t)(1 + ((s - 2) * 9999) / 262142), err) < 0)
 			return -1;
 	}
+	if (l->n_devices > 0 && v2_attach_devices(dir, l, err) < 0)
+		return -1;
 	return 0;
 }
 
@@ -448,6 +620,7 @@ int kiln_cgroup_create(struct kiln_cgroup *cg, const char *parent, const char *i
 		if (rc < 0)
 			goto fail;
 	}
+	cg->devices = cg_has_devices(cg);
 	return 0;
 fail:
 	for (size_t i = 0; i < made; i++)
@@ -493,6 +666,7 @@ int kiln_cgroup_open(struct kiln_cgroup *cg, const char *parent, const char *id,
 	free(all.dirs);
 	if (cg->n_dirs == 0)
 		return kiln_error_set(err, "cgroup of container \"%s\": not found", id);
+	cg->devices = cg_has_devices(cg);
 	return 0;
 }
 

@@ -8,6 +8,9 @@
  *   - cgroup v1 (also "hybrid", v1 controllers beside an empty v2): one
  *     directory per hierarchy used (memory and pids always, cpu when a cpu
  *     limit is set, devices when device rules are given).
+ * Device rules on v2 are a BPF program (needs CAP_BPF/CAP_SYS_ADMIN and a
+ * kernel with CONFIG_CGROUP_BPF; failing to load or attach it fails the
+ * create).
  * PARENT/ID is always below the root of each hierarchy (a leading "/" makes
  * no difference), not below the caller's own cgroup: every kiln process
  * (the monitor, a later `kiln stop` from another cgroup) finds the same
@@ -44,8 +47,12 @@ struct kiln_cgroup_limits {
 	int64_t cpu_quota;   /* microseconds per period; <= 0 unset */
 	uint64_t cpu_period; /* microseconds; 0: the kernel's (100000) */
 	uint64_t cpu_shares; /* v1 shares (v2: converted to cpu.weight); 0 unset */
-	/* Applied in order on v1 (devices controller); not enforced on v2,
-	 * which needs an eBPF program kiln does not load. */
+	/* Applied in order, the last matching rule deciding: on v1 by the
+	 * devices controller, on v2 by a BPF_PROG_TYPE_CGROUP_DEVICE program
+	 * kiln builds from them and attaches to the directory (the cgroup
+	 * holds it; it goes with the directory).  Without rules, nothing
+	 * restricts devices: the runtime then takes CAP_MKNOD from the
+	 * container (runtime.h). */
 	struct kiln_cgroup_device_rule *devices;
 	size_t n_devices;
 };
@@ -56,8 +63,11 @@ struct kiln_cgroup {
 	bool v2;
 	char **dirs; /* absolute paths, n_dirs of them */
 	size_t n_dirs;
+	/* The kernel enforces device rules on the container: one of dirs is
+	 * in a v1 devices hierarchy, or (v2) has a BPF device program. */
+	bool devices;
 };
-#define KILN_CGROUP_INIT { false, NULL, 0 }
+#define KILN_CGROUP_INIT { false, NULL, 0, false }
 
 /* Create PARENT/ID (parent NULL: "kiln") in every hierarchy the limits
  * need and write the limits.  The directory must not exist yet (a stale

@@ -49,6 +49,7 @@
 
 #include "cgroup.h"
 #include "fsutil.h"
+#include "seccomp.h"
 #include "util.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -145,6 +146,10 @@ struct plan {
 	unsigned long root_propagation;
 	char *uid_map; /* with a new user namespace: /proc/PID/uid_map text */
 	char *gid_map;
+	struct kiln_seccomp seccomp; /* linux.seccomp, or kiln's default profile */
+	/* Capabilities taken from every set whatever process.capabilities
+	 * says: CAP_MKNOD when no device cgroup guards the container. */
+	uint64_t drop_caps;
 };
 
 static void strv_free(char **v)
@@ -191,6 +196,7 @@ static void plan_free(struct plan *p)
 	free(p->limits.devices);
 	free(p->uid_map);
 	free(p->gid_map);
+	kiln_seccomp_release(&p->seccomp);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -1008,8 +1014,17 @@ static int plan_load(struct plan *p, const char *bundle, struct kiln_error *err)
 	}
 	v = json_object_get(linux_, "seccomp");
 	if (v && !json_is_null(v)) {
-		kiln_error_set(err, "config.json: linux.seccomp: not supported by kiln's runtime");
-		goto out;
+		if (kiln_seccomp_compile(v, &p->seccomp, err) < 0) {
+			kiln_error_prefix(err, "config.json");
+			goto out;
+		}
+	} else {
+		/* No profile: kiln's default, not none (see runtime.h). */
+		json_t *dflt = kiln_seccomp_default_profile();
+		r = kiln_seccomp_compile(dflt, &p->seccomp, err);
+		json_decref(dflt);
+		if (r < 0)
+			goto out;
 	}
 	if (get_string(linux_, "rootfsPropagation", "linux.rootfsPropagation", false, &prop, err) < 0)
 		goto out;
@@ -1230,6 +1245,27 @@ static unsigned long kept_flags(const char *path)
 	return f;
 }
 
+/* A remount changes the top mount only: ro, nosuid, nodev, noexec of a
+ * recursive bind must reach every mount below it too.  fd is the bind's
+ * root.  Returns 0 or -1 with errno (ENOSYS before Linux 5.12: the caller
+ * refuses, rather than leave submounts writable). */
+static int setattr_recursive(int fd, unsigned long flags)
+{
+	struct mount_attr attr = { 0 };
+
+	if (flags & MS_RDONLY)
+		attr.attr_set |= MOUNT_ATTR_RDONLY;
+	if (flags & MS_NOSUID)
+		attr.attr_set |= MOUNT_ATTR_NOSUID;
+	if (flags & MS_NODEV)
+		attr.attr_set |= MOUNT_ATTR_NODEV;
+	if (flags & MS_NOEXEC)
+		attr.attr_set |= MOUNT_ATTR_NOEXEC;
+	if (!attr.attr_set)
+		return 0;
+	return (int)syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr));
+}
+
 /* type "cgroup": cgroup2 itself on v2; on v1 a tmpfs holding a bind of
  * the container's directory of each hierarchy it is in. */
 static void mount_cgroup(const struct child_ctx *c, const struct mount_entry *m, const char *target)
@@ -1322,6 +1358,9 @@ static void do_mount(const struct child_ctx *c, const struct mount_entry *m)
 		if (extra && mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | extra |
 				   (kept_flags(target) & ~(unsigned long)MS_RDONLY), NULL) < 0)
 			child_fail(c, errno, "remount %s with its options", m->dest);
+		if ((m->flags & MS_REC) && setattr_recursive(fd, extra) < 0)
+			child_fail(c, errno, "mount %s: apply ro/nosuid/nodev/noexec to the mounts below "
+				   "it (mount_setattr, Linux 5.12)", m->dest);
 	} else {
 		if (mount(m->source, target, m->type, m->flags & ~(unsigned long)MS_REMOUNT, m->data) < 0)
 			child_fail(c, errno, "mount %s on %s (type %s, options %s)", m->source, m->dest,
@@ -1542,6 +1581,11 @@ static void mask_and_protect(const struct child_ctx *c)
 		if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | kept_flags(path),
 			  NULL) < 0)
 			child_fail(c, errno, "linux.readonlyPaths: remount %s read-only", path);
+		int fd = open(path, O_PATH | O_CLOEXEC);
+		if (fd < 0 || setattr_recursive(fd, MS_RDONLY) < 0)
+			child_fail(c, errno, "linux.readonlyPaths: make the mounts below %s read-only "
+				   "(mount_setattr, Linux 5.12)", path);
+		close(fd);
 	}
 	if (p->root_readonly &&
 	    mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | kept_flags("/"), NULL) < 0)
@@ -1629,14 +1673,25 @@ static int capset_raw(const uint64_t eff, uint64_t perm, uint64_t inh)
 	return (int)syscall(SYS_capset, &h, d);
 }
 
-static uint64_t current_permitted(void)
+/* The calling thread's effective, permitted and inheritable sets. */
+static void current_caps(uint64_t *eff, uint64_t *perm, uint64_t *inh)
 {
 	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct d[2];
 
+	*eff = *perm = *inh = 0;
 	if (syscall(SYS_capget, &h, d) < 0)
-		return 0;
-	return (uint64_t)d[0].permitted | ((uint64_t)d[1].permitted << 32);
+		return;
+	*eff = (uint64_t)d[0].effective | ((uint64_t)d[1].effective << 32);
+	*perm = (uint64_t)d[0].permitted | ((uint64_t)d[1].permitted << 32);
+	*inh = (uint64_t)d[0].inheritable | ((uint64_t)d[1].inheritable << 32);
+}
+
+static void install_seccomp(const struct child_ctx *c)
+{
+	int e = kiln_seccomp_install(&c->plan->seccomp);
+	if (e)
+		child_fail(c, e, "linux.seccomp: install the filter");
 }
 
 /* User, groups, capabilities, no_new_privs: in the order that keeps the
@@ -1644,20 +1699,26 @@ static uint64_t current_permitted(void)
 static void drop_privileges(const struct child_ctx *c)
 {
 	const struct process_plan *pp = &c->plan->proc;
-	uint64_t have = current_permitted();
+	uint64_t drop = c->plan->drop_caps, have_eff, have, have_inh;
 
-	if (pp->have_caps) {
-		if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+	current_caps(&have_eff, &have, &have_inh);
+	if (pp->have_caps || drop) {
+		uint64_t bounding = pp->have_caps ? pp->caps[CAP_BOUNDING] : ~0ULL;
+		if (pp->have_caps && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 			child_fail(c, errno, "prctl PR_SET_KEEPCAPS");
 		for (int cap = 0; cap < 64; cap++) {
 			int r = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
 			if (r < 0)
 				break; /* beyond the kernel's last capability */
-			if (r == 1 && !(pp->caps[CAP_BOUNDING] & (1ULL << cap)) &&
+			if (r == 1 && (!(bounding & (1ULL << cap)) || (drop & (1ULL << cap))) &&
 			    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
 				child_fail(c, errno, "drop capability %d from the bounding set", cap);
 		}
 	}
+	/* Without no_new_privs a filter needs CAP_SYS_ADMIN, which goes below;
+	 * with it, the filter waits until just before exec. */
+	if (!pp->no_new_privs)
+		install_seccomp(c);
 	/* Raw system calls: glibc's wrappers would try to change the
 	 * credentials of every thread of the caller, which the child (one
 	 * thread, cloned from a possibly threaded caller) does not have. */
@@ -1668,8 +1729,9 @@ static void drop_privileges(const struct child_ctx *c)
 	if (syscall(SYS_setresuid, pp->uid, pp->uid, pp->uid) < 0)
 		child_fail(c, errno, "setuid %u", (unsigned)pp->uid);
 	if (pp->have_caps) {
-		uint64_t perm = pp->caps[CAP_PERMITTED] & have;
-		if (capset_raw(pp->caps[CAP_EFFECTIVE] & perm, perm, pp->caps[CAP_INHERITABLE] & have) < 0)
+		uint64_t perm = pp->caps[CAP_PERMITTED] & have & ~drop;
+		if (capset_raw(pp->caps[CAP_EFFECTIVE] & perm, perm,
+			       pp->caps[CAP_INHERITABLE] & have & ~drop) < 0)
 			child_fail(c, errno, "capset");
 		prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 		for (int cap = 0; cap < 64; cap++)
@@ -1678,6 +1740,11 @@ static void drop_privileges(const struct child_ctx *c)
 				prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
 		if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
 			child_fail(c, errno, "prctl PR_SET_KEEPCAPS");
+	} else if (drop) {
+		/* The caps the process kept (all of them as root) minus drop. */
+		current_caps(&have_eff, &have, &have_inh);
+		if (capset_raw(have_eff & ~drop, have & ~drop, have_inh & ~drop) < 0)
+			child_fail(c, errno, "capset");
 	}
 	if (pp->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		child_fail(c, errno, "prctl PR_SET_NO_NEW_PRIVS");
@@ -1776,6 +1843,8 @@ static void child_finish(struct child_ctx *c, char *const argv[], char *const en
 	 * exec, telling the parent the exec happened. */
 	syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
 	reset_signals();
+	if (pp->no_new_privs)
+		install_seccomp(c);
 	int e = exec_in_path(argv, env);
 	child_fail(c, e, "exec %s", argv[0]);
 }
@@ -1828,6 +1897,18 @@ struct clone3_args {
 	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
 		set_tid_size, cgroup;
 };
+
+/* Without a device cgroup (v2: kiln loads no BPF device program; v1
+ * without linux.resources.devices) nothing stops mknod of the host's
+ * disks: the container loses CAP_MKNOD. */
+static void plan_guard_devices(struct plan *p, const struct kiln_cgroup *cg)
+{
+	if (cg->devices)
+		return;
+	p->drop_caps |= 1ULL << CAP_MKNOD;
+	for (int s = 0; s < CAP_SETS; s++)
+		p->proc.caps[s] &= ~(1ULL << CAP_MKNOD);
+}
 
 /* Fork-like clone with the namespace flags.  On cgroup v2 the child is
  * born in its cgroup (clone3 CLONE_INTO_CGROUP): no migration later, which
@@ -2038,6 +2119,7 @@ pid_t kiln_runtime_start(const struct kiln_runtime_options *o, struct kiln_error
 	if (cg.n_dirs > KILN_ARRAY_SIZE(cgroup_fds) || kiln_cgroup_open_procs(&cg, cgroup_fds, err) < 0)
 		goto fail_cgroup;
 	n_cgroup_fds = cg.n_dirs;
+	plan_guard_devices(&plan, &cg);
 	join_fds = kiln_xcalloc(plan.n_joins + 1, sizeof(int));
 	for (size_t i = 0; i < plan.n_joins; i++)
 		join_fds[i] = -1;
@@ -2066,11 +2148,19 @@ pid_t kiln_runtime_start(const struct kiln_runtime_options *o, struct kiln_error
 		kiln_error_errno(err, errno, "container %s: open /dev/null", o->id);
 		goto fail_cgroup;
 	}
+	/* The child runs our binary until its exec: no process of the
+	 * container may open its /proc/PID/exe (CVE-2019-5736).  Cloned
+	 * non-dumpable, it stays so until exec; we are restored after. */
+	int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		kiln_error_errno(err, errno, "container %s: prctl PR_SET_DUMPABLE", o->id);
+		goto fail_cgroup;
+	}
 	if (pidns_fd >= 0) {
 		own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
 		if (own_pidns < 0 || setns(pidns_fd, CLONE_NEWPID) < 0) {
 			kiln_error_errno(err, errno, "container %s: enter pid namespace", o->id);
-			goto fail_cgroup;
+			goto fail_dumpable;
 		}
 	}
 	bool in_cgroup = false;
@@ -2085,6 +2175,8 @@ pid_t kiln_runtime_start(const struct kiln_runtime_options *o, struct kiln_error
 		child_start(&c);
 	}
 	int clone_errno = errno;
+	if (dumpable > 0)
+		prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
 	if (own_pidns >= 0 && setns(own_pidns, CLONE_NEWPID) < 0) {
 		/* Cannot happen: our own namespace is always allowed. */
 		kiln_error_errno(err, errno, "container %s: return to our pid namespace", o->id);
@@ -2132,6 +2224,9 @@ pid_t kiln_runtime_start(const struct kiln_runtime_options *o, struct kiln_error
 		goto fail_cgroup;
 	}
 	goto out;
+fail_dumpable:
+	if (dumpable > 0)
+		prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
 fail_cgroup:
 	{
 		struct kiln_error ignored;
@@ -2251,6 +2346,7 @@ pid_t kiln_runtime_exec(const struct kiln_runtime_options *o, pid_t container_pi
 		goto fail;
 	}
 	n_cgroup_fds = cg.n_dirs;
+	plan_guard_devices(&plan, &cg);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sock) < 0) {
 		kiln_error_errno(err, errno, "%s: socketpair", what);
 		goto fail;
@@ -2262,10 +2358,18 @@ pid_t kiln_runtime_exec(const struct kiln_runtime_options *o, pid_t container_pi
 		kiln_error_errno(err, errno, "%s: open /dev/null", what);
 		goto fail;
 	}
+	/* Non-dumpable until its exec, as in kiln_runtime_start. */
+	int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		kiln_error_errno(err, errno, "%s: prctl PR_SET_DUMPABLE", what);
+		goto fail;
+	}
 	if (pidns_fd >= 0) {
 		own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
 		if (own_pidns < 0 || setns(pidns_fd, CLONE_NEWPID) < 0) {
 			kiln_error_errno(err, errno, "%s: enter pid namespace", what);
+			if (dumpable > 0)
+				prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
 			goto fail;
 		}
 	}
@@ -2287,6 +2391,8 @@ pid_t kiln_runtime_exec(const struct kiln_runtime_options *o, pid_t container_pi
 			     o->exec_terminal, false);
 	}
 	int clone_errno = errno;
+	if (dumpable > 0)
+		prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
 	if (own_pidns >= 0 && setns(own_pidns, CLONE_NEWPID) < 0) {
 		kiln_error_errno(err, errno, "%s: return to our pid namespace", what);
 		if (pid > 0)

@@ -6,7 +6,25 @@
  * linux.namespaces says; a namespace with a "path" is joined instead),
  * builds its root (rootfs bind, mounts[], a minimal /dev, pivot_root,
  * masked and read-only paths, root.readonly), sets hostname, rlimits,
- * user, capabilities and noNewPrivileges, and execs process.args.
+ * user, capabilities, noNewPrivileges and the seccomp filter, and execs
+ * process.args.
+ *
+ * Seccomp: linux.seccomp is compiled to a BPF filter (the subset and its
+ * errors: seccomp.h); a profile kiln cannot compile is an error, never
+ * ignored.  Without linux.seccomp the filter is kiln's default profile,
+ * kiln_seccomp_default_profile() (Docker-like: keyrings, bpf, perf,
+ * userfaultfd, kexec, modules, new user namespaces... are EPERM, clone3
+ * ENOSYS), which bundle writers should put into config.json so that runc
+ * applies the same; `"defaultAction": "SCMP_ACT_ALLOW"` alone turns it
+ * off.  The filter is installed just before exec when noNewPrivileges is
+ * true, else before the user and capabilities change (it then needs
+ * CAP_SYS_ADMIN, and the profile must allow what follows); also for
+ * kiln_runtime_exec.
+ *
+ * The processes that will become the container's are cloned non-dumpable
+ * (exec makes the command dumpable again), so that no process of the
+ * container can open /proc/PID/exe of one still running the caller's
+ * binary (CVE-2019-5736); the caller's own dumpable flag is restored.
  *
  * The container's process 1 is a child of the caller (no intermediate
  * process): the caller waits for it with kiln_runtime_wait (and must not
@@ -25,16 +43,26 @@
  *
  * Not supported (an error naming the field when config.json asks for
  * them): joining a mount or user namespace by path, time namespaces,
- * linux.seccomp, hooks; integers above 2^63-1 (jansson cannot read them:
- * write an unlimited rlimit as -1).  Ignored: annotations,
- * apparmorProfile, selinuxLabel.
+ * seccomp beyond seccomp.h's subset, hooks; integers above 2^63-1
+ * (jansson cannot read them: write an unlimited rlimit as -1).  Ignored:
+ * annotations, apparmorProfile, selinuxLabel.
  *
  * Rules that differ from the letter of the spec, deliberately:
  *  - rlimits the host does not allow (raising a hard limit needs
  *    CAP_SYS_RESOURCE) are clamped to the current hard limit;
  *  - capabilities the calling process does not have are left out of the
  *    container's sets instead of failing;
- *  - device rules are enforced on cgroup v1 only (see cgroup.h);
+ *  - device rules (linux.resources.devices) are enforced by the v1
+ *    devices controller or, on v2, a BPF device program (cgroup.h);
+ *    where nothing guards devices (no rules in config.json) CAP_MKNOD is
+ *    taken from every capability set of the container's processes (and
+ *    of kiln_runtime_exec's), whatever process.capabilities says: mknod
+ *    of a host disk would be usable;
+ *  - without linux.seccomp, kiln's default filter applies (above);
+ *  - "ro", "nosuid", "nodev", "noexec" on an rbind mount (and
+ *    linux.readonlyPaths) apply to every mount below it too
+ *    (mount_setattr AT_RECURSIVE, Linux 5.12; older kernels: an error),
+ *    where runc makes only the top mount read-only;
  *  - /dev: when mounts[] has no /dev, a tmpfs /dev with /dev/pts (devpts,
  *    newinstance) and /dev/shm is mounted; the nodes null zero full random
  *    urandom tty, linux.devices, the symlinks fd stdin stdout stderr ptmx

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # t0500-runtime: kiln's runtime (lib/runtime, driven by the unit-test binary
 # build/tests/test_runtime) runs a runc-style bundle, and runc run of the
-# same bundle and rootfs observes the same container from inside.
+# same bundle and rootfs observes the same container from inside, with
+# kiln's default seccomp profile in config.json (runc reads it with
+# libseccomp).
 # Needs root, runc and busybox-static.
 . "$(dirname "$0")/../lib/cli.sh"
 top=${KILN_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -16,6 +18,8 @@ for a in $(/bin/busybox --list); do
 done
 
 export KILN_TEST_CGROUP_PARENT=kiln-t0500-$$
+seccomp=$("$drive" default-seccomp)
+check "the default seccomp profile is JSON" python3 -c 'import json, sys; json.loads(sys.argv[1])' "$seccomp"
 ids=()
 at_exit 'for i in "${ids[@]}"; do runc --root "$T/runc" delete -f "$i" >/dev/null 2>&1; done'
 at_exit 'for d in /sys/fs/cgroup/*/"$KILN_TEST_CGROUP_PARENT" /sys/fs/cgroup/"$KILN_TEST_CGROUP_PARENT"; do [ -d "$d" ] && rmdir "$d"; done 2>/dev/null'
@@ -59,12 +63,17 @@ config() {
  ],
  "linux":{"resources":{$res},$userns
   "namespaces":[$namespaces],
+  "seccomp":$seccomp,
   "maskedPaths":["/proc/acpi","/proc/asound","/proc/kcore","/proc/keys","/proc/latency_stats",
    "/proc/timer_list","/proc/timer_stats","/proc/sched_debug","/sys/firmware","/proc/scsi"],
   "readonlyPaths":["/proc/bus","/proc/fs","/proc/irq","/proc/sys","/proc/sysrq-trigger"]}}
 JSON
 }
 mkdir -p "$T/data" && echo from-the-host >"$T/data/file"
+# The seccomp probe: system calls the default profile denies, and some it
+# must not.
+"$drive" sctest-source >"$T/sctest.c"
+check "build the seccomp probe" gcc -static -O1 -o "$B/rootfs/bin/sctest" "$T/sctest.c"
 
 n=0
 # both SCRIPT [MEMORY]: run under kiln's runtime and under runc; leaves
@@ -80,7 +89,8 @@ both() {
 	return 0
 }
 
-observe='echo pid=$$; hostname; grep -E "^(Cap|NoNewPrivs)" /proc/self/status
+observe='echo pid=$$; hostname; grep -E "^(Cap|NoNewPrivs|Seccomp)" /proc/self/status
+unshare -U true 2>/dev/null || echo userns-denied
 tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " "
 ls /dev | tr "\n" " "; echo
 ls -l /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty | cut -c1-10,35-50 | tr -s " "
@@ -102,6 +112,8 @@ expect_contains "$kout" "pid=1" "the command is PID 1"
 expect_contains "$kout" "CapEff:	00000000a80425fb" "Docker's default capabilities"
 expect_contains "$kout" "NoNewPrivs:	1" "no new privileges"
 expect_contains "$kout" "sys-ro" "/sys is read-only"
+expect_contains "$kout" "Seccomp:	2" "a seccomp filter"
+expect_contains "$kout" "userns-denied" "seccomp: no new user namespace"
 
 # The same in a user namespace: root inside is 100000 outside.
 chmod 755 "$T"
@@ -113,6 +125,15 @@ check "user namespace: runc runs the observation script" test "$rrc" = 0
 printf '%s\n' "$kout" >"$T/kiln-userns.out"
 printf '%s\n' "$rout" >"$T/runc-userns.out"
 expect_same_file "$T/runc-userns.out" "$T/kiln-userns.out" "user namespace: kiln and runc observe the same container"
+
+both 'sctest'
+check "seccomp probe: kiln runs it" test "$krc" = 0
+check "seccomp probe: runc runs it" test "$rrc" = 0
+printf '%s\n' "$kout" >"$T/kiln-sctest.out"
+printf '%s\n' "$rout" >"$T/runc-sctest.out"
+expect_same_file "$T/runc-sctest.out" "$T/kiln-sctest.out" "seccomp probe: kiln's filter answers as runc's (libseccomp)"
+expect_contains "$kout" "keyctl=EPERM" "seccomp: keyctl is EPERM"
+expect_contains "$kout" "clone3=ENOSYS" "seccomp: clone3 is ENOSYS"
 
 both 'exit 3'
 check "exit 3 is 3 under kiln ($krc) and runc ($rrc)" test "$krc" = 3 -a "$rrc" = 3

@@ -81,6 +81,11 @@ expect_contains "$out" "CapBnd:	00000000a80425fb" "and so is the bounding set"
 expect_contains "$out" "NoNewPrivs:	1" "no new privileges"
 expect_contains "$out" "foo=from-image" "the image's environment"
 expect_contains "$out" "uid=0(root) gid=0(root)" "runs as the image's user (root)"
+# Docker-like seccomp defaults, in the bundle (so runc applies them too).
+expect_rc 0 "a container runs under a seccomp filter" kiln run --rm "$SNAP" grep Seccomp: /proc/self/status
+expect_contains "$out" "Seccomp:	2" "mode 2 (filter)"
+expect_rc 0 "user namespaces are refused inside" kiln run --rm "$SNAP" sh -c 'unshare -U true 2>&1 && echo allowed || echo refused'
+expect_contains "$out" "refused" "unshare -U fails"
 expect_rc 0 "the image's cmd when none is given" kiln run --rm "$SNAP"
 check "prints default-cmd" test "$out" = default-cmd
 expect_rc 0 "--hostname, -e, -u" kiln run --rm --hostname hh -e FOO=over -e NEW=1 -u app "$SNAP" sh -c 'echo $(hostname) $FOO $NEW; id -u; id -g'

@@ -7,6 +7,8 @@
  *                                   with the container's status
  *   test_runtime time BUNDLE N      N start→wait→cleanup cycles; prints
  *                                   the median in microseconds
+ *   test_runtime default-seccomp    print kiln_seccomp_default_profile()
+ *   test_runtime sctest-source      print the C source of the seccomp probe
  * Needs root (namespaces, mounts, cgroups) and /bin/busybox
  * (busybox-static).
  */
@@ -18,10 +20,14 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <limits.h>
+#include <linux/capability.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +35,7 @@
 #include "cgroup.h"
 #include "fsutil.h"
 #include "runtime.h"
+#include "seccomp.h"
 #include "tap.h"
 #include "util.h"
 
@@ -71,8 +78,14 @@ static const char *const applets[] = {
 	"cp", "ln", "chmod", "sync",
 	"sh", "cat", "echo", "id", "hostname", "ls", "mount", "sleep", "true", "false",
 	"grep", "head", "tail", "ps", "touch", "mkdir", "wc", "readlink", "kill", "tty",
-	"env", "pwd", "stat", "dd", "rm", "tr", "cut",
+	"env", "pwd", "stat", "dd", "rm", "tr", "cut", "unshare", "find", "sed", "mknod",
 };
+
+#ifdef __x86_64__
+#define NATIVE_SCMP_ARCH_FOR_TEST "SCMP_ARCH_X86_64"
+#else
+#define NATIVE_SCMP_ARCH_FOR_TEST "SCMP_ARCH_AARCH64"
+#endif
 
 /* A config with args (NULL-terminated); the caller may change it. */
 static json_t *config_new(const char *const *args)
@@ -814,8 +827,11 @@ TEST(config_errors_table)
 		  "linux.namespaces: a new mount namespace is required" },
 		{ "{\"linux\":{\"namespaces\":[{\"type\":\"mount\"}]}}",
 		  "hostname: needs a new uts namespace" },
-		{ "{\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ERRNO\"}}}",
-		  "linux.seccomp: not supported" },
+		{ "{\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_NOTIFY\"}}}",
+		  "config.json: linux.seccomp.defaultAction: \"SCMP_ACT_NOTIFY\" is not supported" },
+		{ "{\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":"
+		  "[{\"names\":[\"nope\"],\"action\":\"SCMP_ACT_ERRNO\"}]}}}",
+		  "config.json: linux.seccomp.syscalls[0].names[0]: system call \"nope\" unknown" },
 		{ "{\"hooks\":{\"prestart\":[{\"path\":\"/bin/true\"}]}}", "hooks: not supported" },
 		{ "{\"linux\":{\"resources\":{\"memory\":{\"limit\":\"1G\"}}}}",
 		  "linux.resources.memory.limit: must be an integer" },
@@ -1108,6 +1124,499 @@ TEST(config_errors_name_the_field)
 	json_decref(c);
 }
 
+/* ---- seccomp, dumpable, CAP_MKNOD, recursive ro, cgroup namespace ---- */
+
+/* A static helper in the rootfs (/bin/sctest): each line "call=result",
+ * result "ok", an errno name, or (x32) how the child died. */
+static const char sctest_src[] =
+	"#define _GNU_SOURCE\n"
+	"#include <errno.h>\n#include <sched.h>\n#include <signal.h>\n#include <stdint.h>\n"
+	"#include <stdio.h>\n#include <string.h>\n#include <sys/syscall.h>\n#include <sys/wait.h>\n"
+	"#include <unistd.h>\n"
+	"static void show(const char *n, long r) {\n"
+	"  const char *e = errno == EPERM ? \"EPERM\" : errno == ENOSYS ? \"ENOSYS\" : strerror(errno);\n"
+	"  printf(\"%s=%s\\n\", n, r < 0 ? e : \"ok\");\n}\n"
+	"int main(void) {\n"
+	"  uint64_t c3[11] = { 0 }; c3[4] = SIGCHLD; long r; int st;\n"
+	"  show(\"add_key\", syscall(SYS_add_key, \"user\", \"kiln\", \"x\", 1, -2));\n"
+	"  show(\"keyctl\", syscall(SYS_keyctl, 0, -3, 0));\n"
+	"  show(\"request_key\", syscall(SYS_request_key, \"user\", \"kiln\", NULL, 0));\n"
+	"  show(\"perf_event_open\", syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0));\n"
+	"  show(\"unshare_user\", syscall(SYS_unshare, CLONE_NEWUSER));\n"
+	"  r = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);\n"
+	"  if (r == 0) _exit(0);\n  if (r > 0) waitpid(r, &st, 0);\n  show(\"clone_user\", r);\n"
+	"  r = syscall(SYS_clone3, c3, sizeof(c3));\n"
+	"  if (r == 0) _exit(0);\n  if (r > 0) waitpid(r, &st, 0);\n  show(\"clone3\", r);\n"
+	"  r = fork();\n  if (r == 0) _exit(7);\n"
+	"  show(\"fork\", r > 0 && waitpid(r, &st, 0) == r && WEXITSTATUS(st) == 7 ? 0 : -1);\n"
+	"  fflush(stdout);\n"
+	"#ifdef __x86_64__\n"
+	"  r = fork();\n  if (r == 0) { syscall(0x40000000 | SYS_getpid); _exit(0); }\n"
+	"  waitpid(r, &st, 0);\n"
+	"  printf(\"x32=%s\\n\", WIFSIGNALED(st) ? strsignal(WTERMSIG(st)) : \"exited\");\n"
+	"#endif\n"
+	"  return 0;\n}\n";
+
+#ifdef __x86_64__
+#define SCTEST_X32 "x32=Bad system call\n"
+#else
+#define SCTEST_X32 ""
+#endif
+#define SCTEST_WANT "add_key=EPERM\nkeyctl=EPERM\nrequest_key=EPERM\nperf_event_open=EPERM\n" \
+	"unshare_user=EPERM\nclone_user=EPERM\nclone3=ENOSYS\nfork=ok\n" SCTEST_X32
+
+static int make_sctest(const char *rootfs)
+{
+	char src[512], cmd[1200];
+	FILE *f;
+
+	snprintf(src, sizeof(src), "%s/sctest.c", tmpdir);
+	f = fopen(src, "w");
+	if (!f)
+		return -1;
+	fputs(sctest_src, f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "gcc -static -O1 -o %s/bin/sctest %s", rootfs, src);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* In a forked child: install the compiled profile, run probe, report its
+ * output through a pipe. */
+static char *under_filter(json_t *profile, void (*probe)(int fd))
+{
+	struct kiln_seccomp s;
+	struct kiln_error err = { 0 };
+	int p[2], st;
+
+	if (kiln_seccomp_compile(profile, &s, &err) < 0)
+		return kiln_xasprintf("compile: %s", err.message);
+	if (pipe(p) < 0)
+		abort();
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+		int e = kiln_seccomp_install(&s);
+		if (e)
+			dprintf(p[1], "install: %s\n", strerror(e));
+		else
+			probe(p[1]);
+		_exit(0);
+	}
+	close(p[1]);
+	char *out = read_fd_all(p[0]);
+	close(p[0]);
+	waitpid(pid, &st, 0);
+	kiln_seccomp_release(&s);
+	return out;
+}
+
+static void result(int fd, const char *name, long r)
+{
+	dprintf(fd, "%s=%s\n", name, r >= 0 ? "ok" : errno == EPERM ? "EPERM" : errno == ENOSYS ? "ENOSYS"
+							  : strerror(errno));
+}
+
+static void probe_default(int fd)
+{
+	struct kiln_clone3 {
+		uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+	} c3 = { .exit_signal = SIGCHLD };
+	long r;
+	int st;
+
+	/* As root with every capability: only the filter says no. */
+	result(fd, "keyctl", syscall(SYS_keyctl, 0 /* GET_KEYRING_ID */, -3 /* session */, 0));
+	result(fd, "bpf", syscall(SYS_bpf, 0, NULL, 0));
+	result(fd, "perf_event_open", syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0));
+	result(fd, "unshare_user", syscall(SYS_unshare, CLONE_NEWUSER));
+	result(fd, "unshare_user_uts", syscall(SYS_unshare, CLONE_NEWUSER | CLONE_NEWUTS));
+	result(fd, "unshare_uts", syscall(SYS_unshare, CLONE_NEWUTS));
+	r = syscall(SYS_clone3, &c3, sizeof(c3));
+	if (r == 0)
+		_exit(0);
+	result(fd, "clone3", r);
+	r = fork();
+	if (r == 0)
+		_exit(0);
+	result(fd, "fork", r > 0 && waitpid(r, &st, 0) == r ? 0 : -1);
+	result(fd, "getpid", syscall(SYS_getpid));
+#ifdef __x86_64__
+	r = fork();
+	if (r == 0) {
+		syscall(0x40000000 | SYS_getpid); /* x32 */
+		_exit(0);
+	}
+	waitpid(r, &st, 0);
+	dprintf(fd, "x32=%s\n", WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS ? "killed" : "lived");
+	r = fork();
+	if (r == 0) {
+		/* i386's getpid through int 0x80: a foreign architecture. */
+		long ret;
+		__asm__ volatile("int $0x80" : "=a"(ret) : "a"(20L) : "memory");
+		_exit(0);
+	}
+	waitpid(r, &st, 0);
+	dprintf(fd, "i386=%s\n", WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS ? "killed" : "lived");
+#endif
+}
+
+TEST(seccomp_default_filter_in_process)
+{
+	json_t *profile = kiln_seccomp_default_profile();
+	_cleanup_free_ char *out = under_filter(profile, probe_default);
+
+	CHECK_STR(out, "keyctl=EPERM\nbpf=EPERM\nperf_event_open=EPERM\nunshare_user=EPERM\n"
+		       "unshare_user_uts=EPERM\nunshare_uts=ok\nclone3=ENOSYS\nfork=ok\ngetpid=ok\n"
+#ifdef __x86_64__
+		       "x32=killed\ni386=killed\n"
+#endif
+	);
+	json_decref(profile);
+}
+
+static void probe_args(int fd)
+{
+	/* personality(0xffffffff) only queries. */
+	result(fd, "eq_hit", syscall(SYS_personality, 0x12345UL));
+	result(fd, "eq_miss", syscall(SYS_personality, 0xffffffffUL));
+	result(fd, "eq_high_bits", syscall(SYS_personality, 0x100012345UL));
+	result(fd, "ne_hit", syscall(SYS_getpriority, 0 /* PRIO_PROCESS */, 0));
+	result(fd, "ne_miss", syscall(SYS_getpriority, 0, 4242));
+	result(fd, "sethostname", syscall(SYS_sethostname, "x", 1));
+}
+
+TEST(seccomp_profile_ops_and_errors)
+{
+	json_error_t jerr;
+	json_t *profile = json_loads(
+		"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":[\"" NATIVE_SCMP_ARCH_FOR_TEST "\"],"
+		" \"syscalls\":["
+		"  {\"names\":[\"personality\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":22,"
+		"   \"args\":[{\"index\":0,\"value\":74565,\"op\":\"SCMP_CMP_EQ\"}]},"
+		"  {\"names\":[\"getpriority\"],\"action\":\"SCMP_ACT_ERRNO\","
+		"   \"args\":[{\"index\":1,\"value\":4242,\"op\":\"SCMP_CMP_NE\"}]},"
+		"  {\"names\":[\"sethostname\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":38}]}",
+		0, &jerr);
+	_cleanup_free_ char *out = under_filter(profile, probe_args);
+
+	CHECK_STR(out, "eq_hit=Invalid argument\neq_miss=ok\neq_high_bits=ok\nne_hit=EPERM\n"
+		       "ne_miss=No such process\n"
+		       "sethostname=ENOSYS\n");
+	json_decref(profile);
+
+	static const struct {
+		const char *profile;
+		const char *want;
+	} bad[] = {
+		{ "[]", "linux.seccomp: must be an object" },
+		{ "{}", "linux.seccomp.defaultAction: must be a string" },
+		{ "{\"defaultAction\":\"SCMP_ACT_NOTIFY\"}",
+		  "linux.seccomp.defaultAction: \"SCMP_ACT_NOTIFY\" is not supported" },
+		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":\"/x\"}",
+		  "linux.seccomp.listenerPath: not supported" },
+		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":[\"SCMP_ARCH_S390X\"]}",
+		  "linux.seccomp.architectures[0]: kiln's runtime filters the native architecture" },
+		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"flags\":[\"SECCOMP_FILTER_FLAG_LOG\"]}",
+		  "linux.seccomp.flags: not supported" },
+		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"frobnicate\"],"
+		  "\"action\":\"SCMP_ACT_ERRNO\"}]}",
+		  "linux.seccomp.syscalls[0].names[0]: system call \"frobnicate\" unknown" },
+		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"bpf\"],"
+		  "\"action\":\"SCMP_ACT_TRACE\"}]}",
+		  "linux.seccomp.syscalls[0].action: \"SCMP_ACT_TRACE\" is not supported" },
+		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"clone\"],"
+		  "\"action\":\"SCMP_ACT_ERRNO\",\"args\":[{\"index\":0,\"value\":1,\"op\":\"SCMP_CMP_GT\"}]}]}",
+		  "linux.seccomp.syscalls[0].args[0].op: \"SCMP_CMP_GT\" is not supported" },
+		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"clone\"],"
+		  "\"action\":\"SCMP_ACT_ERRNO\",\"args\":[{\"index\":6,\"value\":1,\"op\":\"SCMP_CMP_EQ\"}]}]}",
+		  "linux.seccomp.syscalls[0].args[0].index: must be 0 to 5" },
+		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"bpf\"],"
+		  "\"action\":\"SCMP_ACT_KILL\",\"errnoRet\":1}]}",
+		  "linux.seccomp.syscalls[0].errnoRet: only goes with SCMP_ACT_ERRNO" },
+		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[],"
+		  "\"action\":\"SCMP_ACT_ERRNO\"}]}",
+		  "linux.seccomp.syscalls[0].names: must be a non-empty array" },
+		{ "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"bpf\"],"
+		  "\"action\":\"SCMP_ACT_ERRNO\",\"includes\":{}}]}",
+		  "linux.seccomp.syscalls[0].includes: not supported" },
+	};
+	for (size_t i = 0; i < KILN_ARRAY_SIZE(bad); i++) {
+		struct kiln_seccomp s;
+		struct kiln_error err = { 0 };
+		json_t *p = json_loads(bad[i].profile, 0, &jerr);
+		CHECK(p && kiln_seccomp_compile(p, &s, &err) == -1);
+		CHECK_CONTAINS(err.message, bad[i].want);
+		json_decref(p);
+	}
+}
+
+TEST(seccomp_in_container_and_exec)
+{
+	struct kiln_runtime_options o;
+	struct kiln_error err = { 0 };
+	char id[64];
+	_cleanup_free_ char *out = NULL, *out2 = NULL;
+	/* Without linux.seccomp: kiln's default. */
+	json_t *c = config_new(SH("sctest; unshare -U true 2>&1; echo unshare=$?;"
+				  "grep -E '^Seccomp' /proc/self/status; sh -c 'echo nested-sh-ok'"));
+
+	CHECK(run_config(c, &out) == 0);
+	CHECK_STR(out, SCTEST_WANT "unshare: unshare(0x10000000): Operation not permitted\nunshare=1\n"
+		       "Seccomp:\t2\nSeccomp_filters:\t1\nnested-sh-ok\n");
+	json_decref(c);
+
+	/* The default profile written into config.json: the same. */
+	c = config_new(SH("sctest"));
+	json_object_set_new(json_object_get(c, "linux"), "seccomp", kiln_seccomp_default_profile());
+	CHECK(run_config(c, &out2) == 0);
+	CHECK_STR(out2, SCTEST_WANT);
+	free(out2);
+	out2 = NULL;
+	/* An explicitly empty profile: nothing denied. */
+	json_object_set_new(json_object_get(c, "linux"), "seccomp",
+			    json_pack("{s:s}", "defaultAction", "SCMP_ACT_ALLOW"));
+	json_object_set_new(json_object_get(c, "process"), "args",
+			    json_pack("[s,s,s]", "sh", "-c", "unshare -U true && echo userns-allowed"));
+	CHECK(run_config(c, &out2) == 0);
+	CHECK_STR(out2, "userns-allowed\n");
+	json_decref(c);
+
+	/* Without noNewPrivileges the filter goes in before the capabilities
+	 * drop; and kiln_runtime_exec's process is filtered too. */
+	c = config_new((const char *const[]){ "sleep", "30", NULL });
+	json_object_set_new(json_object_get(c, "process"), "noNewPrivileges", json_false());
+	config_write(c);
+	json_decref(c);
+	options_init(&o, id, sizeof(id));
+	pid_t pid = kiln_runtime_start(&o, &err);
+	CHECK(pid > 0);
+	if (pid <= 0) {
+		printf("# %s\n", err.message);
+		return;
+	}
+	int fd = open(tmpdir, O_TMPFILE | O_RDWR | O_APPEND | O_CLOEXEC, 0600);
+	o.stdio.out = o.stdio.err = fd;
+	char *const argv[] = { "sh", "-c", "sctest; grep -E '^(Seccomp|NoNewPrivs)' /proc/self/status;"
+			       "grep -E '^(Seccomp|NoNewPrivs)' /proc/1/status", NULL };
+	pid_t epid = kiln_runtime_exec(&o, pid, argv, NULL, NULL, &err);
+	CHECK(epid > 0);
+	if (epid > 0)
+		CHECK(kiln_runtime_wait(epid, &err) == 0);
+	else
+		printf("# %s\n", err.message);
+	_cleanup_free_ char *out3 = read_fd_all(fd);
+	close(fd);
+	CHECK_STR(out3, SCTEST_WANT "NoNewPrivs:\t0\nSeccomp:\t2\nSeccomp_filters:\t1\n"
+		        "NoNewPrivs:\t0\nSeccomp:\t2\nSeccomp_filters:\t1\n");
+	CHECK(kiln_runtime_cleanup(&o, &err) == 0);
+	CHECK(kiln_runtime_wait(pid, &err) == 137);
+}
+
+/* Before exec, the container's process is not dumpable: only
+ * CAP_SYS_PTRACE opens its /proc/PID/exe (CVE-2019-5736), and its /proc/PID
+ * files belong to root:root instead of its own ids.  The caller runs with
+ * egid 4321 for the start, so that the two owners differ. */
+struct dump_seen {
+	int calls;
+	gid_t group;
+};
+
+static int before_start_owner(void *ctx, pid_t pid, struct kiln_error *err)
+{
+	struct dump_seen *s = ctx;
+	char path[64];
+	struct stat st;
+
+	s->calls++;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	s->group = stat(path, &st) == 0 ? st.st_gid : (gid_t)-1;
+	return 0;
+}
+
+TEST(container_process_not_dumpable_before_exec)
+{
+	struct kiln_runtime_options o;
+	struct kiln_error err = { 0 };
+	struct dump_seen seen = { 0 };
+	char id[64], path[64];
+	struct stat st;
+	json_t *c = config_new((const char *const[]){ "sleep", "30", NULL });
+	pid_t pid;
+
+	config_write(c);
+	json_decref(c);
+	options_init(&o, id, sizeof(id));
+	o.before_start = before_start_owner;
+	o.before_start_ctx = &seen;
+	/* Changing egid makes us non-dumpable: undo that, to see the runtime's. */
+	CHECK(setegid(4321) == 0);
+	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)getpid());
+	CHECK(stat(path, &st) == 0 && st.st_gid == 4321);
+	pid = kiln_runtime_start(&o, &err);
+	/* The caller's own flag is back. */
+	CHECK(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1);
+	CHECK(setegid(0) == 0);
+	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+	CHECK(pid > 0);
+	if (pid <= 0) {
+		printf("# %s\n", err.message);
+		return;
+	}
+	CHECK(seen.calls == 1);
+	CHECK(seen.group == 0);
+	CHECK(kiln_runtime_cleanup(&o, &err) == 0);
+	CHECK(kiln_runtime_wait(pid, &err) == 137);
+}
+
+static const char *v2_root_for_test(void)
+{
+	struct stat st;
+	if (stat("/sys/fs/cgroup/unified/cgroup.procs", &st) == 0)
+		return "/sys/fs/cgroup/unified";
+	if (stat("/sys/fs/cgroup/cgroup.controllers", &st) == 0)
+		return "/sys/fs/cgroup";
+	return NULL;
+}
+
+TEST(device_rules_and_mknod)
+{
+	const char *root = v2_root_for_test();
+	_cleanup_free_ char *out = NULL, *out2 = NULL, *out3 = NULL, *out4 = NULL, *out5 = NULL;
+	const char *probe = "grep -E '^Cap(Bnd|Eff|Prm)' /proc/self/status;"
+			    "mknod /dev/kiln-sda b 8 0 2>&1 | sed 's/.*: //';"
+			    "head -c 1 /dev/kiln-sda 2>&1 >/dev/null | sed 's/.*: //';"
+			    "head -c 3 /dev/zero | wc -c; echo x > /dev/null && echo null-ok";
+	json_t *c = config_new(SH(probe));
+	/* Docker's set without CAP_MKNOD (bit 27). */
+	const char *no_mknod = "CapPrm:\t00000000a00425fb\nCapEff:\t00000000a00425fb\n"
+			       "CapBnd:\t00000000a00425fb\nOperation not permitted\n"
+			       "No such file or directory\n3\nnull-ok\n";
+	/* A device cgroup: mknod allowed ("b *:* m"), opening a disk not. */
+	const char *guarded = "CapPrm:\t" DOCKER_CAPS_HEX "\nCapEff:\t" DOCKER_CAPS_HEX "\n"
+			      "CapBnd:\t" DOCKER_CAPS_HEX "\nOperation not permitted\n3\nnull-ok\n";
+
+	CHECK(root != NULL);
+	if (!root)
+		return;
+	/* v2 with linux.resources.devices: kiln's BPF device program. */
+	setenv("KILN_CGROUP2_MOUNT", root, 1);
+	CHECK(run_config(c, &out) == 0);
+	CHECK_STR(out, guarded);
+	/* v2 without device rules: nothing guards devices, no CAP_MKNOD. */
+	json_object_del(json_object_get(json_object_get(c, "linux"), "resources"), "devices");
+	CHECK(run_config(c, &out2) == 0);
+	CHECK_STR(out2, no_mknod);
+	unsetenv("KILN_CGROUP2_MOUNT");
+	/* v1 without device rules: the same. */
+	CHECK(run_config(c, &out3) == 0);
+	CHECK_STR(out3, no_mknod);
+	json_decref(c);
+	/* v1 with device rules: the devices controller. */
+	c = config_new(SH(probe));
+	CHECK(run_config(c, &out4) == 0);
+	CHECK_STR(out4, guarded);
+	json_decref(c);
+
+	/* No process.capabilities at all (root keeps everything) and no device
+	 * rules on v2: everything but CAP_MKNOD. */
+	c = config_new(SH("grep ^CapBnd /proc/self/status | cut -f2"));
+	json_object_del(json_object_get(c, "process"), "capabilities");
+	json_object_del(json_object_get(json_object_get(c, "linux"), "resources"), "devices");
+	setenv("KILN_CGROUP2_MOUNT", root, 1);
+	CHECK(run_config(c, &out5) == 0);
+	unsetenv("KILN_CGROUP2_MOUNT");
+	CHECK(out5 && !(strtoull(out5, NULL, 16) & (1ULL << 27)) && strtoull(out5, NULL, 16) != 0);
+	json_decref(c);
+}
+
+TEST(rbind_readonly_reaches_submounts)
+{
+	char src[300], sub[320], cmd[1100];
+	_cleanup_free_ char *out = NULL;
+	json_t *c = config_new(SH("{ echo x > /data/top; } 2>/dev/null || echo top-ro;"
+				  "{ echo x > /data/sub/file; } 2>/dev/null || echo sub-ro;"
+				  "cat /data/sub/file;"
+				  "grep ' /data/sub ' /proc/self/mountinfo | cut -d' ' -f6"));
+
+	snprintf(src, sizeof(src), "%s/robind", tmpdir);
+	snprintf(sub, sizeof(sub), "%s/sub", src);
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s && mount -t tmpfs kiln-test-sub %s && echo inside > %s/file",
+		 sub, sub, sub);
+	CHECK(system(cmd) == 0);
+	json_array_append_new(json_object_get(c, "mounts"),
+			      json_pack("{s:s, s:s, s:s, s:[s,s,s,s]}", "destination", "/data", "type",
+					"bind", "source", src, "options", "rbind", "ro", "nosuid", "nodev"));
+	CHECK(run_config(c, &out) == 0);
+	CHECK_STR(out, "top-ro\nsub-ro\ninside\nro,nosuid,nodev,relatime\n");
+	/* The host's submount is untouched. */
+	snprintf(cmd, sizeof(cmd), "echo host > %s/file", sub);
+	CHECK(system(cmd) == 0);
+	CHECK(umount2(sub, 0) == 0);
+	json_decref(c);
+}
+
+TEST(cgroup_namespace_on_v2)
+{
+	const char *root = v2_root_for_test();
+	struct kiln_runtime_options o;
+	struct kiln_error err = { 0 };
+	char id[64], host_dir[400];
+	json_t *c = config_new(SH("grep '^0::' /proc/self/cgroup; find /sys/fs/cgroup -mindepth 1 -type d | wc -l;"
+				  "ls /sys/fs/cgroup | grep -c kiln; echo done; sleep 30"));
+	int fd = open(tmpdir, O_TMPFILE | O_RDWR | O_APPEND | O_CLOEXEC, 0600);
+
+	CHECK(root != NULL);
+	if (!root)
+		return;
+	setenv("KILN_CGROUP2_MOUNT", root, 1);
+	config_write(c);
+	json_decref(c);
+	options_init(&o, id, sizeof(id));
+	o.stdio.out = o.stdio.err = fd;
+	pid_t pid = kiln_runtime_start(&o, &err);
+	CHECK(pid > 0);
+	if (pid <= 0) {
+		printf("# %s\n", err.message);
+		unsetenv("KILN_CGROUP2_MOUNT");
+		return;
+	}
+	/* The host sees the container's group (and others) at the root. */
+	snprintf(host_dir, sizeof(host_dir), "%s/%s/%s", root, cgparent, id);
+	CHECK(access(host_dir, F_OK) == 0);
+	/* exec's process: the same namespace; its device rules are the
+	 * BPF program's, so CAP_MKNOD stays. */
+	char *const argv[] = { "sh", "-c", "grep '^0::' /proc/self/cgroup; grep ^CapBnd /proc/self/status",
+			       NULL };
+	struct kiln_runtime_options eo = o;
+	int efd = open(tmpdir, O_TMPFILE | O_RDWR | O_APPEND | O_CLOEXEC, 0600);
+	eo.stdio.out = eo.stdio.err = efd;
+	pid_t epid = kiln_runtime_exec(&eo, pid, argv, NULL, NULL, &err);
+	CHECK(epid > 0 && kiln_runtime_wait(epid, &err) == 0);
+	_cleanup_free_ char *eout = read_fd_all(efd);
+	close(efd);
+	CHECK_STR(eout, "0::/\nCapBnd:\t" DOCKER_CAPS_HEX "\n");
+	/* The container's own observations are written before its sleep. */
+	char *out = NULL;
+	for (int i = 0; i < 500; i++) {
+		free(out);
+		out = read_fd_all(fd);
+		if (strstr(out, "done\n"))
+			break;
+		usleep(10000);
+	}
+	CHECK(kiln_runtime_cleanup(&o, &err) == 0);
+	CHECK(kiln_runtime_wait(pid, &err) == 137);
+	unsetenv("KILN_CGROUP2_MOUNT");
+	close(fd);
+	CHECK_STR(out, "0::/\n0\n0\ndone\n");
+	free(out);
+	CHECK(access(host_dir, F_OK) < 0);
+	snprintf(host_dir, sizeof(host_dir), "%s/%s", root, cgparent);
+	rmdir(host_dir);
+}
+
 /* ---- setup ---- */
 
 static int make_rootfs(const char *dir)
@@ -1238,6 +1747,18 @@ int main(int argc, char **argv)
 
 	if (argc == 4)
 		return drive(argc, argv);
+	if (argc == 2 && strcmp(argv[1], "sctest-source") == 0) {
+		fputs(sctest_src, stdout);
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[1], "default-seccomp") == 0) {
+		json_t *p = kiln_seccomp_default_profile();
+		char *text = json_dumps(p, JSON_COMPACT);
+		puts(text);
+		free(text);
+		json_decref(p);
+		return 0;
+	}
 	if (geteuid() != 0 || access("/bin/busybox", X_OK) < 0) {
 		printf("# needs root and /bin/busybox (busybox-static)\n");
 		printf("not ok 1 - environment\n1..1\n");
@@ -1254,7 +1775,7 @@ int main(int argc, char **argv)
 	snprintf(cgparent, sizeof(cgparent), "kiln-test-%d", (int)getpid());
 	snprintf(bundle, sizeof(bundle), "%s/bundle", tmpdir);
 	snprintf(rootfs, sizeof(rootfs), "%s/rootfs", bundle);
-	if (make_rootfs(rootfs) < 0) {
+	if (make_rootfs(rootfs) < 0 || make_sctest(rootfs) < 0) {
 		printf("not ok 1 - make rootfs\n1..1\n");
 		remove_all();
 		return 1;
@@ -1290,6 +1811,13 @@ int main(int argc, char **argv)
 	RUN(config_errors_table);
 	RUN(paths_stay_inside_the_root);
 	RUN(exec_with_terminal);
+	RUN(seccomp_default_filter_in_process);
+	RUN(seccomp_profile_ops_and_errors);
+	RUN(seccomp_in_container_and_exec);
+	RUN(container_process_not_dumpable_before_exec);
+	RUN(device_rules_and_mknod);
+	RUN(rbind_readonly_reaches_submounts);
+	RUN(cgroup_namespace_on_v2);
 	remove_all();
 	return tap_done();
 }
