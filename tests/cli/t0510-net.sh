@@ -6,6 +6,7 @@
 # the addresses given to these namespaces are used; the bridge, table and
 # namespaces carry a per-run suffix and go at exit, ip_forward is restored.
 . "$(dirname "$0")/../lib/cli.sh"
+. "$(dirname "$0")/../lib/containers.sh"
 
 if [ "$(id -u)" != 0 ]; then
 	echo "ok 1 # skip needs root (CAP_NET_ADMIN)"; done_testing
@@ -24,22 +25,6 @@ done
 check "found a free subnet" test -n "${KILN_NET_SUBNET:-}"
 port1=$(( 32000 + 0x${suffix:4:2} * 4 )); port2=$((port1 + 1))
 
-# net.ipv4.ip_forward is one switch for the host and writing it resets every
-# interface's forwarding, so tests that run at the same time share a count
-# (under flock); the last one out restores what the first one found.  Same
-# protocol in tests/unit/test_net.c.
-ip_forward_ref() { # enter | leave
-	flock /run/kiln-test-ip_forward.lock sh -c '
-		f=/run/kiln-test-ip_forward
-		if [ "$1" = enter ]; then
-			if [ -f $f ]; then read o n <$f; echo "$o $((n+1))" >$f
-			else echo "$(cat /proc/sys/net/ipv4/ip_forward) 1" >$f; fi
-		elif [ -f $f ]; then
-			read o n <$f; n=$((n-1))
-			if [ $n -le 0 ]; then echo $o >/proc/sys/net/ipv4/ip_forward; rm -f $f
-			else echo "$o $n" >$f; fi
-		fi' _ "$1"
-}
 ip_forward_ref enter
 pids=()
 cleanup_net() {

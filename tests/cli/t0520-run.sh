@@ -7,20 +7,13 @@
 # root.  The bridge, subnet and nftables table are this run's own; only
 # 127.0.0.1 and the containers' addresses are used.
 . "$(dirname "$0")/../lib/cli.sh"
+. "$(dirname "$0")/../lib/containers.sh"
 . "$(dirname "$0")/../lib/manifest.sh"
 
 if [ "$(id -u)" != 0 ]; then echo "1..0 # skip needs root"; exit 0; fi
 export KILN_APT_ETC="$T/etc"; mkdir -p "$T/etc"
 # Everything this script makes lives under $T and a cgroup of its own.
 export KILN_ROOT="$T/root" KILN_CGROUP_PARENT="kiln-t0520-$$"
-cleanup_containers() {
-	local ids
-	ids=$("$KILN" ps -aq 2>/dev/null)
-	[ -n "$ids" ] && "$KILN" rm -f $ids >/dev/null 2>&1
-	grep -o " $T[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
-	for d in /sys/fs/cgroup/*/"$KILN_CGROUP_PARENT"; do [ -d "$d" ] && rmdir "$d"/* "$d" 2>/dev/null; done
-	true
-}
 at_exit cleanup_containers
 
 # Networking of this run only (as t0510): a bridge, a free /24 and a table.
@@ -33,19 +26,6 @@ for i in $(seq 0 40); do
 	export KILN_NET_SUBNET="10.$a.$b.0/24"; net="10.$a.$b"; break
 done
 port=$(( 33000 + 0x${suffix:4:2} * 4 ))
-# net.ipv4.ip_forward: the shared count of t0510, restored by the last one out.
-ip_forward_ref() { # enter | leave
-	flock /run/kiln-test-ip_forward.lock sh -c '
-		f=/run/kiln-test-ip_forward
-		if [ "$1" = enter ]; then
-			if [ -f $f ]; then read o n <$f; echo "$o $((n+1))" >$f
-			else echo "$(cat /proc/sys/net/ipv4/ip_forward) 1" >$f; fi
-		elif [ -f $f ]; then
-			read o n <$f; n=$((n-1))
-			if [ $n -le 0 ]; then echo $o >/proc/sys/net/ipv4/ip_forward; rm -f $f
-			else echo "$o $n" >$f; fi
-		fi' _ "$1"
-}
 ip_forward_ref enter
 at_exit 'ip link del "$KILN_NET_BRIDGE" 2>/dev/null; nft delete table ip "$KILN_NET_TABLE" 2>/dev/null; ip_forward_ref leave'
 # gone PID: no such process, or a zombie (a dead monitor's child waits for

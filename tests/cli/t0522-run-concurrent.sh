@@ -3,19 +3,12 @@
 # is unpacked once (no temporary directory left), names stay unique (one
 # winner), and parallel -d / stop / rm leave nothing.  Needs root.
 . "$(dirname "$0")/../lib/cli.sh"
+. "$(dirname "$0")/../lib/containers.sh"
 . "$(dirname "$0")/../lib/manifest.sh"
 
 if [ "$(id -u)" != 0 ]; then echo "1..0 # skip needs root"; exit 0; fi
 export KILN_APT_ETC="$T/etc"; mkdir -p "$T/etc"
 export KILN_ROOT="$T/root" KILN_CGROUP_PARENT="kiln-t0522-$$"
-cleanup_containers() {
-	local ids
-	ids=$("$KILN" ps -aq 2>/dev/null)
-	[ -n "$ids" ] && "$KILN" rm -f $ids >/dev/null 2>&1
-	grep -o " $T[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
-	for d in /sys/fs/cgroup/*/"$KILN_CGROUP_PARENT"; do [ -d "$d" ] && rmdir "$d"/* "$d" 2>/dev/null; done
-	true
-}
 at_exit cleanup_containers
 empty() { [ -z "$(find "$@" -mindepth 1 2>/dev/null)" ]; }
 git_commit() { git -c user.name=t -c user.email=t@localhost -c commit.gpgsign=false commit -qm "$1"; }

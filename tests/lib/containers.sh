@@ -1,0 +1,32 @@
+# tests/lib/containers.sh - shared by the container tests (sourced after cli.sh).
+#
+#   ip_forward_ref enter|leave   share net.ipv4.ip_forward with concurrent tests
+#   cleanup_containers           remove this script's containers, mounts and cgroups
+#                                (needs KILN_ROOT and KILN_CGROUP_PARENT set)
+
+# net.ipv4.ip_forward is one switch for the host and writing it resets every
+# interface's forwarding, so tests that run at the same time share a count
+# (under flock); the last one out restores what the first one found.  Same
+# protocol in tests/unit/test_net.c.
+ip_forward_ref() { # enter | leave
+	flock /run/kiln-test-ip_forward.lock sh -c '
+		f=/run/kiln-test-ip_forward
+		if [ "$1" = enter ]; then
+			if [ -f $f ]; then read o n <$f; echo "$o $((n+1))" >$f
+			else echo "$(cat /proc/sys/net/ipv4/ip_forward) 1" >$f; fi
+		elif [ -f $f ]; then
+			read o n <$f; n=$((n-1))
+			if [ $n -le 0 ]; then echo $o >/proc/sys/net/ipv4/ip_forward; rm -f $f
+			else echo "$o $n" >$f; fi
+		fi' _ "$1"
+}
+
+# Every container of this KILN_ROOT, the mounts under $T, the cgroup parent.
+cleanup_containers() {
+	local ids
+	ids=$("$KILN" ps -aq 2>/dev/null)
+	[ -n "$ids" ] && "$KILN" rm -f $ids >/dev/null 2>&1
+	grep -o " $T[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
+	for d in /sys/fs/cgroup/*/"$KILN_CGROUP_PARENT"; do [ -d "$d" ] && rmdir "$d"/* "$d" 2>/dev/null; done
+	true
+}
