@@ -424,6 +424,45 @@ int cmd_logs(int argc, char **argv, struct kiln_cli *cli)
 	return rc;
 }
 
+/* stop and rm: the action on each named container, each failure said
+ * and the last one's exit code kept, the names done printed. */
+typedef int (*container_action)(struct kiln_container_root *root, const struct kiln_container *c,
+				const void *arg, struct kiln_error *err);
+
+static int each_container(struct kiln_cli *cli, char **names, int n, container_action action,
+			  const void *arg)
+{
+	struct kiln_error err = { 0 };
+	struct kiln_container_root *root = kiln_container_root_open(&err);
+	int rc = 0;
+
+	if (!root)
+		return kiln_cli_fail(cli, &err);
+	for (int i = 0; i < n; i++) {
+		struct kiln_container c;
+		kiln_error_clear(&err);
+		if (kiln_container_find(root, names[i], &c, &err) < 0 || action(root, &c, arg, &err) < 0)
+			rc = kiln_cli_fail(cli, &err);
+		else if (!cli->quiet)
+			printf("%s\n", names[i]);
+		kiln_container_release(&c);
+	}
+	kiln_container_root_close(root);
+	return rc;
+}
+
+static int stop_one(struct kiln_container_root *root, const struct kiln_container *c, const void *arg,
+		    struct kiln_error *err)
+{
+	return kiln_container_stop(root, c, *(const int *)arg, err);
+}
+
+static int remove_one(struct kiln_container_root *root, const struct kiln_container *c, const void *arg,
+		      struct kiln_error *err)
+{
+	return kiln_container_remove(root, c, *(const bool *)arg, err);
+}
+
 static void stop_help(void)
 {
 	printf("usage: kiln stop [-t SECS] CONTAINER…\n"
@@ -445,9 +484,7 @@ int cmd_stop(int argc, char **argv, struct kiln_cli *cli)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct kiln_error err = { 0 };
-	struct kiln_container_root *root;
-	int ch, rc = 0, timeout = 10;
+	int ch, timeout = 10;
 	char *end;
 
 	while ((ch = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
@@ -463,22 +500,7 @@ int cmd_stop(int argc, char **argv, struct kiln_cli *cli)
 	}
 	if (optind >= argc)
 		return kiln_cli_usage(cli, "expected CONTAINER…");
-	root = kiln_container_root_open(&err);
-	if (!root)
-		return kiln_cli_fail(cli, &err);
-	for (int i = optind; i < argc; i++) {
-		struct kiln_container c;
-		kiln_error_clear(&err);
-		if (kiln_container_find(root, argv[i], &c, &err) < 0 ||
-		    kiln_container_stop(root, &c, timeout, &err) < 0) {
-			rc = kiln_cli_fail(cli, &err);
-		} else if (!cli->quiet) {
-			printf("%s\n", argv[i]);
-		}
-		kiln_container_release(&c);
-	}
-	kiln_container_root_close(root);
-	return rc;
+	return each_container(cli, argv + optind, argc - optind, stop_one, &timeout);
 }
 
 static void rm_help(void)
@@ -500,10 +522,8 @@ int cmd_rm(int argc, char **argv, struct kiln_cli *cli)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct kiln_error err = { 0 };
-	struct kiln_container_root *root;
 	bool force = false;
-	int ch, rc = 0;
+	int ch;
 
 	while ((ch = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
 		switch (ch) {
@@ -514,22 +534,7 @@ int cmd_rm(int argc, char **argv, struct kiln_cli *cli)
 	}
 	if (optind >= argc)
 		return kiln_cli_usage(cli, "expected CONTAINER…");
-	root = kiln_container_root_open(&err);
-	if (!root)
-		return kiln_cli_fail(cli, &err);
-	for (int i = optind; i < argc; i++) {
-		struct kiln_container c;
-		kiln_error_clear(&err);
-		if (kiln_container_find(root, argv[i], &c, &err) < 0 ||
-		    kiln_container_remove(root, &c, force, &err) < 0) {
-			rc = kiln_cli_fail(cli, &err);
-		} else if (!cli->quiet) {
-			printf("%s\n", argv[i]);
-		}
-		kiln_container_release(&c);
-	}
-	kiln_container_root_close(root);
-	return rc;
+	return each_container(cli, argv + optind, argc - optind, remove_one, &force);
 }
 
 static void exec_help(void)
