@@ -61,6 +61,14 @@ expect_contains "$out" "CapBnd:	00000000a80425fb" "and so is the bounding set"
 expect_contains "$out" "NoNewPrivs:	1" "no new privileges"
 expect_contains "$out" "foo=from-image" "the image's environment"
 expect_contains "$out" "uid=0(root) gid=0(root)" "runs as the image's user (root)"
+# With a terminal on stdin and stdout the container gets one (script(1)
+# gives kiln a pty, as a user's shell would).
+run script -qec "'$KILN' run --rm --network none '$SNAP' sh -c 'tty; test -t 0 && echo interactive'" /dev/null
+check "run with a terminal: exit 0" test "$rc" = 0
+expect_contains "$out" "/dev/pts/" "the container's stdin is a pty of its own"
+expect_contains "$out" "interactive" "and a terminal"
+run script -qec "'$KILN' run -d --name ttyd '$SNAP' sleep 30 >/dev/null && '$KILN' exec ttyd sh -c 'tty' ; '$KILN' rm -f ttyd >/dev/null" /dev/null
+expect_contains "$out" "/dev/pts/" "exec gets a terminal too"
 # Docker-like seccomp defaults, in the bundle (so runc applies them too).
 expect_rc 0 "a container runs under a seccomp filter" kiln run --rm "$SNAP" grep Seccomp: /proc/self/status
 expect_contains "$out" "Seccomp:	2" "mode 2 (filter)"
