@@ -929,6 +929,48 @@ static int network_mode(struct kiln_container_root *r, const char *mode, enum ki
 	return 0;
 }
 
+/* The container's /etc/hosts, /etc/hostname and /etc/resolv.conf, as
+ * Docker gives them: files in its state directory, bound over the image's.
+ * resolv.conf is the host's, without loopback name servers (unreachable
+ * from a network namespace of its own); a bridge container's address is
+ * added to hosts once it is leased (network_up). */
+static const char *const etc_files[] = { "hosts", "hostname", "resolv.conf" };
+
+static int write_etc_files(const char *sdir, const char *hostname, bool own_netns, struct kiln_error *err)
+{
+	_cleanup_free_ char *host_resolv = kiln_file_read("/etc/resolv.conf", 1 << 16, NULL, NULL);
+	struct kiln_buf hosts = KILN_BUF_INIT, resolv = KILN_BUF_INIT;
+	char *save = NULL;
+	int rc = -1;
+
+	kiln_buf_printf(&hosts, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+	for (char *line = host_resolv ? strtok_r(host_resolv, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		const char *p = line;
+		if (own_netns && strncmp(p, "nameserver", 10) == 0) {
+			p += 10;
+			p += strspn(p, " \t");
+			if (strncmp(p, "127.", 4) == 0 || strncmp(p, "::1", 3) == 0)
+				continue;
+		}
+		kiln_buf_printf(&resolv, "%s\n", line);
+	}
+	{
+		_cleanup_free_ char *ph = kiln_path_join(sdir, "hosts"), *pn = kiln_path_join(sdir, "hostname");
+		_cleanup_free_ char *pr = kiln_path_join(sdir, "resolv.conf");
+		_cleanup_free_ char *name = kiln_xasprintf("%s\n", hostname);
+		if (write_file_quick(ph, hosts.data, hosts.len, err) < 0 ||
+		    write_file_quick(pn, name, strlen(name), err) < 0 ||
+		    write_file_quick(pr, resolv.data ? resolv.data : "", resolv.len, err) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	kiln_buf_release(&hosts);
+	kiln_buf_release(&resolv);
+	return rc;
+}
+
 /* Steps of creation after the lock: fills c, mounts, writes config.json.
  * On failure the caller destroys what exists. */
 static int create_locked(struct kiln_container_root *r, const struct kiln_container_options *o,
@@ -943,6 +985,7 @@ static int create_locked(struct kiln_container_root *r, const struct kiln_contai
 	struct kiln_bundle_process proc = { 0 };
 	struct kiln_bundle_mount *mounts = NULL;
 	char **sources = NULL, **dests = NULL;
+	size_t n_mounts = 0;
 	struct kiln_bundle_spec spec = { 0 };
 	enum kiln_bundle_network net = KILN_BUNDLE_NET_NONE;
 	struct rlimit nofile;
@@ -990,11 +1033,22 @@ static int create_locked(struct kiln_container_root *r, const struct kiln_contai
 	c->command = strv_dup(proc.args, proc.n_args);
 	c->n_command = proc.n_args;
 
-	mounts = kiln_xcalloc(o->n_volumes + 1, sizeof(*mounts));
-	sources = kiln_xcalloc(o->n_volumes + 1, sizeof(char *));
-	dests = kiln_xcalloc(o->n_volumes + 1, sizeof(char *));
-	for (size_t i = 0; i < o->n_volumes; i++) {
-		if (parse_volume(r, o->volumes[i], &sources[i], &dests[i], &mounts[i].readonly, err) < 0)
+	n_mounts = o->n_volumes + KILN_ARRAY_SIZE(etc_files);
+	mounts = kiln_xcalloc(n_mounts, sizeof(*mounts));
+	sources = kiln_xcalloc(n_mounts, sizeof(char *));
+	dests = kiln_xcalloc(n_mounts, sizeof(char *));
+	/* /etc files first: a volume the user puts at /etc wins over them. */
+	if (write_etc_files(sdir, o->hostname ? o->hostname : c->name, net != KILN_BUNDLE_NET_HOST, err) < 0)
+		goto out;
+	for (size_t i = 0; i < KILN_ARRAY_SIZE(etc_files); i++) {
+		sources[i] = kiln_path_join(sdir, etc_files[i]);
+		dests[i] = kiln_xasprintf("/etc/%s", etc_files[i]);
+		mounts[i].source = sources[i];
+		mounts[i].destination = dests[i];
+	}
+	for (size_t k = 0; k < o->n_volumes; k++) {
+		size_t i = KILN_ARRAY_SIZE(etc_files) + k;
+		if (parse_volume(r, o->volumes[k], &sources[i], &dests[i], &mounts[i].readonly, err) < 0)
 			goto out;
 		mounts[i].source = sources[i];
 		mounts[i].destination = dests[i];
@@ -1006,7 +1060,7 @@ static int create_locked(struct kiln_container_root *r, const struct kiln_contai
 	cgroups = kiln_xasprintf("%s/%s", r->cgroup_parent, c->id);
 	spec = (struct kiln_bundle_spec){
 		.root_path = "rootfs", .hostname = o->hostname ? o->hostname : c->name, .process = &proc,
-		.terminal = o->terminal, .volumes = mounts, .n_volumes = o->n_volumes, .network = net,
+		.terminal = o->terminal, .volumes = mounts, .n_volumes = n_mounts, .network = net,
 		.netns_path = netns, .memory = o->memory, .pids = o->pids, .cpus = o->cpus,
 		.cgroups_path = cgroups, .nofile_soft = nofile.rlim_cur, .nofile_hard = nofile.rlim_max,
 		.cgroup_ns = cgroup2_unified(),
@@ -1017,8 +1071,8 @@ static int create_locked(struct kiln_container_root *r, const struct kiln_contai
 	rc = state_save(r, c, err);
 out:
 	kiln_bundle_process_release(&proc);
-	strv_free(sources, o->n_volumes);
-	strv_free(dests, o->n_volumes);
+	strv_free(sources, n_mounts);
+	strv_free(dests, n_mounts);
 	free(mounts);
 	return rc;
 }
@@ -1157,6 +1211,18 @@ static int network_up(struct monitor *m, pid_t pid, struct kiln_error *err)
 		return kiln_error_prefix(err, "network");
 	free(m->c->address);
 	m->c->address = kiln_xstrdup(att.address);
+	/* Written in place: the container's /etc/hosts is this very file. */
+	{
+		_cleanup_free_ char *hosts = kiln_path_join(m->dir, "hosts");
+		_cleanup_free_ char *hn_path = kiln_path_join(m->dir, "hostname");
+		_cleanup_free_ char *hn = kiln_file_read(hn_path, 256, NULL, NULL);
+		_cleanup_close_ int fd = open(hosts, O_WRONLY | O_APPEND | O_CLOEXEC);
+		if (hn && fd >= 0) {
+			_cleanup_free_ char *line = kiln_xasprintf("%s\t%.*s\n", att.address,
+								  (int)strcspn(hn, "\n"), hn);
+			kiln_write_all(fd, line, strlen(line));
+		}
+	}
 	return 0;
 }
 

@@ -69,6 +69,9 @@ expect_contains "$out" "/dev/pts/" "the container's stdin is a pty of its own"
 expect_contains "$out" "interactive" "and a terminal"
 run script -qec "'$KILN' run -d --name ttyd '$SNAP' sleep 30 >/dev/null && '$KILN' exec ttyd sh -c 'tty' ; '$KILN' rm -f ttyd >/dev/null" /dev/null
 expect_contains "$out" "/dev/pts/" "exec gets a terminal too"
+# Docker's /etc files: hosts, hostname, resolv.conf (no loopback servers).
+expect_rc 0 "a container has /etc/hosts, /etc/hostname, /etc/resolv.conf" kiln run --rm --name etcs --network none "$SNAP" sh -c 'cat /etc/hostname; grep -c localhost /etc/hosts; grep -c "^nameserver 127" /etc/resolv.conf; true'
+check "hostname, localhost, no loopback name server" test "$(printf '%s' "$out" | tr '\n' ' ')" = "etcs 2 0"
 # Docker-like seccomp defaults, in the bundle (so runc applies them too).
 expect_rc 0 "a container runs under a seccomp filter" kiln run --rm "$SNAP" grep Seccomp: /proc/self/status
 expect_contains "$out" "Seccomp:	2" "mode 2 (filter)"
@@ -259,6 +262,9 @@ a1=$(addr_of b1)
 check "it has an address in this run's subnet" test "${a1%.*}" = "$net"
 expect_rc 0 "it has eth0 with that address" kiln exec b1 ip -o -4 addr show eth0
 expect_contains "$out" "inet $a1/24" "eth0 carries it"
+expect_rc 0 "its /etc/hosts names its address" kiln exec b1 cat /etc/hosts
+expect_contains "$out" "$(printf '\tb1')" "and its hostname"
+expect_contains "$out" "localhost" "and localhost"
 check "the bridge exists" ip link show "$KILN_NET_BRIDGE"
 check "so does the nftables table" nft list table ip "$KILN_NET_TABLE"
 page=""
@@ -283,10 +289,17 @@ bid=$(kiln ps -q | head -1)
 sdir=$(echo "$KILN_ROOT"/run/containers/"$bid"*)
 mkdir -p "$T/bundle"
 cp -a "$sdir/rootfs" "$T/bundle/rootfs"
-python3 - "$sdir/config.json" "$T/bundle/config.json" "$probe" <<'PY'
-import json, sys
+python3 - "$sdir/config.json" "$T/bundle/config.json" "$probe" "$sdir" <<'PY'
+import json, os, shutil, sys
 c = json.load(open(sys.argv[1]))
 c["process"]["args"] = ["sh", "-c", sys.argv[3]]
+# The bundle's own files (/etc/hosts, …) go with the copy.
+for m in c["mounts"]:
+    src = m.get("source", "")
+    if src.startswith(sys.argv[4] + "/"):
+        dst = os.path.join(os.path.dirname(sys.argv[2]), os.path.basename(src))
+        shutil.copy(src, dst)
+        m["source"] = dst
 c["hostname"] = "probe1"
 c["linux"]["cgroupsPath"] = c["linux"]["cgroupsPath"] + "-runc"
 json.dump(c, open(sys.argv[2], "w"))
