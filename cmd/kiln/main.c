@@ -16,7 +16,7 @@ static int cmd_help(int argc, char **argv, struct kiln_cli *cli);
 static const struct kiln_command commands[] = {
 	{ "init", cmd_init, "scaffold a kiln.yaml (pinned to the mirror's current versions) and .gitignore" },
 	{ "lock", cmd_lock, "resolve the manifest's pins into an exact, verified lockfile" },
-	{ "build", cmd_build, "build a commit's reproducible OCI image into the store" },
+	{ "build", cmd_build, "build, sign and record a commit's reproducible OCI image in the store" },
 	{ "verify", cmd_verify, "check a snapshot's signature, provenance and every digest (offline)" },
 	{ "audit", cmd_audit, "rebuild a commit from nothing and compare with its recorded snapshot" },
 	{ "export", cmd_export, "write a snapshot as an oci-archive or docker-archive file" },
@@ -58,7 +58,9 @@ static void print_main_help(FILE *out)
 		"  -h, --help      this help; `kiln COMMAND --help` for a command\n"
 		"\n"
 		"Exit codes: 0 ok, 1 failed, 2 usage, 3 verification failed, 4 audit found a difference.\n"
-		"Environment: KILN_MIRROR, KILN_MIRROR_<SOURCE>, KILN_CACHE, XDG_CACHE_HOME, KILN_APT_ETC.\n"
+		"Environment: KILN_MIRROR, KILN_MIRROR_<SOURCE>, KILN_CACHE, XDG_CACHE_HOME, KILN_APT_ETC,\n"
+		"KILN_STORE, KILN_KEY, KILN_ROOT, KILN_RUNTIME, KILN_CGROUP_PARENT, KILN_NET_BRIDGE,\n"
+		"KILN_NET_SUBNET, KILN_NET_TABLE (kiln(1) says what each does).\n"
 		"See docs/ and `man kiln` for the formats and guides.\n");
 }
 
