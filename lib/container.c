@@ -1096,7 +1096,7 @@ static int create(struct kiln_container_root *r, const struct kiln_container_opt
 		return kiln_error_set(err, "--runtime %s: expected kiln or runc", runtime);
 	for (size_t i = 0; i < o->n_ports; i++) {
 		struct kiln_net_port port;
-		if (kiln_net_parse_port(o->ports[i], &port, err) < 0)
+		if (kiln_net_parse_port(o->ports[i], &port, err) < 0 || kiln_net_port_free(&port, err) < 0)
 			return kiln_error_prefix(err, "-p %s", o->ports[i]);
 	}
 	/* Unpacking can take a while: before the lock. */

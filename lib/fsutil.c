@@ -20,6 +20,8 @@ static char *read_open_file(int fd, const char *path, bool regular_only, size_t 
 
 	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
 		kiln_error_set(err, "read '%s': is a directory", path);
+		if (regular_only)
+			kiln_error_verification(err);
 		return NULL;
 	}
 	if (regular_only && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {

@@ -355,11 +355,23 @@ static int read_layer(const char *blob_path, const char *label, const char *medi
 	if (digest && !kiln_oci_digest_valid(digest))
 		return kiln_error_set(err, "%s: \"%s\" is not a sha256 digest", label, digest);
 	r = kiln_xcalloc(1, sizeof(*r));
-	r->fd = open(blob_path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK and a regular-file check: a FIFO or device planted in a
+	 * store must fail (as tampering, exit 3), never hang. */
+	r->fd = open(blob_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (r->fd < 0) {
 		kiln_error_errno(err, errno, "%s: open '%s'", label, blob_path);
 		free(r);
 		return -1;
+	}
+	{
+		struct stat st;
+		if (fstat(r->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+			kiln_error_set(err, "%s: '%s' is not a regular file", label, blob_path);
+			kiln_error_verification(err);
+			close(r->fd);
+			free(r);
+			return -1;
+		}
 	}
 	if (digest)
 		r->hash = kiln_sha256_new();

@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -1367,4 +1368,24 @@ int kiln_net_parse_port(const char *text, struct kiln_net_port *out, struct kiln
 		return kiln_error_set(err, "port mapping '%s': ports must be numbers 1 to 65535",
 				      text);
 	return 0;
+}
+
+int kiln_net_port_free(const struct kiln_net_port *port, struct kiln_error *err)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port->host) };
+	bool tcp = port->proto != IPPROTO_UDP;
+	int fd, one = 1, rc = 0;
+
+	if (port->host_address[0] && inet_pton(AF_INET, port->host_address, &sa.sin_addr) != 1)
+		return kiln_error_set(err, "'%s' is not an IPv4 address", port->host_address);
+	fd = socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return kiln_error_errno(err, errno, "socket");
+	/* SO_REUSEADDR: a port left in TIME_WAIT is free; a listener is not. */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno == EADDRINUSE)
+		rc = kiln_error_set(err, "host port %u/%s is in use on this host (a program listens there)",
+				    port->host, tcp ? "tcp" : "udp");
+	close(fd);
+	return rc;
 }

@@ -142,6 +142,11 @@ int kiln_net_loopback_up(pid_t pid, struct kiln_error *err);
 /* Parse a "-p" value: "8080:80", "8080:80/udp", "127.0.0.1:8080:80/tcp".
  * Ports 1-65535, decimal; protocol tcp (default) or udp. */
 int kiln_net_parse_port(const char *text, struct kiln_net_port *out, struct kiln_error *err);
+/* Is port's host port free on this host?  A DNAT rule would silently take
+ * the traffic of a program already listening there (Docker refuses too):
+ * -1 with "in use" when binding it fails with EADDRINUSE.  Ports that kiln
+ * itself publishes are checked by kiln_net_attach. */
+int kiln_net_port_free(const struct kiln_net_port *port, struct kiln_error *err);
 
 enum kiln_net_mode {
 	KILN_NET_BRIDGE,

@@ -281,7 +281,9 @@ static int get_strv(json_t *obj, const char *key, const char *field, bool requir
 		return kiln_error_set(err, "config.json: %s: too many entries", field);
 	vec = kiln_xcalloc(n + 1, sizeof(*vec));
 	json_array_foreach(v, i, s) {
-		if (!json_is_string(s) || json_string_length(s) >= PATH_MAX * 8 ||
+		/* The kernel's own limit for one argument or variable
+		 * (MAX_ARG_STRLEN, 32 pages). */
+		if (!json_is_string(s) || json_string_length(s) >= 32 * 4096 ||
 		    strlen(json_string_value(s)) != json_string_length(s)) {
 			strv_free(vec);
 			return kiln_error_set(err, "config.json: %s[%zu]: must be a string", field, i);

@@ -170,10 +170,19 @@ int kiln_scaffold_init(const struct kiln_scaffold_options *opt, char **written,
 		"#   - {src: www/, dst: /srv/www/, mode: \"0644\"}\n"
 		"# run:                   # build-time commands, no network\n"
 		"#   - update-ca-certificates\n"
-		"config:\n"
-		"  entrypoint: [/bin/busybox]\n"
-		"  cmd: [sh]\n"
-		"  env: {LANG: C.UTF-8}\n");
+		"config:\n");
+	/* An entrypoint only the image can run: busybox's shell when it is
+	 * pinned; otherwise none (the command line names what to run). */
+	{
+		bool busybox = false;
+		for (size_t i = 0; i < n_pkgs; i++)
+			busybox |= strcmp(pkgs[i], "busybox-static") == 0;
+		if (busybox)
+			kiln_buf_adds(&y, "  entrypoint: [/bin/busybox]\n  cmd: [sh]\n");
+		else
+			kiln_buf_adds(&y, "  # entrypoint: [/usr/bin/PROGRAM]   # what `kiln run NAME` runs\n");
+	}
+	kiln_buf_adds(&y, "  env: {LANG: C.UTF-8}\n");
 
 	if (kiln_mkdir_p(opt->dir, 0755, err) < 0)
 		goto out;

@@ -191,7 +191,8 @@ static BIO *key_file_bio(const char *path, char **text, size_t *len, struct kiln
 {
 	BIO *bio;
 
-	*text = kiln_file_read(path, KEY_FILE_MAX, len, err);
+	/* Regular files only: a FIFO given as a key must not hang kiln. */
+	*text = kiln_file_read_regular(path, KEY_FILE_MAX, len, err);
 	if (!*text)
 		return NULL;
 	bio = BIO_new_mem_buf(*text, (int)*len);

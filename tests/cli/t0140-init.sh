@@ -15,6 +15,7 @@ expect_contains "$(cat kiln.yaml)" 'name: my-project' "names the image after the
 expect_contains "$(cat kiln.yaml)" "suite: stable-updates" "adds the -updates suite the mirror has"
 expect_not_contains "$(cat kiln.yaml)" "stable-security" "but not a -security suite it lacks"
 expect_contains "$(cat kiln.yaml)" 'upd-user: "1.0"' "pins upd-user"
+expect_not_contains "$(cat kiln.yaml)" "entrypoint: [/bin/busybox]" "no busybox entrypoint for an image without busybox"
 expect_not_contains "$(cat kiln.yaml)" "127.0.0.1" "names no mirror host"
 expect_contains "$(cat .gitignore)" "/snapshots/*" "ignores the store"
 expect_contains "$(cat .gitignore)" "/.kiln/signing.key" "and the private signing key"

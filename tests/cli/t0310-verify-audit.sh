@@ -211,6 +211,7 @@ restore
 rm -f "$(blob "$LAYER")" && mkfifo "$(blob "$LAYER")"
 expect_rc 3 "a FIFO in place of a layer fails at once (no hang)" timeout 60 "$KILN" verify t
 expect_contains "$err" "not a regular file" "says what it is"
+expect_rc 3 "kiln diff over a FIFO layer fails at once too" timeout 60 "$KILN" diff t t
 restore
 rm -f "$(blob "$LAYER")" && ln -s /dev/zero "$(blob "$LAYER")"
 expect_rc 3 "a link to /dev/zero in place of a layer fails at once" timeout 60 "$KILN" verify t

@@ -265,6 +265,16 @@ expect_contains "$out" "inet $a1/24" "eth0 carries it"
 expect_rc 0 "its /etc/hosts names its address" kiln exec b1 cat /etc/hosts
 expect_contains "$out" "$(printf '\tb1')" "and its hostname"
 expect_contains "$out" "localhost" "and localhost"
+# A host port a program already listens on is refused, not taken over.
+busy=$((port + 2))
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(60)' "$busy" &
+listener=$!
+at_exit "kill $listener 2>/dev/null"
+for _ in $(seq 50); do ss -ltn | grep -q ":$busy " && break; sleep 0.1; done
+expect_rc 1 "-p onto a port a host program listens on is refused" kiln run --rm -p "$busy:8080" "$SNAP" true
+expect_contains "$err" "in use on this host" "and says so"
+kill "$listener" 2>/dev/null
 check "the bridge exists" ip link show "$KILN_NET_BRIDGE"
 check "so does the nftables table" nft list table ip "$KILN_NET_TABLE"
 page=""
