@@ -27,6 +27,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <limits.h>
+#include <poll.h>
 #include <linux/capability.h>
 #include <linux/openat2.h>
 #include <sched.h>
@@ -2045,6 +2046,14 @@ static int parent_sync(const struct kiln_runtime_options *o, pid_t pid, int sock
 		if (n <= 0 || m.type != 'N')
 			goto child_failed;
 		if (o->before_start && o->before_start(o->before_start_ctx, pid, err) < 0) {
+			/* The child goes on building the root meanwhile; if that
+			 * failed first (a volume that cannot be mounted), its own
+			 * error is the cause, and before_start only saw it gone. */
+			struct pollfd p = { .fd = sock, .events = POLLIN };
+			if (poll(&p, 1, 0) == 1 && recv_msg(sock, &m, NULL) > 0 && m.type == 'E') {
+				n = 1;
+				goto child_failed;
+			}
 			reap(pid);
 			return kiln_error_prefix(err, "%s: before start", what);
 		}

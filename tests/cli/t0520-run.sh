@@ -136,6 +136,9 @@ check "KILN_ROOT/volumes is mode 0700" test "$(stat -c %a "$KILN_ROOT/volumes")"
 expect_rc 0 "a volume is mounted nosuid,nodev" kiln run --rm -v data:/data "$SNAP" sh -c 'grep " /data " /proc/self/mountinfo'
 expect_contains "$out" "nosuid" "nosuid"
 expect_contains "$out" "nodev" "and nodev"
+expect_rc 1 "a volume that cannot be mounted (a directory onto a file)" kiln run --rm --network none -v data:/etc/passwd "$SNAP" true
+expect_contains "$err" "/etc/passwd" "the error names the mount, not a side effect"
+expect_not_contains "$err" "ns/net" "(not the network setup that found the process gone)"
 expect_rc 1 "a relative container path is refused" kiln run --rm -v data:rel "$SNAP" true
 
 # cgroup limits.
