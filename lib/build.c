@@ -1089,8 +1089,16 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 	describe_compressor(b.compression, b.level, b.compressor_id, sizeof(b.compressor_id));
 
 	b.git = kiln_git_open(manifest_dir, err);
-	if (!b.git)
+	if (!b.git) {
+		/* Usually a mistyped -f: say that first.  (A manifest that only
+		 * exists in an older commit is fine: builds read the commit.) */
+		if (access(manifest_dir, F_OK) < 0)
+			kiln_error_set(err, "no manifest '%s': its directory does not exist", opt->manifest_path);
+		else if (access(opt->manifest_path, F_OK) < 0)
+			kiln_error_set(err, "no manifest '%s' (kiln init writes one; -f names another)",
+				       opt->manifest_path);
 		goto out;
+	}
 	if (kiln_git_resolve(b.git, opt->rev ? opt->rev : "HEAD", b.commit, &b.commit_time, err) < 0)
 		goto out;
 	if (locate_manifest(&b, err) < 0 || load_inputs(&b, err) < 0 || load_key(&b, err) < 0)

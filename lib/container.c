@@ -854,6 +854,23 @@ static int parse_volume(const struct kiln_container_root *r, const char *text, c
 		return kiln_error_set(err, "volume '%s': mode '%s' is not ro or rw", text, mode);
 	if (colon[1] != '/' || strstr(colon + 1, "/../") || kiln_str_has_suffix(colon + 1, "/.."))
 		return kiln_error_set(err, "volume '%s': the container path must be absolute, without ..", text);
+	/* Not the root, nor what the runtime mounts itself (a volume over
+	 * /proc would be a writable, persistent fake /proc). */
+	{
+		static const char *const reserved[] = { "/proc", "/sys", "/dev" };
+		const char *d = colon + 1;
+		size_t dl = strlen(d);
+		while (dl > 1 && d[dl - 1] == '/')
+			dl--;
+		if (dl == 1)
+			return kiln_error_set(err, "volume '%s': cannot mount over the container's /", text);
+		for (size_t i = 0; i < KILN_ARRAY_SIZE(reserved); i++) {
+			size_t rl = strlen(reserved[i]);
+			if (dl >= rl && strncmp(d, reserved[i], rl) == 0 && (dl == rl || d[rl] == '/'))
+				return kiln_error_set(err, "volume '%s': %s is the container's own, not a place for a "
+						      "volume", text, reserved[i]);
+		}
+	}
 	if (copy[0] == '/') {
 		struct stat st;
 		if (stat(copy, &st) < 0)
@@ -927,6 +944,30 @@ static int network_mode(struct kiln_container_root *r, const char *mode, enum ki
 		return kiln_error_set(err, "--network '%s': expected bridge, host, none or container:NAME", mode);
 	}
 	return 0;
+}
+
+/* RFC 1123: dot-separated labels of letters, digits and '-', not starting
+ * or ending with '-', 1-63 characters each, 253 in all. */
+static bool hostname_valid(const char *h)
+{
+	size_t len = strlen(h), label = 0;
+
+	if (len == 0 || len > 253)
+		return false;
+	for (size_t i = 0; i <= len; i++) {
+		char c = h[i];
+		if (c == '.' || c == '\0') {
+			if (label == 0 || label > 63 || h[i - 1] == '-')
+				return false;
+			label = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			   (c == '-' && label > 0)) {
+			label++;
+		} else {
+			return false;
+		}
+	}
+	return true;
 }
 
 /* The container's /etc/hosts, /etc/hostname and /etc/resolv.conf, as
@@ -1089,6 +1130,9 @@ static int create(struct kiln_container_root *r, const struct kiln_container_opt
 	*lock_fd = -1;
 	if (o->name && !kiln_container_name_valid(o->name))
 		return kiln_error_set(err, "--name '%s': use letters, digits, '_', '.', '-' (at most 64)", o->name);
+	if (o->hostname && !hostname_valid(o->hostname))
+		return kiln_error_set(err, "--hostname '%s': use labels of letters, digits and '-', joined by '.' "
+				      "(at most 63 characters each, 253 in all)", o->hostname);
 	const char *runtime = o->runtime ? o->runtime : getenv("KILN_RUNTIME");
 	if (!runtime || !*runtime)
 		runtime = DEFAULT_RUNTIME;

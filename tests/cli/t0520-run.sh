@@ -139,6 +139,10 @@ expect_contains "$out" "nodev" "and nodev"
 expect_rc 1 "a volume that cannot be mounted (a directory onto a file)" kiln run --rm --network none -v data:/etc/passwd "$SNAP" true
 expect_contains "$err" "/etc/passwd" "the error names the mount, not a side effect"
 expect_not_contains "$err" "ns/net" "(not the network setup that found the process gone)"
+expect_rc 1 "a volume over /proc is refused" kiln run --rm -v data:/proc "$SNAP" true
+expect_contains "$err" "container's own" "says why"
+expect_rc 1 "a volume over / is refused" kiln run --rm -v "$T:/" "$SNAP" true
+expect_rc 1 "a hostname that is not one is refused" kiln run --rm --hostname 'a b' "$SNAP" true
 expect_rc 1 "a relative container path is refused" kiln run --rm -v data:rel "$SNAP" true
 
 # cgroup limits.
