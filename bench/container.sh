@@ -93,11 +93,18 @@ id=$("$kiln" run -d --network none --name bench-bundle "$SNAP" sleep 600)
 sdir=$(echo "$KILN_ROOT"/run/containers/"$id")
 mkdir -p "$work/bundle"
 cp -a "$sdir/rootfs" "$work/bundle/rootfs"
-python3 - "$sdir/config.json" "$work/bundle/config.json" <<'PY'
-import json, sys
+python3 - "$sdir/config.json" "$work/bundle/config.json" "$sdir" <<'PY'
+import json, os, shutil, sys
 c = json.load(open(sys.argv[1]))
 c["process"]["args"] = ["/bin/true"]
 c["linux"]["cgroupsPath"] += "-runc"
+# The bundle's own files (/etc/hosts, …) go with the copy.
+for m in c["mounts"]:
+    src = m.get("source", "")
+    if src.startswith(sys.argv[3] + "/"):
+        dst = os.path.join(os.path.dirname(sys.argv[2]), os.path.basename(src))
+        shutil.copy(src, dst)
+        m["source"] = dst
 json.dump(c, open(sys.argv[2], "w"))
 PY
 "$kiln" rm -f bench-bundle >/dev/null
