@@ -1962,10 +1962,12 @@ static void prefer_child_error(int sock, const char *what, struct kiln_error *er
 	while (recv_msg(sock, &m, NULL) > 0) {
 		if (m.type != 'E')
 			continue;
+		/* what may already say it ("container X: exec CMD"). */
+		bool said = kiln_str_has_suffix(what, m.text);
 		if (m.errnum)
-			kiln_error_errno(err, m.errnum, "%s: %s", what, m.text);
+			kiln_error_errno(err, m.errnum, "%s%s%s", what, said ? "" : ": ", said ? "" : m.text);
 		else
-			kiln_error_set(err, "%s: %s", what, m.text);
+			kiln_error_set(err, "%s%s%s", what, said ? "" : ": ", said ? "" : m.text);
 		return;
 	}
 }
@@ -2086,9 +2088,17 @@ child_failed:
 		close(fd);
 	reap(pid);
 	if (n > 0 && m.type == 'E') {
+		/* what may already say it ("container X: exec CMD"). */
+		bool said = kiln_str_has_suffix(what, m.text);
 		if (m.errnum)
-			return kiln_error_errno(err, m.errnum, "%s: %s", what, m.text);
-		return kiln_error_set(err, "%s: %s", what, m.text);
+			kiln_error_errno(err, m.errnum, "%s%s%s", what, said ? "" : ": ", said ? "" : m.text);
+		else
+			kiln_error_set(err, "%s%s%s", what, said ? "" : ": ", said ? "" : m.text);
+		/* The command itself could not be run: the shell's (and
+		 * Docker's) exit codes, 127 not found, 126 not executable. */
+		if (strncmp(m.text, "exec ", 5) == 0)
+			err->code = m.errnum == ENOENT ? 127 : 126;
+		return -1;
 	}
 	return kiln_error_set(err, "%s: the container process died while starting", what);
 }

@@ -180,6 +180,12 @@ expect_rc 0 "exec" kiln exec web sh -c 'echo pid=$$ host=$(hostname); ls /proc |
 expect_contains "$out" "host=web" "exec runs in the container's uts namespace"
 expect_not_contains "$out" "pid=1 " "exec is not PID 1"
 expect_rc 7 "exec's exit code is kiln's" kiln exec web sh -c 'exit 7'
+if [ "${KILN_RUNTIME:-kiln}" = kiln ]; then # (runc has exit codes of its own)
+	expect_rc 127 "exec of a command that does not exist: 127, as a shell" kiln exec web /nonexist
+	expect_contains "$err" "exec /nonexist: No such file" "says what"
+	expect_not_contains "$err" "exec /nonexist: exec" "once"
+	expect_rc 127 "run of one: 127 too" kiln run --rm --network none --entrypoint /nonexist "$SNAP"
+fi
 # CVE-2019-5736: what kiln exec starts in a container is at first a copy of
 # kiln; it must be a sealed in-memory copy, never the host's kiln file,
 # which a "#!/proc/self/exe" command could otherwise reach and rewrite.
