@@ -19,6 +19,7 @@
 #include "gitrepo.h"
 #include "kiln.h"
 #include "manifest.h"
+#include "net.h"
 #include "snapref.h"
 #include "store.h"
 #include "util.h"
@@ -200,6 +201,24 @@ int cmd_run(int argc, char **argv, struct kiln_cli *cli)
 	o.env = env;
 	o.snapshot = argv[optind];
 	o.terminal = !o.detach && isatty(0) && isatty(1);
+	/* What the command line alone gets wrong is a usage error (exit 2),
+	 * said before anything is unpacked or created. */
+	if (o.name && !kiln_container_name_valid(o.name))
+		return kiln_cli_usage(cli, "--name '%s': use letters, digits, '_', '.', '-' (at most 64)", o.name);
+	if (o.network) {
+		enum kiln_net_mode mode;
+		const char *other;
+		if (kiln_net_parse_mode(o.network, &mode, &other, &err) < 0)
+			return kiln_cli_usage(cli, "--network: %s", err.message);
+	}
+	for (size_t i = 0; i < o.n_ports; i++) {
+		struct kiln_net_port port;
+		if (kiln_net_parse_port(o.ports[i], &port, &err) < 0)
+			return kiln_cli_usage(cli, "-p %s: %s", o.ports[i], err.message);
+	}
+	for (size_t i = 0; i < o.n_env; i++)
+		if (o.env[i][0] == '=' || !o.env[i][0])
+			return kiln_cli_usage(cli, "-e '%s': expected K=V or K", o.env[i]);
 
 	if (resolve_snap(cli, argv[optind], &store, &ref, &err) < 0) {
 		rc = kiln_cli_fail(cli, &err);

@@ -143,6 +143,10 @@ expect_rc 1 "a volume over /proc is refused" kiln run --rm -v data:/proc "$SNAP"
 expect_contains "$err" "container's own" "says why"
 expect_rc 1 "a volume over / is refused" kiln run --rm -v "$T:/" "$SNAP" true
 expect_rc 1 "a hostname that is not one is refused" kiln run --rm --hostname 'a b' "$SNAP" true
+expect_rc 2 "--network bogus is a usage error" kiln run --rm --network bogus "$SNAP" true
+expect_rc 2 "-p abc is a usage error" kiln run --rm -p abc "$SNAP" true
+expect_rc 2 "--name 'a b' is a usage error" kiln run --rm --name 'a b' "$SNAP" true
+expect_rc 2 "-e =x is a usage error" kiln run --rm -e =x "$SNAP" true
 expect_rc 1 "a relative container path is refused" kiln run --rm -v data:rel "$SNAP" true
 
 # cgroup limits.
