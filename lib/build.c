@@ -1042,6 +1042,19 @@ static int sign_and_record(struct build *b, struct kiln_build_result *res, struc
 	memcpy(r.referrer, res->referrer_digest, sizeof(r.referrer));
 	r.kiln_version = (char *)KILN_VERSION;
 	r.build_time = now;
+	/* A commit has one snapshot per name: say so when this one replaces
+	 * a different one (built with --zstd, say), not silently. */
+	{
+		struct kiln_record old;
+		bool found = false;
+		struct kiln_error ignored = { 0 };
+		if (kiln_record_read(b->store, b->commit, b->m->name, &old, &found, &ignored) == 0 && found) {
+			if (strcmp(old.manifest, r.manifest) != 0)
+				note(b, "replaces the snapshot %.19s… recorded for %s@%.12s at %s (kiln gc frees it)",
+				     old.manifest, b->m->name, b->commit, old.build_time);
+			kiln_record_release(&old);
+		}
+	}
 	if (kiln_record_write(b->store, &r, b->key, err) < 0)
 		return -1;
 	res->record_path = kiln_record_path(b->store, b->commit, b->m->name);
