@@ -356,37 +356,6 @@ static int check_name(const char *name, struct kiln_error *err)
 	return 0;
 }
 
-int kiln_netlink_link_index(struct kiln_netlink *nl, const char *name, struct kiln_error *err)
-{
-	struct nl_request r;
-	struct ifinfomsg *ifi;
-	alignas(struct nlmsghdr) char reply[NLMSG_SPACE(sizeof(struct ifinfomsg))] = { 0 };
-	char kmsg[256];
-	int rc;
-
-	if (check_name(name, err) < 0)
-		return -1;
-	nl_request_init(&r, RTM_GETLINK, 0);
-	ifi = nl_put(&r, sizeof(*ifi));
-	ifi->ifi_family = AF_UNSPEC;
-	nl_attr_str(&r, IFLA_IFNAME, name);
-	nl_attr_u32(&r, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
-	rc = nl_transact(nl, &r, reply, sizeof(reply), kmsg, sizeof(kmsg), err);
-	if (rc < 0)
-		return -1;
-	if (rc == ENODEV)
-		return 0;
-	if (rc != 0) {
-		char what[64];
-		snprintf(what, sizeof(what), "look up link '%s'", name);
-		return nl_fail(err, rc, kmsg, what);
-	}
-	struct nlmsghdr *h = (struct nlmsghdr *)reply;
-	if (h->nlmsg_type != RTM_NEWLINK)
-		return kiln_error_set(err, "look up link '%s': no answer", name);
-	return ((struct ifinfomsg *)NLMSG_DATA(h))->ifi_index;
-}
-
 int kiln_netlink_link_get(struct kiln_netlink *nl, const char *name, struct kiln_netlink_link *out,
 			  struct kiln_error *err)
 {
@@ -438,6 +407,14 @@ int kiln_netlink_link_get(struct kiln_netlink *nl, const char *name, struct kiln
 		}
 	}
 	return 1;
+}
+
+int kiln_netlink_link_index(struct kiln_netlink *nl, const char *name, struct kiln_error *err)
+{
+	struct kiln_netlink_link link;
+	int rc = kiln_netlink_link_get(nl, name, &link, err);
+
+	return rc <= 0 ? rc : link.index;
 }
 
 int kiln_netlink_link_up(struct kiln_netlink *nl, int index, struct kiln_error *err)

@@ -5,7 +5,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -371,27 +370,9 @@ int kiln_rootfs_unmount(const char *target, struct kiln_error *err)
 	return 0;
 }
 
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	if (remove(path) < 0 && errno != ENOENT)
-		return errno;
-	return 0;
-}
-
 int kiln_rootfs_remove(const char *path, struct kiln_error *err)
 {
-	struct stat st;
-	int rc;
-
-	if (!path || lstat(path, &st) < 0)
+	if (!path)
 		return 0;
-	if (!S_ISDIR(st.st_mode)) {
-		if (unlink(path) < 0 && errno != ENOENT)
-			return kiln_error_errno(err, errno, "remove '%s'", path);
-		return 0;
-	}
-	rc = nftw(path, remove_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-	if (rc != 0)
-		return kiln_error_errno(err, rc > 0 ? rc : errno, "remove '%s'", path);
-	return 0;
+	return kiln_remove_tree(path, err);
 }
