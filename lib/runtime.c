@@ -2035,6 +2035,14 @@ static void reap(pid_t pid)
 		;
 }
 
+/* Close the descriptors that are open (-1 marks one that is not). */
+static void close_fds(const int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
 /* Run the parent's side of the protocol; on failure kills and reaps pid. */
 static int parent_sync(const struct kiln_runtime_options *o, pid_t pid, int sock, bool wait_ns,
 		       bool want_pty, const char *what, struct kiln_error *err)
@@ -2256,22 +2264,11 @@ fail_cgroup:
 fail:
 	pid = -1;
 out:
-	for (size_t i = 0; i < n_cgroup_fds; i++)
-		close(cgroup_fds[i]);
-	for (size_t i = 0; join_fds && i < plan.n_joins; i++)
-		if (join_fds[i] >= 0)
-			close(join_fds[i]);
+	close_fds(cgroup_fds, n_cgroup_fds);
+	if (join_fds)
+		close_fds(join_fds, plan.n_joins);
 	free(join_fds);
-	if (sock[0] >= 0)
-		close(sock[0]);
-	if (sock[1] >= 0)
-		close(sock[1]);
-	if (devnull >= 0)
-		close(devnull);
-	if (pidns_fd >= 0)
-		close(pidns_fd);
-	if (own_pidns >= 0)
-		close(own_pidns);
+	close_fds((int[]){ sock[0], sock[1], devnull, pidns_fd, own_pidns }, 5);
 	kiln_cgroup_release(&cg);
 	plan_free(&plan);
 	return pid;
@@ -2433,20 +2430,9 @@ pid_t kiln_runtime_exec(const struct kiln_runtime_options *o, pid_t container_pi
 fail:
 	pid = -1;
 out:
-	for (size_t i = 0; i < n_joins; i++)
-		close(join_fds[i]);
-	for (size_t i = 0; i < n_cgroup_fds; i++)
-		close(cgroup_fds[i]);
-	if (sock[0] >= 0)
-		close(sock[0]);
-	if (sock[1] >= 0)
-		close(sock[1]);
-	if (devnull >= 0)
-		close(devnull);
-	if (pidns_fd >= 0)
-		close(pidns_fd);
-	if (own_pidns >= 0)
-		close(own_pidns);
+	close_fds(join_fds, n_joins);
+	close_fds(cgroup_fds, n_cgroup_fds);
+	close_fds((int[]){ sock[0], sock[1], devnull, pidns_fd, own_pidns }, 5);
 	kiln_cgroup_release(&cg);
 	plan_free(&plan);
 	return pid;
