@@ -1,11 +1,13 @@
 #include "fsutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -220,4 +222,269 @@ int kiln_remove_tree(const char *path, struct kiln_error *err)
 	if (rc == 0 || (rc < 0 && errno == ENOENT))
 		return 0;
 	return kiln_error_errno(err, rc > 0 ? rc : errno, "remove '%s'", path);
+}
+
+/* ---- beneath a verified directory ---- */
+
+/* The message for a component of label/rel that could not be opened as
+ * kiln's own directory or file; sets errno back to saved. */
+static int refuse_entry(struct kiln_error *err, int dirfd, const char *name, const char *shown, int saved,
+			const char *want)
+{
+	struct stat st;
+
+	if ((saved == ELOOP || saved == ENOTDIR || saved == EISDIR || saved == ENXIO) &&
+	    fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (S_ISLNK(st.st_mode)) {
+			char target[256];
+			ssize_t n = readlinkat(dirfd, name, target, sizeof(target) - 1);
+			target[n > 0 ? n : 0] = '\0';
+			kiln_error_set(err, "'%s' is a symbolic link (to '%s%s'), where kiln expects its own %s: "
+				       "refusing to follow it", shown, target,
+				       n == (ssize_t)sizeof(target) - 1 ? "..." : "", want);
+			saved = ELOOP;
+		} else {
+			kiln_error_set(err, "'%s' is not a %s", shown, want);
+			saved = ENOTDIR;
+		}
+		kiln_error_verification(err);
+	} else {
+		kiln_error_errno(err, saved, "open '%s'", shown);
+	}
+	errno = saved;
+	return -1;
+}
+
+int kiln_dir_open(const char *path, bool create, mode_t mode, struct kiln_error *err)
+{
+	int fd;
+
+	if (create && kiln_mkdir_p(path, mode, err) < 0)
+		return -1;
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		int saved = errno;
+		kiln_error_errno(err, saved, "open directory '%s'", path);
+		errno = saved;
+	}
+	return fd;
+}
+
+int kiln_dir_open_beneath(int dirfd, const char *label, const char *rel, bool create, mode_t mode,
+			  struct kiln_error *err)
+{
+	_cleanup_free_ char *copy = kiln_xstrdup(rel);
+	int cur = -1;
+	char *save = NULL;
+
+	if (!*rel || rel[0] == '/') {
+		kiln_error_set(err, "'%s' is not a path beneath '%s'", rel, label);
+		errno = EINVAL;
+		return -1;
+	}
+	for (char *comp = strtok_r(copy, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
+		int at = cur >= 0 ? cur : dirfd;
+		int next;
+
+		if (strcmp(comp, ".") == 0 || strcmp(comp, "..") == 0) {
+			if (cur >= 0)
+				close(cur);
+			kiln_error_set(err, "'%s' is not a path beneath '%s'", rel, label);
+			errno = EINVAL;
+			return -1;
+		}
+		next = openat(at, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0 && errno == ENOENT && create) {
+			if (mkdirat(at, comp, mode) < 0 && errno != EEXIST)
+				next = -1;
+			else
+				next = openat(at, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
+		if (next < 0) {
+			int saved = errno;
+			/* The path as far as it got: "snapshots/blobs". */
+			size_t upto = (size_t)(comp - copy) + strlen(comp);
+			_cleanup_free_ char *partial = kiln_xstrndup(rel, upto);
+			_cleanup_free_ char *shown = kiln_path_join(label, partial);
+			refuse_entry(err, at, comp, shown, saved, "directory");
+			saved = errno;
+			if (cur >= 0)
+				close(cur);
+			errno = saved;
+			return -1;
+		}
+		if (cur >= 0)
+			close(cur);
+		cur = next;
+	}
+	return cur;
+}
+
+int kiln_file_open_at(int dirfd, const char *label, const char *name, struct kiln_error *err)
+{
+	_cleanup_free_ char *shown = kiln_path_join(label, name);
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+
+	if (fd < 0)
+		return refuse_entry(err, dirfd, name, shown, errno, "file");
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		kiln_error_set(err, "read '%s': not a regular file", shown);
+		kiln_error_verification(err);
+		errno = EINVAL;
+		return -1;
+	}
+	return fd;
+}
+
+char *kiln_file_read_at(int dirfd, const char *label, const char *name, size_t max_size, size_t *len,
+			struct kiln_error *err)
+{
+	_cleanup_close_ int fd = kiln_file_open_at(dirfd, label, name, err);
+	_cleanup_free_ char *shown = NULL;
+
+	if (fd < 0)
+		return NULL;
+	shown = kiln_path_join(label, name);
+	return read_open_file(fd, shown, true, max_size, len, err);
+}
+
+int kiln_file_create_temp_at(int dirfd, const char *prefix, char **name)
+{
+	static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+	for (int attempt = 0; attempt < 100; attempt++) {
+		unsigned char r[6];
+		char suffix[7];
+		char *candidate;
+		int fd;
+
+		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+			return -1;
+		for (size_t i = 0; i < sizeof(r); i++)
+			suffix[i] = chars[r[i] % (sizeof(chars) - 1)];
+		suffix[6] = '\0';
+		candidate = kiln_xasprintf("%s%s", prefix, suffix);
+		fd = openat(dirfd, candidate, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			*name = candidate;
+			return fd;
+		}
+		free(candidate);
+		if (errno != EEXIST)
+			return -1;
+	}
+	errno = EEXIST;
+	return -1;
+}
+
+int kiln_fsync_fd(int fd, const char *label, struct kiln_error *err)
+{
+	if (fsync(fd) < 0 && errno != EINVAL)
+		return kiln_error_errno(err, errno, "fsync directory '%s'", label);
+	return 0;
+}
+
+int kiln_file_write_atomic_at(int dirfd, const char *label, const char *name, const void *data,
+			      size_t len, mode_t mode, struct kiln_error *err)
+{
+	_cleanup_free_ char *prefix = kiln_xasprintf("%s.tmp.", name);
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int fd = kiln_file_create_temp_at(dirfd, prefix, &tmp);
+	int rc;
+
+	if (fd < 0) {
+		_cleanup_free_ char *shown = kiln_path_join(label, name);
+		return kiln_error_errno(err, errno, "create temporary file for '%s'", shown);
+	}
+	if ((rc = kiln_write_all(fd, data, len)) != 0 || (fchmod(fd, mode) < 0 && (rc = errno)) ||
+	    (fsync(fd) < 0 && (rc = errno)) || (renameat(dirfd, tmp, dirfd, name) < 0 && (rc = errno))) {
+		_cleanup_free_ char *shown = kiln_path_join(label, name);
+		unlinkat(dirfd, tmp, 0);
+		return kiln_error_errno(err, rc, "write '%s'", shown);
+	}
+	return kiln_fsync_fd(dirfd, label, err);
+}
+
+void kiln_dir_remove_matching(int dirfd, const char *mark)
+{
+	int fd = dup(dirfd);
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	/* The duplicate shares its offset with dirfd: start from the top. */
+	rewinddir(d);
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && (!mark || strstr(de->d_name, mark)))
+			unlinkat(dirfd, de->d_name, 0);
+	closedir(d);
+}
+
+int kiln_dir_ensure_beneath(const char *base, const char *rel, mode_t mode, struct kiln_error *err)
+{
+	_cleanup_close_ int top = kiln_dir_open(base, true, mode, err);
+	_cleanup_close_ int fd = -1;
+
+	if (top < 0)
+		return -1;
+	fd = kiln_dir_open_beneath(top, base, rel, true, mode, err);
+	return fd < 0 ? -1 : 0;
+}
+
+char *kiln_file_read_nofollow(const char *path, size_t max_size, size_t *len, struct kiln_error *err)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+
+	if (fd < 0) {
+		int saved = errno;
+		if (saved == ELOOP) {
+			kiln_error_set(err, "'%s' is a symbolic link, where kiln expects its own file: "
+				       "refusing to follow it", path);
+			kiln_error_verification(err);
+		} else {
+			kiln_error_errno(err, saved, "open '%s'", path);
+		}
+		errno = saved;
+		return NULL;
+	}
+	return read_open_file(fd, path, true, max_size, len, err);
+}
+
+int kiln_path_check_beneath(const char *base, const char *rel, struct kiln_error *err)
+{
+	_cleanup_close_ int top = kiln_dir_open(base, false, 0, err);
+	_cleanup_close_ int dir = -1;
+	_cleanup_free_ char *dir_rel = NULL, *label = NULL;
+	const char *slash = strrchr(rel, '/');
+	const char *name = slash ? slash + 1 : rel;
+	struct stat st;
+
+	if (top < 0)
+		return -1;
+	if (slash) {
+		dir_rel = kiln_xstrndup(rel, (size_t)(slash - rel));
+		dir = kiln_dir_open_beneath(top, base, dir_rel, false, 0, err);
+		if (dir < 0) {
+			if (errno != ENOENT)
+				return -1;
+			kiln_error_clear(err);
+			return 0;
+		}
+		label = kiln_path_join(base, dir_rel);
+	}
+	if (fstatat(dir >= 0 ? dir : top, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+		_cleanup_free_ char *shown = kiln_path_join(label ? label : base, name);
+		kiln_error_set(err, "'%s' is a symbolic link, where kiln expects its own file: refusing to "
+			       "follow it", shown);
+		return kiln_error_verification(err);
+	}
+	return 0;
 }

@@ -2,6 +2,7 @@
 #ifndef KILN_FSUTIL_H
 #define KILN_FSUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -56,5 +57,81 @@ char *kiln_cache_dir(void);
 /* Remove path and everything below it, never crossing into another mount
  * or following symlinks.  A missing path is not an error. */
 int kiln_remove_tree(const char *path, struct kiln_error *err);
+
+/* ---- beneath a directory kiln has verified -------------------------------
+ *
+ * A cloned repository decides what its work tree holds, symlinks included:
+ * a committed `snapshots/tmp -> /victim` must not make kiln delete, write or
+ * read anything in /victim.  So below a directory the user chose (the work
+ * tree, --store, $KILN_STORE, $KILN_CACHE) kiln opens each directory and
+ * file with openat() relative to the descriptor of the directory above it
+ * and O_NOFOLLOW, as openat2's RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS would,
+ * on every kernel: nothing is re-resolved from a path string later, and a
+ * symlink (or anything not a directory) where kiln expects its own
+ * directory or file is refused, naming it, as something that is not kiln's
+ * in kiln's place (exit 3).  See docs/building.md, "What the store trusts".
+ */
+
+/* Open the directory path as the user named it: symlinks on the way are
+ * the user's choice and are followed.  create: mkdir -p (mode).  Returns an
+ * O_DIRECTORY descriptor, or -1 with err set and errno saying why. */
+int kiln_dir_open(const char *path, bool create, mode_t mode, struct kiln_error *err);
+
+/* Open the directory rel ("a" or "a/b/c": relative, no empty, "." or ".."
+ * component) beneath the open directory dirfd, whose path label names in
+ * messages, following no symlink.  create makes missing components (mode).
+ * Returns an O_DIRECTORY descriptor, or -1 with err naming the path and
+ * errno saying why: ENOENT (missing, without create), ELOOP (a component is
+ * a symlink) or ENOTDIR (not a directory), both refused with exit 3, or the
+ * system's error. */
+int kiln_dir_open_beneath(int dirfd, const char *label, const char *rel, bool create, mode_t mode,
+			  struct kiln_error *err);
+
+/* Open the regular file name (one component) in dirfd for reading, with
+ * O_NOFOLLOW and O_NONBLOCK: a symlink, FIFO, device or directory is
+ * refused (exit 3), never followed or waited on.  Returns the descriptor,
+ * or -1 with err set and errno ENOENT when there is no such file. */
+int kiln_file_open_at(int dirfd, const char *label, const char *name, struct kiln_error *err);
+/* kiln_file_read_regular of name in dirfd, opened as kiln_file_open_at does. */
+char *kiln_file_read_at(int dirfd, const char *label, const char *name, size_t max_size, size_t *len,
+			struct kiln_error *err);
+
+/* Create a new file in dirfd named prefix + 6 random characters, 0600,
+ * O_EXCL (so never through a symlink).  Returns its descriptor and *name
+ * (malloc'd), or -1 with errno set. */
+int kiln_file_create_temp_at(int dirfd, const char *prefix, char **name);
+
+/* kiln_file_write_atomic of name in dirfd: "NAME.tmp.XXXXXX" created in
+ * dirfd, written, fsynced, renamed over name with renameat() (a symlink in
+ * name's place is replaced, never followed), then dirfd fsynced.  The temp
+ * is not locked: callers hold a lock of their own (the store's). */
+int kiln_file_write_atomic_at(int dirfd, const char *label, const char *name, const void *data,
+			      size_t len, mode_t mode, struct kiln_error *err);
+
+/* Remove the entries of dirfd whose names contain mark (when mark is NULL,
+ * every entry whose name does not start with '.'), with unlinkat() on dirfd:
+ * a symlink entry is removed itself, never followed; directories stay. */
+void kiln_dir_remove_matching(int dirfd, const char *mark);
+
+/* mkdir -p of rel beneath the directory base: base as the user named it
+ * (kiln_dir_open), rel beneath it following no symlink
+ * (kiln_dir_open_beneath), so that a later path base/rel/… leads where it
+ * says.  For kiln's cache, which the user may have put inside a work tree. */
+int kiln_dir_ensure_beneath(const char *base, const char *rel, mode_t mode, struct kiln_error *err);
+
+/* Check that rel ("a/b/name") beneath the directory base leads through no
+ * symlink: each directory on the way is a real directory (or missing), and
+ * name, when it exists, is not a symlink.  0, or -1 with err naming what is
+ * refused (exit 3).  For a file kiln then reaches by its path, such as the
+ * default signing key .kiln/signing.key in a cloned work tree. */
+int kiln_path_check_beneath(const char *base, const char *rel, struct kiln_error *err);
+
+/* kiln_file_read_regular without following a symlink as path's last
+ * component (refused, exit 3): for kiln's own files in a directory checked
+ * with kiln_dir_ensure_beneath. */
+char *kiln_file_read_nofollow(const char *path, size_t max_size, size_t *len, struct kiln_error *err);
+
+/* fsync an open directory; 0 or -1 with err naming label. */
+int kiln_fsync_fd(int fd, const char *label, struct kiln_error *err);
 
 #endif

@@ -60,29 +60,24 @@ void kiln_sha256_hex(const void *data, size_t len, char hex[KILN_SHA256_HEX_LEN 
 	kiln_sha256_free(h);
 }
 
-int kiln_sha256_file(const char *path, char hex[KILN_SHA256_HEX_LEN + 1], uint64_t *size,
-		     struct kiln_error *err)
+int kiln_sha256_fd(int fd, const char *label, char hex[KILN_SHA256_HEX_LEN + 1], uint64_t *size,
+		   struct kiln_error *err)
 {
-	/* O_NONBLOCK and a regular file only: a FIFO or a link to /dev/zero
-	 * planted in a store or cache must fail, not hang. */
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	struct kiln_sha256 *h;
 	static __thread char block[1 << 16];
 	uint64_t total = 0;
 	struct stat st;
 	ssize_t n;
 
-	if (fd < 0)
-		return kiln_error_errno(err, errno, "open '%s'", path);
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		return kiln_error_set(err, "'%s' is not a regular file", path);
+		return kiln_error_set(err, "'%s' is not a regular file", label);
 	h = kiln_sha256_new();
 	while ((n = read(fd, block, sizeof(block))) != 0) {
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			kiln_sha256_free(h);
-			return kiln_error_errno(err, errno, "read '%s'", path);
+			return kiln_error_errno(err, errno, "read '%s'", label);
 		}
 		kiln_sha256_update(h, block, (size_t)n);
 		total += (uint64_t)n;
@@ -92,6 +87,23 @@ int kiln_sha256_file(const char *path, char hex[KILN_SHA256_HEX_LEN + 1], uint64
 	if (size)
 		*size = total;
 	return 0;
+}
+
+int kiln_sha256_file(const char *path, char hex[KILN_SHA256_HEX_LEN + 1], uint64_t *size,
+		     struct kiln_error *err)
+{
+	/* O_NONBLOCK and a regular file only: a FIFO or a link to /dev/zero
+	 * planted in a store or cache must fail, not hang.  O_NOFOLLOW: the
+	 * files kiln hashes are its own (cache, store), and a symlink in their
+	 * place (committed to a repository holding the cache) is not. */
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+
+	if (fd < 0) {
+		if (errno == ELOOP)
+			return kiln_error_set(err, "'%s' is a symbolic link: refusing to follow it", path);
+		return kiln_error_errno(err, errno, "open '%s'", path);
+	}
+	return kiln_sha256_fd(fd, path, hex, size, err);
 }
 
 bool kiln_sha256_hex_valid(const char *s, size_t len)

@@ -21,9 +21,14 @@ void kiln_sha256_free(struct kiln_sha256 *h);
 /* One-shot digest of a buffer. */
 void kiln_sha256_hex(const void *data, size_t len, char hex[KILN_SHA256_HEX_LEN + 1]);
 
-/* Digest of a file's bytes; also returns its size when size != NULL. */
+/* Digest of a file's bytes; also returns its size when size != NULL.  Only
+ * a regular file is read, and a symlink is not followed. */
 int kiln_sha256_file(const char *path, char hex[KILN_SHA256_HEX_LEN + 1], uint64_t *size,
 		     struct kiln_error *err);
+/* Digest of the bytes of the regular file open as fd, from its offset to
+ * its end (label names it in messages). */
+int kiln_sha256_fd(int fd, const char *label, char hex[KILN_SHA256_HEX_LEN + 1], uint64_t *size,
+		   struct kiln_error *err);
 
 /* FNV-1a, for in-memory hash tables (not for anything an attacker chooses
  * to collide: the tables it feeds hold verified index data). */
