@@ -91,19 +91,17 @@ static int locate_difference(const struct kiln_store *rec, const struct kiln_sto
 		goto out;
 	}
 	for (size_t i = 0; i < a.n_layers; i++) {
-		_cleanup_free_ char *pa = NULL, *pb = NULL;
 		struct kiln_fslist la = { 0 }, lb = { 0 };
 		if (strcmp(a.layers[i].digest, b.layers[i].digest) == 0)
 			continue;
 		it->layer = i + 1;
 		it->layer_what = kiln_xasprintf("layer %zu/%zu", i + 1, a.n_layers);
-		pa = kiln_store_blob_path(rec, a.layers[i].digest);
-		pb = kiln_store_blob_path(re, b.layers[i].digest);
-		if (kiln_imagefs_read_layer_checked(pa, a.layers[i].media_type, a.layers[i].digest, NULL, &la, err) < 0) {
+		/* Each opened beneath its store (store.h), checked against its digest. */
+		if (kiln_imagefs_read_image_layer(rec, &a.layers[i], i, a.n_layers, NULL, &la, err) < 0) {
 			kiln_error_prefix(err, "recorded %s", it->layer_what);
 			goto out;
 		}
-		if (kiln_imagefs_read_layer_checked(pb, b.layers[i].media_type, b.layers[i].digest, NULL, &lb, err) < 0) {
+		if (kiln_imagefs_read_image_layer(re, &b.layers[i], i, b.n_layers, NULL, &lb, err) < 0) {
 			kiln_fslist_release(&la);
 			kiln_error_prefix(err, "rebuilt %s", it->layer_what);
 			goto out;
@@ -232,7 +230,7 @@ int kiln_audit_commit(const struct kiln_audit_options *opt, struct kiln_audit_it
 	if (kiln_git_resolve(git, opt->rev ? opt->rev : "HEAD", commit, &when, err) < 0)
 		goto out;
 	store_dir = kiln_store_default_dir(opt->store_dir, kiln_git_workdir(git));
-	store = kiln_store_open(store_dir, false, err);
+	store = kiln_store_open_default(opt->store_dir, kiln_git_workdir(git), false, err);
 	if (!store)
 		goto out;
 	if (kiln_record_list_commit(store, commit, &records, &n_records, err) < 0)

@@ -1091,7 +1091,6 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 	struct build b = { .opt = opt };
 	struct kiln_tree *tree = NULL;
 	_cleanup_free_ char *manifest_dir = kiln_path_dirname(opt->manifest_path);
-	_cleanup_free_ char *store_dir = NULL;
 	size_t missing = 0;
 	double start = now_seconds();
 	int rc = -1;
@@ -1116,8 +1115,7 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 		goto out;
 	if (locate_manifest(&b, err) < 0 || load_inputs(&b, err) < 0 || load_key(&b, err) < 0)
 		goto out;
-	store_dir = kiln_store_default_dir(opt->store_dir, kiln_git_workdir(b.git));
-	b.store = kiln_store_open(store_dir, true, err);
+	b.store = kiln_store_open_default(opt->store_dir, kiln_git_workdir(b.git), true, err);
 	if (!b.store)
 		goto out;
 	/* An unsigned try must not replace the signed record of a commit. */

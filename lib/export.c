@@ -74,26 +74,35 @@ static int add_layer_plain(struct out *o, const struct kiln_store *s, const char
 			   const char *name)
 {
 	_cleanup_free_ char *path = kiln_store_blob_path(s, digest);
+	/* Opened once, beneath the store, never through a symlink (store.h). */
+	_cleanup_close_ int fd = kiln_store_blob_open(s, digest, o->err);
 	struct archive *in = archive_read_new();
 	struct archive_entry *entry;
 	struct kiln_buf plain = KILN_BUF_INIT;
 	int rc = -1;
 
-	/* The blob is checked against its name first; then its bytes are read
-	 * again through libarchive's decompressor (gzip or zstd). */
+	if (fd < 0)
+		goto out;
+	/* The blob is checked against its name first; then the same file's
+	 * bytes are read again through libarchive's decompressor (gzip or
+	 * zstd). */
 	{
 		char hex[KILN_SHA256_HEX_LEN + 1];
-		if (kiln_sha256_file(path, hex, NULL, o->err) < 0)
+		if (kiln_sha256_fd(fd, path, hex, NULL, o->err) < 0)
 			goto out;
 		if (strcmp(hex, digest + 7) != 0) {
 			kiln_error_set(o->err, "blob %s: its bytes hash to sha256:%s", digest, hex);
 			kiln_error_verification(o->err);
 			goto out;
 		}
+		if (lseek(fd, 0, SEEK_SET) < 0) {
+			kiln_error_errno(o->err, errno, "read '%s'", path);
+			goto out;
+		}
 	}
 	archive_read_support_filter_all(in);
 	archive_read_support_format_raw(in);
-	if (archive_read_open_filename(in, path, 1 << 16) != ARCHIVE_OK ||
+	if (archive_read_open_fd(in, fd, 1 << 16) != ARCHIVE_OK ||
 	    archive_read_next_header(in, &entry) != ARCHIVE_OK) {
 		kiln_error_set(o->err, "layer %s: %s", digest, archive_error_string(in));
 		goto out;

@@ -339,7 +339,8 @@ static int read_tar(struct archive *a, const char *label, const char *const *kee
 	}
 }
 
-static int read_layer(const char *blob_path, const char *label, const char *media_type,
+/* Read the layer open as fd (consumed; -1: open blob_path here). */
+static int read_layer(int fd, const char *blob_path, const char *label, const char *media_type,
 		      const char *digest, uint64_t want_size, const char *const *keep_paths,
 		      struct kiln_fslist *out, struct kiln_error *err)
 {
@@ -349,15 +350,18 @@ static int read_layer(const char *blob_path, const char *label, const char *medi
 	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
-	if (filter < 0)
-		return kiln_error_set(err, "%s: media type \"%s\" is not a layer type kiln reads", label,
-				      media_type ? media_type : "(none)");
-	if (digest && !kiln_oci_digest_valid(digest))
+	if (filter < 0 || (digest && !kiln_oci_digest_valid(digest))) {
+		if (fd >= 0)
+			close(fd);
+		if (filter < 0)
+			return kiln_error_set(err, "%s: media type \"%s\" is not a layer type kiln reads", label,
+					      media_type ? media_type : "(none)");
 		return kiln_error_set(err, "%s: \"%s\" is not a sha256 digest", label, digest);
+	}
 	r = kiln_xcalloc(1, sizeof(*r));
 	/* O_NONBLOCK and a regular-file check: a FIFO or device planted in a
 	 * store must fail (as tampering, exit 3), never hang. */
-	r->fd = open(blob_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	r->fd = fd >= 0 ? fd : open(blob_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (r->fd < 0) {
 		kiln_error_errno(err, errno, "%s: open '%s'", label, blob_path);
 		free(r);
@@ -426,7 +430,7 @@ int kiln_imagefs_read_layer(const char *blob_path, const char *media_type,
 			    const char *const *keep_paths, struct kiln_fslist *out,
 			    struct kiln_error *err)
 {
-	return read_layer(blob_path, blob_path, media_type, NULL, UINT64_MAX, keep_paths, out, err);
+	return read_layer(-1, blob_path, blob_path, media_type, NULL, UINT64_MAX, keep_paths, out, err);
 }
 
 int kiln_imagefs_read_layer_checked(const char *blob_path, const char *media_type,
@@ -434,7 +438,7 @@ int kiln_imagefs_read_layer_checked(const char *blob_path, const char *media_typ
 				    struct kiln_fslist *out, struct kiln_error *err)
 {
 	_cleanup_free_ char *label = kiln_xasprintf("layer %s", digest ? digest : blob_path);
-	return read_layer(blob_path, label, media_type, digest, UINT64_MAX, keep_paths, out, err);
+	return read_layer(-1, blob_path, label, media_type, digest, UINT64_MAX, keep_paths, out, err);
 }
 
 /* ---- lookups ------------------------------------------------------------- */
@@ -827,14 +831,18 @@ int kiln_imagefs_read_image_layer(const struct kiln_store *s, const struct kiln_
 				  struct kiln_fslist *out, struct kiln_error *err)
 {
 	_cleanup_free_ char *path = NULL, *label = NULL;
+	int fd;
 
 	label = kiln_xasprintf("layer %zu of %zu (%s)", index + 1, count, d->digest);
-	if (!kiln_oci_digest_valid(d->digest)) {
-		memset(out, 0, sizeof(*out));
+	memset(out, 0, sizeof(*out));
+	if (!kiln_oci_digest_valid(d->digest))
 		return kiln_error_set(err, "%s: not a sha256 digest", label);
-	}
+	/* Opened beneath the store, never through a symlink (store.h). */
+	fd = kiln_store_blob_open(s, d->digest, err);
+	if (fd < 0)
+		return kiln_error_prefix(err, "%s", label);
 	path = kiln_store_blob_path(s, d->digest);
-	return read_layer(path, label, d->media_type, d->digest, d->size, keep_paths, out, err);
+	return read_layer(fd, path, label, d->media_type, d->digest, d->size, keep_paths, out, err);
 }
 
 void kiln_fslist_release_array(struct kiln_fslist *layers, size_t n)

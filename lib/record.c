@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,19 +116,34 @@ char *kiln_record_format(struct kiln_record *r, const struct kiln_key *key, stru
 	}
 }
 
+/* STORE/commits/<commit>, for messages. */
+static char *commit_label(const struct kiln_store *s, const char *commit)
+{
+	return kiln_xasprintf("%s/commits/%s", kiln_store_dir(s), commit);
+}
+
 int kiln_record_write(struct kiln_store *s, struct kiln_record *r, const struct kiln_key *key,
 		      struct kiln_error *err)
 {
-	_cleanup_free_ char *path = kiln_record_path(s, r->commit, r->name);
-	_cleanup_free_ char *dir = kiln_path_dirname(path);
 	_cleanup_free_ char *text = kiln_record_format(r, key, err);
+	_cleanup_free_ char *commits_label = NULL, *label = NULL, *file = NULL;
+	_cleanup_close_ int commits = -1, dir = -1;
 
 	if (!text)
 		return -1;
-	/* commits/<commit>/ may be new: fsync commits/ too, so the record
-	 * survives a power loss once this returns. */
-	if (kiln_mkdir_p(dir, 0755, err) < 0 || kiln_fsync_dir_of(dir, err) < 0 ||
-	    kiln_file_write_atomic(path, text, strlen(text), 0644, err) < 0)
+	if (!commit_valid(r->commit) || !kiln_record_name_valid(r->name))
+		return kiln_error_set(err, "record %s@%s: not a commit id and snapshot name", r->name, r->commit);
+	commits_label = kiln_path_join(kiln_store_dir(s), "commits");
+	label = commit_label(s, r->commit);
+	file = kiln_xasprintf("%s.json", r->name);
+	/* Beneath the store's own descriptor, following no symlink: a
+	 * commits/<commit> planted as a link cannot send the record
+	 * elsewhere.  commits/<commit>/ may be new: fsync commits/ too, so the
+	 * record survives a power loss once this returns. */
+	if ((commits = kiln_store_open_dir(s, "commits", true, err)) < 0 ||
+	    (dir = kiln_dir_open_beneath(commits, commits_label, r->commit, true, 0755, err)) < 0 ||
+	    kiln_fsync_fd(commits, commits_label, err) < 0 ||
+	    kiln_file_write_atomic_at(dir, label, file, text, strlen(text), 0644, err) < 0)
 		return -1;
 	return 0;
 }
@@ -279,10 +295,12 @@ out:
 	return rc;
 }
 
-int kiln_record_read(const struct kiln_store *s, const char *commit, const char *name,
-		     struct kiln_record *out, bool *found, struct kiln_error *err)
+/* The record name.json in dir, the open commits/<commit>/ (label). */
+static int read_at(int dir, const char *label, const char *commit, const char *name,
+		   struct kiln_record *out, bool *found, struct kiln_error *err)
 {
-	_cleanup_free_ char *path = kiln_record_path(s, commit, name);
+	_cleanup_free_ char *file = kiln_xasprintf("%s.json", name);
+	_cleanup_free_ char *path = kiln_path_join(label, file);
 	_cleanup_free_ char *data = NULL;
 	size_t len;
 
@@ -294,7 +312,7 @@ int kiln_record_read(const struct kiln_store *s, const char *commit, const char 
 	 * a directory must not pass for a missing record because of a stale
 	 * ENOENT. */
 	errno = 0;
-	data = kiln_file_read_regular(path, KILN_RECORD_MAX, &len, err);
+	data = kiln_file_read_at(dir, label, file, KILN_RECORD_MAX, &len, err);
 	if (!data) {
 		if (errno == ENOENT) {
 			kiln_error_clear(err);
@@ -310,6 +328,29 @@ int kiln_record_read(const struct kiln_store *s, const char *commit, const char 
 	}
 	*found = true;
 	return 0;
+}
+
+int kiln_record_read(const struct kiln_store *s, const char *commit, const char *name,
+		     struct kiln_record *out, bool *found, struct kiln_error *err)
+{
+	_cleanup_free_ char *rel = NULL, *label = NULL;
+	_cleanup_close_ int dir = -1;
+
+	memset(out, 0, sizeof(*out));
+	*found = false;
+	if (!kiln_record_name_valid(name) || !commit_valid(commit))
+		return 0;
+	rel = kiln_xasprintf("commits/%s", commit);
+	dir = kiln_store_open_dir(s, rel, false, err);
+	if (dir < 0) {
+		if (errno == ENOENT) {
+			kiln_error_clear(err);
+			return 0;
+		}
+		return -1;
+	}
+	label = commit_label(s, commit);
+	return read_at(dir, label, commit, name, out, found, err);
 }
 
 int kiln_record_verify(const struct kiln_record *r, const struct kiln_keyring *ring,
@@ -363,17 +404,42 @@ static int compare_records(const void *a, const void *b)
 	return c ? c : strcmp(x->name, y->name);
 }
 
-/* Records under commits/<commit>/, appended to *out. */
-static int list_dir(const struct kiln_store *s, const char *commit, struct kiln_record **out, size_t *n,
-		    size_t *alloc, struct kiln_error *err)
+/* A directory stream over fd, which stays open (read from its start). */
+static DIR *opendir_at(int fd)
 {
-	_cleanup_free_ char *dir = kiln_xasprintf("%s/commits/%s", kiln_store_dir(s), commit);
-	DIR *d = opendir(dir);
+	int dup_fd = dup(fd);
+	DIR *d;
+
+	if (dup_fd < 0)
+		return NULL;
+	d = fdopendir(dup_fd);
+	if (!d) {
+		int saved = errno;
+		close(dup_fd);
+		errno = saved;
+		return NULL;
+	}
+	rewinddir(d);
+	return d;
+}
+
+/* Records under commits/<commit>/ (open as commits_fd's entry commit,
+ * never through a symlink), appended to *out. */
+static int list_dir(const struct kiln_store *s, int commits_fd, const char *commit, struct kiln_record **out,
+		    size_t *n, size_t *alloc, struct kiln_error *err)
+{
+	_cleanup_free_ char *dir = commit_label(s, commit);
+	_cleanup_free_ char *commits_label = kiln_path_join(kiln_store_dir(s), "commits");
+	_cleanup_close_ int fd = kiln_dir_open_beneath(commits_fd, commits_label, commit, false, 0, err);
 	struct dirent *de;
 	int rc = 0;
+	DIR *d;
 
+	if (fd < 0)
+		return errno == ENOENT ? (kiln_error_clear(err), 0) : -1;
+	d = opendir_at(fd);
 	if (!d)
-		return errno == ENOENT ? 0 : kiln_error_errno(err, errno, "open '%s'", dir);
+		return kiln_error_errno(err, errno, "open '%s'", dir);
 	while (rc == 0 && (errno = 0, de = readdir(d))) {
 		size_t len = strlen(de->d_name);
 		_cleanup_free_ char *name = NULL;
@@ -386,7 +452,7 @@ static int list_dir(const struct kiln_store *s, const char *commit, struct kiln_
 			break;
 		}
 		kiln_xgrow(out, alloc, *n + 1, sizeof(**out));
-		if (kiln_record_read(s, commit, name, &(*out)[*n], &found, err) < 0) {
+		if (read_at(fd, dir, commit, name, &(*out)[*n], &found, err) < 0) {
 			rc = -1;
 			break;
 		}
@@ -400,16 +466,32 @@ static int list_dir(const struct kiln_store *s, const char *commit, struct kiln_
 	return rc;
 }
 
+/* commits/ beneath the store: -1 with err set, or -2 when there is none. */
+static int open_commits(const struct kiln_store *s, struct kiln_error *err)
+{
+	int fd = kiln_store_open_dir(s, "commits", false, err);
+
+	if (fd < 0 && errno == ENOENT) {
+		kiln_error_clear(err);
+		return -2;
+	}
+	return fd;
+}
+
 int kiln_record_list_commit(const struct kiln_store *s, const char *commit,
 			    struct kiln_record **out, size_t *n, struct kiln_error *err)
 {
+	_cleanup_close_ int commits = -1;
 	size_t alloc = 0;
 
 	*out = NULL;
 	*n = 0;
 	if (!commit_valid(commit))
 		return kiln_error_set(err, "'%s' is not a commit id", commit);
-	if (list_dir(s, commit, out, n, &alloc, err) < 0) {
+	commits = open_commits(s, err);
+	if (commits == -2)
+		return 0;
+	if (commits < 0 || list_dir(s, commits, commit, out, n, &alloc, err) < 0) {
 		kiln_record_list_free(*out, *n);
 		*out = NULL;
 		*n = 0;
@@ -425,6 +507,7 @@ int kiln_record_list(const struct kiln_store *s, struct kiln_record **out, size_
 		     struct kiln_error *err)
 {
 	_cleanup_free_ char *dir = kiln_path_join(kiln_store_dir(s), "commits");
+	_cleanup_close_ int commits = -1;
 	size_t alloc = 0;
 	DIR *d;
 	struct dirent *de;
@@ -432,9 +515,14 @@ int kiln_record_list(const struct kiln_store *s, struct kiln_record **out, size_
 
 	*out = NULL;
 	*n = 0;
-	d = opendir(dir);
+	commits = open_commits(s, err);
+	if (commits == -2)
+		return 0;
+	if (commits < 0)
+		return -1;
+	d = opendir_at(commits);
 	if (!d)
-		return errno == ENOENT ? 0 : kiln_error_errno(err, errno, "open '%s'", dir);
+		return kiln_error_errno(err, errno, "open '%s'", dir);
 	while (rc == 0 && (errno = 0, de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
@@ -442,7 +530,7 @@ int kiln_record_list(const struct kiln_store *s, struct kiln_record **out, size_
 			rc = kiln_error_set(err, "'%s/%s': not a commit id", dir, de->d_name);
 			break;
 		}
-		rc = list_dir(s, de->d_name, out, n, &alloc, err);
+		rc = list_dir(s, commits, de->d_name, out, n, &alloc, err);
 	}
 	if (rc == 0 && errno)
 		rc = kiln_error_errno(err, errno, "read '%s'", dir);
@@ -541,6 +629,7 @@ int kiln_record_scan(const struct kiln_store *s, struct kiln_record **out, size_
 		     struct kiln_error *err)
 {
 	_cleanup_free_ char *dir = kiln_path_join(kiln_store_dir(s), "commits");
+	_cleanup_close_ int commits = -1;
 	size_t alloc = 0;
 	DIR *d, *c;
 	struct dirent *de, *fe;
@@ -548,11 +637,17 @@ int kiln_record_scan(const struct kiln_store *s, struct kiln_record **out, size_
 	*out = NULL;
 	*n = 0;
 	*skipped = 0;
-	d = opendir(dir);
+	commits = open_commits(s, err);
+	if (commits == -2)
+		return 0;
+	if (commits < 0)
+		return -1;
+	d = opendir_at(commits);
 	if (!d)
-		return errno == ENOENT ? 0 : kiln_error_errno(err, errno, "open '%s'", dir);
+		return kiln_error_errno(err, errno, "open '%s'", dir);
 	while ((de = readdir(d))) {
 		_cleanup_free_ char *sub = NULL;
+		_cleanup_close_ int sub_fd = -1;
 		if (de->d_name[0] == '.')
 			continue;
 		if (!commit_valid(de->d_name)) {
@@ -560,7 +655,9 @@ int kiln_record_scan(const struct kiln_store *s, struct kiln_record **out, size_
 			continue;
 		}
 		sub = kiln_path_join(dir, de->d_name);
-		c = opendir(sub);
+		/* A commit directory that is a symlink is skipped, never followed. */
+		sub_fd = openat(commits, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		c = sub_fd >= 0 ? opendir_at(sub_fd) : NULL;
 		if (!c) {
 			(*skipped)++;
 			continue;
@@ -574,7 +671,7 @@ int kiln_record_scan(const struct kiln_store *s, struct kiln_record **out, size_
 				continue;
 			name = kiln_xstrndup(fe->d_name, len - 5);
 			kiln_xgrow(out, &alloc, *n + 1, sizeof(**out));
-			if (kiln_record_read(s, de->d_name, name, &(*out)[*n], &found, &ignored) < 0 || !found)
+			if (read_at(sub_fd, sub, de->d_name, name, &(*out)[*n], &found, &ignored) < 0 || !found)
 				(*skipped)++;
 			else
 				(*n)++;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -17,90 +18,187 @@
 
 struct kiln_store {
 	char *dir;
+	int dir_fd;                 /* the store itself */
+	int blobs_fd;               /* blobs/sha256/ (-1: a read-only store without one) */
+	int tmp_fd, cache_fd;       /* tmp/ and cache/ (-1 unless writable) */
 	int lock_fd;
 	bool writable;
 };
 
-static int ensure_file(const char *dir, const char *name, const char *content, struct kiln_error *err)
+/* A directory stream over a descriptor kept open in the store (read from
+ * its start; closedir leaves the store's descriptor open). */
+static DIR *opendir_at(int fd)
 {
-	_cleanup_free_ char *path = kiln_path_join(dir, name);
-	struct stat st;
+	int dup_fd = dup(fd);
+	DIR *d;
 
-	if (stat(path, &st) == 0)
-		return 0;
-	return kiln_file_write_atomic(path, content, strlen(content), 0644, err);
+	if (dup_fd < 0)
+		return NULL;
+	d = fdopendir(dup_fd);
+	if (!d) {
+		int saved = errno;
+		close(dup_fd);
+		errno = saved;
+		return NULL;
+	}
+	rewinddir(d);
+	return d;
 }
 
-/* Remove the entries of dir whose names contain `mark` (all when NULL). */
-static void remove_matching(const char *dir, const char *mark)
+/* An OCI layout file, written when missing.  One that is there but is not
+ * a regular file (a symlink out of the store) is refused, not followed. */
+static int ensure_file(struct kiln_store *s, const char *name, const char *content, struct kiln_error *err)
 {
-	DIR *d = opendir(dir);
+	struct stat st;
+
+	if (fstatat(s->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		int fd;
+		if (S_ISREG(st.st_mode))
+			return 0;
+		/* Fails (not a regular file), saying what is there instead. */
+		fd = kiln_file_open_at(s->dir_fd, s->dir, name, err);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return kiln_file_write_atomic_at(s->dir_fd, s->dir, name, content, strlen(content), 0644, err);
+}
+
+/* Temporary files a killed writer left behind: tmp/, the atomic-write
+ * temporaries of index.json, cache entries and records (commits/<id>/).
+ * Everything goes through the descriptors opened beneath the store, so
+ * none of it can reach outside; a commits/<id> that is a symlink is left
+ * for the record reader to refuse. */
+static void clear_tmp(struct kiln_store *s)
+{
+	struct kiln_error ignored = { 0 };
+	_cleanup_close_ int commits = -1;
+	DIR *d;
 	struct dirent *de;
 
-	if (!d)
+	kiln_dir_remove_matching(s->tmp_fd, NULL);
+	kiln_dir_remove_matching(s->dir_fd, ".tmp.");
+	kiln_dir_remove_matching(s->cache_fd, ".tmp.");
+	commits = kiln_dir_open_beneath(s->dir_fd, s->dir, "commits", false, 0, &ignored);
+	if (commits < 0 || !(d = opendir_at(commits)))
 		return;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.' && (!mark || strstr(de->d_name, mark)))
-			unlinkat(dirfd(d), de->d_name, 0);
+	while ((de = readdir(d))) {
+		_cleanup_close_ int sub = -1;
+		if (de->d_name[0] == '.')
+			continue;
+		sub = openat(commits, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub >= 0)
+			kiln_dir_remove_matching(sub, ".tmp.");
+	}
 	closedir(d);
 }
 
-/* Temporary files a killed writer left behind (tmp/, and the atomic-write
- * temporaries of index.json and cache entries). */
-static void clear_tmp(const char *dir)
+/* Open the store whose directory is root_fd (named dir), and what a
+ * writer needs in it. */
+static struct kiln_store *store_open_fd(int root_fd, const char *dir, bool writable, struct kiln_error *err)
 {
-	_cleanup_free_ char *tmp = kiln_path_join(dir, "tmp");
-	_cleanup_free_ char *cache = kiln_path_join(dir, "cache");
+	struct kiln_store *s = kiln_xcalloc(1, sizeof(*s));
 
-	remove_matching(tmp, NULL);
-	remove_matching(dir, ".tmp.");
-	remove_matching(cache, ".tmp.");
+	s->dir = kiln_xstrdup(dir);
+	s->dir_fd = root_fd;
+	s->blobs_fd = s->tmp_fd = s->cache_fd = s->lock_fd = -1;
+	s->writable = writable;
+	if (writable) {
+		s->lock_fd = openat(root_fd, ".lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (s->lock_fd < 0) {
+			_cleanup_free_ char *lock = kiln_path_join(dir, ".lock");
+			int saved = errno;
+			if (saved == ELOOP) {
+				kiln_error_set(err, "'%s' is a symbolic link, where kiln expects its own lock file: "
+					       "refusing to follow it", lock);
+				kiln_error_verification(err);
+			} else {
+				kiln_error_errno(err, saved, "lock store '%s'", dir);
+			}
+			goto fail;
+		}
+		if (flock(s->lock_fd, LOCK_EX) < 0) {
+			kiln_error_errno(err, errno, "lock store '%s'", dir);
+			goto fail;
+		}
+		if ((s->blobs_fd = kiln_dir_open_beneath(root_fd, dir, "blobs/sha256", true, 0755, err)) < 0 ||
+		    (s->tmp_fd = kiln_dir_open_beneath(root_fd, dir, "tmp", true, 0755, err)) < 0 ||
+		    (s->cache_fd = kiln_dir_open_beneath(root_fd, dir, "cache", true, 0755, err)) < 0)
+			goto fail;
+		/* Holding the lock, nobody else writes: what is under tmp/ was
+		 * left by a killed build and is never part of the store. */
+		clear_tmp(s);
+		if (ensure_file(s, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}", err) < 0 ||
+		    ensure_file(s, "index.json",
+				"{\"manifests\":[],\"mediaType\":\"" KILN_OCI_INDEX "\",\"schemaVersion\":2}",
+				err) < 0)
+			goto fail;
+	} else {
+		/* A store nothing has been written to yet has no blobs: that is
+		 * an empty store, not a broken one. */
+		s->blobs_fd = kiln_dir_open_beneath(root_fd, dir, "blobs/sha256", false, 0, err);
+		if (s->blobs_fd < 0) {
+			if (errno != ENOENT)
+				goto fail;
+			kiln_error_clear(err);
+		}
+	}
+	return s;
+fail:
+	kiln_store_close(s);
+	return NULL;
+}
+
+static int missing_store(const char *dir, int saved, struct kiln_error *err)
+{
+	if (saved == ENOENT && err) {
+		kiln_error_set(err, "no store at '%s': nothing has been built there yet (kiln build), "
+			       "or give the store with --store DIR", dir);
+		err->code = KILN_EXIT_FAILED;
+	}
+	return -1;
 }
 
 struct kiln_store *kiln_store_open(const char *dir, bool writable, struct kiln_error *err)
 {
-	struct kiln_store *s;
-	struct stat st;
+	int fd = kiln_dir_open(dir, writable, 0755, err);
 
-	if (writable) {
-		_cleanup_free_ char *blobs = kiln_path_join(dir, "blobs/sha256");
-		_cleanup_free_ char *tmp = kiln_path_join(dir, "tmp");
-		_cleanup_free_ char *cache = kiln_path_join(dir, "cache");
-		if (kiln_mkdir_p(blobs, 0755, err) < 0 || kiln_mkdir_p(tmp, 0755, err) < 0 ||
-		    kiln_mkdir_p(cache, 0755, err) < 0)
-			return NULL;
-	} else if (stat(dir, &st) < 0) {
-		if (errno == ENOENT)
-			kiln_error_set(err, "no store at '%s': nothing has been built there yet (kiln build), "
-				       "or give the store with --store DIR", dir);
-		else
-			kiln_error_errno(err, errno, "store '%s'", dir);
+	if (fd < 0) {
+		missing_store(dir, errno, err);
 		return NULL;
 	}
-	s = kiln_xcalloc(1, sizeof(*s));
-	s->dir = kiln_xstrdup(dir);
-	s->lock_fd = -1;
-	s->writable = writable;
-	if (writable) {
-		_cleanup_free_ char *lock = kiln_path_join(dir, ".lock");
-		s->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-		if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX) < 0) {
-			kiln_error_errno(err, errno, "lock store '%s'", dir);
-			kiln_store_close(s);
-			return NULL;
+	return store_open_fd(fd, dir, writable, err);
+}
+
+struct kiln_store *kiln_store_open_default(const char *option, const char *workdir, bool writable,
+					   struct kiln_error *err)
+{
+	const char *env = getenv("KILN_STORE");
+	_cleanup_free_ char *dir = NULL;
+	_cleanup_close_ int top = -1;
+	int fd;
+
+	if (option && *option)
+		return kiln_store_open(option, writable, err);
+	if (env && *env)
+		return kiln_store_open(env, writable, err);
+	/* snapshots/ is in the work tree, which a cloned repository fills:
+	 * it may not be, or pass through, a symlink. */
+	dir = kiln_path_join(workdir, "snapshots");
+	if ((top = kiln_dir_open(workdir, false, 0, err)) < 0)
+		return NULL;
+	fd = kiln_dir_open_beneath(top, workdir, "snapshots", writable, 0755, err);
+	if (fd < 0) {
+		int saved = errno;
+		if (saved == ELOOP && err) {
+			size_t len = strlen(err->message);
+			snprintf(err->message + len, sizeof(err->message) - len,
+				 " (a store elsewhere is named with --store DIR or $KILN_STORE)");
 		}
-		/* Holding the lock, nobody else writes: what is under tmp/ was
-		 * left by a killed build and is never part of the store. */
-		clear_tmp(dir);
-		if (ensure_file(dir, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}", err) < 0 ||
-		    ensure_file(dir, "index.json",
-				"{\"manifests\":[],\"mediaType\":\"" KILN_OCI_INDEX "\",\"schemaVersion\":2}",
-				err) < 0) {
-			kiln_store_close(s);
-			return NULL;
-		}
+		missing_store(dir, saved, err);
+		return NULL;
 	}
-	return s;
+	return store_open_fd(fd, dir, writable, err);
 }
 
 void kiln_store_close(struct kiln_store *s)
@@ -109,6 +207,14 @@ void kiln_store_close(struct kiln_store *s)
 		return;
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
+	if (s->dir_fd >= 0)
+		close(s->dir_fd);
+	if (s->blobs_fd >= 0)
+		close(s->blobs_fd);
+	if (s->tmp_fd >= 0)
+		close(s->tmp_fd);
+	if (s->cache_fd >= 0)
+		close(s->cache_fd);
 	free(s->dir);
 	free(s);
 }
@@ -118,29 +224,65 @@ const char *kiln_store_dir(const struct kiln_store *s)
 	return s->dir;
 }
 
+int kiln_store_open_dir(const struct kiln_store *s, const char *rel, bool create, struct kiln_error *err)
+{
+	if (create && !s->writable) {
+		kiln_error_set(err, "store '%s' is not open for writing", s->dir);
+		errno = EROFS;
+		return -1;
+	}
+	return kiln_dir_open_beneath(s->dir_fd, s->dir, rel, create, 0755, err);
+}
+
 char *kiln_store_blob_path(const struct kiln_store *s, const char *digest)
 {
 	return kiln_xasprintf("%s/blobs/sha256/%s", s->dir, digest + 7);
 }
 
+/* "blobs/sha256" as messages show it. */
+static char *blobs_label(const struct kiln_store *s)
+{
+	return kiln_path_join(s->dir, "blobs/sha256");
+}
+
 bool kiln_store_has_blob(const struct kiln_store *s, const char *digest)
 {
-	_cleanup_free_ char *path = kiln_store_blob_path(s, digest);
 	struct stat st;
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+
+	return s->blobs_fd >= 0 && kiln_oci_digest_valid(digest) &&
+	       fstatat(s->blobs_fd, digest + 7, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+}
+
+int kiln_store_blob_open(const struct kiln_store *s, const char *digest, struct kiln_error *err)
+{
+	_cleanup_free_ char *label = blobs_label(s);
+
+	if (!kiln_oci_digest_valid(digest)) {
+		kiln_error_set(err, "\"%s\" is not a sha256 digest", digest);
+		errno = EINVAL;
+		return -1;
+	}
+	if (s->blobs_fd < 0) {
+		_cleanup_free_ char *path = kiln_store_blob_path(s, digest);
+		kiln_error_errno(err, ENOENT, "open '%s'", path);
+		errno = ENOENT;
+		return -1;
+	}
+	return kiln_file_open_at(s->blobs_fd, label, digest + 7, err);
 }
 
 int kiln_store_put_blob(struct kiln_store *s, const void *data, size_t len,
 			char digest[KILN_OCI_DIGEST_LEN + 1], struct kiln_error *err)
 {
 	char hex[KILN_SHA256_HEX_LEN + 1];
-	_cleanup_free_ char *path = NULL, *tmp = NULL;
+	_cleanup_free_ char *tmp = NULL, *prefix = NULL, *tmp_label = NULL;
 	_cleanup_close_ int fd = -1;
 	int rc;
 
+	if (!s->writable)
+		return kiln_error_set(err, "store '%s' is not open for writing", s->dir);
 	kiln_sha256_hex(data, len, hex);
 	snprintf(digest, KILN_OCI_DIGEST_LEN + 1, "sha256:%s", hex);
-	path = kiln_store_blob_path(s, digest);
 	/* A blob already there is kept only if it is what its name says:
 	 * bytes planted or damaged under the name of a blob to come are
 	 * replaced, not trusted (builds are reproducible, so names are
@@ -150,29 +292,38 @@ int kiln_store_put_blob(struct kiln_store *s, const void *data, size_t len,
 		char have[KILN_SHA256_HEX_LEN + 1];
 		uint64_t size;
 		struct kiln_error ignored = { 0 };
-		if (kiln_sha256_file(path, have, &size, &ignored) == 0 && size == len && strcmp(have, hex) == 0)
+		_cleanup_close_ int old = kiln_store_blob_open(s, digest, &ignored);
+		if (old >= 0 && kiln_sha256_fd(old, digest, have, &size, &ignored) == 0 && size == len &&
+		    strcmp(have, hex) == 0)
 			return 0;
 	}
-	tmp = kiln_xasprintf("%s/tmp/blob-%s-XXXXXX", s->dir, hex);
-	fd = mkostemp(tmp, O_CLOEXEC);
+	tmp_label = kiln_path_join(s->dir, "tmp");
+	prefix = kiln_xasprintf("blob-%s-", hex);
+	fd = kiln_file_create_temp_at(s->tmp_fd, prefix, &tmp);
 	if (fd < 0)
-		return kiln_error_errno(err, errno, "create temporary blob in '%s/tmp'", s->dir);
-	if ((rc = kiln_write_all(fd, data, len)) != 0) {
-		unlink(tmp);
+		return kiln_error_errno(err, errno, "create temporary blob in '%s'", tmp_label);
+	if ((rc = kiln_write_all(fd, data, len)) != 0 || (fchmod(fd, 0644) < 0 && (rc = errno)) ||
+	    (fsync(fd) < 0 && (rc = errno))) {
+		unlinkat(s->tmp_fd, tmp, 0);
 		return kiln_error_errno(err, rc, "write blob %s", digest);
 	}
-	if (fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
-		int saved = errno;
-		unlink(tmp);
-		return kiln_error_errno(err, saved, "write blob %s", digest);
+	/* From tmp/ into blobs/sha256/, both descriptors opened beneath the
+	 * store: a symlink in the blob's place is replaced, not followed. */
+	if (renameat(s->tmp_fd, tmp, s->blobs_fd, hex) < 0) {
+		rc = errno;
+		unlinkat(s->tmp_fd, tmp, 0);
+		return kiln_error_errno(err, rc, "write blob %s: rename into '%s/blobs/sha256'", digest, s->dir);
 	}
-	return kiln_file_commit(tmp, path, err);
+	{
+		_cleanup_free_ char *label = blobs_label(s);
+		return kiln_fsync_fd(s->blobs_fd, label, err);
+	}
 }
 
 char *kiln_store_read_blob(const struct kiln_store *s, const char *digest, size_t max, size_t *len,
 			   struct kiln_error *err)
 {
-	_cleanup_free_ char *path = NULL;
+	_cleanup_free_ char *label = blobs_label(s);
 	char hex[KILN_SHA256_HEX_LEN + 1];
 	char *data;
 
@@ -180,8 +331,13 @@ char *kiln_store_read_blob(const struct kiln_store *s, const char *digest, size_
 		kiln_error_set(err, "\"%s\" is not a sha256 digest", digest);
 		return NULL;
 	}
-	path = kiln_store_blob_path(s, digest);
-	data = kiln_file_read_regular(path, max, len, err);
+	if (s->blobs_fd < 0) {
+		_cleanup_free_ char *path = kiln_store_blob_path(s, digest);
+		kiln_error_errno(err, ENOENT, "open '%s'", path);
+		errno = ENOENT;
+		return NULL;
+	}
+	data = kiln_file_read_at(s->blobs_fd, label, digest + 7, max, len, err);
 	if (!data)
 		return NULL;
 	kiln_sha256_hex(data, *len, hex);
@@ -202,7 +358,7 @@ static json_t *load_index(const struct kiln_store *s, struct kiln_error *err)
 	json_t *root;
 	size_t len;
 
-	text = kiln_file_read(path, INDEX_MAX, &len, err);
+	text = kiln_file_read_at(s->dir_fd, s->dir, "index.json", INDEX_MAX, &len, err);
 	if (!text)
 		return NULL;
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -225,7 +381,6 @@ static const char *ref_of(json_t *m)
 /* Replace index.json with root (consumed), atomically. */
 static int save_index(struct kiln_store *s, json_t *root, struct kiln_error *err)
 {
-	_cleanup_free_ char *path = kiln_path_join(s->dir, "index.json");
 	char *text;
 	int rc;
 
@@ -233,7 +388,7 @@ static int save_index(struct kiln_store *s, json_t *root, struct kiln_error *err
 	json_object_set_new(root, "mediaType", json_string(KILN_OCI_INDEX));
 	text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(root);
-	rc = kiln_file_write_atomic(path, text, strlen(text), 0644, err);
+	rc = kiln_file_write_atomic_at(s->dir_fd, s->dir, "index.json", text, strlen(text), 0644, err);
 	free(text);
 	return rc;
 }
@@ -320,30 +475,37 @@ static bool key_valid(const char *key)
 	return kiln_sha256_hex_valid(key, strlen(key));
 }
 
+static char *cache_label(const struct kiln_store *s)
+{
+	return kiln_path_join(s->dir, "cache");
+}
+
 char *kiln_store_cache_get(const struct kiln_store *s, const char *key, struct kiln_error *err)
 {
-	_cleanup_free_ char *path = NULL;
+	_cleanup_free_ char *label = NULL;
 	struct stat st;
 
 	if (!key_valid(key)) {
 		kiln_error_set(err, "bad cache key \"%s\"", key);
 		return NULL;
 	}
-	path = kiln_xasprintf("%s/cache/%s", s->dir, key);
-	if (stat(path, &st) < 0)
+	if (s->cache_fd < 0 || fstatat(s->cache_fd, key, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return NULL;
-	return kiln_file_read(path, 1 << 20, NULL, err);
+	label = cache_label(s);
+	return kiln_file_read_at(s->cache_fd, label, key, 1 << 20, NULL, err);
 }
 
 int kiln_store_cache_put(struct kiln_store *s, const char *key, const char *value,
 			 struct kiln_error *err)
 {
-	_cleanup_free_ char *path = NULL;
+	_cleanup_free_ char *label = NULL;
 
 	if (!key_valid(key))
 		return kiln_error_set(err, "bad cache key \"%s\"", key);
-	path = kiln_xasprintf("%s/cache/%s", s->dir, key);
-	return kiln_file_write_atomic(path, value, strlen(value), 0644, err);
+	if (!s->writable)
+		return kiln_error_set(err, "store '%s' is not open for writing", s->dir);
+	label = cache_label(s);
+	return kiln_file_write_atomic_at(s->cache_fd, label, key, value, strlen(value), 0644, err);
 }
 
 char *kiln_store_default_dir(const char *option, const char *workdir)
@@ -359,6 +521,7 @@ char *kiln_store_default_dir(const char *option, const char *workdir)
 
 /* ---- listing and removing, for `kiln gc` ---- */
 
+
 static int compare_blob(const void *a, const void *b)
 {
 	return strcmp(((const struct kiln_store_blob *)a)->digest,
@@ -368,19 +531,18 @@ static int compare_blob(const void *a, const void *b)
 int kiln_store_blob_list(const struct kiln_store *s, struct kiln_store_blob **out, size_t *n,
 			 struct kiln_error *err)
 {
-	_cleanup_free_ char *dir = kiln_path_join(s->dir, "blobs/sha256");
+	_cleanup_free_ char *dir = blobs_label(s);
 	size_t alloc = 0;
 	struct dirent *de;
 	DIR *d;
 
 	*out = NULL;
 	*n = 0;
-	d = opendir(dir);
-	if (!d) {
-		if (errno == ENOENT)
-			return 0;
+	if (s->blobs_fd < 0)
+		return 0;
+	d = opendir_at(s->blobs_fd);
+	if (!d)
 		return kiln_error_errno(err, errno, "list '%s'", dir);
-	}
 	errno = 0;
 	while ((de = readdir(d))) {
 		struct stat st;
@@ -413,15 +575,15 @@ int kiln_store_blob_list(const struct kiln_store *s, struct kiln_store_blob **ou
 
 int kiln_store_blob_remove(struct kiln_store *s, const char *digest, struct kiln_error *err)
 {
-	_cleanup_free_ char *path = NULL;
-
 	if (!s->writable)
 		return kiln_error_set(err, "store '%s' is not open for writing", s->dir);
 	if (!kiln_oci_digest_valid(digest))
 		return kiln_error_set(err, "\"%s\" is not a sha256 digest", digest);
-	path = kiln_store_blob_path(s, digest);
-	if (unlink(path) < 0 && errno != ENOENT)
+	/* unlinkat on blobs/sha256/'s own descriptor: nothing re-resolved. */
+	if (unlinkat(s->blobs_fd, digest + 7, 0) < 0 && errno != ENOENT) {
+		_cleanup_free_ char *path = kiln_store_blob_path(s, digest);
 		return kiln_error_errno(err, errno, "remove blob '%s'", path);
+	}
 	return 0;
 }
 
@@ -464,19 +626,18 @@ static int compare_str(const void *a, const void *b)
 int kiln_store_cache_list(const struct kiln_store *s, char ***keys, size_t *n,
 			  struct kiln_error *err)
 {
-	_cleanup_free_ char *dir = kiln_path_join(s->dir, "cache");
+	_cleanup_free_ char *dir = cache_label(s);
 	size_t alloc = 0;
 	struct dirent *de;
 	DIR *d;
 
 	*keys = NULL;
 	*n = 0;
-	d = opendir(dir);
-	if (!d) {
-		if (errno == ENOENT)
-			return 0;
+	if (s->cache_fd < 0)
+		return 0;
+	d = opendir_at(s->cache_fd);
+	if (!d)
 		return kiln_error_errno(err, errno, "list '%s'", dir);
-	}
 	while ((de = readdir(d))) {
 		if (!key_valid(de->d_name))
 			continue;
@@ -491,24 +652,24 @@ int kiln_store_cache_list(const struct kiln_store *s, char ***keys, size_t *n,
 
 int kiln_store_cache_remove(struct kiln_store *s, const char *key, struct kiln_error *err)
 {
-	_cleanup_free_ char *path = NULL;
-
 	if (!s->writable)
 		return kiln_error_set(err, "store '%s' is not open for writing", s->dir);
 	if (!key_valid(key))
 		return kiln_error_set(err, "bad cache key \"%s\"", key);
-	path = kiln_xasprintf("%s/cache/%s", s->dir, key);
-	if (unlink(path) < 0 && errno != ENOENT)
+	if (unlinkat(s->cache_fd, key, 0) < 0 && errno != ENOENT) {
+		_cleanup_free_ char *path = kiln_xasprintf("%s/cache/%s", s->dir, key);
 		return kiln_error_errno(err, errno, "remove cache entry '%s'", path);
+	}
 	return 0;
 }
 
 int kiln_store_sync(struct kiln_store *s, struct kiln_error *err)
 {
-	_cleanup_free_ char *blob_dir = kiln_path_join(s->dir, "blobs/sha256/x");
-	_cleanup_free_ char *cache_dir = kiln_path_join(s->dir, "cache/x");
+	_cleanup_free_ char *blobs = blobs_label(s), *cache = cache_label(s);
 
-	if (kiln_fsync_dir_of(blob_dir, err) < 0 || kiln_fsync_dir_of(cache_dir, err) < 0)
+	if (!s->writable)
+		return kiln_error_set(err, "store '%s' is not open for writing", s->dir);
+	if (kiln_fsync_fd(s->blobs_fd, blobs, err) < 0 || kiln_fsync_fd(s->cache_fd, cache, err) < 0)
 		return -1;
 	return 0;
 }

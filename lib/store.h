@@ -6,6 +6,16 @@
  * blobs/sha256/ only when their digest is checked, so a killed build never
  * leaves a partial blob visible; index.json is replaced whole.  A writer
  * holds an exclusive lock on the store for as long as it is open.
+ *
+ * Nothing inside the store is reached by a path string: the store's
+ * directory is opened once, and blobs/sha256/, tmp/, cache/, commits/ and
+ * every file in them are opened beneath it with openat() and O_NOFOLLOW
+ * (fsutil.h).  A symlink (or a file, FIFO, …) in the place of one of the
+ * store's directories or files is refused with a message naming it (exit
+ * 3), so a repository that commits `snapshots/tmp -> /victim` cannot make
+ * kiln write, read or delete anything in /victim.  Only the store's own
+ * path may lead through symlinks, and only when the user named it
+ * (--store, $KILN_STORE).
  */
 #ifndef KILN_STORE_H
 #define KILN_STORE_H
@@ -18,18 +28,37 @@
 
 struct kiln_store;
 
-/* Open (creating when writable) the store at dir.  A writable store waits
- * for, then holds, an exclusive lock on dir/.lock. */
+/* Open (creating when writable) the store at dir, a path the user chose
+ * (symlinks on the way are followed).  A writable store waits for, then
+ * holds, an exclusive lock on dir/.lock, and removes what killed writers
+ * left (tmp/, and "*.tmp.*" in the store, cache/ and commits/<id>/). */
 struct kiln_store *kiln_store_open(const char *dir, bool writable, struct kiln_error *err);
+/* Open the store kiln_store_default_dir names: --store (option), else
+ * $KILN_STORE, both as kiln_store_open; else snapshots/ in the work tree
+ * workdir, which may not be a symlink (a cloned repository could have
+ * committed one): it is opened beneath workdir without following any. */
+struct kiln_store *kiln_store_open_default(const char *option, const char *workdir, bool writable,
+					   struct kiln_error *err);
 void kiln_store_close(struct kiln_store *s);
 const char *kiln_store_dir(const struct kiln_store *s);
+/* Open the directory rel ("commits" or "commits/<id>") beneath the store
+ * without following symlinks (kiln_dir_open_beneath); create needs the
+ * store open for writing.  -1 with err set, and errno ENOENT when it does
+ * not exist. */
+int kiln_store_open_dir(const struct kiln_store *s, const char *rel, bool create, struct kiln_error *err);
 
 /* Add bytes as a blob; digest receives "sha256:…".  Existing blobs are kept. */
 int kiln_store_put_blob(struct kiln_store *s, const void *data, size_t len,
 			char digest[KILN_OCI_DIGEST_LEN + 1], struct kiln_error *err);
 bool kiln_store_has_blob(const struct kiln_store *s, const char *digest);
-/* blobs/sha256/<hex> under the store (malloc'd). */
+/* blobs/sha256/<hex> under the store (malloc'd), for messages: open a
+ * blob with kiln_store_blob_open, never by this path. */
 char *kiln_store_blob_path(const struct kiln_store *s, const char *digest);
+/* Open a blob for reading: a regular file under blobs/sha256/, opened
+ * beneath the store (a symlink, FIFO or device in its place is refused,
+ * exit 3).  Its bytes are not checked.  -1 with err set, and errno ENOENT
+ * when there is no such blob. */
+int kiln_store_blob_open(const struct kiln_store *s, const char *digest, struct kiln_error *err);
 /* Read a blob and check that its bytes hash to its name. */
 char *kiln_store_read_blob(const struct kiln_store *s, const char *digest, size_t max, size_t *len,
 			   struct kiln_error *err);
@@ -56,7 +85,8 @@ int kiln_store_cache_put(struct kiln_store *s, const char *key, const char *valu
 			 struct kiln_error *err);
 
 /* The store to use: --store, else $KILN_STORE, else snapshots/ at the top of
- * the git work tree (workdir). malloc'd. */
+ * the git work tree (workdir). malloc'd.  Open it with
+ * kiln_store_open_default, which knows which of these may be a symlink. */
 char *kiln_store_default_dir(const char *option, const char *workdir);
 
 /* ---- listing and removing (kiln gc).  Removing needs the store open for

@@ -54,10 +54,12 @@ static int rehash(const struct kiln_store *store, const char *what, const char *
 		  struct kiln_verify_result *res, struct kiln_error *err)
 {
 	_cleanup_free_ char *path = kiln_store_blob_path(store, digest);
+	/* Opened beneath the store, never through a symlink (store.h). */
+	_cleanup_close_ int fd = kiln_store_blob_open(store, digest, err);
 	char hex[KILN_SHA256_HEX_LEN + 1];
 	uint64_t size;
 
-	if (kiln_sha256_file(path, hex, &size, err) < 0)
+	if (fd < 0 || kiln_sha256_fd(fd, path, hex, &size, err) < 0)
 		return kiln_error_prefix(err, "%s %s", what, digest), fail(err);
 	res->n_blobs++;
 	res->bytes += size;

@@ -29,7 +29,10 @@ static void gc_help(void)
 	       "naming the file.  It holds the store's lock (a build waits for it, and it\n"
 	       "waits for a build), replaces index.json first and deletes blobs after, so\n"
 	       "being killed half way leaves only unreferenced blobs for the next gc.\n"
-	       "Opening the store also clears temporary files a killed writer left in tmp/.\n"
+	       "Opening the store also clears temporary files a killed writer left (tmp/, and\n"
+	       "*.tmp.* in the store, cache/ and commits/COMMIT/).  Nothing in the store is\n"
+	       "reached through a symlink: one where kiln expects its own directory or file\n"
+	       "(a cloned repository may have committed it) is refused, naming it (exit 3).\n"
 	       "\n"
 	       "Prints one line: \"removed N blobs (SIZE), N index entries, N cache entries\"\n"
 	       "and what is kept; --json gives an object with the removed digests.\n"
@@ -45,8 +48,8 @@ static void gc_help(void)
 	       "  -h, --help           this help\n"
 	       "\n"
 	       "Exit status: 0 done; 1 failed or refused; 3 refused because a record or a\n"
-	       "recorded manifest fails its check (does not parse, does not hash to its name);\n"
-	       "2 usage.\n");
+	       "recorded manifest fails its check (does not parse, does not hash to its name)\n"
+	       "or a symlink is in the store's place; 2 usage.\n");
 }
 
 /* "12.3 MB": decimal units, as the build's progress shows them. */
@@ -103,15 +106,16 @@ int cmd_gc(int argc, char **argv, struct kiln_cli *cli)
 		return kiln_cli_fail(cli, &err);
 	kiln_error_clear(&err);
 	store_dir = kiln_store_default_dir(cli->store, git ? kiln_git_workdir(git) : ".");
-	kiln_git_free(git);
 	/* No store is nothing to collect; opening it for writing would make one. */
-	if (stat(store_dir, &st) < 0 && errno == ENOENT) {
+	if (lstat(store_dir, &st) < 0 && errno == ENOENT) {
 		if (!cli->quiet && !cli->json)
 			printf("no store at %s: nothing to collect\n", store_dir);
 		if (!cli->json)
 			return 0;
 	} else {
-		store = kiln_store_open(store_dir, true, &err);
+		store = kiln_store_open_default(cli->store, git ? kiln_git_workdir(git) : ".", true, &err);
+		kiln_git_free(git);
+		git = NULL;
 		if (!store)
 			return kiln_cli_fail(cli, &err);
 		if (kiln_gc_run(store, &opt, &res, &err) < 0) {
@@ -120,6 +124,7 @@ int cmd_gc(int argc, char **argv, struct kiln_cli *cli)
 		}
 		kiln_store_close(store);
 	}
+	kiln_git_free(git);
 	if (cli->json) {
 		json_t *o = json_object(), *removed = json_array();
 		char *text;

@@ -96,16 +96,25 @@ static int compare_names(const void *a, const void *b)
 static int record_names(struct log_ctx *c, const char *commit, char ***names, size_t *n,
 			struct kiln_error *err)
 {
-	_cleanup_free_ char *dir = kiln_xasprintf("%s/commits/%s", kiln_store_dir(c->store), commit);
+	_cleanup_free_ char *rel = kiln_xasprintf("commits/%s", commit);
+	_cleanup_close_ int fd = -1;
 	size_t alloc = 0;
 	struct dirent *de;
 	DIR *d;
 
 	*names = NULL;
 	*n = 0;
-	d = opendir(dir);
+	/* Beneath the store, following no symlink (store.h). */
+	fd = kiln_store_open_dir(c->store, rel, false, err);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			return -1;
+		kiln_error_clear(err);
+		return 0;
+	}
+	d = fdopendir(kiln_steal_fd(&fd));
 	if (!d)
-		return errno == ENOENT ? 0 : kiln_error_errno(err, errno, "open '%s'", dir);
+		return kiln_error_errno(err, errno, "open '%s/%s'", kiln_store_dir(c->store), rel);
 	while ((de = readdir(d))) {
 		size_t len = strlen(de->d_name);
 		if (de->d_name[0] == '.' || len <= 5 || !kiln_str_has_suffix(de->d_name, ".json"))
@@ -388,7 +397,7 @@ int cmd_log(int argc, char **argv, struct kiln_cli *cli)
 	store_dir = kiln_store_default_dir(cli->store, kiln_git_workdir(git));
 	/* No store yet is no snapshot yet, not an error. */
 	if (stat(store_dir, &st) == 0 || errno != ENOENT) {
-		c.store = kiln_store_open(store_dir, false, &err);
+		c.store = kiln_store_open_default(cli->store, kiln_git_workdir(git), false, &err);
 		if (!c.store)
 			goto fail;
 	}

@@ -78,14 +78,13 @@ static int resolve_snap(struct kiln_cli *cli, const char *text, struct kiln_stor
 	/* A digest needs no git (whose start-up alone costs milliseconds). */
 	bool digest = kiln_str_has_prefix(text, "sha256:");
 	struct kiln_git *git = digest && (cli->store || getenv("KILN_STORE")) ? NULL : kiln_git_open(".", err);
-	_cleanup_free_ char *store_dir = NULL, *default_name = NULL;
+	_cleanup_free_ char *default_name = NULL;
 	int rc = 0;
 
 	if (!git && !digest)
 		return -1;
 	kiln_error_clear(err);
-	store_dir = kiln_store_default_dir(cli->store, git ? kiln_git_workdir(git) : ".");
-	*store = kiln_store_open(store_dir, false, err);
+	*store = kiln_store_open_default(cli->store, git ? kiln_git_workdir(git) : ".", false, err);
 	if (!*store) {
 		kiln_git_free(git);
 		return -1;

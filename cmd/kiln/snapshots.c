@@ -15,7 +15,7 @@ int kiln_cli_snapshots_open(const struct kiln_cli *cli, struct kiln_cli_snapshot
 	/* Outside a work tree only sha256: names work; resolving says so. */
 	s->git = kiln_git_open(".", &ignored);
 	s->store_dir = kiln_store_default_dir(cli->store, s->git ? kiln_git_workdir(s->git) : ".");
-	s->store = kiln_store_open(s->store_dir, false, err);
+	s->store = kiln_store_open_default(cli->store, s->git ? kiln_git_workdir(s->git) : ".", false, err);
 	if (!s->store) {
 		kiln_cli_snapshots_close(s);
 		return -1;

@@ -1,0 +1,224 @@
+/* test_fsutil.c - opening beneath a verified directory: every component a
+ * real directory, a symlink or a file in a directory's place refused (exit
+ * 3, named), nothing created or removed through a link; atomic writes in a
+ * directory descriptor that replace a symlink rather than follow it; the
+ * temp sweep that unlinks links themselves; the store refusing a symlinked default snapshots/ but taking one the user
+ * named. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "store.h"
+#include "tap.h"
+#include "util.h"
+
+static char top[] = "/tmp/kiln-test-fsutil.XXXXXX";
+
+static char *at(const char *rel)
+{
+	return kiln_path_join(top, rel);
+}
+
+static void put_file(const char *rel, const char *text)
+{
+	_cleanup_free_ char *p = at(rel);
+	struct kiln_error err = { 0 };
+
+	if (kiln_file_write_atomic(p, text, strlen(text), 0644, &err) < 0)
+		printf("# put %s: %s\n", rel, err.message);
+}
+
+static bool exists(const char *rel)
+{
+	_cleanup_free_ char *p = at(rel);
+	struct stat st;
+
+	return lstat(p, &st) == 0;
+}
+
+static char *read_rel(const char *rel)
+{
+	_cleanup_free_ char *p = at(rel);
+	return kiln_file_read(p, 1 << 20, NULL, NULL);
+}
+
+/* victim/ is outside the trees the tests open; links lead into it. */
+static void setup(void)
+{
+	_cleanup_free_ char *v = at("victim"), *w = at("work");
+	_cleanup_free_ char *link = at("work/link");
+
+	CHECK(mkdir(v, 0755) == 0 && mkdir(w, 0755) == 0);
+	put_file("victim/keep", "keep\n");
+	put_file("victim/x.tmp.123456", "bait\n");
+	CHECK(symlink(v, link) == 0);
+	put_file("work/file", "a file\n");
+}
+
+TEST(open_beneath_creates_real_directories)
+{
+	_cleanup_free_ char *w = at("work");
+	_cleanup_close_ int base = open(w, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct kiln_error err = { 0 };
+	int fd = kiln_dir_open_beneath(base, w, "a/b/c", true, 0755, &err);
+	struct stat st;
+
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	CHECK(exists("work/a/b/c"));
+	fd = kiln_dir_open_beneath(base, w, "a/b", false, 0, &err);
+	CHECK(fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode));
+	if (fd >= 0)
+		close(fd);
+	/* Missing, without create: ENOENT, which callers read as "none". */
+	fd = kiln_dir_open_beneath(base, w, "a/nope", false, 0, &err);
+	CHECK(fd < 0 && errno == ENOENT);
+}
+
+TEST(open_beneath_refuses_symlinks_anywhere)
+{
+	_cleanup_free_ char *w = at("work");
+	_cleanup_close_ int base = open(w, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	const char *paths[] = { "link", "link/sub", "link/x/y" };
+
+	for (size_t i = 0; i < KILN_ARRAY_SIZE(paths); i++) {
+		struct kiln_error err = { 0 };
+		int fd = kiln_dir_open_beneath(base, w, paths[i], true, 0755, &err);
+		CHECK(fd < 0 && errno == ELOOP);
+		CHECK(err.code == KILN_EXIT_VERIFY);
+		CHECK_CONTAINS(err.message, "/work/link' is a symbolic link (to '");
+		CHECK_CONTAINS(err.message, "victim");
+		if (fd >= 0)
+			close(fd);
+	}
+	/* Nothing was made through the link. */
+	CHECK(!exists("victim/sub") && !exists("victim/x"));
+}
+
+TEST(open_beneath_refuses_files_and_dotdot)
+{
+	_cleanup_free_ char *w = at("work");
+	_cleanup_close_ int base = open(w, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct kiln_error err = { 0 };
+	int fd;
+
+	fd = kiln_dir_open_beneath(base, w, "file/sub", true, 0755, &err);
+	CHECK(fd < 0 && errno == ENOTDIR && err.code == KILN_EXIT_VERIFY);
+	CHECK_CONTAINS(err.message, "/work/file' is not a directory");
+	kiln_error_clear(&err);
+	fd = kiln_dir_open_beneath(base, w, "a/../../victim", false, 0, &err);
+	CHECK(fd < 0 && errno == EINVAL);
+	kiln_error_clear(&err);
+	fd = kiln_dir_open_beneath(base, w, "/etc", false, 0, &err);
+	CHECK(fd < 0 && errno == EINVAL);
+}
+
+TEST(file_open_at_refuses_links_and_fifos)
+{
+	_cleanup_free_ char *w = at("work"), *l = at("work/keep-link"), *f = at("work/fifo");
+	_cleanup_free_ char *target = at("victim/keep");
+	_cleanup_close_ int base = open(w, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct kiln_error err = { 0 };
+	_cleanup_free_ char *text = NULL;
+
+	CHECK(symlink(target, l) == 0 && mkfifo(f, 0644) == 0);
+	CHECK(kiln_file_read_at(base, w, "keep-link", 1024, NULL, &err) == NULL);
+	CHECK(errno == ELOOP && err.code == KILN_EXIT_VERIFY);
+	CHECK_CONTAINS(err.message, "keep-link' is a symbolic link");
+	kiln_error_clear(&err);
+	/* O_NONBLOCK: a FIFO fails at once instead of waiting for a writer. */
+	CHECK(kiln_file_read_at(base, w, "fifo", 1024, NULL, &err) == NULL);
+	CHECK(err.code == KILN_EXIT_VERIFY);
+	CHECK_CONTAINS(err.message, "not a regular file");
+	kiln_error_clear(&err);
+	CHECK(kiln_file_read_at(base, w, "nothing", 1024, NULL, &err) == NULL && errno == ENOENT);
+	text = kiln_file_read_at(base, w, "file", 1024, NULL, &err);
+	CHECK_STR(text, "a file\n");
+}
+
+TEST(write_atomic_at_replaces_a_link)
+{
+	_cleanup_free_ char *w = at("work"), *l = at("work/out"), *target = at("victim/keep");
+	_cleanup_close_ int base = open(w, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct kiln_error err = { 0 };
+	_cleanup_free_ char *mine = NULL, *theirs = NULL;
+	struct stat st;
+
+	CHECK(symlink(target, l) == 0);
+	CHECK(kiln_file_write_atomic_at(base, w, "out", "new\n", 4, 0644, &err) == 0);
+	CHECK(lstat(l, &st) == 0 && S_ISREG(st.st_mode));
+	mine = read_rel("work/out");
+	theirs = read_rel("victim/keep");
+	CHECK_STR(mine, "new\n");
+	CHECK_STR(theirs, "keep\n");
+}
+
+TEST(remove_matching_unlinks_links_not_targets)
+{
+	_cleanup_free_ char *d = at("sweep"), *l = at("sweep/l.tmp.abcdef"), *target = at("victim/keep");
+	_cleanup_free_ char *sub = at("sweep/dir.tmp.x"), *dl = at("sweep/dirlink.tmp.y"), *v = at("victim");
+	_cleanup_close_ int fd = -1;
+
+	CHECK(mkdir(d, 0755) == 0 && mkdir(sub, 0755) == 0);
+	put_file("sweep/a.tmp.123456", "x");
+	put_file("sweep/.hidden.tmp.1", "x");
+	put_file("sweep/keep.json", "x");
+	CHECK(symlink(target, l) == 0 && symlink(v, dl) == 0);
+	fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	kiln_dir_remove_matching(fd, ".tmp.");
+	CHECK(!exists("sweep/a.tmp.123456") && !exists("sweep/l.tmp.abcdef") && !exists("sweep/dirlink.tmp.y"));
+	CHECK(exists("sweep/.hidden.tmp.1") && exists("sweep/keep.json") && exists("sweep/dir.tmp.x"));
+	CHECK(exists("victim/keep") && exists("victim/x.tmp.123456"));
+	kiln_dir_remove_matching(fd, NULL);
+	CHECK(!exists("sweep/keep.json") && exists("sweep/.hidden.tmp.1"));
+}
+
+TEST(store_default_refuses_a_symlinked_snapshots)
+{
+	_cleanup_free_ char *repo = at("repo"), *link = at("repo/snapshots"), *v = at("victim");
+	struct kiln_error err = { 0 };
+	struct kiln_store *s;
+
+	CHECK(mkdir(repo, 0755) == 0 && symlink(v, link) == 0);
+	unsetenv("KILN_STORE");
+	s = kiln_store_open_default(NULL, repo, true, &err);
+	CHECK(s == NULL && err.code == KILN_EXIT_VERIFY);
+	CHECK_CONTAINS(err.message, "/repo/snapshots' is a symbolic link");
+	CHECK_CONTAINS(err.message, "--store");
+	CHECK(!exists("victim/blobs") && !exists("victim/.lock") && exists("victim/x.tmp.123456"));
+	kiln_store_close(s);
+	/* Named by the user, the same link is the user's choice. */
+	kiln_error_clear(&err);
+	s = kiln_store_open_default(link, repo, true, &err);
+	CHECK(s != NULL);
+	kiln_store_close(s);
+	CHECK(exists("victim/blobs/sha256") && exists("victim/index.json"));
+	/* And that store's own temp sweep stays in it. */
+	CHECK(!exists("victim/x.tmp.123456") && exists("victim/keep"));
+}
+
+int main(void)
+{
+	if (!mkdtemp(top)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	setup();
+	RUN(open_beneath_creates_real_directories);
+	RUN(open_beneath_refuses_symlinks_anywhere);
+	RUN(open_beneath_refuses_files_and_dotdot);
+	RUN(file_open_at_refuses_links_and_fifos);
+	RUN(write_atomic_at_replaces_a_link);
+	RUN(remove_matching_unlinks_links_not_targets);
+	RUN(store_default_refuses_a_symlinked_snapshots);
+	{
+		struct kiln_error err = { 0 };
+		kiln_remove_tree(top, &err);
+	}
+	return tap_done();
+}
