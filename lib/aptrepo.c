@@ -20,11 +20,12 @@
 struct kiln_aptrepo *kiln_aptrepo_new(const char *cache_dir, struct kiln_error *err)
 {
 	struct kiln_aptrepo *repo = kiln_xcalloc(1, sizeof(*repo));
-	_cleanup_free_ char *idx = kiln_path_join(cache_dir, "indexes/sha256");
-	_cleanup_free_ char *tmp = kiln_path_join(cache_dir, "tmp");
 
 	repo->cache_dir = kiln_xstrdup(cache_dir);
-	if (kiln_mkdir_p(idx, 0755, err) < 0 || kiln_mkdir_p(tmp, 0700, err) < 0) {
+	/* Below the cache the user chose, no directory may be a symlink (a
+	 * cache inside a cloned work tree): fsutil.h. */
+	if (kiln_dir_ensure_beneath(cache_dir, "indexes/sha256", 0755, err) < 0 ||
+	    kiln_dir_ensure_beneath(cache_dir, "tmp", 0700, err) < 0) {
 		kiln_aptrepo_free(repo);
 		return NULL;
 	}
@@ -70,7 +71,7 @@ int kiln_decompress_file(const char *in_path, const char *out_path, uint64_t max
 			 struct kiln_error *err)
 {
 	_cleanup_free_ char *what = kiln_xasprintf("decompress '%s'", in_path);
-	_cleanup_close_ int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	_cleanup_close_ int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
 	struct decompress_sink d = { fd, out_path, NULL, 0 };
 	int rc;
 
@@ -118,7 +119,7 @@ struct release_fetch {
 /* Read a file into rf->text (and remove it when it is this process's temp). */
 static int take_text(struct release_fetch *rf, const char *path, bool remove, struct kiln_error *err)
 {
-	rf->text = kiln_file_read(path, RELEASE_MAX, &rf->len, err);
+	rf->text = kiln_file_read_nofollow(path, RELEASE_MAX, &rf->len, err);
 	if (remove)
 		unlink(path);
 	return rf->text ? 0 : -1;
@@ -177,7 +178,7 @@ static int fetch_release(struct kiln_aptrepo *repo, const struct kiln_aptrepo_so
 		key = kiln_xasprintf("indexes/release/%.32s", digest);
 	}
 	rf->dir = kiln_path_join(repo->cache_dir, key);
-	if (kiln_mkdir_p(rf->dir, 0755, err) < 0)
+	if (kiln_dir_ensure_beneath(repo->cache_dir, key, 0755, err) < 0)
 		return -1;
 	inrelease = kiln_path_join(rf->dir, "InRelease");
 	release = kiln_path_join(rf->dir, "Release");
@@ -199,7 +200,7 @@ static int fetch_release(struct kiln_aptrepo *repo, const struct kiln_aptrepo_so
 					      src->base_url, src->suite);
 		_cleanup_free_ char *data = NULL;
 		size_t len;
-		data = kiln_file_read(inrelease, RELEASE_MAX, &len, err);
+		data = kiln_file_read_nofollow(inrelease, RELEASE_MAX, &len, err);
 		if (!data)
 			return -1;
 		rf->text = kiln_gpgv_clearsigned_text(data, len, &rf->len, err);
@@ -270,7 +271,8 @@ static char *ensure_index(struct kiln_aptrepo *repo, const struct kiln_aptrepo_s
 	 * uncompressed file (or for the compressed one when it gives none). */
 	cached = kiln_xasprintf("%s/indexes/sha256/%s", repo->cache_dir,
 				plain ? plain->sha256 : packed->sha256);
-	if (stat(cached, &sb) == 0 && (!plain || (uint64_t)sb.st_size == plain->size)) {
+	/* lstat: a symlink in the cache is no cached index (it is replaced). */
+	if (lstat(cached, &sb) == 0 && S_ISREG(sb.st_mode) && (!plain || (uint64_t)sb.st_size == plain->size)) {
 		repo->indexes_cached++;
 		return kiln_steal_pointer(&cached);
 	}

@@ -392,7 +392,7 @@ static int load_cache_secret(struct build *b, struct kiln_error *err)
 	struct stat st;
 	size_t len;
 
-	if (stat(path, &st) < 0 && errno == ENOENT) {
+	if (lstat(path, &st) < 0 && errno == ENOENT) {
 		if (getrandom(fresh, sizeof(fresh), 0) != (ssize_t)sizeof(fresh))
 			return kiln_error_errno(err, errno, "getrandom");
 		if (kiln_mkdir_p(dir, 0700, err) < 0)
@@ -408,10 +408,11 @@ static int load_cache_secret(struct build *b, struct kiln_error *err)
 		}
 		unlink(tmp);
 	}
-	data = kiln_file_read(path, 4096, &len, err);
+	/* Never through a symlink: the cache may sit in a cloned work tree. */
+	data = kiln_file_read_nofollow(path, 4096, &len, err);
 	if (!data)
 		return -1;
-	if (stat(path, &st) < 0 || (st.st_mode & 077) || st.st_uid != geteuid() || len != sizeof(b->cache_secret))
+	if (lstat(path, &st) < 0 || (st.st_mode & 077) || st.st_uid != geteuid() || len != sizeof(b->cache_secret))
 		return kiln_error_set(err, "'%s' must be %zu bytes, owned by you and private (chmod 600)", path,
 				      sizeof(b->cache_secret));
 	memcpy(b->cache_secret, data, sizeof(b->cache_secret));
@@ -973,6 +974,8 @@ static int load_key(struct build *b, struct kiln_error *err)
 	if (b->opt->no_sign)
 		return 0;
 	path = kiln_sign_find_private(b->opt->key_path, kiln_git_workdir(b->git));
+	if (kiln_sign_check_key_path(path, kiln_git_workdir(b->git), err) < 0)
+		return -1;
 	if (access(path, F_OK) < 0 && errno == ENOENT)
 		return kiln_error_set(err, "no signing key at %s: run `kiln keygen` to make one (and commit "
 				      "the public key it writes under .kiln/trusted/), or build with "

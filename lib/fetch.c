@@ -130,7 +130,8 @@ int kiln_fetch_verify_cached(const char *path, uint64_t size, const char *sha256
 	uint64_t got_size = 0;
 	struct stat st;
 
-	if (stat(path, &st) < 0)
+	/* lstat: a symlink in the cache is not kiln's, and is not followed. */
+	if (lstat(path, &st) < 0)
 		return kiln_error_errno(err, errno, "'%s'", path);
 	if (!S_ISREG(st.st_mode))
 		return kiln_error_set(err, "'%s': not a regular file", path);
@@ -251,7 +252,9 @@ static int job_lock_part(struct fetch_job *j, struct kiln_error *err)
 {
 	for (;;) {
 		struct stat fst, pst;
-		int fd = open(j->part_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		/* O_NOFOLLOW: a symlink planted as the .part (a cache inside a
+		 * work tree) must not make kiln write or truncate its target. */
+		int fd = open(j->part_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
 
 		if (fd < 0)
 			return kiln_error_errno(err, errno, "open '%s'", j->part_path);
@@ -269,7 +272,7 @@ static int job_lock_part(struct fetch_job *j, struct kiln_error *err)
 			close(fd);
 			return kiln_error_errno(err, e, "stat '%s'", j->part_path);
 		}
-		if (stat(j->part_path, &pst) == 0 && pst.st_ino == fst.st_ino && pst.st_dev == fst.st_dev) {
+		if (lstat(j->part_path, &pst) == 0 && pst.st_ino == fst.st_ino && pst.st_dev == fst.st_dev) {
 			j->fd = fd;
 			return 1;
 		}
@@ -890,7 +893,6 @@ int kiln_fetch_all(const struct kiln_fetch_options *opt, struct kiln_fetch_item 
 {
 	struct kiln_error local = { 0 };
 	struct fetch_batch b = { .opt = opt, .err = err ? err : &local };
-	_cleanup_free_ char *sha_dir = NULL, *tmp_dir = NULL;
 	double start = now_seconds();
 	size_t to_fetch = 0;
 	int ret = -1;
@@ -905,9 +907,11 @@ int kiln_fetch_all(const struct kiln_fetch_options *opt, struct kiln_fetch_item 
 		return -1;
 	if (!opt->cache_dir || !*opt->cache_dir)
 		return kiln_error_set(b.err, "fetch: no cache directory");
-	sha_dir = kiln_xasprintf("%s/packages/sha256", opt->cache_dir);
-	tmp_dir = kiln_xasprintf("%s/packages/tmp", opt->cache_dir);
-	if (kiln_mkdir_p(sha_dir, 0755, b.err) < 0 || kiln_mkdir_p(tmp_dir, 0755, b.err) < 0)
+	/* The cache is where the user said ($KILN_CACHE), but what is below it
+	 * may be a cloned repository's (a cache inside a work tree): none of
+	 * its directories may be a symlink (fsutil.h). */
+	if (kiln_dir_ensure_beneath(opt->cache_dir, "packages/sha256", 0755, b.err) < 0 ||
+	    kiln_dir_ensure_beneath(opt->cache_dir, "packages/tmp", 0755, b.err) < 0)
 		return kiln_error_prefix(b.err, "fetch");
 
 	b.parallel = opt->parallel ? opt->parallel : DEFAULT_PARALLEL;

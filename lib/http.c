@@ -125,9 +125,12 @@ static struct curl_slist *conditional_headers(const struct kiln_http_get *req)
 	struct stat st;
 	char *nl, *etag, *lm;
 
-	if (!req->validators || stat(req->dest, &st) < 0)
+	/* Only for a regular file kiln wrote: a symlink left in a cache (one
+	 * inside a cloned work tree) is neither kept on "not modified" nor
+	 * followed to read its validators. */
+	if (!req->validators || lstat(req->dest, &st) < 0 || !S_ISREG(st.st_mode))
 		return NULL;
-	text = kiln_file_read(req->validators, 4096, NULL, NULL);
+	text = kiln_file_read_nofollow(req->validators, 4096, NULL, NULL);
 	if (!text)
 		return NULL;
 	etag = text;

@@ -332,6 +332,17 @@ char *kiln_sign_find_private(const char *option, const char *workdir)
 	return kiln_path_join(workdir, ".kiln/signing.key");
 }
 
+int kiln_sign_check_key_path(const char *path, const char *workdir, struct kiln_error *err)
+{
+	size_t n = strlen(workdir);
+
+	while (n > 1 && workdir[n - 1] == '/')
+		n--;
+	if (strncmp(path, workdir, n) != 0 || path[n] != '/')
+		return 0;
+	return kiln_path_check_beneath(workdir, path + n + 1, err);
+}
+
 void kiln_keyring_release(struct kiln_keyring *ring)
 {
 	for (size_t i = 0; i < ring->n; i++)
@@ -362,17 +373,43 @@ static int compare_names(const void *a, const void *b)
 int kiln_sign_trusted_paths(const char *workdir, char ***paths, size_t *n, struct kiln_error *err)
 {
 	_cleanup_free_ char *dir = kiln_path_join(workdir, ".kiln/trusted");
-	DIR *d = opendir(dir);
+	_cleanup_close_ int top = -1, fd = -1;
 	struct dirent *de;
 	size_t alloc = 0;
+	DIR *d;
 
 	*paths = NULL;
 	*n = 0;
+	/* .kiln/trusted/ is the cloned repository's: opened beneath the work
+	 * tree following no symlink, and a *.pub that is a symlink is refused,
+	 * so no key is read from outside the work tree (fsutil.h). */
+	if ((top = kiln_dir_open(workdir, false, 0, err)) < 0)
+		return -1;
+	fd = kiln_dir_open_beneath(top, workdir, ".kiln/trusted", false, 0, err);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			return -1;
+		kiln_error_clear(err);
+		return 0;
+	}
+	d = fdopendir(fd);
 	if (!d)
-		return errno == ENOENT ? 0 : kiln_error_errno(err, errno, "open '%s'", dir);
+		return kiln_error_errno(err, errno, "open '%s'", dir);
+	fd = -1;
 	while ((errno = 0, de = readdir(d))) {
+		struct stat st;
 		if (de->d_name[0] == '.' || !kiln_str_has_suffix(de->d_name, ".pub"))
 			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+			kiln_error_set(err, "'%s/%s' is a symbolic link, where kiln expects a public key file: "
+				       "refusing to follow it", dir, de->d_name);
+			kiln_error_verification(err);
+			closedir(d);
+			kiln_sign_trusted_paths_free(*paths, *n);
+			*paths = NULL;
+			*n = 0;
+			return -1;
+		}
 		kiln_xgrow(paths, &alloc, *n + 1, sizeof(**paths));
 		(*paths)[(*n)++] = kiln_path_join(dir, de->d_name);
 	}

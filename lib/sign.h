@@ -71,6 +71,14 @@ int kiln_sign_keyid(const struct kiln_key *key, char out[KILN_KEYID_LEN + 1],
  * set and not empty, else WORKDIR/.kiln/signing.key. */
 char *kiln_sign_find_private(const char *option, const char *workdir);
 
+/* A key path inside the work tree workdir (the default .kiln/signing.key,
+ * .kiln/trusted/…) is the cloned repository's ground: check that it leads
+ * through no symlink (fsutil.h, kiln_path_check_beneath), so a committed
+ * `.kiln -> elsewhere` cannot make kiln read or write a key outside the
+ * work tree.  A path outside workdir is the user's own and passes.  0, or
+ * -1 with err naming what is refused (exit 3). */
+int kiln_sign_check_key_path(const char *path, const char *workdir, struct kiln_error *err);
+
 /* A set of trusted public keys. */
 struct kiln_keyring {
 	struct kiln_key **keys;

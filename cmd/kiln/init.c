@@ -42,7 +42,9 @@ static int make_signing_key(const struct kiln_cli *cli, const char *dir)
 	int rc = 0;
 
 	kiln_error_clear(&err);
-	if (access(existing, F_OK) == 0) {
+	if (kiln_sign_check_key_path(existing, top, &err) < 0) {
+		rc = kiln_cli_fail(cli, &err);
+	} else if (access(existing, F_OK) == 0) {
 		if (!cli->quiet)
 			printf("signing key: %s (already there)\n", existing);
 	} else if (kiln_cli_keygen(top, NULL, NULL, false, keyid, &priv, &pub, &err) < 0) {

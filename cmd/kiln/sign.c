@@ -36,10 +36,19 @@ static void keygen_help(void)
 	       "  -h, --help   this help\n");
 }
 
-static int make_parent(const char *path, struct kiln_error *err)
+/* The directory path goes in: inside the work tree (.kiln/…, a cloned
+ * repository's ground) made beneath it following no symlink, so that a
+ * committed `.kiln/trusted -> elsewhere` cannot place a key outside. */
+static int make_parent(const char *workdir, const char *path, struct kiln_error *err)
 {
 	_cleanup_free_ char *dir = kiln_path_dirname(path);
+	size_t n = strlen(workdir);
 
+	while (n > 1 && workdir[n - 1] == '/')
+		n--;
+	if (strncmp(dir, workdir, n) == 0 && dir[n] == '/')
+		return kiln_dir_ensure_beneath(workdir, dir + n + 1, 0755, err) < 0 ||
+		       kiln_sign_check_key_path(path, workdir, err) < 0 ? -1 : 0;
 	return kiln_mkdir_p(dir, 0755, err);
 }
 
@@ -61,6 +70,9 @@ int kiln_cli_keygen(const char *workdir, const char *key_opt, const char *pub_op
 		pub_path = kiln_path_join(workdir, name);
 	}
 	/* Refuse before writing anything, so a refusal leaves no half pair. */
+	if (kiln_sign_check_key_path(priv_path, workdir, err) < 0 ||
+	    kiln_sign_check_key_path(pub_path, workdir, err) < 0)
+		goto out;
 	if (!force) {
 		const char *exists = access(priv_path, F_OK) == 0 ? priv_path :
 				     access(pub_path, F_OK) == 0 ? pub_path : NULL;
@@ -69,7 +81,7 @@ int kiln_cli_keygen(const char *workdir, const char *key_opt, const char *pub_op
 			goto out;
 		}
 	}
-	if (make_parent(priv_path, err) < 0 || make_parent(pub_path, err) < 0 ||
+	if (make_parent(workdir, priv_path, err) < 0 || make_parent(workdir, pub_path, err) < 0 ||
 	    kiln_sign_write_private(key, priv_path, force, err) < 0)
 		goto out;
 	if (kiln_sign_write_public(key, pub_path, force, err) < 0) {
