@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -120,34 +121,102 @@ int kiln_write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
+/* A new "PATH.tmp.XXXXXX" holding data, fsynced, with an exclusive flock
+ * held on *fd_out: kiln_file_remove_stale_temps leaves it alone while it
+ * is held.  Returns its name, or NULL with err set and nothing left. */
+static char *write_locked_temp(const char *path, const void *data, size_t len, mode_t mode, int *fd_out,
+			       struct kiln_error *err)
+{
+	for (int attempt = 0; attempt < 16; attempt++) {
+		_cleanup_free_ char *tmp = kiln_xasprintf("%s.tmp.XXXXXX", path);
+		_cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
+		struct stat st;
+		int rc;
+
+		if (fd < 0) {
+			kiln_error_errno(err, errno, "create temporary file for '%s'", path);
+			return NULL;
+		}
+		/* A sweep may have taken the new file for a dead writer's between
+		 * its creation and the lock: then it is unlinked, and we start over. */
+		if (flock(fd, LOCK_EX) < 0 || fstat(fd, &st) < 0) {
+			rc = errno;
+			unlink(tmp);
+			kiln_error_errno(err, rc, "lock '%s'", tmp);
+			return NULL;
+		}
+		if (st.st_nlink == 0)
+			continue;
+		if ((rc = kiln_write_all(fd, data, len)) != 0 ||
+		    (fchmod(fd, mode) < 0 && (rc = errno)) || (fsync(fd) < 0 && (rc = errno))) {
+			unlink(tmp);
+			kiln_error_errno(err, rc, "write '%s'", tmp);
+			return NULL;
+		}
+		*fd_out = kiln_steal_fd(&fd);
+		return kiln_steal_pointer(&tmp);
+	}
+	kiln_error_set(err, "create temporary file for '%s': removed by another process again and again", path);
+	return NULL;
+}
+
 char *kiln_file_write_temp(const char *path, const void *data, size_t len, mode_t mode,
 			   struct kiln_error *err)
 {
-	_cleanup_free_ char *tmp = kiln_xasprintf("%s.tmp.XXXXXX", path);
-	_cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
-	int rc;
+	_cleanup_close_ int fd = -1;
 
-	if (fd < 0) {
-		kiln_error_errno(err, errno, "create temporary file for '%s'", path);
-		return NULL;
-	}
-	if ((rc = kiln_write_all(fd, data, len)) != 0 ||
-	    (fchmod(fd, mode) < 0 && (rc = errno)) || (fsync(fd) < 0 && (rc = errno))) {
-		unlink(tmp);
-		kiln_error_errno(err, rc, "write '%s'", tmp);
-		return NULL;
-	}
-	return kiln_steal_pointer(&tmp);
+	return write_locked_temp(path, data, len, mode, &fd, err);
 }
 
 int kiln_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 			   struct kiln_error *err)
 {
-	_cleanup_free_ char *tmp = kiln_file_write_temp(path, data, len, mode, err);
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int fd = -1;
 
+	kiln_file_remove_stale_temps(path);
+	tmp = write_locked_temp(path, data, len, mode, &fd, err);
 	if (!tmp)
 		return -1;
+	/* The lock is held across the rename: until then the temp is ours. */
 	return kiln_file_commit(tmp, path, err);
+}
+
+void kiln_file_remove_stale_temps(const char *path)
+{
+	_cleanup_free_ char *dir = kiln_path_dirname(path);
+	const char *slash = strrchr(path, '/');
+	_cleanup_free_ char *prefix = kiln_xasprintf("%s.tmp.", slash ? slash + 1 : path);
+	size_t plen = strlen(prefix);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	DIR *d;
+
+	if (dfd < 0)
+		return;
+	d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		_cleanup_close_ int fd = -1;
+		struct stat st, now;
+
+		/* Exactly mkostemp's names: PATH.tmp. and six characters. */
+		if (strncmp(de->d_name, prefix, plen) != 0 || strlen(de->d_name) != plen + 6)
+			continue;
+		fd = openat(dfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		/* Held: a live writer's.  Free: its writer is gone. */
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+			continue;
+		if (fstatat(dfd, de->d_name, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_ino == st.st_ino &&
+		    now.st_dev == st.st_dev)
+			unlinkat(dfd, de->d_name, 0);
+	}
+	closedir(d);
 }
 
 int kiln_mkdir_p(const char *path, mode_t mode, struct kiln_error *err)

@@ -19,14 +19,19 @@ char *kiln_file_read_regular(const char *path, size_t max_size, size_t *len, str
 
 /* Write data to path atomically: a temp file in the same directory,
  * fsync, rename over path, fsync of the directory.  A crash leaves either
- * the old file or the new one, never a mix.  mode is the new file's mode. */
+ * the old file or the new one, never a mix.  mode is the new file's mode.
+ * The writer holds a lock (flock) on its temp file until the rename, so
+ * the temps of earlier writers that were killed ("PATH.tmp.XXXXXX" that
+ * nobody holds) are removed on the way, and a live writer's never are. */
 int kiln_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 			   struct kiln_error *err);
 
 /* The first half of an atomic write: data in a new temporary file beside
  * path ("PATH.tmp.XXXXXX", created 0600 with O_EXCL), chmod'ed to mode and
  * fsynced.  Returns its name (caller frees; the caller renames or links it
- * into place, or unlinks it), or NULL with err set and nothing left behind. */
+ * into place, or unlinks it), or NULL with err set and nothing left behind.
+ * The temp is not locked once this returns: a kiln_file_write_atomic of
+ * the same path meanwhile may take it for a killed writer's. */
 char *kiln_file_write_temp(const char *path, const void *data, size_t len, mode_t mode,
 			   struct kiln_error *err);
 
@@ -57,6 +62,12 @@ char *kiln_cache_dir(void);
 /* Remove path and everything below it, never crossing into another mount
  * or following symlinks.  A missing path is not an error. */
 int kiln_remove_tree(const char *path, struct kiln_error *err);
+
+/* Remove the temporary files "PATH.tmp.XXXXXX" that killed writers of path
+ * left beside it: only regular files no live writer holds (see
+ * kiln_file_write_atomic), by unlinkat() in the directory already open, so
+ * a symlink is never followed.  Best effort: errors are ignored. */
+void kiln_file_remove_stale_temps(const char *path);
 
 /* ---- beneath a directory kiln has verified -------------------------------
  *

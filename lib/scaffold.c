@@ -92,7 +92,7 @@ int kiln_scaffold_init(const struct kiln_scaffold_options *opt, char **written,
 	struct stat st;
 	int rc = -1;
 
-	if (!opt->force && stat(path, &st) == 0) {
+	if (!opt->force && lstat(path, &st) == 0) {
 		kiln_error_set(err, "%s already exists (use --force to overwrite it)", path);
 		goto out;
 	}
@@ -186,22 +186,41 @@ int kiln_scaffold_init(const struct kiln_scaffold_options *opt, char **written,
 
 	if (kiln_mkdir_p(opt->dir, 0755, err) < 0)
 		goto out;
-	if (kiln_file_write_atomic(path, y.data, y.len, 0644, err) < 0)
-		goto out;
 	{
-		/* The store's contents are build output, never committed. */
+		/* .gitignore is the repository's: never read through a symlink
+		 * (its target's text would be copied into the work tree). */
 		_cleanup_free_ char *gi = kiln_path_join(opt->dir, ".gitignore");
-		_cleanup_free_ char *old = kiln_file_read(gi, 1 << 20, NULL, NULL);
-		if (!old || !strstr(old, "/snapshots/")) {
+		struct kiln_error read_err = { 0 };
+		_cleanup_free_ char *old = NULL;
+		bool has_store, has_temps;
+		errno = 0;
+		old = kiln_file_read_nofollow(gi, 1 << 20, NULL, &read_err);
+		if (!old && errno != ENOENT) {
+			*err = read_err;
+			goto out;
+		}
+		if (kiln_file_write_atomic(path, y.data, y.len, 0644, err) < 0)
+			goto out;
+		/* The store's contents are build output, never committed; nor
+		 * are the temporary files a killed `kiln lock` leaves (removed
+		 * by the next write of the lock). */
+		has_store = old && strstr(old, "/snapshots/");
+		has_temps = old && strstr(old, "*.lock.tmp.*");
+		if (!has_store || !has_temps) {
 			struct kiln_buf g = KILN_BUF_INIT;
 			if (old) {
 				kiln_buf_adds(&g, old);
 				if (g.len && g.data[g.len - 1] != '\n')
 					kiln_buf_addch(&g, '\n');
 			}
-			kiln_buf_adds(&g, "# kiln's snapshot store: build output\n/snapshots/*\n!/snapshots/README.md\n"
-					  "# the private signing key (kiln keygen); public keys in .kiln/trusted/ are committed\n"
-					  "/.kiln/signing.key\n");
+			if (!has_store)
+				kiln_buf_adds(&g, "# kiln's snapshot store: build output\n/snapshots/*\n"
+						  "!/snapshots/README.md\n"
+						  "# the private signing key (kiln keygen); public keys in .kiln/trusted/ "
+						  "are committed\n/.kiln/signing.key\n");
+			if (!has_temps)
+				kiln_buf_adds(&g, "# what an interrupted `kiln lock` leaves (the next lock removes it)\n"
+						  "*.lock.tmp.*\n");
 			rc = kiln_file_write_atomic(gi, g.data, g.len, 0644, err);
 			kiln_buf_release(&g);
 			if (rc < 0)

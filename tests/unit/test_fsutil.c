@@ -2,12 +2,14 @@
  * real directory, a symlink or a file in a directory's place refused (exit
  * 3, named), nothing created or removed through a link; atomic writes in a
  * directory descriptor that replace a symlink rather than follow it; the
- * temp sweep that unlinks links themselves; the store refusing a symlinked default snapshots/ but taking one the user
+ * temp sweep that unlinks links themselves and never a live writer's temp;
+ * the store refusing a symlinked default snapshots/ but taking one the user
  * named. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -178,6 +180,33 @@ TEST(remove_matching_unlinks_links_not_targets)
 	CHECK(!exists("sweep/keep.json") && exists("sweep/.hidden.tmp.1"));
 }
 
+TEST(write_atomic_sweeps_dead_temps_only)
+{
+	_cleanup_free_ char *live = at("lk/kiln.lock.tmp.Live02"), *l = at("lk/kiln.lock.tmp.Link03");
+	_cleanup_free_ char *target = at("victim/x.tmp.123456"), *d = at("lk"), *path = at("lk/kiln.lock");
+	_cleanup_close_ int held = -1;
+	struct kiln_error err = { 0 };
+	_cleanup_free_ char *text = NULL;
+
+	CHECK(mkdir(d, 0755) == 0);
+	put_file("lk/kiln.lock.tmp.Dead01", "stale");
+	put_file("lk/kiln.lock.tmp.Live02", "live");
+	put_file("lk/kiln.lock.tmp.toolong1", "not mkostemp's");
+	put_file("lk/other.tmp.Dead04", "another file's");
+	CHECK(symlink(target, l) == 0);
+	/* flock locks belong to an open file description: this one conflicts
+	 * with the sweep's own open of the same file. */
+	held = open(live, O_RDONLY | O_CLOEXEC);
+	CHECK(held >= 0 && flock(held, LOCK_EX) == 0);
+	CHECK(kiln_file_write_atomic(path, "lock\n", 5, 0644, &err) == 0);
+	text = read_rel("lk/kiln.lock");
+	CHECK_STR(text, "lock\n");
+	CHECK(!exists("lk/kiln.lock.tmp.Dead01"));
+	CHECK(exists("lk/kiln.lock.tmp.Live02"));
+	CHECK(exists("lk/kiln.lock.tmp.toolong1") && exists("lk/other.tmp.Dead04"));
+	CHECK(exists("lk/kiln.lock.tmp.Link03") && exists("victim/x.tmp.123456"));
+}
+
 TEST(store_default_refuses_a_symlinked_snapshots)
 {
 	_cleanup_free_ char *repo = at("repo"), *link = at("repo/snapshots"), *v = at("victim");
@@ -215,6 +244,7 @@ int main(void)
 	RUN(file_open_at_refuses_links_and_fifos);
 	RUN(write_atomic_at_replaces_a_link);
 	RUN(remove_matching_unlinks_links_not_targets);
+	RUN(write_atomic_sweeps_dead_temps_only);
 	RUN(store_default_refuses_a_symlinked_snapshots);
 	{
 		struct kiln_error err = { 0 };
