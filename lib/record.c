@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dsse.h"
 #include "fsutil.h"
@@ -546,6 +547,10 @@ int kiln_record_note_add(struct kiln_git *g, const struct kiln_record *r, struct
 		}
 		text = note_merge(old, r);
 		rc = kiln_git_note_write(g, KILN_NOTES_REF, r->commit, text, err);
+		/* A git command holds the ref for milliseconds: give it time
+		 * (10 ms, doubling: 1.3 s in all). */
+		if (rc == -2 && attempt < 7)
+			nanosleep(&(struct timespec){ 0, 10000000L << attempt }, NULL);
 	}
 	return rc < 0 ? -1 : 0;
 }

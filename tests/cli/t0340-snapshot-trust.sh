@@ -3,7 +3,8 @@
 # used by run, export and diff only when its record verifies against
 # .kiln/trusted/ (the policy kiln verify and kiln log apply); sha256: stays
 # content-addressed; --insecure / KILN_INSECURE=1 for --no-sign stores.
-# Needs root (kiln run).
+# Then the store's crash cases: a notes ref lock left by a SIGKILLed kiln
+# is recovered.  Needs root (kiln run).
 . "$(dirname "$0")/../lib/cli.sh"
 . "$(dirname "$0")/../lib/containers.sh"
 . "$(dirname "$0")/../lib/manifest.sh"
@@ -119,5 +120,41 @@ expect_contains "$err" "has no record" "says so"
 expect_rc 0 "--insecure takes index.json's word" kiln run --rm --network none --insecure t true
 git reset -q --hard "$B"
 restore
+
+# ---- the notes ref lock: a kiln SIGKILLed while holding it
+lock="$T/repo/.git/refs/notes/kiln.lock"
+git_commit_empty notes1
+N1=$(git rev-parse HEAD)
+# strace kills the build as libgit2 moves the written ref lock into place.
+run strace -f -qq -o /dev/null -P "$lock" -e trace=link,rename -e inject=link,rename:signal=KILL:when=1 -- "$KILN" -q build
+check "a build SIGKILLed inside the note update ($rc)" test "$rc" = 137
+check "left the notes ref lock behind" test -f "$lock"
+expect_rc 0 "the next build succeeds" kiln build
+expect_not_contains "$err" "warning" "without a warning about the note"
+check "it removed the dead kiln's lock" test ! -e "$lock"
+run git notes --ref=kiln show "$N1"
+expect_contains "$out" "t sha256:" "and the commit has its note (git notes show)"
+git_commit_empty notes2
+N2=$(git rev-parse HEAD)
+# A lock no kiln made (a git killed long ago), a minute old or more.
+: >"$lock" && touch -d '-5 min' "$lock"
+expect_rc 0 "a build over an old orphaned ref lock" kiln build
+expect_not_contains "$err" "warning" "writes its note without a warning"
+run git notes --ref=kiln show "$N2"
+expect_contains "$out" "t sha256:" "(git notes show)"
+# A fresh lock no kiln holds (a git command at work, as far as kiln can
+# tell) is left alone, and the warning says what to do.
+git_commit_empty notes3
+N3=$(git rev-parse HEAD)
+: >"$lock"
+expect_rc 0 "a build while another git holds the notes ref" kiln build
+expect_contains "$err" "'$lock' exists" "warns naming the lock file"
+expect_contains "$err" "remove it if no git command is running" "and what to do"
+check "and left the lock alone" test -f "$lock"
+rm -f "$lock"
+expect_rc 0 "the next build" kiln build
+run git notes --ref=kiln show "$N3"
+expect_contains "$out" "t sha256:" "writes the note"
+git reset -q --hard "$B"
 
 done_testing
