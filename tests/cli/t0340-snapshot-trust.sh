@@ -3,8 +3,9 @@
 # used by run, export and diff only when its record verifies against
 # .kiln/trusted/ (the policy kiln verify and kiln log apply); sha256: stays
 # content-addressed; --insecure / KILN_INSECURE=1 for --no-sign stores.
-# Then the store's crash cases: a notes ref lock left by a SIGKILLed kiln
-# is recovered.  Needs root (kiln run).
+# Then the store's crash and damage cases: a notes ref lock left by a
+# SIGKILLed kiln is recovered, and a cached build over a damaged layer blob
+# rebuilds it.  Needs root (kiln run).
 . "$(dirname "$0")/../lib/cli.sh"
 . "$(dirname "$0")/../lib/containers.sh"
 . "$(dirname "$0")/../lib/manifest.sh"
@@ -156,5 +157,31 @@ expect_rc 0 "the next build" kiln build
 run git notes --ref=kiln show "$N3"
 expect_contains "$out" "t sha256:" "writes the note"
 git reset -q --hard "$B"
+
+# ---- a cached build over a damaged layer blob
+manifest_json=$(cat "$(blob "$IMG_A")")
+layers=$(python3 -c 'import json,sys; print(" ".join(l["digest"] for l in json.loads(sys.argv[1])["layers"]))' "$manifest_json")
+PKG=$(echo $layers | cut -d' ' -f2)
+FILES=$(echo $layers | awk '{print $NF}')
+expect_rc 0 "(a cached rebuild of A)" kiln build --rev "$A"
+# A cached build only stats its layer blobs: their bytes are not read.
+run strace -f -qq -e trace=open,openat -o "$T/open.log" -- "$KILN" build --rev "$A"
+check "a cached build reads no layer blob" sh -c "! grep -qE '${PKG#sha256:}|${FILES#sha256:}' '$T/open.log'"
+damage() { # NAME HOW… : damage the package layer blob, rebuild A, judge
+	local name=$1; shift
+	"$@"
+	expect_rc 0 "$name: a cached rebuild of A succeeds" kiln build --rev "$A"
+	expect_contains "$out" "rebuilding it" "$name: it says the cached blob is damaged and rebuilt"
+	check "$name: the same image as before" test "$(printf '%s\n' "$out" | tail -1)" = "$IMG_A"
+	expect_rc 0 "$name: and the snapshot verifies" kiln verify "t@$A"
+}
+damage "a flipped byte" flip "$(blob "$PKG")" 1000
+# The same length and mtime as before: only the bytes (and ctime) moved.
+keep_mtime_flip() { cp -p "$(blob "$PKG")" "$T/ref"; flip "$(blob "$PKG")" 2000; touch -r "$T/ref" "$(blob "$PKG")"; }
+damage "a flipped byte, mtime put back" keep_mtime_flip
+damage "a truncated blob" truncate -s 100 "$(blob "$PKG")"
+damage "a missing blob" rm -f "$(blob "$FILES")"
+expect_rc 0 "then a cached build again" kiln build --rev "$A"
+expect_not_contains "$out" " built " "every layer cached"
 
 done_testing
