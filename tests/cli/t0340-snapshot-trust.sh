@@ -4,8 +4,9 @@
 # .kiln/trusted/ (the policy kiln verify and kiln log apply); sha256: stays
 # content-addressed; --insecure / KILN_INSECURE=1 for --no-sign stores.
 # Then the store's crash and damage cases: a notes ref lock left by a
-# SIGKILLed kiln is recovered, and a cached build over a damaged layer blob
-# rebuilds it.  Needs root (kiln run).
+# SIGKILLed kiln is recovered, a cached build over a damaged layer blob
+# rebuilds it, and verify names a snapshot index.json lacks (skopeo judges),
+# which the next build of the commit adds back.  Needs root (kiln run).
 . "$(dirname "$0")/../lib/cli.sh"
 . "$(dirname "$0")/../lib/containers.sh"
 . "$(dirname "$0")/../lib/manifest.sh"
@@ -184,4 +185,37 @@ damage "a missing blob" rm -f "$(blob "$FILES")"
 expect_rc 0 "then a cached build again" kiln build --rev "$A"
 expect_not_contains "$out" " built " "every layer cached"
 
+# ---- index.json: a build killed before it names the snapshot
+restore
+git_commit_empty index1
+I=$(git rev-parse HEAD)
+# strace kills it as it opens index.json to add the snapshot (after the
+# blobs and the record are written: the first time a build opens it).
+run strace -f -qq -o /dev/null -P "$store/index.json" -e trace=open,openat -e inject=open,openat:signal=KILL:when=1 -- "$KILN" -q build
+check "a build SIGKILLed as it opens index.json ($rc)" test "$rc" = 137
+check "recorded the snapshot" test -f "$store/commits/$I/t.json"
+run skopeo inspect "oci:$store:t@$I"
+check "skopeo finds no t@I in the store" test "$rc" != 0
+expect_rc 3 "kiln verify t@I: exit 3" kiln verify "t@$I"
+expect_contains "$err" "index.json has no entry for t@$I" "names the missing index entry"
+expect_rc 0 "the next build of the commit" kiln build
+IMG_I=$(printf '%s\n' "$out" | tail -1)
+run skopeo inspect "oci:$store:t@$I"
+check "skopeo finds it now" test "$rc" = 0
+check "as the recorded image" test "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["Digest"])' "$out")" = "$IMG_I"
+expect_rc 0 "and it verifies" kiln verify "t@$I"
+# An entry removed by hand, for an older commit, is named the same way.
+python3 - "$store/index.json" "t@$A" <<'PY'
+import json, sys
+p, ref = sys.argv[1:]
+i = json.load(open(p))
+i["manifests"] = [m for m in i["manifests"] if m.get("annotations", {}).get("org.opencontainers.image.ref.name") != ref]
+json.dump(i, open(p, "w"), indent=2, sort_keys=True)
+PY
+expect_rc 3 "verify of a snapshot whose index entry was removed: exit 3" kiln verify "t@$A"
+expect_contains "$err" "kiln build --rev ${A:0:12}" "says how to add it back"
+expect_rc 0 "kiln build --rev A" kiln build --rev "$A"
+expect_rc 0 "adds it back: verify" kiln verify "t@$A"
+run skopeo inspect "oci:$store:t@$A"
+check "skopeo finds t@A again" test "$rc" = 0
 done_testing
