@@ -27,9 +27,11 @@ static int check_record(struct kiln_git *git, const struct kiln_record *r, struc
 	/* No key at all is an answer here (untrusted), not an error. */
 	if (r->n_sigs && kiln_sign_trusted_paths(workdir, &paths, &n_paths, err) < 0)
 		return -1;
-	kiln_sign_trusted_paths_free(paths, n_paths);
-	if (n_paths && kiln_sign_load_trusted(NULL, 0, workdir, &ring, err) < 0)
+	if (n_paths && kiln_sign_load_trusted((const char *const *)paths, n_paths, workdir, &ring, err) < 0) {
+		kiln_sign_trusted_paths_free(paths, n_paths);
 		return kiln_error_prefix(err, "trusted keys");
+	}
+	kiln_sign_trusted_paths_free(paths, n_paths);
 	trust = kiln_record_judge(r, &ring, NULL, err);
 	kiln_keyring_release(&ring);
 	if (trust == KILN_RECORD_SIGNED)
