@@ -16,7 +16,7 @@ at_exit "${pod[*]} rm -af -t 0 >/dev/null 2>&1; ${pod[*]} system reset -f >/dev/
 # (kiln init) so the example's shape is still what is tested.
 prepare() {
 	local name=$1 dir="$T/$1"
-	cp -r "$KILN_TOP/examples/$name" "$dir" && cd "$dir" && git init -q .
+	cp -r "$KILN_TOP/examples/$name" "$dir" && cd "$dir" && git init -q . && trust_test_key
 	run kiln lock --check
 	if [ "$rc" != 0 ] && printf '%s' "$err" | grep -q "is in no source"; then
 		echo "# $name: a pinned version left the mirror; re-pinning: $err"

@@ -35,7 +35,7 @@ gone() { ! grep -qs '^State:[[:space:]]*[^Z[:space:]]' "/proc/$1/status"; }
 empty() { [ -z "$(find "$@" -mindepth 1 2>/dev/null)" ]; }
 git_commit() { git -c user.name=t -c user.email=t@localhost -c commit.gpgsign=false commit -qm "$1"; }
 
-mkdir -p "$T/repo" && cd "$T/repo" && git init -q .
+mkdir -p "$T/repo" && cd "$T/repo" && git init -q . && trust_test_key
 write_manifest kiln.yaml good:containers:keyring busybox-fixture=1.0
 cat >>kiln.yaml <<'YAML'
 accounts:
