@@ -435,20 +435,87 @@ static void cache_mac(const struct build *b, const char *key, const char *fields
 	hex[64] = '\0';
 }
 
+/* A blob's stamp: what stat says of it (inode, size, mtime, ctime), taken
+ * when its bytes were last hashed.  Any write to the file moves its ctime,
+ * which no user can set back, so an unchanged stamp means unchanged bytes
+ * (git's index trusts the same), and a cache hit costs one stat per layer
+ * instead of re-hashing every layer (~80 ms for 84 MB, against a ~20 ms
+ * no-change rebuild). */
+static void blob_stamp(const struct stat *st, char out[128])
+{
+	snprintf(out, 128, "%llu:%lld:%lld.%09ld:%lld.%09ld", (unsigned long long)st->st_ino,
+		 (long long)st->st_size, (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
+		 (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
+}
+
+/* Write l's cache entry, "DIGEST DIFF_ID SIZE MEDIA MAC STAMP": the MAC
+ * authenticates what the layer is; the stamp only says when its blob was
+ * last found intact (a forged one can at worst skip that check, which
+ * `kiln verify` still makes), so it stays outside the MAC and can be
+ * renewed without it. */
+static int cache_write(struct build *b, const struct plan_layer *l, const char *stamp, struct kiln_error *err)
+{
+	_cleanup_free_ char *fields = kiln_xasprintf("%s %s %llu %s", l->blob.digest, l->diff_id,
+						     (unsigned long long)l->blob.size, l->blob.media_type);
+	_cleanup_free_ char *value = NULL;
+	char mac[65];
+
+	cache_mac(b, l->key, fields, mac);
+	value = kiln_xasprintf("%s %s %s\n", fields, mac, stamp);
+	return kiln_store_cache_put(b->store, l->key, value, err);
+}
+
+/* Is the cached layer's blob still what the entry says?  Its size always,
+ * its bytes when its stamp moved since they were last hashed.  A damaged
+ * blob makes the layer a miss: it is rebuilt (to the same bytes), and
+ * kiln_store_put_blob replaces the damaged file. */
+static bool cached_blob_intact(struct build *b, struct plan_layer *l, const char *stamp_then)
+{
+	_cleanup_free_ char *path = kiln_store_blob_path(b->store, l->blob.digest);
+	char stamp[128], hex[KILN_SHA256_HEX_LEN + 1];
+	struct kiln_error ignored = { 0 };
+	struct stat st;
+	uint64_t size;
+
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+		note(b, "%s: its cached blob %.19s… is missing: rebuilding it", l->what, l->blob.digest);
+		return false;
+	}
+	if ((uint64_t)st.st_size != l->blob.size) {
+		note(b, "%s: its cached blob %.19s… is damaged (%lld bytes, not %llu): rebuilding it", l->what,
+		     l->blob.digest, (long long)st.st_size, (unsigned long long)l->blob.size);
+		return false;
+	}
+	blob_stamp(&st, stamp);
+	if (stamp_then && strcmp(stamp, stamp_then) == 0)
+		return true;
+	if (kiln_sha256_file(path, hex, &size, &ignored) < 0 || size != l->blob.size ||
+	    strcmp(hex, l->blob.digest + 7) != 0) {
+		note(b, "%s: its cached blob %.19s… is damaged (its bytes do not hash to its name): rebuilding "
+		     "it", l->what, l->blob.digest);
+		return false;
+	}
+	/* Intact: remember so, the next build trusts the stamp.  Failing to
+	 * write that only costs the next build this hash again. */
+	cache_write(b, l, stamp, &ignored);
+	return true;
+}
+
 static bool cache_lookup(struct build *b, struct plan_layer *l, struct kiln_error *err)
 {
 	_cleanup_free_ char *value = NULL, *fields = NULL;
-	char digest[80], diff_id[80], media[80], mac[80], want[65];
+	char digest[80], diff_id[80], media[80], mac[80], stamp[128], want[65];
 	unsigned long long size;
+	int n;
 
 	if (b->opt->no_cache || !b->cache_usable)
 		return false;
 	value = kiln_store_cache_get(b->store, l->key, err);
 	if (!value)
 		return false;
-	if (sscanf(value, "%79s %79s %llu %79s %79s", digest, diff_id, &size, media, mac) != 5 ||
-	    !kiln_oci_digest_valid(digest) || !kiln_oci_digest_valid(diff_id) ||
-	    !kiln_store_has_blob(b->store, digest))
+	/* Entries written before blobs had stamps have five fields. */
+	n = sscanf(value, "%79s %79s %llu %79s %79s %127s", digest, diff_id, &size, media, mac, stamp);
+	if (n < 5 || !kiln_oci_digest_valid(digest) || !kiln_oci_digest_valid(diff_id))
 		return false; /* a stale, damaged or foreign entry: rebuild */
 	fields = kiln_xasprintf("%s %s %llu %s", digest, diff_id, size, media);
 	cache_mac(b, l->key, fields, want);
@@ -458,7 +525,7 @@ static bool cache_lookup(struct build *b, struct plan_layer *l, struct kiln_erro
 	memcpy(l->diff_id, diff_id, KILN_OCI_DIGEST_LEN + 1);
 	l->blob.size = size;
 	l->blob.media_type = strcmp(media, KILN_OCI_LAYER_ZSTD) == 0 ? KILN_OCI_LAYER_ZSTD : KILN_OCI_LAYER_GZIP;
-	return true;
+	return cached_blob_intact(b, l, n == 6 ? stamp : NULL);
 }
 
 /* ---- making the layers that are not cached ---- */
@@ -1171,7 +1238,6 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 			goto out;
 		for (size_t i = 0; i < b.n_layers; i++) {
 			struct plan_layer *l = &b.layers[i];
-			_cleanup_free_ char *value = NULL;
 			if (l->cached)
 				continue;
 			l->blob.media_type = opt->zstd ? KILN_OCI_LAYER_ZSTD : KILN_OCI_LAYER_GZIP;
@@ -1179,13 +1245,13 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 			if (kiln_store_put_blob(b.store, l->packed.data, l->packed.len, l->blob.digest, err) < 0)
 				goto out;
 			if (b.cache_usable) {
-				_cleanup_free_ char *fields = kiln_xasprintf(
-					"%s %s %llu %s", l->blob.digest, l->diff_id,
-					(unsigned long long)l->blob.size, l->blob.media_type);
-				char mac[65];
-				cache_mac(&b, l->key, fields, mac);
-				value = kiln_xasprintf("%s %s\n", fields, mac);
-				if (kiln_store_cache_put(b.store, l->key, value, err) < 0)
+				/* put_blob has just checked (or written) these bytes. */
+				_cleanup_free_ char *path = kiln_store_blob_path(b.store, l->blob.digest);
+				char stamp[128] = "-";
+				struct stat st;
+				if (stat(path, &st) == 0)
+					blob_stamp(&st, stamp);
+				if (cache_write(&b, l, stamp, err) < 0)
 					goto out;
 			}
 			kiln_buf_release(&l->tar);

@@ -1,8 +1,16 @@
 #include "gitrepo.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <git2.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "fsutil.h"
 #include "util.h"
 
 struct kiln_git {
@@ -327,26 +335,123 @@ static int note_signature(struct kiln_git *g, git_signature **sig)
 	return git_signature_now(sig, "kiln", "kiln@localhost");
 }
 
+/* A ref lock (NOTES_REF.lock) older than this has no live git behind it:
+ * git and libgit2 hold a ref lock for the milliseconds of one update. */
+#define STALE_REF_LOCK_SECONDS 60
+
+/* Notes writers and stale ref locks.  libgit2, like git, updates a ref by
+ * creating REF.lock (O_EXCL) and renaming it over REF; a writer SIGKILLed
+ * in between leaves REF.lock, and every later update fails on it.  So a
+ * kiln writing a note first takes an flock on COMMON_DIR/kiln/notes.lock
+ * (the kernel drops it when the holder dies) and, while holding it, writes
+ * its pid there until the update is over.  Whoever holds the flock next
+ * knows no other kiln is writing, and a pid left in the file means the
+ * last kiln died mid-update: a REF.lock made then (its mtime close to the
+ * file's) is that kiln's and is removed.  A REF.lock no kiln made is only
+ * removed once it is older than any live git would keep it. */
+struct note_guard {
+	int fd;
+	char *ref_lock;             /* COMMON_DIR/NOTES_REF.lock */
+};
+
+static bool ref_lock_stale(const struct note_guard *guard, const struct stat *lock_st)
+{
+	struct stat st;
+	char pid[32];
+	ssize_t n;
+
+	if (time(NULL) - lock_st->st_mtime >= STALE_REF_LOCK_SECONDS)
+		return true;
+	n = pread(guard->fd, pid, sizeof(pid) - 1, 0);
+	if (n <= 0 || fstat(guard->fd, &st) < 0)
+		return false;
+	return llabs((long long)(lock_st->st_mtime - st.st_mtime)) <= 10;
+}
+
+static int note_guard_take(struct kiln_git *g, const char *notes_ref, struct note_guard *guard,
+			   struct kiln_error *err)
+{
+	_cleanup_free_ char *common = kiln_xstrdup(git_repository_commondir(g->repo));
+	_cleanup_free_ char *dir = NULL, *path = NULL;
+	struct stat st;
+	char pid[32];
+	size_t n = strlen(common);
+
+	guard->fd = -1;
+	guard->ref_lock = NULL;
+	while (n > 1 && common[n - 1] == '/')
+		common[--n] = '\0';
+	dir = kiln_path_join(common, "kiln");
+	path = kiln_path_join(dir, "notes.lock");
+	if (kiln_mkdir_p(dir, 0755, err) < 0)
+		return -1;
+	guard->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (guard->fd < 0)
+		return kiln_error_errno(err, errno, "open '%s'", path);
+	/* Another kiln's note takes milliseconds: wait for it. */
+	while (flock(guard->fd, LOCK_EX) < 0)
+		if (errno != EINTR) {
+			kiln_error_errno(err, errno, "lock '%s'", path);
+			close(guard->fd);
+			guard->fd = -1;
+			return -1;
+		}
+	guard->ref_lock = kiln_xasprintf("%s/%s.lock", common, notes_ref);
+	if (lstat(guard->ref_lock, &st) == 0 && S_ISREG(st.st_mode) && ref_lock_stale(guard, &st))
+		unlink(guard->ref_lock);
+	/* From here until note_guard_release, a kiln that dies leaves its pid. */
+	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(guard->fd, 0) < 0 || pwrite(guard->fd, pid, strlen(pid), 0) < 0)
+		return kiln_error_errno(err, errno, "write '%s'", path);
+	return 0;
+}
+
+static void note_guard_release(struct note_guard *guard)
+{
+	if (guard->fd >= 0) {
+		if (ftruncate(guard->fd, 0) < 0) {
+			/* Then the next writer may think this one died: at worst
+			 * it removes a ref lock a git made within seconds. */
+		}
+		close(guard->fd);
+	}
+	free(guard->ref_lock);
+	guard->fd = -1;
+	guard->ref_lock = NULL;
+}
+
 int kiln_git_note_write(struct kiln_git *g, const char *notes_ref, const char *commit,
 			const char *text, struct kiln_error *err)
 {
 	git_oid oid, note_oid;
 	git_signature *sig = NULL;
+	struct note_guard guard;
 	int rc = -1;
 
 	if (git_oid_fromstr(&oid, commit) < 0)
 		return git_fail(err, commit);
 	if (note_signature(g, &sig) < 0)
 		return git_fail(err, "git note signature");
+	if (note_guard_take(g, notes_ref, &guard, err) < 0) {
+		git_signature_free(sig);
+		note_guard_release(&guard);
+		return kiln_error_prefix(err, "git notes");
+	}
 	rc = git_note_create(&note_oid, g->repo, notes_ref, sig, sig, &oid, text, 1);
 	git_signature_free(sig);
-	if (rc == GIT_ELOCKED || rc == GIT_EMODIFIED) {
+	if (rc == GIT_ELOCKED) {
+		kiln_error_set(err, "write git note: '%s' exists: another git command is updating %s, or one "
+			       "that was killed left it (remove it if no git command is running; kiln does once it is "
+			       "%d s old)", guard.ref_lock, notes_ref, STALE_REF_LOCK_SECONDS);
+		rc = -2;
+	} else if (rc == GIT_EMODIFIED) {
 		git_fail(err, "write git note");
-		return -2;
+		rc = -2;
+	} else if (rc < 0) {
+		rc = git_fail(err, "write git note");
 	}
-	if (rc < 0)
-		return git_fail(err, "write git note");
-	return 0;
+	note_guard_release(&guard);
+	return rc;
 }
 
 int kiln_git_history(struct kiln_git *g, const char *range, size_t max,

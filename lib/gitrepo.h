@@ -57,8 +57,11 @@ char *kiln_git_note_read(struct kiln_git *g, const char *notes_ref, const char *
 			 struct kiln_error *err);
 /* Set commit's note under notes_ref to text, replacing any earlier one.
  * Committed as the repository's user.name/email, else as "kiln".  Returns
- * -2 when another writer moved the notes ref meanwhile (read and merge
- * again, then retry). */
+ * -2 when another writer moved or holds the notes ref meanwhile (read and
+ * merge again, then retry).  kiln writers take turns (an flock on
+ * COMMON_DIR/kiln/notes.lock), and a NOTES_REF.lock left by a writer that
+ * was killed is removed: by a kiln (its pid is left in notes.lock), or by
+ * anything once it is a minute old. */
 int kiln_git_note_write(struct kiln_git *g, const char *notes_ref, const char *commit,
 			const char *text, struct kiln_error *err);
 

@@ -13,6 +13,10 @@
 #include "resolve.h"
 #include "util.h"
 
+/* The existing lock: what unpinned packages prefer, and what the changes
+ * are counted against.  With --update alone it only serves the count, so a
+ * lock that cannot be read is then set aside (the re-resolve replaces it)
+ * instead of failing. */
 static struct kiln_lock *load_previous(const char *path, bool update_all, struct kiln_error *err,
 				       bool *failed)
 {
@@ -20,10 +24,10 @@ static struct kiln_lock *load_previous(const char *path, bool update_all, struct
 	struct kiln_lock *lock;
 
 	*failed = false;
-	if (update_all || stat(path, &st) < 0)
+	if (stat(path, &st) < 0)
 		return NULL;
-	lock = kiln_lock_load(path, err);
-	if (!lock) {
+	lock = kiln_lock_load(path, update_all ? NULL : err);
+	if (!lock && !update_all) {
 		kiln_error_prefix(err, "the existing lock cannot be read (fix it, or re-resolve "
 				  "everything with `kiln lock --update`)");
 		*failed = true;
@@ -189,7 +193,7 @@ int kiln_locker_run(const struct kiln_locker_options *opt, struct kiln_locker_re
 					  m->packages[i].mark.column);
 		pins[i] = (struct kiln_resolve_pin){ m->packages[i].name, m->packages[i].version, where[i] };
 	}
-	if (old) {
+	if (old && !opt->update_all) {
 		prefer = kiln_xcalloc(old->n_packages, sizeof(*prefer));
 		for (size_t i = 0; i < old->n_packages; i++)
 			if (!in_list(opt->update, opt->n_update, old->packages[i].name))

@@ -25,6 +25,7 @@
 #include "debversion.h"
 #include "fsutil.h"
 #include "util.h"
+#include "yamltree.h"
 
 /* Hostile input is bounded before it is walked: a manifest nests a few
  * levels and holds a few thousand values, never more. */
@@ -151,27 +152,6 @@ static struct kiln_mark mark_from_yaml(yaml_mark_t m)
 	return k;
 }
 
-/* libyaml reports reader errors (bad UTF-8, control characters) as a byte
- * offset only; find the line and the column (in characters) ourselves. */
-static struct kiln_mark mark_from_offset(const char *data, size_t len, size_t offset)
-{
-	struct kiln_mark m = { 1, 1 };
-
-	if (offset > len)
-		offset = len;
-	for (size_t i = 0; i < offset; i++) {
-		unsigned char c = (unsigned char)data[i];
-
-		if (c == '\n') {
-			m.line++;
-			m.column = 1;
-		} else if ((c & 0xc0) != 0x80) {
-			m.column++;
-		}
-	}
-	return m;
-}
-
 static int reader_fail(struct reader *r, struct kiln_mark m, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static int reader_fail(struct reader *r, struct kiln_mark m, const char *fmt, ...)
@@ -196,12 +176,12 @@ static int reader_syntax_error(struct reader *r, const yaml_parser_t *p)
 	switch (p->error) {
 	case YAML_MEMORY_ERROR:
 		return reader_fail(r, (struct kiln_mark){ 1, 1 }, "out of memory reading YAML");
-	case YAML_READER_ERROR:
-		m = mark_from_offset(r->data, r->len, p->problem_offset);
-		if (p->problem_value != -1)
-			return reader_fail(r, m, "not valid UTF-8 text: %s (byte 0x%02x)", problem,
-					   (unsigned)p->problem_value & 0xff);
-		return reader_fail(r, m, "not valid UTF-8 text: %s", problem);
+	case YAML_READER_ERROR: {
+		/* Bad UTF-8 or a character YAML refuses: an offset, no mark. */
+		_cleanup_free_ char *what = kiln_yaml_reader_problem(
+			r->data, r->len, problem, p->problem_offset, p->problem_value, &m.line, &m.column);
+		return reader_fail(r, m, "not valid UTF-8 text: %s", what);
+	}
 	default:
 		m = mark_from_yaml(p->problem_mark);
 		/* The commonest cause, worth naming. */

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dsse.h"
 #include "fsutil.h"
@@ -353,28 +354,28 @@ int kiln_record_read(const struct kiln_store *s, const char *commit, const char 
 	return read_at(dir, label, commit, name, out, found, err);
 }
 
-int kiln_record_verify(const struct kiln_record *r, const struct kiln_keyring *ring,
-		       const struct kiln_key **signer, struct kiln_error *err)
+enum kiln_record_trust kiln_record_judge(const struct kiln_record *r, const struct kiln_keyring *ring,
+				       const struct kiln_key **signer, struct kiln_error *err)
 {
 	_cleanup_free_ char *body = NULL;
 	struct kiln_buf pae = KILN_BUF_INIT;
+	bool names_trusted = false;
 	json_t *o;
 
 	if (signer)
 		*signer = NULL;
 	if (r->n_sigs == 0) {
 		kiln_error_set(err, "snapshot %s@%.12s is not signed (built with --no-sign)", r->name, r->commit);
-		return kiln_error_verification(err);
+		kiln_error_verification(err);
+		return KILN_RECORD_UNSIGNED;
 	}
 	o = record_body(r);
 	body = dump(o);
 	json_decref(o);
 	kiln_dsse_pae(KILN_RECORD_TYPE, body, strlen(body), &pae);
-	for (size_t i = 0; i < r->n_sigs; i++) {
+	for (size_t i = 0; ring && i < r->n_sigs; i++) {
 		size_t siglen;
 		_cleanup_free_ unsigned char *sig = kiln_base64_decode(r->sigs[i], strlen(r->sigs[i]), &siglen);
-		if (!sig)
-			continue;
 		for (size_t k = 0; k < ring->n; k++) {
 			struct kiln_error ignored = { 0 };
 			char id[KILN_KEYID_LEN + 1];
@@ -383,18 +384,31 @@ int kiln_record_verify(const struct kiln_record *r, const struct kiln_keyring *r
 			 * (the note line shows it as the signer). */
 			if (kiln_sign_keyid(ring->keys[k], id, &ignored) < 0 || strcmp(id, r->sig_keyids[i]) != 0)
 				continue;
-			if (kiln_sign_verify(ring->keys[k], pae.data, pae.len, sig, siglen, &ignored) == 0) {
+			names_trusted = true;
+			if (sig && kiln_sign_verify(ring->keys[k], pae.data, pae.len, sig, siglen, &ignored) == 0) {
 				if (signer)
 					*signer = ring->keys[k];
 				kiln_buf_release(&pae);
-				return 0;
+				return KILN_RECORD_SIGNED;
 			}
 		}
 	}
 	kiln_buf_release(&pae);
-	kiln_error_set(err, "record of %s@%.12s: no signature verifies under a trusted key (signed by %s)",
-		       r->name, r->commit, r->keyid[0] ? r->keyid : "an unknown key");
-	return kiln_error_verification(err);
+	kiln_error_set(err, "record of %s@%.12s: no signature verifies under a trusted key (signed by %s%s)",
+		       r->name, r->commit, r->keyid[0] ? r->keyid : "an unknown key",
+		       names_trusted ? ", a trusted key: the record was changed after it was signed"
+				     : ", which is not a trusted key");
+	kiln_error_verification(err);
+	/* The keyid is only a hint: a signature that fails under the trusted
+	 * key it names is bad; one naming a key we do not trust is merely
+	 * untrusted (perhaps another builder's). */
+	return names_trusted ? KILN_RECORD_BAD_SIGNATURE : KILN_RECORD_UNTRUSTED;
+}
+
+int kiln_record_verify(const struct kiln_record *r, const struct kiln_keyring *ring,
+		       const struct kiln_key **signer, struct kiln_error *err)
+{
+	return kiln_record_judge(r, ring, signer, err) == KILN_RECORD_SIGNED ? 0 : -1;
 }
 
 static int compare_records(const void *a, const void *b)
@@ -621,6 +635,10 @@ int kiln_record_note_add(struct kiln_git *g, const struct kiln_record *r, struct
 		}
 		text = note_merge(old, r);
 		rc = kiln_git_note_write(g, KILN_NOTES_REF, r->commit, text, err);
+		/* A git command holds the ref for milliseconds: give it time
+		 * (10 ms, doubling: 1.3 s in all). */
+		if (rc == -2 && attempt < 7)
+			nanosleep(&(struct timespec){ 0, 10000000L << attempt }, NULL);
 	}
 	return rc < 0 ? -1 : 0;
 }

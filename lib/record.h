@@ -83,9 +83,26 @@ int kiln_record_parse(const char *where, const char *data, size_t len, struct ki
 int kiln_record_read(const struct kiln_store *s, const char *commit, const char *name,
 		     struct kiln_record *out, bool *found, struct kiln_error *err);
 
-/* Check a parsed record's signatures: 0 when one of them verifies under a
- * key of ring, and *signer (may be NULL) is set to that key; -1 (exit 3)
- * when the record is unsigned or no signature verifies. */
+/* How a record stands against a set of trusted keys: kiln's one trust
+ * policy, used by `kiln verify`, `kiln log` and every command that takes a
+ * snapshot by name (see snapref.h). */
+enum kiln_record_trust {
+	KILN_RECORD_SIGNED,         /* a signature verifies under a key of the ring */
+	KILN_RECORD_UNTRUSTED,      /* signed, but by no key of the ring */
+	KILN_RECORD_UNSIGNED,       /* built with --no-sign */
+	KILN_RECORD_BAD_SIGNATURE,  /* names a key of the ring, but does not verify */
+};
+/* Judge r's signatures under ring (NULL or empty: no key is trusted).  On
+ * KILN_RECORD_SIGNED *signer (may be NULL) is the key that verified; any
+ * other answer also fills err with the reason, marked as a failed
+ * verification (exit 3).  Only the signature over the record's canonical
+ * body counts; the keyid beside it is a hint and must name the key that
+ * verifies. */
+enum kiln_record_trust kiln_record_judge(const struct kiln_record *r, const struct kiln_keyring *ring,
+					 const struct kiln_key **signer, struct kiln_error *err);
+
+/* kiln_record_judge as a check: 0 when the record is KILN_RECORD_SIGNED,
+ * else -1 (exit 3) with the reason. */
 int kiln_record_verify(const struct kiln_record *r, const struct kiln_keyring *ring,
 		       const struct kiln_key **signer, struct kiln_error *err);
 

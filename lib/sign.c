@@ -24,6 +24,7 @@ struct kiln_key {
 	EVP_PKEY *pkey;
 	bool is_private;
 	char *path;
+	char keyid[KILN_KEYID_LEN + 1];  /* "" until known (see kiln_sign_keyid) */
 };
 
 static void bio_freep(BIO **b) { if (*b) BIO_free(*b); }
@@ -238,17 +239,67 @@ struct kiln_key *kiln_sign_load_private(const char *path, struct kiln_error *err
 	return key_wrap(kiln_steal_pointer(&pkey), true, path);
 }
 
+/* The DER SubjectPublicKeyInfo of an Ed25519 key is these 12 bytes
+ * (SEQUENCE, AlgorithmIdentifier id-Ed25519 1.3.101.112, BIT STRING) and
+ * the 32-byte key (RFC 8410 §4): 44 bytes, 60 characters of base64. */
+static const unsigned char ed25519_spki_prefix[12] = { 0x30, 0x2a, 0x30, 0x05, 0x06, 0x03,
+						       0x2b, 0x65, 0x70, 0x03, 0x21, 0x00 };
+#define ED25519_SPKI_LEN 44
+
+/* An Ed25519 public key in PEM, read without OpenSSL's PEM decoders: their
+ * first use builds decoder chains over every provider, milliseconds that
+ * `kiln run` would pay to check one record (docs/signing.md, "Using a
+ * snapshot").  NULL, and no error, for anything else: the caller then
+ * asks OpenSSL, which says what is wrong. */
+static EVP_PKEY *ed25519_public_from_pem(const char *text, size_t len, unsigned char der[ED25519_SPKI_LEN])
+{
+	static const char begin_line[] = "-----BEGIN PUBLIC KEY-----", end_line[] = "-----END PUBLIC KEY-----";
+	const char *begin = memmem(text, len, begin_line, sizeof(begin_line) - 1), *end;
+	unsigned char b64[64], out[64];
+	size_t n = 0;
+
+	if (!begin)
+		return NULL;
+	begin += sizeof(begin_line) - 1;
+	end = memmem(begin, len - (size_t)(begin - text), end_line, sizeof(end_line) - 1);
+	if (!end)
+		return NULL;
+	for (const char *p = begin; p < end; p++) {
+		if (*p == '\n' || *p == '\r')
+			continue;
+		if (n == 60)
+			return NULL;
+		b64[n++] = (unsigned char)*p;
+	}
+	/* 44 bytes: 60 characters, the last one '=' padding. */
+	if (n != 60 || b64[59] != '=' || b64[58] == '=' || EVP_DecodeBlock(out, b64, 60) != 45 ||
+	    memcmp(out, ed25519_spki_prefix, sizeof(ed25519_spki_prefix)) != 0)
+		return NULL;
+	memcpy(der, out, ED25519_SPKI_LEN);
+	return EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, out + sizeof(ed25519_spki_prefix), 32);
+}
+
 struct kiln_key *kiln_sign_load_public(const char *path, struct kiln_error *err)
 {
 	_cleanup_free_ char *text = NULL;
 	_cleanup_bio_ BIO *bio = NULL;
 	_cleanup_pkey_ EVP_PKEY *pkey = NULL;
+	unsigned char der[ED25519_SPKI_LEN];
 	size_t text_len = 0;
 
 	bio = key_file_bio(path, &text, &text_len, err);
 	if (!bio) {
 		kiln_error_prefix(err, "public key");
 		return NULL;
+	}
+	pkey = ed25519_public_from_pem(text, text_len, der);
+	if (pkey) {
+		/* Its id is the hash of those DER bytes (kiln_sign_keyid). */
+		struct kiln_key *key = key_wrap(kiln_steal_pointer(&pkey), false, path);
+		char hex[KILN_SHA256_HEX_LEN + 1];
+		kiln_sha256_hex(der, sizeof(der), hex);
+		snprintf(key->keyid, sizeof(key->keyid), "sha256:%s", hex);
+		return key;
 	}
 	pkey = PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL);
 	if (!pkey) {
@@ -309,8 +360,13 @@ int kiln_sign_keyid(const struct kiln_key *key, char out[KILN_KEYID_LEN + 1],
 {
 	unsigned char *der = NULL;
 	char hex[KILN_SHA256_HEX_LEN + 1];
-	int n = i2d_PUBKEY(key->pkey, &der);
+	int n;
 
+	if (key->keyid[0]) {
+		memcpy(out, key->keyid, sizeof(key->keyid));
+		return 0;
+	}
+	n = i2d_PUBKEY(key->pkey, &der);
 	if (n <= 0) {
 		out[0] = '\0';
 		return openssl_error(err, "encode the public key");

@@ -200,12 +200,21 @@ static int verify_record(struct kiln_git *git, const struct kiln_store *store,
 	/* 1. The record: signed by a trusted key. */
 	if (kiln_record_verify(r, ring, &res->signer, err) < 0)
 		return -1;
-	/* 2. index.json, when it lists the snapshot, agrees. */
+	/* 2. index.json lists the snapshot, as the record says: it is what
+	 * skopeo, umoci and podman read, so a snapshot missing there is not
+	 * one OCI tools can use (a build killed before updating it). */
 	ref = kiln_xasprintf("%s@%s", r->name, r->commit);
 	indexed = kiln_store_lookup(store, ref, err);
 	if (!indexed && err->message[0])
 		return -1;
-	if (indexed && strcmp(indexed, r->manifest) != 0) {
+	if (!indexed) {
+		kiln_error_set(err, "%s/index.json has no entry for %s (the record's image %s), so OCI tools "
+			       "do not find it (a build killed before it updated index.json, or the entry "
+			       "removed: kiln build --rev %.12s adds it again)", kiln_store_dir(store), ref,
+			       r->manifest, r->commit);
+		return fail(err);
+	}
+	if (strcmp(indexed, r->manifest) != 0) {
 		kiln_error_set(err, "index.json names %s for %s, but the signed record says %s (index.json "
 			       "edited, or a build killed before it updated index.json: build again)", indexed,
 			       ref, r->manifest);

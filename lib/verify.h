@@ -3,7 +3,7 @@
  * Orchestration over record, dsse, provenance and store (DESIGN §6):
  *   1. the record commits/<commit>/<name>.json parses, is canonical, and a
  *      trusted key signed it;
- *   2. index.json (when it lists the snapshot) names the record's image;
+ *   2. index.json lists NAME@COMMIT, naming the record's image;
  *   3. the DSSE envelope blob verifies under a trusted key, and its
  *      statement's subject, name and gitCommit are the record's;
  *   4. the referrer manifest attaches exactly that envelope to that image;

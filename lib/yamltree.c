@@ -12,6 +12,8 @@
 struct builder {
 	yaml_parser_t parser;
 	const char *origin;
+	const char *data;             /* the text, for reader errors */
+	size_t len;
 	size_t nodes;
 	struct kiln_error *err;
 };
@@ -50,6 +52,57 @@ const char *kiln_yaml_kind_name(enum kiln_yaml_kind kind)
 	return "?";
 }
 
+/* How many bytes a UTF-8 sequence starting with lead says it has (1 for a
+ * byte that cannot start one), as libyaml's reader counts them. */
+static size_t utf8_width(unsigned char lead)
+{
+	return (lead & 0x80) == 0x00 ? 1 : (lead & 0xe0) == 0xc0 ? 2 : (lead & 0xf0) == 0xe0 ? 3
+	     : (lead & 0xf8) == 0xf0 ? 4 : 1;
+}
+
+char *kiln_yaml_reader_problem(const char *data, size_t len, const char *problem, size_t offset,
+			       int value, unsigned *line, unsigned *column)
+{
+	_cleanup_buf_ struct kiln_buf out = KILN_BUF_INIT;
+	const unsigned char *u = (const unsigned char *)data;
+	size_t n;
+
+	if (offset > len)
+		offset = len;
+	*line = 1;
+	*column = 1;
+	for (size_t i = 0; i < offset; i++) {
+		if (u[i] == '\n') {
+			(*line)++;
+			*column = 1;
+		} else if ((u[i] & 0xc0) != 0x80) {
+			(*column)++;
+		}
+	}
+	kiln_buf_adds(&out, problem ? problem : "unknown problem");
+	if (offset == len)
+		return kiln_buf_detach(&out);
+	/* A bad octet: value is that byte.  Otherwise the sequence at offset
+	 * (its lead and the continuation bytes that follow, as many as the
+	 * lead announces), and the code point libyaml decoded from it. */
+	if (value == u[offset]) {
+		kiln_buf_printf(&out, " (byte 0x%02x)", u[offset]);
+		return kiln_buf_detach(&out);
+	}
+	n = 1;
+	while (n < utf8_width(u[offset]) && offset + n < len && (u[offset + n] & 0xc0) == 0x80)
+		n++;
+	kiln_buf_adds(&out, n == 1 ? " (byte" : " (bytes");
+	for (size_t i = 0; i < n; i++)
+		kiln_buf_printf(&out, " 0x%02x", u[offset + i]);
+	if (value >= 0)
+		kiln_buf_printf(&out, ": U+%04X", (unsigned)value);
+	if (value >= 0xd800 && value <= 0xdfff)
+		kiln_buf_adds(&out, ", a UTF-16 surrogate, as CESU-8 writes them");
+	kiln_buf_addch(&out, ')');
+	return kiln_buf_detach(&out);
+}
+
 static int fail_at(struct builder *b, yaml_mark_t mark, const char *msg, const char *detail)
 {
 	return kiln_error_set(b->err, "%s:%zu:%zu: %s%s", b->origin, mark.line + 1, mark.column + 1,
@@ -60,6 +113,16 @@ static int next_event(struct builder *b, yaml_event_t *ev)
 {
 	if (!yaml_parser_parse(&b->parser, ev)) {
 		yaml_mark_t m = b->parser.problem_mark;
+
+		/* Reader errors have no mark, only an offset into the text. */
+		if (b->parser.error == YAML_READER_ERROR) {
+			unsigned line, column;
+			_cleanup_free_ char *what = kiln_yaml_reader_problem(
+				b->data, b->len, b->parser.problem, b->parser.problem_offset,
+				b->parser.problem_value, &line, &column);
+			return kiln_error_set(b->err, "%s:%u:%u: not valid UTF-8 text: %s", b->origin,
+					      line, column, what);
+		}
 		return kiln_error_set(b->err, "%s:%zu:%zu: YAML syntax error: %s%s%s", b->origin,
 				      m.line + 1, m.column + 1,
 				      b->parser.problem ? b->parser.problem : "unknown problem",
@@ -233,7 +296,7 @@ fail:
 struct kiln_yaml_node *kiln_yaml_parse(const char *origin, const char *data, size_t len,
 				       struct kiln_error *err)
 {
-	struct builder b = { .origin = origin, .err = err };
+	struct builder b = { .origin = origin, .data = data ? data : "", .len = data ? len : 0, .err = err };
 	struct kiln_yaml_node *root = NULL;
 	yaml_event_t ev;
 	int stage = 0; /* 0 stream start, 1 doc start, 2 root, 3 doc end, 4 stream end */

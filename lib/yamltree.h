@@ -39,4 +39,14 @@ struct kiln_yaml_node *kiln_yaml_get(const struct kiln_yaml_node *map, const cha
 
 const char *kiln_yaml_kind_name(enum kiln_yaml_kind kind);
 
+/* libyaml's reader error (text that is not UTF-8, or a character YAML does
+ * not allow), said about data, the text libyaml was given: libyaml names
+ * only a byte offset, and a value that is the offending byte for a bad
+ * octet but the decoded code point otherwise (U+D800 for the CESU-8 bytes
+ * ED A0 80).  Sets *line and *column (from 1; the column in characters)
+ * and returns "PROBLEM (byte 0xNN)" or "PROBLEM (bytes 0xNN 0xNN…: U+XXXX)"
+ * with the bytes as they stand in data.  The caller frees it. */
+char *kiln_yaml_reader_problem(const char *data, size_t len, const char *problem, size_t offset,
+			       int value, unsigned *line, unsigned *column);
+
 #endif

@@ -165,13 +165,17 @@ static void export_help(void)
 	       "against its digest on the way out.\n"
 	       "\n"
 	       "SNAP is NAME@REV (any git revision), NAME (NAME@HEAD), @REV (the manifest's\n"
-	       "name) or sha256:DIGEST.\n"
+	       "name) or sha256:DIGEST.  A NAME is used only when its record is signed by a\n"
+	       "key of .kiln/trusted/ (as kiln verify checks it; else exit 3): --insecure\n"
+	       "or KILN_INSECURE=1 skips that, for snapshots built with --no-sign.\n"
 	       "\n"
 	       "Options:\n"
 	       "  -o, --output FILE    where to write (replaced atomically)\n"
 	       "  --format FORMAT      oci-archive (default) or docker-archive\n"
 	       "  -f, --file MANIFEST  the manifest whose name @REV means (default ./kiln.yaml)\n"
 	       "  --store DIR          the store\n"
+	       "  --insecure           use a named snapshot whose record is unsigned or\n"
+	       "                       not signed by a trusted key (also KILN_INSECURE=1)\n"
 	       "  -h, --help           this help\n");
 }
 
@@ -182,6 +186,7 @@ int cmd_export(int argc, char **argv, struct kiln_cli *cli)
 		{ "format", required_argument, NULL, 'F' },
 		{ "file", required_argument, NULL, 'f' },
 		{ "store", required_argument, NULL, 's' },
+		{ "insecure", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -191,6 +196,7 @@ int cmd_export(int argc, char **argv, struct kiln_cli *cli)
 	struct kiln_cli_snapshots snaps = { 0 };
 	struct kiln_snapref ref = { 0 };
 	_cleanup_free_ char *tag = NULL;
+	bool insecure = false;
 	int ch, rc = 0;
 
 	while ((ch = getopt_long(argc, argv, "o:f:h", opts, NULL)) != -1) {
@@ -206,6 +212,7 @@ int cmd_export(int argc, char **argv, struct kiln_cli *cli)
 			break;
 		case 'f': cli->manifest = optarg; break;
 		case 's': cli->store = optarg; break;
+		case 'I': insecure = true; break;
 		case 'h': export_help(); return 0;
 		default: return kiln_cli_usage(cli, "bad option");
 		}
@@ -215,7 +222,8 @@ int cmd_export(int argc, char **argv, struct kiln_cli *cli)
 	if (!output)
 		return kiln_cli_usage(cli, "-o FILE is required");
 	if (kiln_cli_snapshots_open(cli, &snaps, &err) < 0 ||
-	    kiln_snapref_resolve(snaps.git, snaps.store, argv[optind], snaps.default_name, &ref, &err) < 0) {
+	    kiln_snapref_resolve(snaps.git, snaps.store, argv[optind], snaps.default_name,
+				 kiln_cli_snapref_flags(insecure), &ref, &err) < 0) {
 		rc = kiln_cli_fail(cli, &err);
 		goto out;
 	}

@@ -14,7 +14,8 @@
 
 static void diff_help(void)
 {
-	printf("usage: kiln diff [--stat] [--mtime] [--exit-code] [-f MANIFEST] [--store DIR] SNAP SNAP\n"
+	printf("usage: kiln diff [--stat] [--mtime] [--exit-code] [-f MANIFEST] [--store DIR] [--insecure]\n"
+	       "                 SNAP SNAP\n"
 	       "\n"
 	       "Show what changed from the first snapshot to the second, as a reviewer reads a\n"
 	       "lock diff: the Debian packages added, removed and changed (from each image's\n"
@@ -42,7 +43,9 @@ static void diff_help(void)
 	       "layer both snapshots share is read once.\n"
 	       "\n"
 	       "SNAP is NAME@REV (any git revision), NAME (NAME@HEAD), @REV (the manifest's\n"
-	       "name) or sha256:DIGEST.\n"
+	       "name) or sha256:DIGEST.  A NAME is used only when its record is signed by a\n"
+	       "key of .kiln/trusted/ (as kiln verify checks it; else exit 3): --insecure\n"
+	       "or KILN_INSECURE=1 skips that, for snapshots built with --no-sign.\n"
 	       "\n"
 	       "Options:\n"
 	       "  --stat               only the counts\n"
@@ -55,11 +58,14 @@ static void diff_help(void)
 	       "                       (with --stat: the counts)\n"
 	       "  -f, --file MANIFEST  the manifest whose name @REV means (default ./kiln.yaml)\n"
 	       "  --store DIR          the store\n"
+	       "  --insecure           use a named snapshot whose record is unsigned or\n"
+	       "                       not signed by a trusted key (also KILN_INSECURE=1)\n"
 	       "  -h, --help           this help\n"
 	       "\n"
 	       "Exit codes: 0 (also when they differ, as git diff), 1 when they differ with\n"
 	       "--exit-code or on an error (an unknown snapshot, a missing blob), 2 usage,\n"
-	       "3 a blob whose bytes do not match its digest.\n");
+	       "3 a blob whose bytes do not match its digest, or a snapshot whose record does\n"
+	       "not verify.\n");
 }
 
 /* Names come from image contents: control bytes must not reach the
@@ -257,6 +263,7 @@ int cmd_diff(int argc, char **argv, struct kiln_cli *cli)
 		{ "json", no_argument, NULL, 'j' },
 		{ "file", required_argument, NULL, 'f' },
 		{ "store", required_argument, NULL, 's' },
+		{ "insecure", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -264,7 +271,7 @@ int cmd_diff(int argc, char **argv, struct kiln_cli *cli)
 	struct kiln_cli_snapshots snaps = { 0 };
 	struct kiln_snapref ref[2] = { { 0 }, { 0 } };
 	struct kiln_snapdiff d = { 0 };
-	bool stat = false, mtime = false, exit_code = false;
+	bool stat = false, mtime = false, exit_code = false, insecure = false;
 	int ch, rc = 0;
 
 	while ((ch = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
@@ -275,6 +282,7 @@ int cmd_diff(int argc, char **argv, struct kiln_cli *cli)
 		case 'j': cli->json = true; break;
 		case 'f': cli->manifest = optarg; break;
 		case 's': cli->store = optarg; break;
+		case 'I': insecure = true; break;
 		case 'h': diff_help(); return 0;
 		default: return kiln_cli_usage(cli, "bad option");
 		}
@@ -286,7 +294,8 @@ int cmd_diff(int argc, char **argv, struct kiln_cli *cli)
 		goto out;
 	}
 	for (int i = 0; i < 2; i++) {
-		if (kiln_snapref_resolve(snaps.git, snaps.store, argv[optind + i], snaps.default_name, &ref[i], &err) < 0) {
+		if (kiln_snapref_resolve(snaps.git, snaps.store, argv[optind + i], snaps.default_name,
+					 kiln_cli_snapref_flags(insecure), &ref[i], &err) < 0) {
 			kiln_error_prefix(&err, "snapshot %s", argv[optind + i]);
 			rc = kiln_cli_fail(cli, &err);
 			goto out;

@@ -54,6 +54,10 @@ struct kiln_cli_snapshots {
 int kiln_cli_snapshots_open(const struct kiln_cli *cli, struct kiln_cli_snapshots *s,
 			    struct kiln_error *err);
 void kiln_cli_snapshots_close(struct kiln_cli_snapshots *s);
+/* The kiln_snapref_resolve flags: KILN_SNAPREF_INSECURE when --insecure
+ * was given or $KILN_INSECURE is set (to anything but "" or "0"), for
+ * stores built with --no-sign. */
+unsigned kiln_cli_snapref_flags(bool insecure_option);
 
 /* Generate a key pair where `kiln keygen` would put it (key_opt, pub_opt
  * may be NULL: $KILN_KEY or WORKDIR/.kiln/signing.key, and

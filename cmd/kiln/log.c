@@ -79,7 +79,6 @@ struct log_ctx {
 	struct kiln_store *store;   /* NULL: no store yet, so no snapshots */
 	struct kiln_keyring ring;
 	bool have_ring;
-	char (*ring_ids)[KILN_KEYID_LEN + 1];
 	const char *only_name;      /* -f: this manifest's name */
 	const char *hook_logs;      /* where `kiln hook` builds log, or NULL */
 	bool bad;                   /* a bad signature or corrupt record was shown */
@@ -134,28 +133,18 @@ static void judge(struct log_ctx *c, struct snap *sn)
 	struct kiln_error ignored = { 0 };
 	const char *path, *slash;
 
-	if (sn->rec.n_sigs == 0) {
-		sn->status = SNAP_UNSIGNED;
-		return;
-	}
-	if (!c->have_ring) {
-		sn->status = SNAP_UNTRUSTED;
-		return;
-	}
-	if (kiln_record_verify(&sn->rec, &c->ring, &signer, &ignored) == 0) {
+	/* The one policy kiln verify and kiln run use (lib/record.c). */
+	switch (kiln_record_judge(&sn->rec, c->have_ring ? &c->ring : NULL, &signer, &ignored)) {
+	case KILN_RECORD_SIGNED:
 		sn->status = SNAP_SIGNED;
 		path = kiln_sign_key_path(signer);
 		slash = strrchr(path, '/');
 		sn->signer_file = slash ? slash + 1 : path;
-		return;
+		break;
+	case KILN_RECORD_UNSIGNED: sn->status = SNAP_UNSIGNED; break;
+	case KILN_RECORD_BAD_SIGNATURE: sn->status = SNAP_BAD; break;
+	default: sn->status = SNAP_UNTRUSTED; break;
 	}
-	/* The keyid is only a hint: a signature that fails under the trusted
-	 * key it names is bad; one naming a key we do not trust is merely
-	 * untrusted (perhaps another builder's). */
-	sn->status = SNAP_UNTRUSTED;
-	for (size_t k = 0; k < c->ring.n; k++)
-		if (strcmp(c->ring_ids[k], sn->rec.keyid) == 0)
-			sn->status = SNAP_BAD;
 }
 
 static int load_snaps(struct log_ctx *c, const char *commit, struct snap **out, size_t *n,
@@ -324,10 +313,6 @@ static int load_ring(struct log_ctx *c, const char *const *pubs, size_t n_pubs, 
 	if (kiln_sign_load_trusted(pubs, n_pubs, workdir, &c->ring, err) < 0)
 		return -1;
 	c->have_ring = true;
-	c->ring_ids = kiln_xcalloc(c->ring.n ? c->ring.n : 1, sizeof(*c->ring_ids));
-	for (size_t k = 0; k < c->ring.n; k++)
-		if (kiln_sign_keyid(c->ring.keys[k], c->ring_ids[k], err) < 0)
-			return -1;
 	return 0;
 }
 
@@ -468,7 +453,6 @@ out:
 	kiln_git_history_free(commits, n_commits);
 	kiln_store_close(c.store);
 	kiln_keyring_release(&c.ring);
-	free(c.ring_ids);
 	kiln_hook_location_release(&hook_loc);
 	kiln_git_free(git);
 	return rc;

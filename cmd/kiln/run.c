@@ -41,7 +41,8 @@ static void run_help(void)
 	       "background monitor and kiln prints its id.\n"
 	       "\n"
 	       "SNAP is NAME@REV (any git revision), NAME (NAME@HEAD), @REV (the manifest's\n"
-	       "name) or sha256:DIGEST.\n"
+	       "name) or sha256:DIGEST.  A NAME is used only when its record is signed by a\n"
+	       "key of .kiln/trusted/ (as kiln verify checks it; else exit 3).\n"
 	       "\n"
 	       "Options:\n"
 	       "  -d, --detach            run in the background; print the container's id\n"
@@ -63,6 +64,8 @@ static void run_help(void)
 	       "      --runtime NAME      kiln (kiln's own, the default) or runc: the same bundle\n"
 	       "  -f, --file MANIFEST     the manifest whose name @REV means (default ./kiln.yaml)\n"
 	       "      --store DIR         the store\n"
+	       "      --insecure          run a named snapshot whose record is unsigned (--no-sign)\n"
+	       "                          or not signed by a trusted key (also KILN_INSECURE=1)\n"
 	       "  -h, --help              this help\n"
 	       "\n"
 	       "Environment: KILN_ROOT (default /var/lib/kiln and /run/kiln) holds layers,\n"
@@ -72,7 +75,7 @@ static void run_help(void)
 }
 
 /* SNAP → manifest digest, as `kiln export` resolves it. */
-static int resolve_snap(struct kiln_cli *cli, const char *text, struct kiln_store **store,
+static int resolve_snap(struct kiln_cli *cli, const char *text, unsigned flags, struct kiln_store **store,
 			struct kiln_snapref *ref, struct kiln_error *err)
 {
 	/* A digest needs no git (whose start-up alone costs milliseconds). */
@@ -97,7 +100,7 @@ static int resolve_snap(struct kiln_cli *cli, const char *text, struct kiln_stor
 			kiln_manifest_free(m);
 		}
 	}
-	if (kiln_snapref_resolve(git, *store, text, default_name, ref, err) < 0)
+	if (kiln_snapref_resolve(git, *store, text, default_name, flags, ref, err) < 0)
 		rc = -1;
 	kiln_git_free(git);
 	return rc;
@@ -112,7 +115,8 @@ static void push(char ***v, size_t *n, size_t *alloc, char *s)
 
 int cmd_run(int argc, char **argv, struct kiln_cli *cli)
 {
-	enum { O_RM = 256, O_NAME, O_HOSTNAME, O_NETWORK, O_ENTRYPOINT, O_PIDS, O_CPUS, O_RUNTIME, O_STORE };
+	enum { O_RM = 256, O_NAME, O_HOSTNAME, O_NETWORK, O_ENTRYPOINT, O_PIDS, O_CPUS, O_RUNTIME, O_STORE,
+	       O_INSECURE };
 	static const struct option opts[] = {
 		{ "detach", no_argument, NULL, 'd' },
 		{ "rm", no_argument, NULL, O_RM },
@@ -133,6 +137,7 @@ int cmd_run(int argc, char **argv, struct kiln_cli *cli)
 		{ "runtime", required_argument, NULL, O_RUNTIME },
 		{ "file", required_argument, NULL, 'f' },
 		{ "store", required_argument, NULL, O_STORE },
+		{ "insecure", no_argument, NULL, O_INSECURE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -146,6 +151,7 @@ int cmd_run(int argc, char **argv, struct kiln_cli *cli)
 	struct kiln_container_root *root = NULL;
 	struct kiln_container c = { 0 };
 	int ch, rc = 0, code = 0;
+	bool insecure = false;
 	char *end;
 
 	/* Running a container takes no TLS: OpenSSL is only asked for sha256
@@ -186,6 +192,7 @@ int cmd_run(int argc, char **argv, struct kiln_cli *cli)
 		case O_RUNTIME: o.runtime = optarg; break;
 		case 'f': cli->manifest = optarg; break;
 		case O_STORE: cli->store = optarg; break;
+		case O_INSECURE: insecure = true; break;
 		case 'h': run_help(); return 0;
 		default: return kiln_cli_usage(cli, "bad option");
 		}
@@ -219,7 +226,7 @@ int cmd_run(int argc, char **argv, struct kiln_cli *cli)
 		if (o.env[i][0] == '=' || !o.env[i][0])
 			return kiln_cli_usage(cli, "-e '%s': expected K=V or K", o.env[i]);
 
-	if (resolve_snap(cli, argv[optind], &store, &ref, &err) < 0) {
+	if (resolve_snap(cli, argv[optind], kiln_cli_snapref_flags(insecure), &store, &ref, &err) < 0) {
 		rc = kiln_cli_fail(cli, &err);
 		goto out;
 	}

@@ -1,8 +1,10 @@
 /* snapshots.c - what every command that names a SNAP opens first. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "kiln.h"
 #include "manifest.h"
+#include "snapref.h"
 #include "util.h"
 
 int kiln_cli_snapshots_open(const struct kiln_cli *cli, struct kiln_cli_snapshots *s,
@@ -35,4 +37,13 @@ void kiln_cli_snapshots_close(struct kiln_cli_snapshots *s)
 	free(s->store_dir);
 	free(s->default_name);
 	memset(s, 0, sizeof(*s));
+}
+
+unsigned kiln_cli_snapref_flags(bool insecure_option)
+{
+	const char *env = getenv("KILN_INSECURE");
+
+	if (insecure_option || (env && *env && strcmp(env, "0") != 0))
+		return KILN_SNAPREF_INSECURE;
+	return 0;
 }

@@ -24,7 +24,7 @@ static void verify_help(void)
 	       "Check that a snapshot is exactly what its signer built, offline:\n"
 	       "  1. its record (commits/<commit>/<name>.json in the store) is in kiln's\n"
 	       "     canonical form and signed by a trusted key;\n"
-	       "  2. index.json names the same image for NAME@COMMIT;\n"
+	       "  2. index.json lists NAME@COMMIT, naming the same image (what OCI tools read);\n"
 	       "  3. the DSSE envelope verifies under a trusted key, and its in-toto statement\n"
 	       "     is about this image, this name and this commit;\n"
 	       "  4. the OCI referrer manifest attaches that envelope to that image;\n"

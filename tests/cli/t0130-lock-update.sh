@@ -35,6 +35,27 @@ write_manifest kiln.yaml S+U upd-user=1.0
 expect_rc 0 "lock --update (everything)" kiln lock --update
 check "everything takes the newest that fits" test "$(locked_set kiln.lock with-source | grep upd-lib)" = "upd-lib=1.1@updates"
 
+# --update with no names lists only what changed against the previous lock
+# (moved, added, removed), and counts only that; not every package as new.
+write_manifest kiln.yaml S upd-user=1.0 app=2.0
+kiln lock --update >/dev/null
+write_manifest kiln.yaml S+U upd-user=1.0 app=2.0
+expect_rc 0 "lock --update (everything) after adding a source" kiln lock --update
+check "only the moved package is listed" test "$(grep -E '^[-+~] ' <<<"$out")" = "~ upd-lib 1.0 -> 1.1"
+expect_contains "$out" "(1 changed;" "and counted: 1 changed"
+expect_rc 0 "lock --update again, nothing moves" kiln lock --update
+check "no package is listed" test -z "$(grep -E '^[-+~] ' <<<"$out")"
+expect_contains "$out" "is up to date" "says up to date"
+write_manifest kiln.yaml S+U upd-user=1.0
+expect_rc 0 "lock --update after dropping a pin" kiln lock --update
+check "the dropped closure is listed as removed" \
+	test "$(grep -E '^[-+~] ' <<<"$out")" = "$(printf -- '- app 2.0\n- applib 2.0\n- data-all 1.0')"
+expect_contains "$out" "(3 changed;" "and counted: 3 changed"
+write_manifest kiln.yaml S+U upd-user=1.0 app=2.0
+expect_rc 0 "lock --update after adding it back" kiln lock --update
+check "the closure is listed as added" \
+	test "$(grep -E '^[-+~] ' <<<"$out")" = "$(printf -- '+ app 2.0\n+ applib 2.0\n+ data-all 1.0')"
+
 # A pin change shows up as a lock diff of exactly that package.
 write_manifest kiln.yaml S app=1.0
 kiln lock >/dev/null

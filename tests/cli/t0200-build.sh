@@ -8,7 +8,7 @@
 export KILN_APT_ETC="$T/etc"; mkdir -p "$T/etc"
 git_commit() { git -c user.name=t -c user.email=t@localhost -c commit.gpgsign=false commit -qm "$1"; }
 
-mkdir -p "$T/repo/img/www/sub" && cd "$T/repo" && git init -q .
+mkdir -p "$T/repo/img/www/sub" && cd "$T/repo" && git init -q . && trust_test_key
 write_manifest img/kiln.yaml S app=2.0 layout-edge=1.0 epoch-app=1:1.0-1
 cat >>img/kiln.yaml <<'YAML'
 files:

@@ -8,7 +8,7 @@
 export KILN_APT_ETC="$T/etc"; mkdir -p "$T/etc"
 git_commit() { git -c user.name=t -c user.email=t@localhost -c commit.gpgsign=false commit -qm "$1"; }
 
-mkdir -p "$T/repo/www" && cd "$T/repo" && git init -q .
+mkdir -p "$T/repo/www" && cd "$T/repo" && git init -q . && trust_test_key
 printf 'snapshots/\n.kiln/signing.key\n' >.gitignore
 [ -n "${KILN_KEY:-}" ] && [ -f "$KILN_KEY" ] || kiln keygen >/dev/null
 files_yaml() {

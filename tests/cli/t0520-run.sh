@@ -35,7 +35,7 @@ gone() { ! grep -qs '^State:[[:space:]]*[^Z[:space:]]' "/proc/$1/status"; }
 empty() { [ -z "$(find "$@" -mindepth 1 2>/dev/null)" ]; }
 git_commit() { git -c user.name=t -c user.email=t@localhost -c commit.gpgsign=false commit -qm "$1"; }
 
-mkdir -p "$T/repo" && cd "$T/repo" && git init -q .
+mkdir -p "$T/repo" && cd "$T/repo" && git init -q . && trust_test_key
 write_manifest kiln.yaml good:containers:keyring busybox-fixture=1.0
 cat >>kiln.yaml <<'YAML'
 accounts:
@@ -119,7 +119,7 @@ check "no mount left under KILN_ROOT" sh -c "! grep -q ' $KILN_ROOT' /proc/self/
 check "no container state left" empty "$KILN_ROOT/run/containers" "$KILN_ROOT/containers"
 check "no runc state left" empty "$KILN_ROOT/run/runc"
 check "no name left" empty "$KILN_ROOT/run/names"
-check "no cgroup left" test -z "$(find /sys/fs/cgroup/*/"$KILN_CGROUP_PARENT" -mindepth 1 -type d 2>/dev/null)"
+check "no cgroup left" test -z "$(cgroup_left "$KILN_CGROUP_PARENT")"
 
 # Volumes survive their containers.
 expect_rc 0 "write into a named volume" kiln run --name v1 -v data:/data "$SNAP" sh -c 'echo kept >/data/f'
@@ -160,9 +160,20 @@ expect_contains "$err" "can't fork" "--pids 4: forks beyond it are refused"
 expect_not_contains "$out" "all-forked" "so the loop does not finish"
 expect_rc 0 "--pids 4: three children are fine" kiln run --rm --pids 4 "$SNAP" sh -c 'sleep 0.1 & sleep 0.1 & wait; echo ok'
 
-expect_rc 0 "--cpus 0.5 sets the CFS quota" kiln run --rm --cpus 0.5 --name cpu1 "$SNAP" \
-	sh -c 'cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us 2>/dev/null | head -1'
-check "quota 50000 of 100000" test "$out" = 50000
+# The quota as the container sees its own cgroup: v2's cpu.max (in the
+# cgroup /proc/self/cgroup names, which is / in a cgroup namespace), or v1's
+# cpu.cfs_quota_us in the cpu hierarchy.
+if [ "$(cgroup_layout)" = v2 ]; then
+	echo "# cgroup v2: the quota is read from cpu.max"
+	expect_rc 0 "--cpus 0.5 sets the CFS quota" kiln run --rm --cpus 0.5 --name cpu1 "$SNAP" \
+		sh -c 'cat "/sys/fs/cgroup$(sed -n "s/^0:://p" /proc/self/cgroup)/cpu.max"'
+	check "quota 50000 of 100000" test "$out" = "50000 100000"
+else
+	echo "# cgroup v1: the quota is read from cpu.cfs_quota_us"
+	expect_rc 0 "--cpus 0.5 sets the CFS quota" kiln run --rm --cpus 0.5 --name cpu1 "$SNAP" \
+		sh -c 'cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us 2>/dev/null | head -1'
+	check "quota 50000 of 100000" test "$out" = 50000
+fi
 
 # Detached: run -d, ps, logs, exec, stop, rm.
 expect_rc 0 "run -d" kiln run -d --name web "$SNAP" sh -c 'echo started; trap "echo bye; exit 0" TERM; while :; do sleep 0.1; done'
@@ -243,7 +254,7 @@ expect_rc 0 "ps after kill -9 of its monitor" kiln ps -a
 expect_contains "$out" "Exited (137)" "shows it exited"
 check "the container process is gone" gone "$cpid"
 check "its mount is gone" sh -c "! grep -q ' $KILN_ROOT/run/containers' /proc/self/mountinfo"
-check "its cgroup is gone" test -z "$(find /sys/fs/cgroup/*/"$KILN_CGROUP_PARENT" -mindepth 1 -type d 2>/dev/null)"
+check "its cgroup is gone" test -z "$(cgroup_left "$KILN_CGROUP_PARENT")"
 kiln rm orphan >/dev/null
 expect_rc 0 "run -d --rm a container to orphan" kiln run -d --rm --name orphan2 "$SNAP" sleep 60
 mon=$(kiln ps --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["monitor_pid"])')

@@ -13,7 +13,7 @@ at_exit cleanup_containers
 empty() { [ -z "$(find "$@" -mindepth 1 2>/dev/null)" ]; }
 git_commit() { git -c user.name=t -c user.email=t@localhost -c commit.gpgsign=false commit -qm "$1"; }
 
-mkdir -p "$T/repo" && cd "$T/repo" && git init -q .
+mkdir -p "$T/repo" && cd "$T/repo" && git init -q . && trust_test_key
 write_manifest kiln.yaml good:containers:keyring busybox-fixture=1.0
 expect_rc 0 "lock" kiln lock
 git add -A && git_commit busybox

@@ -20,6 +20,10 @@ mkdir -p "$HOME"
 export KILN_KEY="$T/signing.key" KILN_PUB="$T/signing.pub"
 "$KILN" -q keygen --key "$KILN_KEY" --pub "$KILN_PUB" >/dev/null ||
 	{ echo "cli.sh: kiln keygen failed" >&2; exit 1; }
+# trust_test_key [DIR]: trust this script's key in the work tree DIR (default
+# .): DIR/.kiln/trusted/test.pub, as `kiln init` or `kiln keygen` would, so
+# kiln run/export/diff use its snapshots by name (docs/signing.md).
+trust_test_key() { mkdir -p "${1:-.}/.kiln/trusted" && cp "$KILN_PUB" "${1:-.}/.kiln/trusted/test.pub"; }
 tap_n=0
 tap_failed=0
 _cleanups=()

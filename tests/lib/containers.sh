@@ -3,6 +3,9 @@
 #   ip_forward_ref enter|leave   share net.ipv4.ip_forward with concurrent tests
 #   cleanup_containers           remove this script's containers, mounts and cgroups
 #                                (needs KILN_ROOT and KILN_CGROUP_PARENT set)
+#   cgroup_layout                v2 (/sys/fs/cgroup is cgroup2, unified) or v1
+#                                (v1 hierarchies, "hybrid" included)
+#   cgroup_left PARENT           the cgroups left below PARENT, in either layout
 
 # net.ipv4.ip_forward is one switch for the host and writing it resets every
 # interface's forwarding, so tests that run at the same time share a count
@@ -27,6 +30,25 @@ cleanup_containers() {
 	ids=$("$KILN" ps -aq 2>/dev/null)
 	[ -n "$ids" ] && "$KILN" rm -f $ids >/dev/null 2>&1
 	grep -o " $T[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
-	for d in /sys/fs/cgroup/*/"$KILN_CGROUP_PARENT"; do [ -d "$d" ] && rmdir "$d"/* "$d" 2>/dev/null; done
+	for d in /sys/fs/cgroup/"$KILN_CGROUP_PARENT" /sys/fs/cgroup/*/"$KILN_CGROUP_PARENT"; do
+		[ -d "$d" ] && rmdir "$d"/* "$d" 2>/dev/null
+	done
+	true
+}
+
+# A test must hold on either layout a Debian 12 host may have: cgroup v2
+# alone (the default) or v1 hierarchies beside an empty v2 (this project's
+# CI).  Tests say which one they saw in a TAP comment where it matters.
+cgroup_layout() {
+	if [ "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" = cgroup2fs ]; then echo v2; else echo v1; fi
+}
+
+# The directories below PARENT: /sys/fs/cgroup/PARENT on v2, one per v1
+# hierarchy (/sys/fs/cgroup/memory/PARENT, …) on v1.  Nothing when none.
+cgroup_left() {
+	local d
+	for d in /sys/fs/cgroup/"$1" /sys/fs/cgroup/*/"$1"; do
+		[ -d "$d" ] && find "$d" -mindepth 1 -type d
+	done
 	true
 }

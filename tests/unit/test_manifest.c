@@ -677,11 +677,18 @@ static const struct bad_case bad_cases[] = {
 	{ "tab indentation", HEAD "config:\n\tcmd: []\n", "kiln.yaml:8:1: YAML syntax error", "tab" },
 	{ "bad indentation", "kiln: 1\n name: x\n", "kiln.yaml:2:6: YAML syntax error", "" },
 	{ "invalid UTF-8", HEAD "name: \"t\xff\"\n", "kiln.yaml:7:9: not valid UTF-8 text", "0xff" },
-	{ "truncated UTF-8", "kiln: 1\nname: \xc3", "kiln.yaml:2:7: not valid UTF-8 text", "" },
+	{ "truncated UTF-8", "kiln: 1\nname: \xc3", "kiln.yaml:2:7: not valid UTF-8 text: incomplete UTF-8 octet sequence (byte 0xc3)", "" },
+	/* libyaml's value is a code point here, not a byte: name the bytes. */
+	{ "CESU-8 surrogate", HEAD "name: \"t\xed\xa0\x80\"\n", "kiln.yaml:7:9: not valid UTF-8 text: invalid Unicode character (bytes 0xed 0xa0 0x80: U+D800, a UTF-16 surrogate", "" },
+	{ "above U+10FFFF", HEAD "name: \"t\xf4\x90\x80\x80\"\n", "kiln.yaml:7:9: not valid UTF-8 text: invalid Unicode character (bytes 0xf4 0x90 0x80 0x80: U+110000)", "" },
+	{ "C1 control character", HEAD "name: \"\xc2\x80\"\n", "kiln.yaml:7:8: not valid UTF-8 text: control characters are not allowed (bytes 0xc2 0x80: U+0080)", "" },
+	{ "noncharacter U+FFFE", HEAD "name: \"\xef\xbf\xbe\"\n", "kiln.yaml:7:8: not valid UTF-8 text: control characters are not allowed (bytes 0xef 0xbf 0xbe: U+FFFE)", "" },
+	{ "overlong UTF-8", HEAD "name: \"\xc0\x80\"\n", "kiln.yaml:7:8: not valid UTF-8 text: invalid length of a UTF-8 sequence (bytes 0xc0 0x80)", "" },
+	{ "bad trailing octet", HEAD "name: \"\xc3\x41\"\n", "kiln.yaml:7:9: not valid UTF-8 text: invalid trailing UTF-8 octet (byte 0x41)", "" },
 	{ "UTF-16 BOM", "\xff\xfek\0i\0", "kiln.yaml:1:1: not valid UTF-8 text", "" },
 	{ "NUL escape in a value", HEAD "  vim: \"1\\0\"\n", "kiln.yaml:7:8: packages.vim: \"1\\x00\" contains a NUL byte", "" },
 	{ "NUL escape in a key", HEAD "config: {env: {\"A\\0\": b}}\n", "kiln.yaml:7:16: config.env: \"A\\x00\" contains a NUL byte", "" },
-	{ "control character", HEAD "name: \"\x01\"\n", "kiln.yaml:7:8: not valid UTF-8 text: control characters are not allowed", "" },
+	{ "control character", HEAD "name: \"\x01\"\n", "kiln.yaml:7:8: not valid UTF-8 text: control characters are not allowed (byte 0x01)", "" },
 };
 
 static void run_bad_cases(void)

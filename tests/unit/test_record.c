@@ -226,6 +226,56 @@ TEST(signed_round_trip)
 	kiln_record_release(&r);
 }
 
+/* kiln_record_judge: the one trust policy of verify, log and every
+ * command using a snapshot by name. */
+TEST(judge_policy)
+{
+	struct kiln_error err = { 0 };
+	_cleanup_free_ char *signed_text = record_text(key1), *unsigned_text = record_text(NULL);
+	struct kiln_key *only1[] = { key1 }, *only2[] = { key2 }, *both[] = { key2, key1 };
+	struct kiln_keyring ring1 = ring_of(only1, 1), ring2 = ring_of(only2, 1), ring12 = ring_of(both, 2);
+	struct kiln_keyring none = ring_of(NULL, 0);
+	const struct kiln_key *signer = NULL;
+	struct kiln_record r;
+
+	CHECK(signed_text && unsigned_text);
+	if (!signed_text || !unsigned_text)
+		return;
+	CHECK(kiln_record_parse("t.json", signed_text, strlen(signed_text), &r, &err) == 0);
+	CHECK(kiln_record_judge(&r, &ring1, &signer, &err) == KILN_RECORD_SIGNED && signer == key1);
+	CHECK(kiln_record_judge(&r, &ring12, &signer, &err) == KILN_RECORD_SIGNED && signer == key1);
+	kiln_error_clear(&err);
+	CHECK(kiln_record_judge(&r, &ring2, &signer, &err) == KILN_RECORD_UNTRUSTED && signer == NULL);
+	CHECK(err.code == KILN_EXIT_VERIFY);
+	CHECK_CONTAINS(err.message, "not a trusted key");
+	CHECK(kiln_record_judge(&r, &none, NULL, &err) == KILN_RECORD_UNTRUSTED);
+	CHECK(kiln_record_judge(&r, NULL, NULL, &err) == KILN_RECORD_UNTRUSTED);
+	/* Another image's digest put in (the file rewritten canonically): the
+	 * trusted key it names does not verify it. */
+	digest(r.manifest, '5');
+	kiln_error_clear(&err);
+	CHECK(kiln_record_judge(&r, &ring1, &signer, &err) == KILN_RECORD_BAD_SIGNATURE && signer == NULL);
+	CHECK(err.code == KILN_EXIT_VERIFY);
+	CHECK_CONTAINS(err.message, "changed after it was signed");
+	CHECK(kiln_record_verify(&r, &ring1, NULL, &err) < 0);
+	CHECK(kiln_record_judge(&r, &ring2, NULL, &err) == KILN_RECORD_UNTRUSTED);
+	digest(r.manifest, '1');
+	/* A signature that is not even base64, under the trusted key's id. */
+	free(r.sigs[0]);
+	r.sigs[0] = kiln_xstrdup("!!not base64!!");
+	CHECK(kiln_record_judge(&r, &ring1, NULL, &err) == KILN_RECORD_BAD_SIGNATURE);
+	kiln_record_release(&r);
+
+	CHECK(kiln_record_parse("t.json", unsigned_text, strlen(unsigned_text), &r, &err) == 0);
+	kiln_error_clear(&err);
+	CHECK(kiln_record_judge(&r, &ring1, &signer, &err) == KILN_RECORD_UNSIGNED && signer == NULL);
+	CHECK(err.code == KILN_EXIT_VERIFY);
+	CHECK_CONTAINS(err.message, "not signed");
+	CHECK(kiln_record_judge(&r, NULL, NULL, &err) == KILN_RECORD_UNSIGNED);
+	CHECK(kiln_record_verify(&r, &ring1, NULL, &err) < 0);
+	kiln_record_release(&r);
+}
+
 TEST(signed_needs_envelope)
 {
 	struct kiln_error err = { 0 };
@@ -1117,6 +1167,7 @@ int main(void)
 	}
 	RUN(name_rule);
 	RUN(signed_round_trip);
+	RUN(judge_policy);
 	RUN(signed_needs_envelope);
 	RUN(unsigned_round_trip);
 	RUN(format_unsigned_clears_keyid);

@@ -254,6 +254,54 @@ TEST(refuses_other_key_types)
 	kiln_sign_key_free(k);
 }
 
+/* Ed25519 public keys are read without OpenSSL's PEM decoders (a fast
+ * path for `kiln run`): the same key, id and answers as OpenSSL's reading,
+ * whatever the line ends or text around the block; other 44-byte keys
+ * (X25519) are still told apart. */
+TEST(public_pem_forms)
+{
+	struct kiln_error err = { 0 };
+	_cleanup_free_ char *priv = in_top("a.key"), *pub = in_top("a.pub"), *crlf = in_top("crlf.pub");
+	_cleanup_free_ char *x = in_top("x25519.key"), *x_pub = in_top("x25519.pub");
+	_cleanup_free_ char *ossl = in_top("ossl.pub"), *text = NULL;
+	char *gen_x[] = { "openssl", "genpkey", "-algorithm", "X25519", "-out", x, NULL };
+	char *gen_x_pub[] = { "openssl", "pkey", "-in", x, "-pubout", "-out", x_pub, NULL };
+	char *gen_ossl[] = { "openssl", "pkey", "-in", priv, "-pubout", "-out", ossl, NULL };
+	struct kiln_key *sk = kiln_sign_load_private(priv, &err), *k;
+	struct kiln_buf b = KILN_BUF_INIT;
+	char want[KILN_KEYID_LEN + 1] = "", id[KILN_KEYID_LEN + 1];
+	unsigned char sig[KILN_SIG_LEN];
+	size_t len = 0;
+
+	CHECK(sk && kiln_sign_keyid(sk, want, &err) == 0 && kiln_sign(sk, "m", 1, sig, &err) == 0);
+	text = kiln_file_read(pub, 4096, &len, &err);
+	CHECK(text != NULL);
+	/* CRLF line ends and a comment before the block. */
+	kiln_buf_printf(&b, "a comment openssl skips\r\n");
+	for (const char *p = text; p && *p; p++)
+		kiln_buf_printf(&b, *p == '\n' ? "\r\n" : "%c", *p);
+	CHECK(kiln_file_write_atomic(crlf, b.data, b.len, 0644, &err) == 0);
+	kiln_buf_release(&b);
+	CHECK(run(gen_ossl) == 0);
+	for (int i = 0; i < 2; i++) {
+		k = kiln_sign_load_public(i ? ossl : crlf, &err);
+		CHECK(k != NULL);
+		if (!k)
+			continue;
+		CHECK(kiln_sign_keyid(k, id, &err) == 0);
+		CHECK_STR(id, want);
+		CHECK(kiln_sign_verify(k, "m", 1, sig, sizeof(sig), &err) == 0);
+		CHECK(kiln_sign_verify(k, "n", 1, sig, sizeof(sig), &err) < 0);
+		kiln_sign_key_free(k);
+	}
+	CHECK(run(gen_x) == 0 && run(gen_x_pub) == 0);
+	k = kiln_sign_load_public(x_pub, &err);
+	CHECK(k == NULL);
+	CHECK_CONTAINS(err.message, "X25519");
+	kiln_sign_key_free(k);
+	kiln_sign_key_free(sk);
+}
+
 TEST(refuses_group_or_world_readable_private_key)
 {
 	struct kiln_error err = { 0 };
@@ -378,6 +426,7 @@ int main(void)
 	RUN(keyid_matches_openssl_der);
 	RUN(bad_signatures_fail_with_exit_3);
 	RUN(refuses_other_key_types);
+	RUN(public_pem_forms);
 	RUN(refuses_group_or_world_readable_private_key);
 	RUN(refuses_garbage_and_missing_files);
 	RUN(find_private_key);

@@ -291,13 +291,30 @@ TEST(nul_and_bad_bytes)
 	CHECK_REFUSED("a: \"\\x00\"\n", "NUL character in a value");
 	/* Invalid UTF-8, control characters, tabs for indentation. */
 	CHECK_REFUSED("a: \xff\xfe\n", "t.yaml:");
-	CHECK_REFUSED("a: b\x01\n", "YAML syntax error");
+	CHECK_REFUSED("a: b\x01\n", "t.yaml:1:5: not valid UTF-8 text: control characters are not allowed (byte 0x01)");
 	CHECK_REFUSED("a:\n\t- b\n", "YAML syntax error");
 	/* Unterminated things. */
 	CHECK_REFUSED("a: [1, 2\n", "YAML syntax error");
 	CHECK_REFUSED("a: \"open\n", "YAML syntax error");
 	CHECK_REFUSED("a: {b: 1\n", "YAML syntax error");
 	CHECK_REFUSED("a: b: c\n", "t.yaml:1:5: YAML syntax error: mapping values are not allowed");
+}
+
+/* libyaml gives reader errors an offset, no line and column, and a value
+ * that is a code point, not a byte, for a sequence that decodes. */
+TEST(bad_text_names_its_place_and_bytes)
+{
+	CHECK_REFUSED("a: 1\nb: \xff\n", "t.yaml:2:4: not valid UTF-8 text: invalid leading UTF-8 octet (byte 0xff)");
+	CHECK_REFUSED("a: 1\nb: \"x\xed\xa0\x80\"\n",
+		      "t.yaml:2:6: not valid UTF-8 text: invalid Unicode character (bytes 0xed 0xa0 0x80: U+D800");
+	CHECK_REFUSED("a: x\xc2\x80\n", "t.yaml:1:5: not valid UTF-8 text: control characters are not allowed (bytes 0xc2 0x80: U+0080)");
+	CHECK_REFUSED("a: \xe2\x82", "t.yaml:1:4: not valid UTF-8 text: incomplete UTF-8 octet sequence (bytes 0xe2 0x82)");
+	/* The helper on its own: an offset past the end is the end. */
+	unsigned line, column;
+	char *what = kiln_yaml_reader_problem("ab\ncd", 5, "p", 99, -1, &line, &column);
+	CHECK_STR(what, "p");
+	CHECK(line == 2 && column == 3);
+	free(what);
 }
 
 TEST(line_endings_and_bom)
@@ -357,6 +374,7 @@ int main(void)
 	RUN(deep_nesting);
 	RUN(too_many_nodes);
 	RUN(nul_and_bad_bytes);
+	RUN(bad_text_names_its_place_and_bytes);
 	RUN(line_endings_and_bom);
 	RUN(huge_values);
 	RUN(kind_names);
