@@ -472,12 +472,14 @@ static int cache_write(struct build *b, const struct plan_layer *l, const char *
 static bool cached_blob_intact(struct build *b, struct plan_layer *l, const char *stamp_then)
 {
 	_cleanup_free_ char *path = kiln_store_blob_path(b->store, l->blob.digest);
+	_cleanup_close_ int fd = -1;
 	char stamp[128], hex[KILN_SHA256_HEX_LEN + 1];
 	struct kiln_error ignored = { 0 };
 	struct stat st;
 	uint64_t size;
 
-	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+	/* Beneath the store's descriptor: a symlink is no blob (store.h). */
+	if (kiln_store_blob_stat(b->store, l->blob.digest, &st) < 0 || !S_ISREG(st.st_mode)) {
 		note(b, "%s: its cached blob %.19s… is missing: rebuilding it", l->what, l->blob.digest);
 		return false;
 	}
@@ -489,7 +491,8 @@ static bool cached_blob_intact(struct build *b, struct plan_layer *l, const char
 	blob_stamp(&st, stamp);
 	if (stamp_then && strcmp(stamp, stamp_then) == 0)
 		return true;
-	if (kiln_sha256_file(path, hex, &size, &ignored) < 0 || size != l->blob.size ||
+	fd = kiln_store_blob_open(b->store, l->blob.digest, &ignored);
+	if (fd < 0 || kiln_sha256_fd(fd, path, hex, &size, &ignored) < 0 || size != l->blob.size ||
 	    strcmp(hex, l->blob.digest + 7) != 0) {
 		note(b, "%s: its cached blob %.19s… is damaged (its bytes do not hash to its name): rebuilding "
 		     "it", l->what, l->blob.digest);
@@ -1246,10 +1249,9 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 				goto out;
 			if (b.cache_usable) {
 				/* put_blob has just checked (or written) these bytes. */
-				_cleanup_free_ char *path = kiln_store_blob_path(b.store, l->blob.digest);
 				char stamp[128] = "-";
 				struct stat st;
-				if (stat(path, &st) == 0)
+				if (kiln_store_blob_stat(b.store, l->blob.digest, &st) == 0)
 					blob_stamp(&st, stamp);
 				if (cache_write(&b, l, stamp, err) < 0)
 					goto out;

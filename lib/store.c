@@ -245,12 +245,24 @@ static char *blobs_label(const struct kiln_store *s)
 	return kiln_path_join(s->dir, "blobs/sha256");
 }
 
+int kiln_store_blob_stat(const struct kiln_store *s, const char *digest, struct stat *st)
+{
+	if (!kiln_oci_digest_valid(digest)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (s->blobs_fd < 0) {
+		errno = ENOENT;
+		return -1;
+	}
+	return fstatat(s->blobs_fd, digest + 7, st, AT_SYMLINK_NOFOLLOW);
+}
+
 bool kiln_store_has_blob(const struct kiln_store *s, const char *digest)
 {
 	struct stat st;
 
-	return s->blobs_fd >= 0 && kiln_oci_digest_valid(digest) &&
-	       fstatat(s->blobs_fd, digest + 7, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+	return kiln_store_blob_stat(s, digest, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 int kiln_store_blob_open(const struct kiln_store *s, const char *digest, struct kiln_error *err)

@@ -22,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "error.h"
 #include "oci.h"
@@ -54,6 +55,9 @@ bool kiln_store_has_blob(const struct kiln_store *s, const char *digest);
 /* blobs/sha256/<hex> under the store (malloc'd), for messages: open a
  * blob with kiln_store_blob_open, never by this path. */
 char *kiln_store_blob_path(const struct kiln_store *s, const char *digest);
+/* lstat a blob beneath the store (never through a symlink): 0, or -1 with
+ * errno set (ENOENT when there is none). */
+int kiln_store_blob_stat(const struct kiln_store *s, const char *digest, struct stat *st);
 /* Open a blob for reading: a regular file under blobs/sha256/, opened
  * beneath the store (a symlink, FIFO or device in its place is refused,
  * exit 3).  Its bytes are not checked.  -1 with err set, and errno ENOENT
