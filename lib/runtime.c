@@ -1008,8 +1008,9 @@ static int plan_load(struct plan *p, const char *bundle, struct kiln_error *err)
 			goto out;
 		}
 	} else {
-		/* No profile: kiln's default, not none (see runtime.h). */
-		json_t *dflt = kiln_seccomp_default_profile();
+		/* No profile: kiln's default, not none (see runtime.h), for
+		 * the capabilities the process may have. */
+		json_t *dflt = kiln_seccomp_default_profile(p->proc.have_caps ? p->proc.caps[CAP_BOUNDING] : ~0ULL);
 		r = kiln_seccomp_compile(dflt, &p->seccomp, err);
 		json_decref(dflt);
 		if (r < 0)
