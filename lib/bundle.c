@@ -4,23 +4,27 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <linux/capability.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "capability.h"
 #include "seccomp.h"
 #include "util.h"
 
 #define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-/* Docker's default capability set (moby's oci/caps/defaults.go). */
-static const char *const default_caps[] = {
-	"CAP_AUDIT_WRITE", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID",
-	"CAP_KILL", "CAP_MKNOD", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW", "CAP_SETFCAP",
-	"CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT",
+/* podman's default capability set (containers.conf default_capabilities,
+ * podman 4 and 5): Docker's less CAP_NET_RAW (raw and packet sockets:
+ * forged packets on the bridge), CAP_MKNOD and CAP_AUDIT_WRITE. */
+static const int default_caps[] = {
+	CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_KILL, CAP_NET_BIND_SERVICE,
+	CAP_SETFCAP, CAP_SETGID, CAP_SETPCAP, CAP_SETUID, CAP_SYS_CHROOT,
 };
 /* Docker's masked and read-only paths (moby's oci/defaults.go). */
 static const char *const masked_paths[] = {
@@ -332,6 +336,65 @@ int kiln_bundle_process_resolve(const struct kiln_bundle_image *img,
 	return 0;
 }
 
+/* names of --cap-add or --cap-drop as a mask; *all when one is ALL. */
+static int capability_list(char *const *names, size_t n, const char *option, uint64_t *set, bool *all,
+			   struct kiln_error *err)
+{
+	*set = 0;
+	*all = false;
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *full = NULL;
+		int c;
+
+		if (strcasecmp(names[i], "ALL") == 0) {
+			*all = true;
+			continue;
+		}
+		full = strncasecmp(names[i], "CAP_", 4) == 0 ? kiln_xstrdup(names[i])
+							    : kiln_xasprintf("CAP_%s", names[i]);
+		c = kiln_capability_from_name(full);
+		if (c < 0)
+			return kiln_error_set(err, "%s '%s': unknown capability (expected a name such as "
+					      "NET_RAW or CAP_NET_RAW, or ALL)", option, names[i]);
+		*set |= 1ULL << c;
+	}
+	return 0;
+}
+
+int kiln_bundle_capabilities(char *const *add, size_t n_add, char *const *drop, size_t n_drop,
+			     uint64_t *out, struct kiln_error *err)
+{
+	uint64_t add_set, drop_set, dflt = 0;
+	bool add_all, drop_all;
+
+	if (capability_list(add, n_add, "--cap-add", &add_set, &add_all, err) < 0 ||
+	    capability_list(drop, n_drop, "--cap-drop", &drop_set, &drop_all, err) < 0)
+		return -1;
+	for (size_t i = 0; i < KILN_ARRAY_SIZE(default_caps); i++)
+		dflt |= 1ULL << default_caps[i];
+	/* As docker run: ALL added, less the dropped; ALL dropped, only the
+	 * added; else the default, less the dropped, plus the added. */
+	if (add_all)
+		*out = ~drop_set;
+	else if (drop_all)
+		*out = add_set;
+	else
+		*out = (dflt & ~drop_set) | add_set;
+	/* One kiln lacks (the kernel's too new, or kiln runs confined) would
+	 * make runc fail. */
+	*out &= kiln_capability_held();
+	return 0;
+}
+
+static json_t *capability_names(uint64_t set)
+{
+	json_t *a = json_array();
+	for (int c = 0; c < 64; c++)
+		if ((set & (1ULL << c)) && kiln_capability_name(c))
+			json_array_append_new(a, json_string(kiln_capability_name(c)));
+	return a;
+}
+
 static json_t *strings(const char *const *v, size_t n)
 {
 	json_t *a = json_array();
@@ -369,16 +432,28 @@ static json_t *namespace(const char *type, const char *path)
 char *kiln_bundle_config_json(const struct kiln_bundle_spec *s, struct kiln_error *err)
 {
 	const struct kiln_bundle_process *p = s->process;
-	json_t *root = json_object(), *proc = json_object(), *user = json_object(), *caps = json_object();
-	json_t *rl = json_object(), *rootj = json_object(), *mounts = json_array(), *linux_ = json_object();
-	json_t *nss = json_array(), *res = json_object(), *dev = json_object(), *gids = json_array();
+	json_t *root, *proc, *user, *caps, *rl, *rootj, *mounts, *linux_, *nss, *res, *dev, *gids;
+	uint64_t cap_set;
 	char *text;
 
 	if (!p || p->n_args == 0) {
-		json_decref(root);
 		kiln_error_set(err, "bundle: no process");
 		return NULL;
 	}
+	if (kiln_bundle_capabilities(s->cap_add, s->n_cap_add, s->cap_drop, s->n_cap_drop, &cap_set, err) < 0)
+		return NULL;
+	root = json_object();
+	proc = json_object();
+	user = json_object();
+	caps = json_object();
+	rl = json_object();
+	rootj = json_object();
+	mounts = json_array();
+	linux_ = json_object();
+	nss = json_array();
+	res = json_object();
+	dev = json_object();
+	gids = json_array();
 	json_object_set_new(root, "ociVersion", json_string("1.0.2"));
 
 	json_object_set_new(proc, "terminal", json_boolean(s->terminal));
@@ -394,9 +469,9 @@ char *kiln_bundle_config_json(const struct kiln_bundle_spec *s, struct kiln_erro
 	json_object_set_new(proc, "args", strings((const char *const *)p->args, p->n_args));
 	json_object_set_new(proc, "env", strings((const char *const *)p->env, p->n_env));
 	json_object_set_new(proc, "cwd", json_string(p->cwd ? p->cwd : "/"));
-	json_object_set_new(caps, "bounding", strings(default_caps, KILN_ARRAY_SIZE(default_caps)));
-	json_object_set_new(caps, "effective", strings(default_caps, KILN_ARRAY_SIZE(default_caps)));
-	json_object_set_new(caps, "permitted", strings(default_caps, KILN_ARRAY_SIZE(default_caps)));
+	json_object_set_new(caps, "bounding", capability_names(cap_set));
+	json_object_set_new(caps, "effective", capability_names(cap_set));
+	json_object_set_new(caps, "permitted", capability_names(cap_set));
 	json_object_set_new(proc, "capabilities", caps);
 	json_object_set_new(rl, "type", json_string("RLIMIT_NOFILE"));
 	json_object_set_new(rl, "soft", json_integer((json_int_t)s->nofile_soft));
@@ -446,6 +521,11 @@ char *kiln_bundle_config_json(const struct kiln_bundle_spec *s, struct kiln_erro
 	else if (s->network != KILN_BUNDLE_NET_HOST)
 		json_array_append_new(nss, namespace("network", NULL));
 	json_object_set_new(linux_, "namespaces", nss);
+	/* Without CAP_NET_RAW, ping needs ICMP datagram sockets, which a new
+	 * network namespace gives no group ("1 0"): every group, as Docker. */
+	if (s->network == KILN_BUNDLE_NET_NONE || s->network == KILN_BUNDLE_NET_BRIDGE)
+		json_object_set_new(linux_, "sysctl",
+				    json_pack("{s:s}", "net.ipv4.ping_group_range", "0 2147483647"));
 
 	/* Devices: deny all; the runtime allows its default /dev nodes. */
 	json_object_set_new(dev, "allow", json_false());
@@ -478,7 +558,7 @@ char *kiln_bundle_config_json(const struct kiln_bundle_spec *s, struct kiln_erro
 	json_object_set_new(linux_, "readonlyPaths", strings(readonly_paths, KILN_ARRAY_SIZE(readonly_paths)));
 	/* Docker-like defaults (keyrings, bpf, perf, user namespaces, …
 	 * refused), written out so runc applies the same filter. */
-	json_object_set_new(linux_, "seccomp", kiln_seccomp_default_profile());
+	json_object_set_new(linux_, "seccomp", kiln_seccomp_default_profile(cap_set));
 	json_object_set_new(root, "linux", linux_);
 
 	text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);

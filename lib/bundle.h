@@ -2,11 +2,14 @@
  * a command line (OCI runtime-spec 1.0, Linux).
  *
  * The result is what Docker gives a container by default: namespaces pid,
- * ipc, uts, mount and network (per network mode), Docker's default
- * capability set, noNewPrivileges, its masked and read-only /proc and /sys
- * paths, /proc, a tmpfs /dev with pts, shm and mqueue, /sys and the cgroup
- * tree read-only, rlimits the host allows, and the cgroup limits asked
- * for.  The JSON is deterministic: keys sorted, arrays in a fixed order.
+ * ipc, uts, mount and network (per network mode), noNewPrivileges, its
+ * masked and read-only /proc and /sys paths, /proc, a tmpfs /dev with pts,
+ * shm and mqueue, /sys and the cgroup tree read-only, rlimits the host
+ * allows, and the cgroup limits asked for; but podman's default capability
+ * set (see kiln_bundle_capabilities), kiln's seccomp profile for those
+ * capabilities (seccomp.h) and, in a network namespace of its own,
+ * net.ipv4.ping_group_range "0 2147483647" (ping without CAP_NET_RAW, as
+ * Docker).  The JSON is deterministic: keys sorted, arrays in a fixed order.
  * runc runs it as is; so does kiln's own runtime.
  */
 #ifndef KILN_BUNDLE_H
@@ -81,11 +84,24 @@ struct kiln_bundle_spec {
 	const char *netns_path;       /* for KILN_BUNDLE_NET_JOIN */
 	int64_t memory;               /* bytes; 0 = no limit */
 	int64_t pids;                 /* 0 = no limit */
+	char *const *cap_add; size_t n_cap_add;   /* see kiln_bundle_capabilities */
+	char *const *cap_drop; size_t n_cap_drop;
 	double cpus;                  /* 0 = no limit; else quota = cpus * period */
 	const char *cgroups_path;     /* e.g. "/kiln/<id>"; NULL = the runtime's default */
 	uint64_t nofile_soft, nofile_hard;
 	bool cgroup_ns;               /* a cgroup namespace (on cgroup v2, as Docker) */
 };
+
+/* The capabilities (bit N = capability N) of a container run with
+ * --cap-add add and --cap-drop drop, as docker run computes them: kiln's
+ * default set, podman's (CHOWN DAC_OVERRIDE FOWNER FSETID KILL
+ * NET_BIND_SERVICE SETFCAP SETGID SETPCAP SETUID SYS_CHROOT), less drop,
+ * plus add; ALL in add: every capability less drop; ALL in drop: only add.
+ * Names with or without CAP_, in any case; capabilities kiln itself does
+ * not hold (kiln_capability_held) are left out.  An unknown name is an
+ * error naming it. */
+int kiln_bundle_capabilities(char *const *add, size_t n_add, char *const *drop, size_t n_drop,
+			     uint64_t *out, struct kiln_error *err);
 
 /* config.json text (malloc'd). */
 char *kiln_bundle_config_json(const struct kiln_bundle_spec *s, struct kiln_error *err);

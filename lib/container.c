@@ -116,6 +116,27 @@ bool kiln_container_name_valid(const char *name)
 	return true;
 }
 
+int kiln_container_parse_log_max(const char *text, int64_t *size, int *files, struct kiln_error *err)
+{
+	_cleanup_free_ char *copy = kiln_xstrdup(text);
+	char *colon = strchr(copy, ':'), *end;
+
+	if (colon)
+		*colon++ = 0;
+	if (kiln_bundle_parse_size(copy, size, err) < 0)
+		return -1;
+	if (colon) {
+		long v;
+		errno = 0;
+		v = strtol(colon, &end, 10);
+		if (errno || end == colon || *end || v < 1 || v > KILN_CONTAINER_LOG_FILES_MAX)
+			return kiln_error_set(err, "'%s': FILES must be a number from 1 to %d", text,
+					      KILN_CONTAINER_LOG_FILES_MAX);
+		*files = (int)v;
+	}
+	return 0;
+}
+
 static char *state_dir(const struct kiln_container_root *r, const char *id)
 {
 	return kiln_xasprintf("%s/containers/%s", r->run, id);
@@ -1102,7 +1123,9 @@ static int create_locked(struct kiln_container_root *r, const struct kiln_contai
 	spec = (struct kiln_bundle_spec){
 		.root_path = "rootfs", .hostname = o->hostname ? o->hostname : c->name, .process = &proc,
 		.terminal = o->terminal, .volumes = mounts, .n_volumes = n_mounts, .network = net,
-		.netns_path = netns, .memory = o->memory, .pids = o->pids, .cpus = o->cpus,
+		.netns_path = netns, .memory = o->memory, .cpus = o->cpus,
+		.pids = o->pids == 0 ? KILN_CONTAINER_PIDS_DEFAULT : o->pids < 0 ? 0 : o->pids,
+		.cap_add = o->cap_add, .n_cap_add = o->n_cap_add, .cap_drop = o->cap_drop, .n_cap_drop = o->n_cap_drop,
 		.cgroups_path = cgroups, .nofile_soft = nofile.rlim_cur, .nofile_hard = nofile.rlim_max,
 		.cgroup_ns = cgroup2_unified(),
 	};
@@ -1189,6 +1212,9 @@ struct monitor {
 	int out[2], errp[2];
 	int pty;            /* terminal: the container's pty master */
 	int logfd, sigfd, inotify_fd;
+	int log_lock_fd;    /* log.lock: held exclusive while rotating */
+	int64_t log_size, log_max;
+	int log_files;
 	int ready_fd;       /* detach: tell the parent "ok" or the error */
 	pid_t child;        /* the process waited for */
 	struct kiln_net_port *ports;
@@ -1336,6 +1362,72 @@ static pid_t launch_runc(struct monitor *m, struct kiln_error *err)
 	return pid;
 }
 
+/* ---- the log ---- */
+
+/* The log (docs/containers.md, Logs) is "log", the file being written,
+ * then "log.1" … "log.N-1", older and older (N = --log-max's FILES): the
+ * monitor renames each one up and starts a new "log" when the next write
+ * would pass --log-max's SIZE.  It does so holding log.lock exclusive, and
+ * readers open their set of files holding it shared, so they see a whole
+ * rotation or none. */
+
+static char *log_path(const char *dir, int k)
+{
+	return k ? kiln_xasprintf("%s/log.%d", dir, k) : kiln_path_join(dir, "log");
+}
+
+/* Rotate; false (the log grows past its bound until the next write) when
+ * a reader holds the lock or the new file cannot be made. */
+static bool log_rotate(struct monitor *m)
+{
+	_cleanup_free_ char *current = log_path(m->dir, 0);
+	int fd;
+
+	if (m->log_lock_fd < 0 || flock(m->log_lock_fd, LOCK_EX | LOCK_NB) < 0)
+		return false;
+	for (int k = m->log_files - 1; k >= 1; k--) {
+		_cleanup_free_ char *from = log_path(m->dir, k - 1), *to = log_path(m->dir, k);
+		rename(from, to); /* the oldest falls off; a missing one is no matter */
+	}
+	if (m->log_files == 1)
+		unlink(current);
+	fd = open(current, O_WRONLY | O_CREAT | O_APPEND | O_TRUNC | O_CLOEXEC, 0640);
+	flock(m->log_lock_fd, LOCK_UN);
+	if (fd < 0)
+		return false;
+	close(m->logfd);
+	m->logfd = fd;
+	m->log_size = 0;
+	return true;
+}
+
+/* Append to the log, rotating it after the last whole line that fits, so
+ * that each file starts with a line (a line longer than a file is cut). */
+static void log_write(struct monitor *m, const char *data, size_t n)
+{
+	while (n > 0 && m->logfd >= 0) {
+		size_t room = m->log_size < m->log_max ? (size_t)(m->log_max - m->log_size) : 0, cut;
+
+		if (n <= room)
+			break;
+		cut = room;
+		while (cut > 0 && data[cut - 1] != '\n')
+			cut--;
+		if (cut == 0 && m->log_size == 0)
+			cut = room;
+		kiln_write_all(m->logfd, data, cut);
+		m->log_size += (int64_t)cut;
+		data += cut;
+		n -= cut;
+		if (!log_rotate(m))
+			break;
+	}
+	if (n > 0 && m->logfd >= 0) {
+		kiln_write_all(m->logfd, data, n);
+		m->log_size += (int64_t)n;
+	}
+}
+
 static void copy_out(struct monitor *m, int *fd, int to)
 {
 	char chunk[16384];
@@ -1348,8 +1440,7 @@ static void copy_out(struct monitor *m, int *fd, int to)
 		*fd = -1;
 		return;
 	}
-	if (m->logfd >= 0)
-		kiln_write_all(m->logfd, chunk, (size_t)n);
+	log_write(m, chunk, (size_t)n);
 	if (m->foreground)
 		kiln_write_all(to, chunk, (size_t)n);
 }
@@ -1379,13 +1470,15 @@ static void resize_pty(int pty)
 static int monitor_run(struct monitor *m, struct kiln_error *err)
 {
 	_cleanup_free_ char *logpath = kiln_path_join(m->dir, "log");
+	_cleanup_free_ char *lockpath = kiln_path_join(m->dir, "log.lock");
 	sigset_t mask, old;
+	struct stat st;
 	int code = -1, status, in = -1;
 	bool exited = false, raw = false, kiln_rt = strcmp(m->c->runtime, "kiln") == 0;
 	struct termios saved;
 
 	m->out[0] = m->out[1] = m->errp[0] = m->errp[1] = -1;
-	m->sigfd = m->inotify_fd = m->pty = -1;
+	m->sigfd = m->inotify_fd = m->pty = m->log_lock_fd = -1;
 	/* The container's init is reparented to us when runc exits early. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	/* A closed terminal or pipe on our side must not kill the monitor. */
@@ -1402,6 +1495,12 @@ static int monitor_run(struct monitor *m, struct kiln_error *err)
 	m->logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 	if (m->sigfd < 0 || m->logfd < 0) {
 		kiln_error_errno(err, errno, "monitor: open '%s'", logpath);
+		goto out;
+	}
+	m->log_size = fstat(m->logfd, &st) == 0 ? st.st_size : 0;
+	m->log_lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (m->log_lock_fd < 0) {
+		kiln_error_errno(err, errno, "monitor: open '%s'", lockpath);
 		goto out;
 	}
 	if (!m->terminal && (pipe2(m->out, O_CLOEXEC) < 0 || pipe2(m->errp, O_CLOEXEC) < 0)) {
@@ -1498,6 +1597,8 @@ out:
 		close(m->inotify_fd);
 	if (m->logfd >= 0)
 		close(m->logfd);
+	if (m->log_lock_fd >= 0)
+		close(m->log_lock_fd);
 	return code;
 }
 
@@ -1535,6 +1636,9 @@ static void monitor_init(struct monitor *m, struct kiln_container_root *r, struc
 	m->c = c;
 	m->dir = state_dir(r, c->id);
 	m->ready_fd = -1;
+	m->logfd = m->log_lock_fd = -1;
+	m->log_max = o->log_max > 0 ? o->log_max : KILN_CONTAINER_LOG_MAX_DEFAULT;
+	m->log_files = o->log_files > 0 ? o->log_files : KILN_CONTAINER_LOG_FILES_DEFAULT;
 	m->ports = kiln_xcalloc(o->n_ports + 1, sizeof(*m->ports));
 	for (size_t i = 0; i < o->n_ports; i++)
 		if (kiln_net_parse_port(o->ports[i], &m->ports[m->n_ports], NULL) == 0)
@@ -1870,39 +1974,134 @@ int kiln_container_exec(struct kiln_container_root *r, const struct kiln_contain
 	return 0;
 }
 
-int kiln_container_logs(struct kiln_container_root *r, const struct kiln_container *c, bool follow, int fd,
-			struct kiln_error *err)
+/* The log's files, oldest first (see "the log" above), into fds (*n of
+ * them), opened under log.lock (shared) so that no rotation happens in
+ * between.  With after >= 0 (an open file of the log), only the files
+ * newer than it: all that are left when it has been rotated away.
+ * lock_fd < 0: no lock (a log no monitor of this version wrote, never
+ * rotated). */
+static int log_open_set(const char *dir, int lock_fd, int after, int *fds, size_t *n, struct kiln_error *err)
 {
-	_cleanup_free_ char *path = state_file(r, c->id, "log");
-	_cleanup_close_ int in = open(path, O_RDONLY | O_CLOEXEC);
-	char chunk[16384];
-	struct timespec tick = { 0, 50 * 1000 * 1000 };
+	struct stat st, mine;
+	int k, last, rc = 0;
 
-	if (in < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return kiln_error_errno(err, errno, "open '%s'", path);
+	*n = 0;
+	if (lock_fd >= 0)
+		while (flock(lock_fd, LOCK_SH) < 0 && errno == EINTR)
+			;
+	for (last = 0; last + 1 < KILN_CONTAINER_LOG_FILES_MAX; last++) {
+		_cleanup_free_ char *path = log_path(dir, last + 1);
+		if (stat(path, &st) < 0)
+			break;
 	}
+	/* log.last … log.1 exist; after, when among them, is older than the rest. */
+	if (after >= 0 && fstat(after, &mine) == 0) {
+		for (k = 1; k <= last; k++) {
+			_cleanup_free_ char *path = log_path(dir, k);
+			if (stat(path, &st) == 0 && st.st_ino == mine.st_ino && st.st_dev == mine.st_dev) {
+				last = k - 1;
+				break;
+			}
+		}
+	}
+	for (k = last; k >= 0 && rc == 0; k--) {
+		_cleanup_free_ char *path = log_path(dir, k);
+		int f = open(path, O_RDONLY | O_CLOEXEC);
+		if (f >= 0)
+			fds[(*n)++] = f;
+		else if (errno != ENOENT)
+			rc = kiln_error_errno(err, errno, "open '%s'", path);
+	}
+	if (lock_fd >= 0)
+		flock(lock_fd, LOCK_UN);
+	if (rc < 0) {
+		while (*n > 0)
+			close(fds[--*n]);
+	}
+	return rc;
+}
+
+/* Has the file open as fd stopped being "log" (rotated)? */
+static bool log_rotated(const char *dir, int fd)
+{
+	_cleanup_free_ char *path = log_path(dir, 0);
+	struct stat a, b;
+
+	if (fstat(fd, &a) < 0)
+		return false;
+	return stat(path, &b) < 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev;
+}
+
+/* Copy in (a file of the log in dir) to its end into out; 0, 1 when out
+ * is closed, or -1. */
+static int log_copy(const char *dir, int in, int out, struct kiln_error *err)
+{
+	char chunk[16384];
+
 	for (;;) {
 		ssize_t n = read(in, chunk, sizeof(chunk));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return kiln_error_errno(err, errno, "read '%s'", path);
-		if (n > 0) {
-			int e = kiln_write_all(fd, chunk, (size_t)n);
-			if (e)
-				return e == EPIPE ? 0 : kiln_error_errno(err, e, "write the log");
-			continue;
-		}
-		if (!follow)
+			return kiln_error_errno(err, errno, "read the log in '%s'", dir);
+		if (n == 0)
 			return 0;
-		if (!kiln_container_monitored(r, c)) {
-			/* One last read: the monitor may have written before going. */
-			while ((n = read(in, chunk, sizeof(chunk))) > 0)
-				kiln_write_all(fd, chunk, (size_t)n);
-			return 0;
-		}
-		nanosleep(&tick, NULL);
+		int e = kiln_write_all(out, chunk, (size_t)n);
+		if (e)
+			return e == EPIPE ? 1 : kiln_error_errno(err, e, "write the log");
 	}
+}
+
+int kiln_container_logs(struct kiln_container_root *r, const struct kiln_container *c, bool follow, int fd,
+			struct kiln_error *err)
+{
+	_cleanup_free_ char *dir = state_dir(r, c->id), *lock = kiln_path_join(dir, "log.lock");
+	_cleanup_close_ int lock_fd = open(lock, O_RDONLY | O_CLOEXEC);
+	int fds[KILN_CONTAINER_LOG_FILES_MAX];
+	struct timespec tick = { 0, 50 * 1000 * 1000 };
+	size_t n, i = 0;
+	int cur = -1, rc = 0;
+	bool last_look = false;
+
+	if (log_open_set(dir, lock_fd, -1, fds, &n, err) < 0)
+		return -1;
+	for (;;) {
+		/* Each file to its end, oldest first; the last one, the file
+		 * being written, stays open. */
+		for (; i < n && rc == 0; i++) {
+			if (cur >= 0)
+				close(cur);
+			cur = fds[i];
+			rc = log_copy(dir, cur, fd, err);
+		}
+		for (; i < n; i++)
+			close(fds[i]);
+		if (rc != 0 || cur < 0 || !follow)
+			break;
+		if (log_rotated(dir, cur)) {
+			/* What was written before the rotation is in cur: drain it,
+			 * then on to the newer files. */
+			if ((rc = log_copy(dir, cur, fd, err)) != 0)
+				break;
+			if (log_open_set(dir, lock_fd, cur, fds, &n, err) < 0) {
+				rc = -1;
+				break;
+			}
+			i = 0;
+			if (n > 0)
+				continue;
+			/* None yet (the container being removed): wait as below. */
+		}
+		if (last_look)
+			break;
+		if (!kiln_container_monitored(r, c))
+			last_look = true; /* one more round: it may have written before going */
+		else
+			nanosleep(&tick, NULL);
+		if ((rc = log_copy(dir, cur, fd, err)) != 0)
+			break;
+	}
+	if (cur >= 0)
+		close(cur);
+	return rc < 0 ? -1 : 0;
 }

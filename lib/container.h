@@ -9,7 +9,9 @@
  *   RUN/containers/<id>/state.json   what `kiln ps` shows (atomic rewrites)
  *                       config.json  the OCI runtime bundle's config
  *                       rootfs/      the overlay mount (the bundle's root)
- *                       log          the container's stdout and stderr
+ *                       log          the container's stdout and stderr (log.1 … the
+ *                                    older ones, once rotated; log.lock orders
+ *                                    readers and the monitor's rotation)
  *                       pid          the container's init pid (host view)
  *                       monitor.lock held (flock) by the monitor for life
  *   RUN/names/<name>                 symlink to the id: names are unique
@@ -102,6 +104,18 @@ int kiln_container_find(struct kiln_container_root *r, const char *name_or_id, s
 /* Is the container's monitor alive (the container looked after)? */
 bool kiln_container_monitored(const struct kiln_container_root *r, const struct kiln_container *c);
 
+/* Without --pids: at most 2048 processes, as podman. */
+#define KILN_CONTAINER_PIDS_DEFAULT 2048
+/* Without --log-max: 10 MB × 2 files, as Docker's json-file with
+ * max-size=10m max-file=2: RUN is often a tmpfs (memory). */
+#define KILN_CONTAINER_LOG_MAX_DEFAULT (10 << 20)
+#define KILN_CONTAINER_LOG_FILES_DEFAULT 2
+#define KILN_CONTAINER_LOG_FILES_MAX 100
+
+/* --log-max "SIZE[:FILES]" (SIZE as 10M, 512k, …; FILES 1 to 100, default
+ * 2): files is left alone without ":FILES". */
+int kiln_container_parse_log_max(const char *text, int64_t *size, int *files, struct kiln_error *err);
+
 struct kiln_container_options {
 	const struct kiln_store *store;
 	const char *manifest_digest;  /* the image */
@@ -115,8 +129,13 @@ struct kiln_container_options {
 	const char *user, *workdir;
 	char *const *entrypoint; size_t n_entrypoint; bool has_entrypoint;
 	char *const *cmd; size_t n_cmd;
-	int64_t memory, pids;
+	int64_t memory;
+	int64_t pids;                 /* 0: KILN_CONTAINER_PIDS_DEFAULT; < 0: no limit */
 	double cpus;
+	char *const *cap_add; size_t n_cap_add;   /* see kiln_bundle_capabilities */
+	char *const *cap_drop; size_t n_cap_drop;
+	int64_t log_max;              /* rotate the log at this size; 0: KILN_CONTAINER_LOG_MAX_DEFAULT */
+	int log_files;                /* keep this many files; 0: KILN_CONTAINER_LOG_FILES_DEFAULT */
 	const char *runtime;          /* "kiln" or "runc"; NULL: $KILN_RUNTIME, else kiln */
 	bool auto_remove, detach, terminal;
 };
@@ -147,8 +166,9 @@ int kiln_container_remove(struct kiln_container_root *r, const struct kiln_conta
 int kiln_container_exec(struct kiln_container_root *r, const struct kiln_container *c, char *const argv[],
 			bool terminal, int *exit_code, struct kiln_error *err);
 
-/* Copy the container's log to fd; follow: keep copying until the
- * container has exited. */
+/* Copy the container's log to fd, its older files first; follow: keep
+ * copying until the container has exited, across rotations (a reader so
+ * slow that a file it has not read yet was rotated away skips it). */
 int kiln_container_logs(struct kiln_container_root *r, const struct kiln_container *c, bool follow, int fd,
 			struct kiln_error *err);
 

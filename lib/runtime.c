@@ -48,6 +48,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "capability.h"
 #include "cgroup.h"
 #include "fsutil.h"
 #include "seccomp.h"
@@ -299,18 +300,6 @@ static int get_strv(json_t *obj, const char *key, const char *field, bool requir
 
 /* ---- capabilities ---- */
 
-static const char *const cap_names[] = {
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-	"CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-	"CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-	"CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-	"CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-	"CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-	"CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
-	"CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-	"CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
-};
-
 static int parse_caps(json_t *obj, struct process_plan *pp, struct kiln_error *err)
 {
 	pp->have_caps = true;
@@ -323,11 +312,8 @@ static int parse_caps(json_t *obj, struct process_plan *pp, struct kiln_error *e
 		if (get_strv(obj, cap_set_names[s], field, false, &names, &n, err) < 0)
 			return -1;
 		for (size_t i = 0; i < n; i++) {
-			size_t c;
-			for (c = 0; c < KILN_ARRAY_SIZE(cap_names); c++)
-				if (strcasecmp(names[i], cap_names[c]) == 0)
-					break;
-			if (c == KILN_ARRAY_SIZE(cap_names)) {
+			int c = kiln_capability_from_name(names[i]);
+			if (c < 0) {
 				kiln_error_set(err, "config.json: %s: unknown capability \"%s\"", field,
 					       names[i]);
 				strv_free(names);
@@ -1022,8 +1008,9 @@ static int plan_load(struct plan *p, const char *bundle, struct kiln_error *err)
 			goto out;
 		}
 	} else {
-		/* No profile: kiln's default, not none (see runtime.h). */
-		json_t *dflt = kiln_seccomp_default_profile();
+		/* No profile: kiln's default, not none (see runtime.h), for
+		 * the capabilities the process may have. */
+		json_t *dflt = kiln_seccomp_default_profile(p->proc.have_caps ? p->proc.caps[CAP_BOUNDING] : ~0ULL);
 		r = kiln_seccomp_compile(dflt, &p->seccomp, err);
 		json_decref(dflt);
 		if (r < 0)

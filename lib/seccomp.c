@@ -15,8 +15,10 @@
 
 #include <errno.h>
 #include <linux/audit.h>
+#include <linux/capability.h>
 #include <linux/seccomp.h>
 #include <sched.h>
+#include <sys/socket.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -127,6 +129,7 @@ static const struct {
 	SC(perf_event_open), SC(personality), SC(pivot_root), SC(process_vm_readv),
 	SC(process_vm_writev), SC(ptrace), SC(query_module), SC(quotactl), SC(reboot),
 	SC(request_key), SC(set_mempolicy), SC(setdomainname), SC(setpriority), SC(sethostname), SC(setns),
+	SC(socket),
 	SC(settimeofday), SC(stime), SC(swapoff), SC(swapon), SC(syslog), SC(sysfs), SC(time),
 	SC(umount2), SC(unshare), SC(uselib), SC(userfaultfd), SC(ustat), SC(vfork), SC(vhangup),
 	SC(vm86), SC(vm86old),
@@ -142,7 +145,45 @@ static const char *const default_denied[] = {
 	"io_uring_register",
 };
 
-json_t *kiln_seccomp_default_profile(void)
+/* rules += {names: [name], action: ERRNO, errnoRet: EPERM, args: [{index 0, op, value, valueTwo}]} */
+static void deny_arg0(json_t *rules, const char *name, const char *op, uint64_t value, uint64_t two)
+{
+	json_t *arg = json_pack("{s:i, s:I, s:s}", "index", 0, "value", (json_int_t)value, "op", op);
+
+	if (strcmp(op, "SCMP_CMP_MASKED_EQ") == 0)
+		json_object_set_new(arg, "valueTwo", json_integer((json_int_t)two));
+	json_array_append_new(rules, json_pack("{s:[s], s:s, s:i, s:[o]}", "names", name, "action",
+					       "SCMP_ACT_ERRNO", "errnoRet", EPERM, "args", arg));
+}
+
+/* personality(2) is allowed only for the personas Docker's profile allows:
+ * PER_LINUX (0), PER_LINUX32 (8), UNAME26 (0x20000), both (0x20008) and
+ * the query 0xffffffff; the rest (READ_IMPLIES_EXEC, ADDR_NO_RANDOMIZE, …
+ * which undo exploit mitigations) get EPERM.
+ *
+ * Docker says it with a default of ERRNO and five ALLOW rules.  A profile
+ * whose default is ALLOW cannot: runc drops rules whose action is the
+ * default's, and libseccomp does not match rules in order.  So the
+ * complement, as deny rules of one (arg & mask) == value condition each
+ * (runc turns two conditions on one argument into two rules), on the low
+ * 32 bits, which are all the kernel reads (its argument is an unsigned
+ * int, and glibc truncates too):
+ *   - odd values but 0xffffffff, by their lowest clear bit c (1..31):
+ *     bits 0..c-1 set, bit c clear;
+ *   - even values with a bit b other than 3 and 17 set: bit b set, bit 0
+ *     clear. */
+static void deny_personalities(json_t *rules)
+{
+	for (unsigned c = 1; c < 32; c++) {
+		uint64_t low = (1ULL << c) - 1;
+		deny_arg0(rules, "personality", "SCMP_CMP_MASKED_EQ", low | (1ULL << c), low);
+	}
+	for (unsigned b = 1; b < 32; b++)
+		if (b != 3 && b != 17)
+			deny_arg0(rules, "personality", "SCMP_CMP_MASKED_EQ", (1ULL << b) | 1, 1ULL << b);
+}
+
+json_t *kiln_seccomp_default_profile(uint64_t capabilities)
 {
 	json_t *names = json_array(), *rules = json_array();
 
@@ -158,6 +199,13 @@ json_t *kiln_seccomp_default_profile(void)
 					       (json_int_t)CLONE_NEWUSER, "op", "SCMP_CMP_MASKED_EQ"));
 	json_array_append_new(rules, json_pack("{s:[s], s:s, s:i}", "names", "clone3", "action",
 					       "SCMP_ACT_ERRNO", "errnoRet", ENOSYS));
+	/* Packet sockets read and forge every frame on the container's link
+	 * (ARP and DHCP spoofing on the bridge): only for a container given
+	 * CAP_NET_RAW.  vsock reaches the hypervisor's services (as Docker). */
+	if (!(capabilities & (1ULL << CAP_NET_RAW)))
+		deny_arg0(rules, "socket", "SCMP_CMP_EQ", AF_PACKET, 0);
+	deny_arg0(rules, "socket", "SCMP_CMP_EQ", AF_VSOCK, 0);
+	deny_personalities(rules);
 	return json_pack("{s:s, s:o}", "defaultAction", "SCMP_ACT_ALLOW", "syscalls", rules);
 }
 

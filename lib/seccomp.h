@@ -27,6 +27,7 @@
 #include <jansson.h>
 #include <linux/filter.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 
@@ -40,19 +41,23 @@ struct kiln_seccomp {
  * field ("linux.seccomp.syscalls[2].names[0]: unknown system call ..."). */
 int kiln_seccomp_compile(json_t *profile, struct kiln_seccomp *out, struct kiln_error *err);
 
-/* kiln's default profile, Docker-like, as linux.seccomp JSON (a new
- * reference, the caller's): everything allowed except, with EPERM,
+/* kiln's default profile, Docker-like, for a process whose capabilities
+ * (bounding set, bit N = capability N) are capabilities, as linux.seccomp
+ * JSON (a new reference, the caller's): everything allowed except, with
+ * EPERM,
  *   add_key keyctl request_key bpf perf_event_open userfaultfd kexec_load
  *   kexec_file_load open_by_handle_at name_to_handle_at init_module
  *   finit_module delete_module lookup_dcookie acct swapon swapoff reboot
  *   settimeofday clock_settime clock_adjtime adjtimex io_uring_setup
  *   io_uring_enter io_uring_register,
- * unshare and clone when their flags (arg 0) hold CLONE_NEWUSER, and
- * clone3 with ENOSYS (its flags live in memory a filter cannot read; glibc
- * falls back to clone).  mount, umount2, pivot_root, setns stay allowed:
- * the missing CAP_SYS_ADMIN decides.  runc (libseccomp) reads it the same
- * way. */
-json_t *kiln_seccomp_default_profile(void);
+ * unshare and clone when their flags (arg 0) hold CLONE_NEWUSER, socket
+ * of AF_VSOCK, and of AF_PACKET unless capabilities hold CAP_NET_RAW,
+ * personality of any persona but the five Docker allows (0, 8, 0x20000,
+ * 0x20008, 0xffffffff; see seccomp.c), and clone3 with ENOSYS (its flags
+ * live in memory a filter cannot read; glibc falls back to clone).
+ * mount, umount2, pivot_root, setns stay allowed: the missing
+ * CAP_SYS_ADMIN decides.  runc (libseccomp) reads it the same way. */
+json_t *kiln_seccomp_default_profile(uint64_t capabilities);
 
 /* Install the filter on the calling thread (SECCOMP_SET_MODE_FILTER): needs
  * no_new_privs or CAP_SYS_ADMIN.  One system call, no allocation: safe in
