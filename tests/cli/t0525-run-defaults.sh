@@ -20,7 +20,7 @@ cap_eff() { printf '%s\n' "$1" | sed -n 's/^CapEff:[[:space:]]*//p'; }
 # The pids controller's limit from inside (cgroup v1, or v2's one tree).
 pids_max='cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max'
 
-mkdir -p "$T/repo" && cd "$T/repo" && git init -q .
+mkdir -p "$T/repo" && cd "$T/repo" && git init -q . && trust_test_key
 write_manifest kiln.yaml good:containers:keyring busybox-fixture=1.0
 expect_rc 0 "lock the busybox image" kiln lock
 git add -A && git_commit busybox
