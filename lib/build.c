@@ -778,7 +778,7 @@ static struct kiln_tree *assemble(struct build *b, struct kiln_build_result *res
 			items[i].expanded = NULL;
 		}
 	}
-	if (kiln_dpkg_status_add(tree, db, b->lock->n_packages, dpkg_layer, b->epoch, err) < 0 ||
+	if (kiln_tree_add_dpkg_status(tree, db, b->lock->n_packages, dpkg_layer, b->epoch, err) < 0 ||
 	    add_accounts(b, tree, dpkg_layer, err) < 0)
 		goto out;
 	if (b->m->n_files && add_files(b, tree, files_layer, err) < 0)

@@ -4,7 +4,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "layer.h"
 #include "util.h"
 
 void kiln_dpkg_package_release(struct kiln_dpkg_package *p)
@@ -107,56 +106,4 @@ char *kiln_dpkg_status_text(const struct kiln_dpkg_package *pkgs, size_t n,
 		status_paragraph(&out, sorted[i]);
 	}
 	return kiln_buf_detach(&out);
-}
-
-int kiln_dpkg_status_add(struct kiln_tree *tree, const struct kiln_dpkg_package *pkgs, size_t n,
-			 int layer, int64_t mtime, struct kiln_error *err)
-{
-	static const char *const dirs[] = {
-		"var/lib/dpkg",         "var/lib/dpkg/alternatives", "var/lib/dpkg/info",
-		"var/lib/dpkg/parts",   "var/lib/dpkg/triggers",     "var/lib/dpkg/updates",
-	};
-	static const char *const empty_files[] = {
-		"var/lib/dpkg/available", "var/lib/dpkg/diversions", "var/lib/dpkg/statoverride",
-	};
-	_cleanup_free_ char *status = kiln_dpkg_status_text(pkgs, n, err);
-
-	if (!status)
-		return -1;
-	for (size_t i = 0; i < KILN_ARRAY_SIZE(dirs); i++)
-		if (kiln_tree_put_dir(tree, dirs[i], 0755, 0, 0, mtime, layer, err) < 0)
-			return kiln_error_prefix(err, "dpkg database");
-	for (size_t i = 0; i < KILN_ARRAY_SIZE(empty_files); i++)
-		if (kiln_tree_put_file(tree, empty_files[i], 0644, 0, 0, mtime, "", 0, layer, err) < 0)
-			return kiln_error_prefix(err, "dpkg database");
-	if (kiln_tree_put_file(tree, "var/lib/dpkg/status", 0644, 0, 0, mtime, status,
-			       strlen(status), layer, err) < 0 ||
-	    kiln_tree_put_file(tree, "var/lib/dpkg/info/format", 0644, 0, 0, mtime, "1\n", 2, layer,
-			       err) < 0)
-		return kiln_error_prefix(err, "dpkg database");
-	for (size_t i = 0; i < n; i++) {
-		const struct kiln_dpkg_package *p = &pkgs[i];
-		_cleanup_free_ char *base = kiln_dpkg_info_name(p);
-		const struct {
-			const char *suffix, *text;
-		} files[] = {
-			{ "list", p->list },
-			{ "md5sums", p->md5sums },
-			{ "conffiles", p->conffiles },
-		};
-
-		for (size_t k = 0; k < KILN_ARRAY_SIZE(files); k++) {
-			_cleanup_free_ char *path = NULL;
-
-			/* An empty md5sums stays: dpkg writes one for a package without
-			 * regular files, and --audit asks for it. */
-			if (!files[k].text)
-				continue;
-			path = kiln_xasprintf("var/lib/dpkg/info/%s.%s", base, files[k].suffix);
-			if (kiln_tree_put_file(tree, path, 0644, 0, 0, mtime, files[k].text,
-					       strlen(files[k].text), layer, err) < 0)
-				return kiln_error_prefix(err, "dpkg database");
-		}
-	}
-	return 0;
 }

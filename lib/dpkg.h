@@ -1,8 +1,9 @@
 /* dpkg.h - a dpkg database for packages kiln unpacked itself.
  *
  * kiln never runs dpkg (DESIGN.md §4), yet `dpkg -l`, `dpkg -S` and
- * security scanners must see what is installed.  This module writes the
- * files dpkg would have left in /var/lib/dpkg on Debian 12:
+ * security scanners must see what is installed.  This module knows the
+ * files dpkg would have left in /var/lib/dpkg on Debian 12 (their text;
+ * kiln_tree_add_dpkg_status in layer.h puts them into an image):
  *
  *   status               one paragraph per package: its control fields with
  *                        "Status: install ok installed" after Package and
@@ -24,9 +25,8 @@
 
 #include "error.h"
 
-struct kiln_tree;
-
-/* What the database records about one package; kiln_tree_add_deb fills it. */
+/* What the database records about one package; kiln_tree_add_deb (layer.h)
+ * fills it and kiln_tree_add_dpkg_status puts the database into an image. */
 struct kiln_dpkg_package {
 	char *package, *version, *architecture;
 	char *multi_arch;          /* NULL when absent */
@@ -47,10 +47,5 @@ char *kiln_dpkg_info_name(const struct kiln_dpkg_package *pkg);
  * with the same name and architecture are an error. */
 char *kiln_dpkg_status_text(const struct kiln_dpkg_package *pkgs, size_t n,
 			    struct kiln_error *err);
-
-/* Put the whole database for pkgs into the tree, in `layer`, every file
- * and directory 0644/0755 0:0 with the given mtime (the layer epoch). */
-int kiln_dpkg_status_add(struct kiln_tree *tree, const struct kiln_dpkg_package *pkgs, size_t n,
-			 int layer, int64_t mtime, struct kiln_error *err);
 
 #endif

@@ -115,6 +115,12 @@ static inline void kiln_tree_freep(struct kiln_tree **t)
 int kiln_tree_add_deb(struct kiln_tree *tree, struct kiln_deb *deb, int layer,
 		      struct kiln_dpkg_package *pkg, struct kiln_error *err);
 
+/* Put the whole dpkg database for pkgs (dpkg.h) into the tree, in `layer`,
+ * every file and directory 0644/0755 0:0 with the given mtime (the layer
+ * epoch). */
+int kiln_tree_add_dpkg_status(struct kiln_tree *tree, const struct kiln_dpkg_package *pkgs,
+			      size_t n, int layer, int64_t mtime, struct kiln_error *err);
+
 /* Content kiln writes itself (accounts, the dpkg database, files: copied
  * from git), with exactly the given metadata.  path may start with '/';
  * ".." components are refused.  Parents resolve like package paths;
