@@ -265,6 +265,21 @@ bool kiln_debversion_valid(const char *s, size_t len, const char **why)
 	return true;
 }
 
+static bool is_lower_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || is_digit(c);
+}
+
+bool kiln_package_name_valid(const char *name, size_t len)
+{
+	if (len < 2 || !is_lower_alnum(name[0]))
+		return false;
+	for (size_t i = 1; i < len; i++)
+		if (!is_lower_alnum(name[i]) && name[i] != '+' && name[i] != '.' && name[i] != '-')
+			return false;
+	return true;
+}
+
 bool kiln_debversion_satisfies(const char *v, size_t vlen, enum kiln_relation rel,
 			       const char *want, size_t wantlen)
 {

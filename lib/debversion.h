@@ -1,4 +1,5 @@
-/* debversion.h - Debian version strings: syntax and dpkg's ordering.
+/* debversion.h - Debian version strings: syntax and dpkg's ordering; and
+ * the syntax of the package names they go with.
  *
  * A version is [epoch:]upstream[-revision].  Comparison follows dpkg
  * (lib/dpkg/version.c, deb-version(7)): epochs numerically, then upstream
@@ -32,6 +33,10 @@ int kiln_debversion_compare_n(const char *a, size_t alen, const char *b, size_t 
  * is an epoch), revision of [A-Za-z0-9.+~].  On false, *why (may be NULL) is
  * set to a static string saying what is wrong. */
 bool kiln_debversion_valid(const char *s, size_t len, const char **why);
+
+/* Is name[0..len) a valid Debian package name: at least 2 characters of
+ * [a-z0-9+.-], starting with a letter or digit (Debian Policy 5.6.7)? */
+bool kiln_package_name_valid(const char *name, size_t len);
 
 /* Version relations as in Depends: "<<", "<=", "=", ">=", ">>". */
 enum kiln_relation {

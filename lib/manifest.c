@@ -2039,13 +2039,3 @@ void kiln_manifest_free(struct kiln_manifest *m)
 	free(m->service.update_on_failure);
 	free(m);
 }
-
-bool kiln_package_name_valid(const char *name, size_t len)
-{
-	if (len < 2 || !is_lower_alnum(name[0]))
-		return false;
-	for (size_t i = 1; i < len; i++)
-		if (!is_lower_alnum(name[i]) && !in_set(name[i], "+.-"))
-			return false;
-	return true;
-}

@@ -135,7 +135,4 @@ void kiln_manifest_free(struct kiln_manifest *m);
 static inline void kiln_manifest_freep(struct kiln_manifest **m) { if (*m) kiln_manifest_free(*m); }
 #define _cleanup_manifest_ __attribute__((cleanup(kiln_manifest_freep)))
 
-/* Is name a valid Debian package name ([a-z0-9][a-z0-9+.-]+)? */
-bool kiln_package_name_valid(const char *name, size_t len);
-
 #endif

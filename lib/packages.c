@@ -7,8 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "debversion.h"
 #include "hash.h"
-#include "manifest.h"
 #include "util.h"
 
 struct loaded_file {

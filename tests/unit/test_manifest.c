@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "debversion.h"
 #include "fsutil.h"
 #include "manifest.h"
 #include "tap.h"
