@@ -58,6 +58,34 @@ const char *kiln_git_workdir(const struct kiln_git *g)
 	return g->workdir;
 }
 
+const char *kiln_git_common_dir(const struct kiln_git *g)
+{
+	return git_repository_commondir(g->repo);
+}
+
+int kiln_git_config_path(struct kiln_git *g, const char *key, char **value,
+			 struct kiln_error *err)
+{
+	git_config *cfg = NULL;
+	git_buf buf = { 0 };
+	int got;
+
+	*value = NULL;
+	if (git_repository_config_snapshot(&cfg, g->repo) < 0)
+		return git_fail(err, "read git config");
+	got = git_config_get_path(&buf, cfg, key);
+	if (got < 0 && got != GIT_ENOTFOUND) {
+		git_fail(err, key);
+		git_config_free(cfg);
+		return -1;
+	}
+	if (got == 0 && buf.ptr)
+		*value = kiln_xstrdup(buf.ptr);
+	git_buf_dispose(&buf);
+	git_config_free(cfg);
+	return 0;
+}
+
 int kiln_git_resolve(struct kiln_git *g, const char *rev, char id[KILN_GIT_OID_HEX + 1],
 		     int64_t *commit_time, struct kiln_error *err)
 {

@@ -23,6 +23,15 @@ void kiln_git_free(struct kiln_git *g);
 /* The top of the work tree (absolute, no trailing '/'). */
 const char *kiln_git_workdir(const struct kiln_git *g);
 
+/* git's common directory, shared by every worktree of the repository
+ * (absolute, as libgit2 gives it: with a trailing '/'). */
+const char *kiln_git_common_dir(const struct kiln_git *g);
+
+/* A path-valued config entry such as core.hooksPath, read as git reads it
+ * ('~/' expanded).  *value is malloc'd, or NULL when the key is not set. */
+int kiln_git_config_path(struct kiln_git *g, const char *key, char **value,
+			 struct kiln_error *err);
+
 /* Resolve any revision (HEAD~2, v1.4, a prefix) to a commit: its id and
  * committer time (seconds since the epoch, UTC). */
 int kiln_git_resolve(struct kiln_git *g, const char *rev, char id[KILN_GIT_OID_HEX + 1],

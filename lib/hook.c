@@ -2,7 +2,6 @@
 #include "hook.h"
 
 #include <errno.h>
-#include <git2.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,15 +10,10 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "gitrepo.h"
 #include "util.h"
 
 #define HOOK_MAX (1u << 20)
-
-static int git_fail(struct kiln_error *err, const char *what)
-{
-	const git_error *e = git_error_last();
-	return kiln_error_set(err, "%s: %s", what, e && e->message ? e->message : "libgit2 error");
-}
 
 /* path without trailing slashes (malloc'd). */
 static char *strip_slashes(const char *path)
@@ -33,50 +27,33 @@ static char *strip_slashes(const char *path)
 
 int kiln_hook_locate(const char *dir, struct kiln_hook_location *loc, struct kiln_error *err)
 {
-	git_repository *repo = NULL;
-	git_config *cfg = NULL;
-	git_buf hooks = { 0 };
-	_cleanup_free_ char *hooks_dir = NULL;
-	int rc = -1, got;
+	struct kiln_git *git;
+	_cleanup_free_ char *hooks = NULL, *hooks_dir = NULL;
+	int rc = -1;
 
 	memset(loc, 0, sizeof(*loc));
-	git_libgit2_init();
-	if (git_repository_open_ext(&repo, dir, 0, NULL) < 0) {
-		git_fail(err, "not in a git repository");
-		goto out;
-	}
-	if (git_repository_is_bare(repo) || !git_repository_workdir(repo)) {
-		kiln_error_set(err, "'%s' is a bare repository: the hook builds commits of a work tree",
-			       git_repository_path(repo));
-		goto out;
-	}
-	loc->workdir = strip_slashes(git_repository_workdir(repo));
-	loc->common_dir = strip_slashes(git_repository_commondir(repo));
+	/* A bare repository is refused here: the hook builds commits of a
+	 * work tree. */
+	git = kiln_git_open(dir, err);
+	if (!git)
+		return -1;
+	loc->workdir = strip_slashes(kiln_git_workdir(git));
+	loc->common_dir = strip_slashes(kiln_git_common_dir(git));
 	loc->log_dir = kiln_xasprintf("%s/kiln/logs", loc->common_dir);
-	if (git_repository_config_snapshot(&cfg, repo) < 0) {
-		git_fail(err, "read git config");
+	if (kiln_git_config_path(git, "core.hooksPath", &hooks, err) < 0)
 		goto out;
-	}
-	got = git_config_get_path(&hooks, cfg, "core.hooksPath");
-	if (got < 0 && got != GIT_ENOTFOUND) {
-		git_fail(err, "core.hooksPath");
-		goto out;
-	}
-	if (got == 0 && hooks.ptr && hooks.ptr[0]) {
+	if (hooks && hooks[0]) {
 		/* git takes a relative hooksPath from where hooks run: the top
 		 * of the work tree. */
 		loc->from_hooks_path = true;
-		hooks_dir = hooks.ptr[0] == '/' ? strip_slashes(hooks.ptr)
-						: kiln_path_join(loc->workdir, hooks.ptr);
+		hooks_dir = hooks[0] == '/' ? strip_slashes(hooks) : kiln_path_join(loc->workdir, hooks);
 	} else {
 		hooks_dir = kiln_path_join(loc->common_dir, "hooks");
 	}
 	loc->hook_path = kiln_path_join(hooks_dir, "post-commit");
 	rc = 0;
 out:
-	git_buf_dispose(&hooks);
-	git_config_free(cfg);
-	git_repository_free(repo);
+	kiln_git_free(git);
 	if (rc < 0)
 		kiln_hook_location_release(loc);
 	return rc;
