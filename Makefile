@@ -8,7 +8,7 @@
 
 PREFIX ?= /usr/local
 CC ?= cc
-# libcurl is compiled against but not linked: lib/curlload.c loads it on the
+# libcurl is compiled against but not linked: lib/io/curlload.c loads it on the
 # first download (its ~30 libraries would cost every command ~4 ms to start).
 PKGS := yaml-0.1 libarchive libgit2 openssl jansson libdeflate libzstd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) libcurl 2>/dev/null)
