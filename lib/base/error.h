@@ -14,7 +14,7 @@
 
 #define KILN_ERROR_MAX 4096
 
-/* Exit codes shared by every command (DESIGN §8). */
+/* Exit codes shared by every command (docs/architecture.md, Conventions). */
 enum kiln_exit {
 	KILN_EXIT_OK = 0,
 	KILN_EXIT_FAILED = 1,

@@ -1,6 +1,6 @@
 /* dpkg.h - a dpkg database for packages kiln unpacked itself.
  *
- * kiln never runs dpkg (DESIGN.md §4), yet `dpkg -l`, `dpkg -S` and
+ * kiln never runs dpkg (docs/building.md), yet `dpkg -l`, `dpkg -S` and
  * security scanners must see what is installed.  This module knows the
  * files dpkg would have left in /var/lib/dpkg on Debian 12 (their text;
  * kiln_tree_add_dpkg_status in layer.h puts them into an image):

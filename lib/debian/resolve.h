@@ -1,4 +1,4 @@
-/* resolve.h - the dependency closure of a set of exact pins (DESIGN.md §3).
+/* resolve.h - the dependency closure of a set of exact pins (docs/lockfile.md).
  *
  * Follows Depends and Pre-Depends (Recommends and Suggests are ignored),
  * version relations with dpkg's ordering, alternatives left to right,

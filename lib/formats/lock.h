@@ -1,4 +1,4 @@
-/* lock.h - kiln.lock, the lockfile (DESIGN.md §3).
+/* lock.h - kiln.lock, the lockfile (docs/lockfile.md).
  *
  * YAML written by kiln only, in a stable order (packages sorted by name), so
  * a lock diff in review shows exactly which packages moved.  Reading is

@@ -1,4 +1,4 @@
-/* manifest.c - kiln.yaml, parsed strictly (DESIGN.md §2, docs/manifest.md).
+/* manifest.c - kiln.yaml, parsed strictly (docs/manifest.md).
  *
  * Two passes.  The first reads libyaml's events into a small tree of our
  * own nodes that remember where they were written; it is where anchors,

@@ -1,4 +1,4 @@
-/* manifest.h - kiln.yaml, the manifest (DESIGN.md §2), parsed strictly.
+/* manifest.h - kiln.yaml, the manifest (docs/manifest.md), parsed strictly.
  *
  * Every scalar is taken as the string it is written as (no YAML implicit
  * typing).  Unknown keys, wrong types, duplicate keys, anchors/aliases,

@@ -1,5 +1,5 @@
 /* layer.h - the image's filesystem as an in-memory tree, and the
- * deterministic layer tar writer (DESIGN.md §4).
+ * deterministic layer tar writer (docs/building.md).
  *
  * A struct kiln_tree holds directories, regular files (their bytes in
  * memory), symlinks and hard links keyed by normalized path: relative to

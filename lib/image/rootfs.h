@@ -1,5 +1,5 @@
 /* rootfs.h - a container's root filesystem: shared read-only layers below
- * an overlayfs with a per-container writable layer (DESIGN.md §7).
+ * an overlayfs with a per-container writable layer (docs/containers.md).
  *
  * Each layer blob is unpacked once, under LAYERS_DIR/<hex of its blob
  * digest>/, and then shared read-only by every container that uses it.

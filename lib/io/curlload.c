@@ -4,8 +4,8 @@
  * LDAP, SASL, GnuTLS, nghttp2, …), and mapping and relocating them costs
  * about 4 ms before main() runs: most of `kiln version`, and a third of a
  * `kiln run` that never downloads anything.  So kiln is not linked against
- * libcurl; this file defines the libcurl functions kiln calls (lib/http.c,
- * lib/fetch.c) and forwards each to the real one, dlopen()ed on first use.
+ * libcurl; this file defines the libcurl functions kiln calls (lib/io/http.c,
+ * lib/io/fetch.c) and forwards each to the real one, dlopen()ed on first use.
  * If libcurl cannot be loaded the functions fail the way libcurl does
  * (CURLE_FAILED_INIT, NULL), so callers report a normal error.
  *

@@ -1,4 +1,4 @@
-/* mirror.h - which mirror serves a source (DESIGN.md §2 "Mirrors").
+/* mirror.h - which mirror serves a source (docs/lockfile.md, "Mirrors").
  *
  * Mirrors are transport, not identity: every file is pinned by sha256, so
  * a source without `url:` uses this machine's mirror for its suite, in this

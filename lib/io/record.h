@@ -1,4 +1,4 @@
-/* record.h - snapshot records: which snapshot each commit got (DESIGN.md §5).
+/* record.h - snapshot records: which snapshot each commit got (docs/signing.md).
  *
  * One file per snapshot, STORE/commits/<commit-id>/<name>.json, written by
  * `kiln build` after the image and its signature are in the store:

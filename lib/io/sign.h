@@ -8,7 +8,7 @@
  * A key's id is "sha256:" + the hex digest of its DER SubjectPublicKeyInfo;
  * it is a hint for finding the right key, never a proof of anything.
  *
- * Lookup (DESIGN §6): the private key is --key, else $KILN_KEY, else
+ * Lookup (docs/signing.md): the private key is --key, else $KILN_KEY, else
  * WORKDIR/.kiln/signing.key; trusted public keys are the --pub files, else
  * every WORKDIR/.kiln/trusted/NAME.pub.
  */

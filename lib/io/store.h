@@ -1,4 +1,4 @@
-/* store.h - the snapshot store: an OCI image layout (DESIGN.md §5).
+/* store.h - the snapshot store: an OCI image layout (docs/building.md).
  *
  * snapshots/ is itself a valid OCI image layout (oci-layout, index.json,
  * blobs/sha256/…), so skopeo, umoci and podman read it directly.  Every

@@ -5,7 +5,7 @@
  * namespace it was opened in; every request waits for the kernel's
  * acknowledgement, so a call returns only when the change is done (or
  * failed, with the kernel's extended-ack text in the message when it gave
- * one).  lib/net.c builds container networking on top of it.
+ * one).  lib/net/net.c builds container networking on top of it.
  */
 #ifndef KILN_NETLINK_H
 #define KILN_NETLINK_H

@@ -1,6 +1,6 @@
 /* audit.h - `kiln audit`: rebuild a commit from nothing and compare.
  *
- * Orchestration (DESIGN §1, §6).  For each snapshot recorded at a commit:
+ * Orchestration (docs/signing.md).  For each snapshot recorded at a commit:
  * verify it (signature, statement, every digest), rebuild the commit with
  * the parameters its signed statement declares (manifest, compression,
  * source date) into an empty temporary store, with no build cache and

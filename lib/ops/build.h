@@ -1,6 +1,6 @@
 /* build.h - `kiln build`: one commit of a manifest → an OCI image in the store.
  *
- * Orchestration (DESIGN.md §1, §4): it reads the manifest, its lock and the
+ * Orchestration (docs/building.md): it reads the manifest, its lock and the
  * files it copies from the commit's tree (never the work directory),
  * checks the lock is current, fetches the locked packages, assembles the
  * layers deterministically, and records the image in the store under
@@ -33,7 +33,7 @@ struct kiln_build_options {
 	const char *store_dir;      /* --store; NULL: $KILN_STORE or snapshots/ */
 	bool no_cache;
 	bool zstd;
-	/* Signing (DESIGN §6): the key is key_path, else $KILN_KEY, else
+	/* Signing (docs/signing.md): the key is key_path, else $KILN_KEY, else
 	 * .kiln/signing.key at the top of the work tree; a build with no key
 	 * fails before any work unless no_sign. */
 	const char *key_path;

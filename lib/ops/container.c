@@ -34,7 +34,7 @@
 
 /* The runtime `kiln run` uses without --runtime: kiln's own (lib/runtime). */
 #define DEFAULT_RUNTIME "kiln"
-/* The network mode without --network (DESIGN §7: bridge). */
+/* The network mode without --network (docs/containers.md: bridge). */
 #define DEFAULT_NETWORK "bridge"
 
 extern char **environ;

@@ -1,6 +1,6 @@
 /* container.h - containers: their state on disk, the monitor process that
  * runs each one, and what `kiln run/ps/logs/stop/rm/exec` do with them
- * (DESIGN.md §7).
+ * (docs/containers.md).
  *
  * There is no daemon.  Each container has a directory of state under the
  * run directory and a monitor process that owns it while the container

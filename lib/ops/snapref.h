@@ -1,4 +1,4 @@
-/* snapref.h - naming a snapshot on the command line (DESIGN.md §8).
+/* snapref.h - naming a snapshot on the command line (docs/building.md).
  *
  *   NAME@REV      the snapshot of manifest NAME built at git revision REV
  *                 (any revision git understands: HEAD~2, v1.4, a prefix)

@@ -1,6 +1,6 @@
 /* verify.h - `kiln verify`: is this snapshot what its signer built?
  *
- * Orchestration over record, dsse, provenance and store (DESIGN §6):
+ * Orchestration over record, dsse, provenance and store (docs/signing.md):
  *   1. the record commits/<commit>/<name>.json parses, is canonical, and a
  *      trusted key signed it;
  *   2. index.json (when it lists the snapshot) names the record's image;
