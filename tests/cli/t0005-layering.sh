@@ -115,6 +115,27 @@ for src in "$fixtures"/*/up-*.c; do
 	check "the grep check flags fixtures/layering/$f/$(basename "$src")" test -n "$found"
 done
 
+# Modules of one floor may use each other, but without a cycle (layer.c
+# and dpkg.c once needed each other): tsort fails on a loop in the
+# "module includes module" pairs.
+modules_graph() {
+	local src m h
+	for src in "$@"; do
+		m=$(basename "${src%.?}")
+		for h in $(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)\.h".*/\1/p' "$src"); do
+			[ "$h" = "$m" ] || echo "$m $h"
+		done
+	done
+}
+modules_graph lib/*/*.[ch] | tsort >/dev/null 2>"$T/tsort.err"
+check "no include cycle between the modules of lib/" test $? = 0
+sed 's/^/# /' "$T/tsort.err"
+# The same check sees a cycle when there is one.
+printf '#include "dpkg.h"\n' >"$T/layer.c"
+printf '#include "layer.h"\n' >"$T/dpkg.c"
+! modules_graph "$T/layer.c" "$T/dpkg.c" | tsort >/dev/null 2>&1
+check "the cycle check finds layer -> dpkg -> layer" test $? = 0
+
 # One door per outside library where kiln has a module for it: libgit2 is
 # opened by gitrepo.c alone.
 found=$(grep -l '#include <git2' lib/*/*.[ch] cmd/kiln/*.[ch] | grep -v '^lib/io/gitrepo.c$')
