@@ -29,6 +29,10 @@ done
 dirs=$(cd lib && for d in */; do printf '%s ' "${d%/}"; done)
 check "lib/'s folders are the Makefile's floors ($dirs)" \
 	test "$(printf '%s\n' $dirs | sort)" = "$(printf '%s\n' $floors | sort)"
+# and no module sits in lib/ itself, outside every floor (the build would
+# not compile it).
+loose=$(cd lib && ls -- *.c *.h 2>/dev/null | tr '\n' ' ')
+check "every module of lib/ is in a floor's folder ($loose)" test -z "$loose"
 
 # The arrows that must hold whatever else changes: nothing sees a floor
 # above it, and runtime and net see no image, store or format.
