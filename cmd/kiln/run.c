@@ -1,15 +1,11 @@
 /* run.c - the container commands: run, ps, logs, stop, rm, exec. */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/sendfile.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +16,7 @@
 #include "kiln.h"
 #include "manifest.h"
 #include "net.h"
+#include "sealed.h"
 #include "snapref.h"
 #include "store.h"
 #include "util.h"
@@ -598,59 +595,6 @@ static void exec_help(void)
 	       "  -h, --help   this help\n");
 }
 
-/* CVE-2019-5736: a process that `kiln exec` starts in a container is at
- * first a copy of the host's kiln; were the command a script starting
- * "#!/proc/self/exe", the container's root would get a process running the
- * host's kiln binary, could open it through /proc/PID/exe and rewrite it
- * once it exits.  So `kiln exec` first re-executes itself from a sealed
- * in-memory copy (as runc does): /proc/self/exe is then that copy, which
- * nothing can write. */
-#define SEALED_NAME "kiln-sealed"
-
-static bool running_sealed(void)
-{
-	char link[64];
-	ssize_t n = readlink("/proc/self/exe", link, sizeof(link) - 1);
-
-	if (n <= 0)
-		return false;
-	link[n] = '\0';
-	return strncmp(link, "/memfd:" SEALED_NAME, strlen("/memfd:" SEALED_NAME)) == 0;
-}
-
-static int reexec_sealed(struct kiln_error *err)
-{
-	_cleanup_close_ int src = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-	_cleanup_close_ int copy = memfd_create(SEALED_NAME, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	_cleanup_free_ char *cmdline = NULL;
-	_cleanup_free_ char **args = NULL;
-	size_t len, n_args = 0, alloc = 0;
-	struct stat st;
-	off_t off = 0;
-
-	if (src < 0 || copy < 0 || fstat(src, &st) < 0)
-		return kiln_error_errno(err, errno, "make a sealed copy of kiln");
-	while (off < st.st_size) {
-		ssize_t w = sendfile(copy, src, &off, (size_t)(st.st_size - off));
-		if (w <= 0)
-			return kiln_error_errno(err, w < 0 ? errno : EIO, "copy kiln into memory");
-	}
-	if (fcntl(copy, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
-		return kiln_error_errno(err, errno, "seal kiln's copy");
-	cmdline = kiln_file_read("/proc/self/cmdline", 1 << 20, &len, err);
-	if (!cmdline)
-		return -1;
-	for (size_t i = 0; i < len; i += strlen(cmdline + i) + 1) {
-		kiln_xgrow(&args, &alloc, n_args + 2, sizeof(*args));
-		args[n_args++] = cmdline + i;
-	}
-	if (!n_args)
-		return kiln_error_set(err, "no command line to re-execute");
-	args[n_args] = NULL;
-	fexecve(copy, args, environ);
-	return kiln_error_errno(err, errno, "re-execute kiln from its sealed copy");
-}
-
 int cmd_exec(int argc, char **argv, struct kiln_cli *cli)
 {
 	static const struct option opts[] = {
@@ -670,7 +614,7 @@ int cmd_exec(int argc, char **argv, struct kiln_cli *cli)
 	}
 	if (argc - optind < 2)
 		return kiln_cli_usage(cli, "expected CONTAINER CMD…");
-	if (!running_sealed() && reexec_sealed(&err) < 0)
+	if (kiln_sealed_reexec(&err) < 0)
 		return kiln_cli_fail(cli, &err);
 	root = kiln_container_root_open(&err);
 	if (!root || kiln_container_find(root, argv[optind], &c, &err) < 0) {
