@@ -8,7 +8,7 @@
 
 PREFIX ?= /usr/local
 CC ?= cc
-# libcurl is compiled against but not linked: lib/curlload.c loads it on the
+# libcurl is compiled against but not linked: lib/io/curlload.c loads it on the
 # first download (its ~30 libraries would cost every command ~4 ms to start).
 PKGS := yaml-0.1 libarchive libgit2 openssl jansson libdeflate libzstd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) libcurl 2>/dev/null)
@@ -17,7 +17,7 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter \
 	  -Wno-missing-field-initializers -fstack-protector-strong -D_FORTIFY_SOURCE=2 \
-	  -D_GNU_SOURCE -Ilib $(PKG_CFLAGS)
+	  -D_GNU_SOURCE $(PKG_CFLAGS)
 LDLIBS += $(PKG_LIBS) -lpthread
 
 KILN_VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
@@ -32,15 +32,38 @@ DEB_TOOLS := gpgv gpg git dpkg-dev xz-utils zstd python3 curl bc debian-archive-
 DEB_JUDGES := skopeo umoci podman runc python3-jsonschema golang-github-opencontainers-image-spec-dev strace
 DEB_ALL := $(DEB_BUILD) $(DEB_TOOLS) $(DEB_JUDGES)
 
+# The floors of lib/ (docs/architecture.md), lowest first.  A folder's
+# files are compiled with the include paths of the floors it sees (its own
+# and those below it) and no others, so an #include that points up or
+# sideways does not compile.  tests/cli/t0005-layering.sh checks that, and
+# reads these lists with `make -s print-floors`, `print-sees-FLOOR` and
+# `print-cflags-FLOOR`.
+FLOORS := base debian formats io image net runtime ops
+SEES_base    := base
+SEES_debian  := debian base
+SEES_formats := formats debian base
+SEES_io      := io formats debian base
+SEES_image   := image io formats debian base
+SEES_net     := net base
+SEES_runtime := runtime base
+SEES_ops     := ops runtime net image io formats debian base
+# cmd/kiln, the unit tests and the fuzz targets sit on top and see every floor.
+SEES_top     := $(SEES_ops)
+floor_inc = $(addprefix -Ilib/,$(SEES_$(1)))
+# The floor an object is compiled for: build/lib/FLOOR/x.o, else the top.
+floor_of = $(if $(filter $(B)/lib/%,$(1)),$(firstword $(subst /, ,$(patsubst $(B)/lib/%,%,$(1)))),top)
+
 B := build
-LIB_SRC := $(sort $(wildcard lib/*.c))
+LIB_SRC := $(sort $(foreach f,$(FLOORS),$(wildcard lib/$(f)/*.c)))
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 CMD_SRC := $(sort $(wildcard cmd/kiln/*.c))
 CMD_OBJ := $(CMD_SRC:%.c=$(B)/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+# Header dependencies come from the compiler (-MMD -MP), one .d per output.
+DEP_FLAGS = -MMD -MP -MF $@.d
 
-.PHONY: all deps test check unit demo install clean fuzz bench
+.PHONY: all deps test check unit demo install clean fuzz bench print-floors
 all: $(B)/kiln $(UNIT_BIN)
 
 deps:
@@ -53,9 +76,9 @@ deps:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
-$(B)/%.o: %.c $(wildcard lib/*.h) $(wildcard cmd/kiln/*.h)
+$(B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) $(call floor_inc,$(call floor_of,$@)) $(DEP_FLAGS) -c -o $@ $<
 
 $(B)/libkiln.a: $(LIB_OBJ)
 	@rm -f $@
@@ -64,9 +87,24 @@ $(B)/libkiln.a: $(LIB_OBJ)
 $(B)/kiln: $(CMD_OBJ) $(B)/libkiln.a
 	$(CC) $(CFLAGS) -o $@ $(CMD_OBJ) $(B)/libkiln.a $(LDLIBS)
 
-$(B)/tests/%: tests/unit/%.c tests/unit/tap.h $(B)/libkiln.a
+$(B)/tests/%: tests/unit/%.c $(B)/libkiln.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(B)/libkiln.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(call floor_inc,top) -Itests/unit $(DEP_FLAGS) -o $@ $< $(B)/libkiln.a $(LDLIBS)
+
+# bench/compress.c (not part of `make bench`: see its header).
+$(B)/bench-compress: bench/compress.c $(B)/libkiln.a
+	$(CC) $(CFLAGS) $(call floor_inc,base) $(DEP_FLAGS) -o $@ $< $(B)/libkiln.a $(LDLIBS) -lz
+
+-include $(wildcard $(B)/lib/*/*.d $(B)/cmd/kiln/*.d $(B)/tests/*.d $(B)/bench-compress.d)
+
+print-floors:
+	@echo $(FLOORS)
+print-sees-%:
+	@echo $(SEES_$*)
+print-cflags-%:
+	@echo $(CFLAGS) $(call floor_inc,$*)
+print-cc:
+	@echo $(CC)
 
 unit: $(UNIT_BIN)
 

@@ -1,12 +1,12 @@
 /* bench/compress.c - layer compression speed: zlib's gzip -6 (the peer,
  * what most image builders use) against kiln's libdeflate gzip and zstd.
  *
- * Build and run (no Makefile target; a benchmark never fails the build):
+ * Build and run (not part of `make` or `make bench`: a benchmark never
+ * fails the build; it needs zlib1g-dev for the peer):
  *
  *   tar -C / -cf - usr/lib/x86_64-linux-gnu usr/share/doc usr/share/perl etc usr/bin \
  *       2>/dev/null | head -c 100M >/tmp/bench.tar
- *   cc -O2 -D_GNU_SOURCE -Ilib -o build/bench-compress bench/compress.c \
- *      lib/compress.c lib/util.c lib/error.c -ldeflate -lzstd -lz
+ *   make build/bench-compress        # with lib/base's include paths only
  *   build/bench-compress /tmp/bench.tar [runs]
  *
  * Prints, per compressor, the best of `runs` (default 3) wall-clock times

@@ -29,7 +29,7 @@ static void hook_help(void)
 	       "commit` returns at once; the hook says on stderr where the log goes:\n"
 	       "GIT_COMMON_DIR/kiln/logs/COMMIT.log, which ends with \"kiln hook: done (exit\n"
 	       "N)\" and says why a build failed (no signing key, say: builds sign, so the\n"
-	       "key must be found from the commit's environment, DESIGN §6).  Builds of\n"
+	       "key must be found from the commit's environment, docs/signing.md).  Builds of\n"
 	       "quick successive commits wait for each other on the store's lock.\n"
 	       "--foreground builds inline instead, its output in the commit's.\n"
 	       "\n"

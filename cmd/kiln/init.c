@@ -30,7 +30,7 @@ static void init_help(void)
 	       "  -h, --help        this help\n");
 }
 
-/* Builds sign (DESIGN §6): make the project's key unless one is found. */
+/* Builds sign (docs/signing.md): make the project's key unless one is found. */
 static int make_signing_key(const struct kiln_cli *cli, const char *dir)
 {
 	struct kiln_error err = { 0 };

@@ -1,15 +1,11 @@
 /* run.c - the container commands: run, ps, logs, stop, rm, exec. */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/sendfile.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +16,7 @@
 #include "kiln.h"
 #include "manifest.h"
 #include "net.h"
+#include "sealed.h"
 #include "snapref.h"
 #include "store.h"
 #include "util.h"
@@ -30,9 +27,9 @@ static void run_help(void)
 	       "\n"
 	       "Run a snapshot as a container: its layers (unpacked once, shared, read-only)\n"
 	       "under an overlay with a writable layer of its own, in new pid, ipc, uts,\n"
-	       "mount and network namespaces, with Docker's default capabilities, no new\n"
-	       "privileges, and the cgroup limits asked for.  CMD replaces the image's Cmd\n"
-	       "(the entrypoint stays, as in docker run).\n"
+	       "mount and network namespaces, with podman's default capabilities, a\n"
+	       "seccomp filter, no new privileges, and cgroup limits.  CMD replaces the\n"
+	       "image's Cmd (the entrypoint stays, as in docker run).\n"
 	       "\n"
 	       "In the foreground, the container's output is streamed (and kept in its log),\n"
 	       "SIGINT/SIGTERM/SIGHUP/SIGQUIT are passed on, and kiln exits with the\n"
@@ -59,8 +56,14 @@ static void run_help(void)
 	       "  -w, --workdir DIR       the working directory\n"
 	       "      --entrypoint PROG   replace the image's entrypoint (and drop its Cmd)\n"
 	       "  -m, --memory SIZE       memory limit: 64M, 1G, … (the kernel kills beyond it)\n"
-	       "      --pids N            at most N processes (forks beyond fail)\n"
+	       "      --pids N            at most N processes (forks beyond fail; default 2048,\n"
+	       "                          0 or -1: no limit)\n"
 	       "      --cpus X            at most X CPUs' worth of time (e.g. 0.5)\n"
+	       "      --cap-add CAP       add a capability (NET_RAW or CAP_NET_RAW, …; ALL: all)\n"
+	       "      --cap-drop CAP      drop one from the default set (ALL: all but --cap-add's)\n"
+	       "                          default: CHOWN DAC_OVERRIDE FOWNER FSETID KILL\n"
+	       "                          NET_BIND_SERVICE SETFCAP SETGID SETPCAP SETUID SYS_CHROOT\n"
+	       "      --log-max SIZE[:N]  rotate the log at SIZE, keeping N files (default 10M:2)\n"
 	       "      --runtime NAME      kiln (kiln's own, the default) or runc: the same bundle\n"
 	       "  -f, --file MANIFEST     the manifest whose name @REV means (default ./kiln.yaml)\n"
 	       "      --store DIR         the store\n"
@@ -116,7 +119,7 @@ static void push(char ***v, size_t *n, size_t *alloc, char *s)
 int cmd_run(int argc, char **argv, struct kiln_cli *cli)
 {
 	enum { O_RM = 256, O_NAME, O_HOSTNAME, O_NETWORK, O_ENTRYPOINT, O_PIDS, O_CPUS, O_RUNTIME, O_STORE,
-	       O_INSECURE };
+	       O_INSECURE, O_CAP_ADD, O_CAP_DROP, O_LOG_MAX };
 	static const struct option opts[] = {
 		{ "detach", no_argument, NULL, 'd' },
 		{ "rm", no_argument, NULL, O_RM },
@@ -135,6 +138,9 @@ int cmd_run(int argc, char **argv, struct kiln_cli *cli)
 		{ "pids-limit", required_argument, NULL, O_PIDS },
 		{ "cpus", required_argument, NULL, O_CPUS },
 		{ "runtime", required_argument, NULL, O_RUNTIME },
+		{ "cap-add", required_argument, NULL, O_CAP_ADD },
+		{ "cap-drop", required_argument, NULL, O_CAP_DROP },
+		{ "log-max", required_argument, NULL, O_LOG_MAX },
 		{ "file", required_argument, NULL, 'f' },
 		{ "store", required_argument, NULL, O_STORE },
 		{ "insecure", no_argument, NULL, O_INSECURE },
@@ -143,8 +149,9 @@ int cmd_run(int argc, char **argv, struct kiln_cli *cli)
 	};
 	struct kiln_container_options o = { 0 };
 	struct kiln_error err = { 0 };
-	_cleanup_free_ char **ports = NULL, **volumes = NULL, **env = NULL;
-	size_t a_ports = 0, a_volumes = 0, a_env = 0;
+	_cleanup_free_ char **ports = NULL, **volumes = NULL, **env = NULL, **cap_add = NULL, **cap_drop = NULL;
+	size_t a_ports = 0, a_volumes = 0, a_env = 0, a_cap_add = 0, a_cap_drop = 0;
+	uint64_t caps;
 	char *entrypoint[2] = { NULL, NULL };
 	struct kiln_store *store = NULL;
 	struct kiln_snapref ref = { 0 };
@@ -181,8 +188,11 @@ int cmd_run(int argc, char **argv, struct kiln_cli *cli)
 			break;
 		case O_PIDS:
 			o.pids = strtoll(optarg, &end, 10);
-			if (*end || o.pids <= 0)
-				return kiln_cli_usage(cli, "--pids '%s': expected a positive number", optarg);
+			if (end == optarg || *end || o.pids < -1)
+				return kiln_cli_usage(cli, "--pids '%s': expected a positive number, or 0 or -1 "
+						      "(no limit)", optarg);
+			if (o.pids == 0)
+				o.pids = -1;
 			break;
 		case O_CPUS:
 			o.cpus = strtod(optarg, &end);
@@ -190,6 +200,12 @@ int cmd_run(int argc, char **argv, struct kiln_cli *cli)
 				return kiln_cli_usage(cli, "--cpus '%s': expected a positive number such as 0.5", optarg);
 			break;
 		case O_RUNTIME: o.runtime = optarg; break;
+		case O_CAP_ADD: push(&cap_add, &o.n_cap_add, &a_cap_add, optarg); break;
+		case O_CAP_DROP: push(&cap_drop, &o.n_cap_drop, &a_cap_drop, optarg); break;
+		case O_LOG_MAX:
+			if (kiln_container_parse_log_max(optarg, &o.log_max, &o.log_files, &err) < 0)
+				return kiln_cli_usage(cli, "--log-max %s", err.message);
+			break;
 		case 'f': cli->manifest = optarg; break;
 		case O_STORE: cli->store = optarg; break;
 		case O_INSECURE: insecure = true; break;
@@ -205,6 +221,8 @@ int cmd_run(int argc, char **argv, struct kiln_cli *cli)
 	o.ports = ports;
 	o.volumes = volumes;
 	o.env = env;
+	o.cap_add = cap_add;
+	o.cap_drop = cap_drop;
 	o.snapshot = argv[optind];
 	o.terminal = !o.detach && isatty(0) && isatty(1);
 	/* What the command line alone gets wrong is a usage error (exit 2),
@@ -225,6 +243,8 @@ int cmd_run(int argc, char **argv, struct kiln_cli *cli)
 	for (size_t i = 0; i < o.n_env; i++)
 		if (o.env[i][0] == '=' || !o.env[i][0])
 			return kiln_cli_usage(cli, "-e '%s': expected K=V or K", o.env[i]);
+	if (kiln_bundle_capabilities(o.cap_add, o.n_cap_add, o.cap_drop, o.n_cap_drop, &caps, &err) < 0)
+		return kiln_cli_usage(cli, "%s", err.message);
 
 	if (resolve_snap(cli, argv[optind], kiln_cli_snapref_flags(insecure), &store, &ref, &err) < 0) {
 		rc = kiln_cli_fail(cli, &err);
@@ -574,59 +594,6 @@ static void exec_help(void)
 	       "  -h, --help   this help\n");
 }
 
-/* CVE-2019-5736: a process that `kiln exec` starts in a container is at
- * first a copy of the host's kiln; were the command a script starting
- * "#!/proc/self/exe", the container's root would get a process running the
- * host's kiln binary, could open it through /proc/PID/exe and rewrite it
- * once it exits.  So `kiln exec` first re-executes itself from a sealed
- * in-memory copy (as runc does): /proc/self/exe is then that copy, which
- * nothing can write. */
-#define SEALED_NAME "kiln-sealed"
-
-static bool running_sealed(void)
-{
-	char link[64];
-	ssize_t n = readlink("/proc/self/exe", link, sizeof(link) - 1);
-
-	if (n <= 0)
-		return false;
-	link[n] = '\0';
-	return strncmp(link, "/memfd:" SEALED_NAME, strlen("/memfd:" SEALED_NAME)) == 0;
-}
-
-static int reexec_sealed(struct kiln_error *err)
-{
-	_cleanup_close_ int src = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-	_cleanup_close_ int copy = memfd_create(SEALED_NAME, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	_cleanup_free_ char *cmdline = NULL;
-	_cleanup_free_ char **args = NULL;
-	size_t len, n_args = 0, alloc = 0;
-	struct stat st;
-	off_t off = 0;
-
-	if (src < 0 || copy < 0 || fstat(src, &st) < 0)
-		return kiln_error_errno(err, errno, "make a sealed copy of kiln");
-	while (off < st.st_size) {
-		ssize_t w = sendfile(copy, src, &off, (size_t)(st.st_size - off));
-		if (w <= 0)
-			return kiln_error_errno(err, w < 0 ? errno : EIO, "copy kiln into memory");
-	}
-	if (fcntl(copy, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
-		return kiln_error_errno(err, errno, "seal kiln's copy");
-	cmdline = kiln_file_read("/proc/self/cmdline", 1 << 20, &len, err);
-	if (!cmdline)
-		return -1;
-	for (size_t i = 0; i < len; i += strlen(cmdline + i) + 1) {
-		kiln_xgrow(&args, &alloc, n_args + 2, sizeof(*args));
-		args[n_args++] = cmdline + i;
-	}
-	if (!n_args)
-		return kiln_error_set(err, "no command line to re-execute");
-	args[n_args] = NULL;
-	fexecve(copy, args, environ);
-	return kiln_error_errno(err, errno, "re-execute kiln from its sealed copy");
-}
-
 int cmd_exec(int argc, char **argv, struct kiln_cli *cli)
 {
 	static const struct option opts[] = {
@@ -646,7 +613,7 @@ int cmd_exec(int argc, char **argv, struct kiln_cli *cli)
 	}
 	if (argc - optind < 2)
 		return kiln_cli_usage(cli, "expected CONTAINER CMD…");
-	if (!running_sealed() && reexec_sealed(&err) < 0)
+	if (kiln_sealed_reexec(&err) < 0)
 		return kiln_cli_fail(cli, &err);
 	root = kiln_container_root_open(&err);
 	if (!root || kiln_container_find(root, argv[optind], &c, &err) < 0) {

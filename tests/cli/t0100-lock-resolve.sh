@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # kiln lock against the fixture repository: every resolution rule of
-# DESIGN.md §3, one row each (the table in tests/fixtures/README.md).
+# docs/lockfile.md, Resolution, one row each (the table in tests/fixtures/README.md).
 # A row is: id, sources, pins (comma-separated), then either the expected
 # lock (name=version[@source] …) or "ERROR" and text the message must hold.
 . "$(dirname "$0")/../lib/cli.sh"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Mirrors are transport, not identity (DESIGN.md §2): a source without url:
+# Mirrors are transport, not identity (docs/lockfile.md, Mirrors): a source without url:
 # takes $KILN_MIRROR_<NAME>, then $KILN_MIRROR, then apt's own sources
 # (one-line .list and deb822 .sources); the lock names no host, and a lock
 # made through one mirror is byte-identical to one made through another.

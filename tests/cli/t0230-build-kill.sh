@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Crash safety of kiln build (DESIGN.md §5: every write atomic, a killed
+# Crash safety of kiln build (docs/building.md, The store: every write atomic, a killed
 # build leaves no half blob visible, concurrent processes take a lock):
 # builds of new commits are SIGKILLed at random moments, and after each
 # kill the store is still a valid OCI layout that skopeo and umoci read,

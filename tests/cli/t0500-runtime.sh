@@ -143,6 +143,11 @@ printf '%s\n' "$rout" >"$T/runc-sctest.out"
 expect_same_file "$T/runc-sctest.out" "$T/kiln-sctest.out" "seccomp probe: kiln's filter answers as runc's (libseccomp)"
 expect_contains "$kout" "keyctl=EPERM" "seccomp: keyctl is EPERM"
 expect_contains "$kout" "clone3=ENOSYS" "seccomp: clone3 is ENOSYS"
+# (The probe has Docker's CAP_NET_RAW; the profile is for kiln's default
+# set, without it: the filter alone refuses packet sockets.)
+expect_contains "$rout" "packet=EPERM" "seccomp: runc refuses AF_PACKET sockets too"
+expect_contains "$kout" "personality_read_implies_exec=EPERM" "seccomp: personality(READ_IMPLIES_EXEC) is EPERM"
+expect_contains "$rout" "personality_query=ok" "seccomp: runc allows the personality query"
 
 both 'exit 3'
 check "exit 3 is 3 under kiln ($krc) and runc ($rrc)" test "$krc" = 3 -a "$rrc" = 3

@@ -56,8 +56,8 @@ expect_rc 0 "run --rm a command" kiln run --rm --name probe1 "$SNAP" sh -c "$pro
 kiln_probe=$out
 expect_contains "$out" "pid=1" "PID 1 is the command"
 expect_contains "$out" "host=probe1" "hostname is the container's name"
-expect_contains "$out" "CapEff:	00000000a80425fb" "effective capabilities are Docker's default set"
-expect_contains "$out" "CapBnd:	00000000a80425fb" "and so is the bounding set"
+expect_contains "$out" "CapEff:	00000000800405fb" "effective capabilities are podman's default set (t0525)"
+expect_contains "$out" "CapBnd:	00000000800405fb" "and so is the bounding set"
 expect_contains "$out" "NoNewPrivs:	1" "no new privileges"
 expect_contains "$out" "foo=from-image" "the image's environment"
 expect_contains "$out" "uid=0(root) gid=0(root)" "runs as the image's user (root)"
@@ -310,7 +310,8 @@ for _ in $(seq 50); do page=$(curl -s --max-time 1 "http://$a1:8080/") && [ -n "
 check "the host reaches it by address" test "$page" = "hello from b1"
 expect_rc 0 "another container reaches it by address" kiln run --rm --name b2 "$SNAP" wget -qO- "http://$a1:8080/"
 check "and gets its page" test "$out" = "hello from b1"
-expect_rc 0 "a container reaches the host at the gateway" kiln run --rm "$SNAP" ping -c 1 -W 2 "$net.1"
+expect_rc 0 "a container given NET_RAW pings the host at the gateway" kiln run --rm --cap-add NET_RAW "$SNAP" \
+	ping -c 1 -W 2 "$net.1"
 run curl -s --max-time 3 "http://127.0.0.1:$port/"
 check "the published port answers on 127.0.0.1" test "$out" = "hello from b1"
 veth=$(ip -o link show master "$KILN_NET_BRIDGE" | wc -l)

@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct kiln_layer_options lo = { .epoch = 0, .clamp = -1 };
 		struct kiln_layer_result res;
 
-		if (kiln_dpkg_status_add(tree, &pkg, 1, 2, 0, &err) == 0)
+		if (kiln_tree_add_dpkg_status(tree, &pkg, 1, 2, 0, &err) == 0)
 			for (int layer = 0; layer <= 2; layer++) {
 				kiln_buf_reset(&tar);
 				kiln_tree_write_layer(tree, layer, &lo, &tar, &res, &err);

@@ -15,7 +15,7 @@ T=$(mktemp -d "/tmp/kiln-t-$(basename "$0" .sh).XXXXXX")
 export KILN_CACHE="$T/cache"
 export HOME="$T/home"
 mkdir -p "$HOME"
-# Builds sign by default (DESIGN §6): each script has its own throwaway key
+# Builds sign by default (docs/signing.md): each script has its own throwaway key
 # pair; verification takes the public half with --pub "$KILN_PUB".
 export KILN_KEY="$T/signing.key" KILN_PUB="$T/signing.pub"
 "$KILN" -q keygen --key "$KILN_KEY" --pub "$KILN_PUB" >/dev/null ||

@@ -157,6 +157,61 @@ TEST(reap_and_find)
 	kiln_container_root_close(r);
 }
 
+TEST(log_max)
+{
+	struct kiln_error err = { 0 };
+	int64_t size = 0;
+	int files = 0;
+
+	CHECK(kiln_container_parse_log_max("10M", &size, &files, &err) == 0);
+	CHECK(size == 10 << 20 && files == 0); /* FILES left alone */
+	CHECK(kiln_container_parse_log_max("512k:5", &size, &files, &err) == 0);
+	CHECK(size == 512 << 10 && files == 5);
+	CHECK(kiln_container_parse_log_max("1M:100", &size, &files, &err) == 0 && files == 100);
+	static const char *const bad[] = { "0", "", ":2", "1M:0", "1M:101", "1M:", "1M:x", "1M:2:3", "-1M", "1X" };
+	for (size_t i = 0; i < KILN_ARRAY_SIZE(bad); i++) {
+		kiln_error_clear(&err);
+		if (kiln_container_parse_log_max(bad[i], &size, &files, &err) == 0)
+			printf("# '%s' was taken\n", bad[i]);
+		CHECK(err.message[0]);
+	}
+}
+
+/* The reader takes a rotated log oldest first: log.2, log.1, log. */
+TEST(logs_read_across_rotated_files)
+{
+	const char *id = "e0000000000000000000000000000006";
+	struct kiln_error err = { 0 };
+	struct kiln_container_root *r;
+	struct kiln_container c;
+	_cleanup_free_ char *dir = kiln_xasprintf("%s/run/containers/%s", root_dir, id);
+	static const char *const files[][2] = {
+		{ "log.2", "one\ntwo\n" }, { "log.1", "three\n" }, { "log", "four\nfi" }, { "log.lock", "" },
+	};
+	char out[] = "/tmp/kiln-test-container-logs-XXXXXX";
+	int fd = mkstemp(out);
+
+	write_state(id, "rotated", "exited", false);
+	for (size_t i = 0; i < KILN_ARRAY_SIZE(files); i++) {
+		_cleanup_free_ char *p = kiln_path_join(dir, files[i][0]);
+		kiln_file_write_atomic(p, files[i][1], strlen(files[i][1]), 0640, NULL);
+	}
+	setenv("KILN_ROOT", root_dir, 1);
+	r = kiln_container_root_open(&err);
+	CHECK(r != NULL && fd >= 0);
+	if (!r || fd < 0)
+		return;
+	CHECK(kiln_container_find(r, "rotated", &c, &err) == 0);
+	CHECK(kiln_container_logs(r, &c, false, fd, &err) == 0);
+	CHECK(kiln_container_logs(r, &c, true, fd, &err) == 0); /* exited: follow ends */
+	_cleanup_free_ char *got = kiln_file_read(out, 1 << 20, NULL, &err);
+	CHECK_STR(got, "one\ntwo\nthree\nfour\nfione\ntwo\nthree\nfour\nfi");
+	kiln_container_release(&c);
+	kiln_container_root_close(r);
+	close(fd);
+	unlink(out);
+}
+
 int main(void)
 {
 	char tmpl[] = "/tmp/kiln-test-container-XXXXXX";
@@ -166,6 +221,8 @@ int main(void)
 	RUN(names);
 	RUN(root_open);
 	RUN(reap_and_find);
+	RUN(log_max);
+	RUN(logs_read_across_rotated_files);
 	kiln_rootfs_remove(root_dir, NULL);
 	return tap_done();
 }

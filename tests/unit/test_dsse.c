@@ -355,7 +355,7 @@ static int write_file(const char *path, const void *data, size_t len)
 	return 0;
 }
 
-/* OpenSSL, not kiln, checks what kiln signed (DESIGN §6). */
+/* OpenSSL, not kiln, checks what kiln signed (docs/signing.md). */
 TEST(openssl_verifies_kiln_signatures)
 {
 	struct kiln_error err = { 0 };

@@ -1071,7 +1071,7 @@ TEST(dpkg_database)
 	CHECK_CONTAINS(status, "\nPackage: kt-lib\nStatus: install ok installed\nVersion: 0.9\n");
 	CHECK(status && strstr(status, "kt-app") < strstr(status, "kt-lib") &&
 	      strstr(status, "kt-lib") < strstr(status, "kt-merged"));
-	CHECK(kiln_dpkg_status_add(t, pkgs, 4, 3, 0, &err) == 0);
+	CHECK(kiln_tree_add_dpkg_status(t, pkgs, 4, 3, 0, &err) == 0);
 	e = kiln_tree_get(t, "var/lib/dpkg/info/kt-meta.md5sums");
 	CHECK(e && kiln_tree_entry_data(e, &size) && size == 0);
 	CHECK(kiln_tree_get(t, "var/lib/dpkg/info/kt-meta.conffiles") == NULL);
@@ -1189,7 +1189,7 @@ TEST(fixture_packages)
 			n++;
 	}
 	CHECK(n == KILN_ARRAY_SIZE(files));
-	CHECK(kiln_dpkg_status_add(t, pkgs, n, 4, 0, &err) == 0);
+	CHECK(kiln_tree_add_dpkg_status(t, pkgs, n, 4, 0, &err) == 0);
 
 	e = kiln_tree_get(t, "usr/bin/layout-edge");
 	CHECK(e && e->type == KILN_TREE_FILE && e->mode == 0755);

@@ -1,6 +1,6 @@
 /* test_manifest.c - the strict kiln.yaml parser.
  *
- * The DESIGN.md §2 example must parse to the values it shows; then every
+ * The docs/manifest.md Synopsis example must parse to the values it shows; then every
  * kind of bad input must fail with "FILE:LINE:COL: key.path: message",
  * checked here by its exact location prefix and a key phrase.  Run under
  * valgrind to check that failures free everything they built.
@@ -10,12 +10,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "debversion.h"
 #include "fsutil.h"
 #include "manifest.h"
 #include "tap.h"
 #include "util.h"
 
-/* DESIGN.md §2, verbatim. */
+/* docs/manifest.md, Synopsis, verbatim. */
 static const char design_example[] =
 	"kiln: 1                         # schema version, required\n"
 	"name: hello-web                 # [a-z0-9][a-z0-9._-]{0,127}\n"
@@ -30,7 +31,7 @@ static const char design_example[] =
 	"packages:                       # FROM + apt-get install, but every version exact\n"
 	"  busybox-static: \"1:1.35.0-4+b3\"\n"
 	"  ca-certificates: \"20230311\"\n"
-	"epoch: \"0\"                      # mtime of files kiln writes; optional (see §4 Time)\n"
+	"epoch: \"0\"                      # mtime of files kiln writes; optional (see building.md, Time)\n"
 	"base: scratch                   # scratch | manifests/base.yaml (another manifest, built at the same commit) | oci:PATH@sha256:DIGEST\n"
 	"files:                          # COPY, from the commit's tree, relative to this manifest's directory\n"
 	"  - src: www/\n"

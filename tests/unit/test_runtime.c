@@ -7,7 +7,7 @@
  *                                   with the container's status
  *   test_runtime time BUNDLE N      N start→wait→cleanup cycles; prints
  *                                   the median in microseconds
- *   test_runtime default-seccomp    print kiln_seccomp_default_profile()
+ *   test_runtime default-seccomp    print kiln_seccomp_default_profile(0)
  *   test_runtime sctest-source      print the C source of the seccomp probe
  * Needs root (namespaces, mounts, cgroups) and /bin/busybox
  * (busybox-static).
@@ -1134,7 +1134,7 @@ static const char sctest_src[] =
 	"#define _GNU_SOURCE\n"
 	"#include <errno.h>\n#include <sched.h>\n#include <signal.h>\n#include <stdint.h>\n"
 	"#include <stdio.h>\n#include <string.h>\n#include <sys/syscall.h>\n#include <sys/wait.h>\n"
-	"#include <unistd.h>\n"
+	"#include <unistd.h>\n#include <arpa/inet.h>\n#include <linux/if_ether.h>\n#include <sys/socket.h>\n"
 	"static void show(const char *n, long r) {\n"
 	"  const char *e = errno == EPERM ? \"EPERM\" : errno == ENOSYS ? \"ENOSYS\" : strerror(errno);\n"
 	"  printf(\"%s=%s\\n\", n, r < 0 ? e : \"ok\");\n}\n"
@@ -1151,6 +1151,12 @@ static const char sctest_src[] =
 	"  if (r == 0) _exit(0);\n  if (r > 0) waitpid(r, &st, 0);\n  show(\"clone3\", r);\n"
 	"  r = fork();\n  if (r == 0) _exit(7);\n"
 	"  show(\"fork\", r > 0 && waitpid(r, &st, 0) == r && WEXITSTATUS(st) == 7 ? 0 : -1);\n"
+	"  r = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));\n  show(\"packet\", r);\n  if (r >= 0) close(r);\n"
+	"  show(\"personality_query\", syscall(SYS_personality, 0xffffffffUL));\n"
+	"  show(\"personality_linux32\", syscall(SYS_personality, 0x8UL));\n"
+	"  show(\"personality_linux\", syscall(SYS_personality, 0x0UL));\n"
+	"  show(\"personality_read_implies_exec\", syscall(SYS_personality, 0x0400000UL));\n"
+	"  show(\"personality_addr_no_randomize\", syscall(SYS_personality, 0x0040000UL));\n"
 	"  fflush(stdout);\n"
 	"#ifdef __x86_64__\n"
 	"  r = fork();\n  if (r == 0) { syscall(0x40000000 | SYS_getpid); _exit(0); }\n"
@@ -1164,8 +1170,13 @@ static const char sctest_src[] =
 #else
 #define SCTEST_X32 ""
 #endif
-#define SCTEST_WANT "add_key=EPERM\nkeyctl=EPERM\nrequest_key=EPERM\nperf_event_open=EPERM\n" \
-	"unshare_user=EPERM\nclone_user=EPERM\nclone3=ENOSYS\nfork=ok\n" SCTEST_X32
+/* packet: "ok" when the profile is for a process with CAP_NET_RAW. */
+#define SCTEST_WANT_PACKET(packet) "add_key=EPERM\nkeyctl=EPERM\nrequest_key=EPERM\nperf_event_open=EPERM\n" \
+	"unshare_user=EPERM\nclone_user=EPERM\nclone3=ENOSYS\nfork=ok\npacket=" packet "\n" \
+	"personality_query=ok\npersonality_linux32=ok\npersonality_linux=ok\n" \
+	"personality_read_implies_exec=EPERM\npersonality_addr_no_randomize=EPERM\n" SCTEST_X32
+/* kiln's default profile (no CAP_NET_RAW) */
+#define SCTEST_WANT SCTEST_WANT_PACKET("EPERM")
 
 static int make_sctest(const char *rootfs)
 {
@@ -1334,7 +1345,7 @@ static uint32_t filter_answer(const struct kiln_seccomp *s, const struct seccomp
 
 TEST(seccomp_default_filter_in_process)
 {
-	json_t *profile = kiln_seccomp_default_profile();
+	json_t *profile = kiln_seccomp_default_profile(~0ULL);
 #ifdef __x86_64__
 	/* Before the filter: can this kernel run an i386 system call at all? */
 	const char *i386 = i386_without_filter();
@@ -1460,18 +1471,20 @@ TEST(seccomp_in_container_and_exec)
 	struct kiln_error err = { 0 };
 	char id[64];
 	_cleanup_free_ char *out = NULL, *out2 = NULL;
-	/* Without linux.seccomp: kiln's default. */
+	/* Without linux.seccomp: kiln's default, for the process's
+	 * capabilities (Docker's, with CAP_NET_RAW: packet sockets allowed). */
 	json_t *c = config_new(SH("sctest; unshare -U true 2>&1; echo unshare=$?;"
 				  "grep -E '^Seccomp' /proc/self/status; sh -c 'echo nested-sh-ok'"));
 
 	CHECK(run_config(c, &out) == 0);
-	CHECK_STR(out, SCTEST_WANT "unshare: unshare(0x10000000): Operation not permitted\nunshare=1\n"
+	CHECK_STR(out, SCTEST_WANT_PACKET("ok") "unshare: unshare(0x10000000): Operation not permitted\nunshare=1\n"
 		       "Seccomp:\t2\nSeccomp_filters:\t1\nnested-sh-ok\n");
 	json_decref(c);
 
-	/* The default profile written into config.json: the same. */
+	/* The default profile for a process without CAP_NET_RAW, written
+	 * into config.json: packet sockets refused even with it. */
 	c = config_new(SH("sctest"));
-	json_object_set_new(json_object_get(c, "linux"), "seccomp", kiln_seccomp_default_profile());
+	json_object_set_new(json_object_get(c, "linux"), "seccomp", kiln_seccomp_default_profile(0));
 	CHECK(run_config(c, &out2) == 0);
 	CHECK_STR(out2, SCTEST_WANT);
 	free(out2);
@@ -1510,7 +1523,7 @@ TEST(seccomp_in_container_and_exec)
 		printf("# %s\n", err.message);
 	_cleanup_free_ char *out3 = read_fd_all(fd);
 	close(fd);
-	CHECK_STR(out3, SCTEST_WANT "NoNewPrivs:\t0\nSeccomp:\t2\nSeccomp_filters:\t1\n"
+	CHECK_STR(out3, SCTEST_WANT_PACKET("ok") "NoNewPrivs:\t0\nSeccomp:\t2\nSeccomp_filters:\t1\n"
 		        "NoNewPrivs:\t0\nSeccomp:\t2\nSeccomp_filters:\t1\n");
 	CHECK(kiln_runtime_cleanup(&o, &err) == 0);
 	CHECK(kiln_runtime_wait(pid, &err) == 137);
@@ -1855,7 +1868,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc == 2 && strcmp(argv[1], "default-seccomp") == 0) {
-		json_t *p = kiln_seccomp_default_profile();
+		/* For kiln's default capabilities (without CAP_NET_RAW). */
+		json_t *p = kiln_seccomp_default_profile(0);
 		char *text = json_dumps(p, JSON_COMPACT);
 		puts(text);
 		free(text);

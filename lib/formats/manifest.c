@@ -1,0 +1,2021 @@
+/* manifest.c - kiln.yaml, parsed strictly (docs/manifest.md).
+ *
+ * Two passes.  The first reads libyaml's events into a small tree of our
+ * own nodes that remember where they were written; it is where anchors,
+ * aliases, tags, deep nesting, too many nodes and extra documents are
+ * refused, before any of them can cost memory or surprise a reader.  The
+ * second walks that tree with the manifest's schema, keeping a key path
+ * ("sources[0].suite") for messages, and copies every accepted value into
+ * struct kiln_manifest.  The first problem found stops the parse; whatever
+ * was built so far is freed.
+ *
+ * Every scalar is taken as the text it is written as: `version: 1.10` is
+ * "1.10" and `trusted: yes` is the string "yes" (which is then refused,
+ * since only "true" and "false" are booleans here).
+ */
+#include "manifest.h"
+
+#include <arpa/inet.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "debversion.h"
+#include "fsutil.h"
+#include "util.h"
+#include "yamltree.h"
+
+/* Hostile input is bounded before it is walked: a manifest nests a few
+ * levels and holds a few thousand values, never more. */
+#define MAX_DEPTH KILN_MANIFEST_MAX_DEPTH
+#define MAX_NODES KILN_MANIFEST_MAX_NODES
+/* How much of a user's value a message quotes. */
+#define QUOTE_MAX 80
+/* Longest URL and path accepted, in bytes. */
+#define URL_MAX 2048
+#define PATH_MAX_LEN 4096
+
+/* Is ch one of the characters of set?  (strchr alone would say yes to NUL.) */
+static bool in_set(char ch, const char *set)
+{
+	return ch != '\0' && strchr(set, ch) != NULL;
+}
+
+static bool is_digit(char ch)
+{
+	return ch >= '0' && ch <= '9';
+}
+
+static bool is_lower_alnum(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || is_digit(ch);
+}
+
+static bool is_alnum(char ch)
+{
+	return is_lower_alnum(ch) || (ch >= 'A' && ch <= 'Z');
+}
+
+/* Append s[0..len) for a message: quotes, backslashes and control
+ * characters escaped so that a hostile value cannot drive the terminal,
+ * cut after QUOTE_MAX bytes (on a UTF-8 character boundary) with "...".
+ * Closes the quote that the caller may have opened: the result ends in
+ * '"' and then "..." when cut. */
+static void add_escaped(struct kiln_buf *b, const char *s, size_t len)
+{
+	size_t n = len;
+
+	if (n > QUOTE_MAX) {
+		n = QUOTE_MAX;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch == '"' || ch == '\\') {
+			kiln_buf_addch(b, '\\');
+			kiln_buf_addch(b, (char)ch);
+		} else if (ch == '\n') {
+			kiln_buf_adds(b, "\\n");
+		} else if (ch == '\t') {
+			kiln_buf_adds(b, "\\t");
+		} else if (ch < 0x20 || ch == 0x7f) {
+			kiln_buf_printf(b, "\\x%02x", ch);
+		} else {
+			kiln_buf_addch(b, (char)ch);
+		}
+	}
+	kiln_buf_addch(b, '"');
+	if (n < len)
+		kiln_buf_adds(b, "...");
+}
+
+/* ------------------------------------------------------------------------ */
+/* The node tree                                                             */
+
+enum node_kind { NODE_SCALAR, NODE_SEQUENCE, NODE_MAPPING };
+
+struct node {
+	enum node_kind kind;
+	struct kiln_mark mark;
+	bool empty_plain;      /* `key:` with nothing after it */
+	char *text;            /* scalars: NUL-terminated, may hold NULs ("\0") */
+	size_t len;
+	/* sequences: the items; mappings: key, value, key, value, … */
+	struct node **items;
+	size_t n_items, alloc;
+};
+
+static void node_free(struct node *n)
+{
+	if (!n)
+		return;
+	/* Depth is bounded by MAX_DEPTH, so recursion is safe. */
+	for (size_t i = 0; i < n->n_items; i++)
+		node_free(n->items[i]);
+	free(n->items);
+	free(n->text);
+	free(n);
+}
+
+static inline void node_freep(struct node **n)
+{
+	node_free(*n);
+}
+
+struct reader {
+	const char *file;
+	const char *data;
+	size_t len;
+	struct kiln_error *err;
+	struct node *root;
+	struct node *stack[MAX_DEPTH]; /* open sequences and mappings */
+	size_t depth;
+	size_t n_nodes;
+	unsigned documents;
+	bool done;
+};
+
+static unsigned clamp_uint(size_t v)
+{
+	return v == 0 || v >= UINT_MAX ? UINT_MAX : (unsigned)v;
+}
+
+/* libyaml counts from 0, messages from 1. */
+static struct kiln_mark mark_from_yaml(yaml_mark_t m)
+{
+	struct kiln_mark k = { clamp_uint(m.line + 1), clamp_uint(m.column + 1) };
+
+	return k;
+}
+
+static int reader_fail(struct reader *r, struct kiln_mark m, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int reader_fail(struct reader *r, struct kiln_mark m, const char *fmt, ...)
+{
+	_cleanup_free_ char *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	return kiln_error_set(r->err, "%s:%u:%u: %s", r->file, m.line, m.column,
+			      msg ? msg : "out of memory");
+}
+
+static int reader_syntax_error(struct reader *r, const yaml_parser_t *p)
+{
+	const char *problem = p->problem ? p->problem : "unknown error";
+	const char *tab_hint = "";
+	struct kiln_mark m;
+
+	switch (p->error) {
+	case YAML_MEMORY_ERROR:
+		return reader_fail(r, (struct kiln_mark){ 1, 1 }, "out of memory reading YAML");
+	case YAML_READER_ERROR: {
+		/* Bad UTF-8 or a character YAML refuses: an offset, no mark. */
+		_cleanup_free_ char *what = kiln_yaml_reader_problem(
+			r->data, r->len, problem, p->problem_offset, p->problem_value, &m.line, &m.column);
+		return reader_fail(r, m, "not valid UTF-8 text: %s", what);
+	}
+	default:
+		m = mark_from_yaml(p->problem_mark);
+		/* The commonest cause, worth naming. */
+		if (p->problem_mark.index < r->len && r->data[p->problem_mark.index] == '\t')
+			tab_hint = "; YAML does not allow tabs for indentation, use spaces";
+		if (p->context) {
+			struct kiln_mark cm = mark_from_yaml(p->context_mark);
+			return reader_fail(r, m, "YAML syntax error: %s (%s at line %u, column %u)%s",
+					   problem, p->context, cm.line, cm.column, tab_hint);
+		}
+		return reader_fail(r, m, "YAML syntax error: %s%s", problem, tab_hint);
+	}
+}
+
+/* Anchors and aliases are how "billion laughs" documents multiply
+ * themselves; a manifest has no need for them.  Tags would give a scalar a
+ * type, and every value here is a string. */
+static int reader_check_props(struct reader *r, struct kiln_mark m, const yaml_char_t *anchor,
+			      const yaml_char_t *tag)
+{
+	_cleanup_buf_ struct kiln_buf name = KILN_BUF_INIT;
+
+	if (anchor) {
+		kiln_buf_addch(&name, '"');
+		add_escaped(&name, (const char *)anchor, strlen((const char *)anchor));
+		return reader_fail(r, m, "anchors (&name) are not allowed in a manifest: found %s",
+				   name.data);
+	}
+	if (tag) {
+		kiln_buf_addch(&name, '"');
+		add_escaped(&name, (const char *)tag, strlen((const char *)tag));
+		return reader_fail(r, m,
+				   "explicit tags are not allowed in a manifest (every value is a string): found %s",
+				   name.data);
+	}
+	return 0;
+}
+
+static int reader_add(struct reader *r, enum node_kind kind, struct kiln_mark m, struct node **out)
+{
+	struct node *n;
+
+	if (++r->n_nodes > MAX_NODES)
+		return reader_fail(r, m, "more than %d values: too large for a manifest", MAX_NODES);
+	if (r->depth == 0 && r->root)
+		return reader_fail(r, m, "unexpected value after the document");
+	n = kiln_xcalloc(1, sizeof(*n));
+	n->kind = kind;
+	n->mark = m;
+	if (r->depth == 0) {
+		r->root = n;
+	} else {
+		struct node *parent = r->stack[r->depth - 1];
+
+		kiln_xgrow(&parent->items, &parent->alloc, parent->n_items + 1, sizeof(*parent->items));
+		parent->items[parent->n_items++] = n;
+	}
+	*out = n;
+	return 0;
+}
+
+static int reader_open(struct reader *r, enum node_kind kind, const yaml_event_t *ev,
+		       const yaml_char_t *anchor, const yaml_char_t *tag)
+{
+	struct kiln_mark m = mark_from_yaml(ev->start_mark);
+	struct node *n;
+
+	if (reader_check_props(r, m, anchor, tag) < 0)
+		return -1;
+	if (r->depth >= MAX_DEPTH)
+		return reader_fail(r, m, "nested deeper than %d levels", MAX_DEPTH);
+	if (reader_add(r, kind, m, &n) < 0)
+		return -1;
+	r->stack[r->depth++] = n;
+	return 0;
+}
+
+static int reader_event(struct reader *r, const yaml_event_t *ev)
+{
+	struct kiln_mark m = mark_from_yaml(ev->start_mark);
+	struct node *n;
+
+	switch (ev->type) {
+	case YAML_NO_EVENT:
+	case YAML_STREAM_START_EVENT:
+	case YAML_DOCUMENT_END_EVENT:
+		return 0;
+	case YAML_STREAM_END_EVENT:
+		r->done = true;
+		return 0;
+	case YAML_DOCUMENT_START_EVENT:
+		if (r->documents++ > 0)
+			return reader_fail(r, m,
+					   "a second YAML document: a manifest is a single document");
+		return 0;
+	case YAML_ALIAS_EVENT: {
+		_cleanup_buf_ struct kiln_buf name = KILN_BUF_INIT;
+
+		kiln_buf_addch(&name, '"');
+		add_escaped(&name, (const char *)ev->data.alias.anchor,
+			    strlen((const char *)ev->data.alias.anchor));
+		return reader_fail(r, m, "aliases (*name) are not allowed in a manifest: found %s",
+				   name.data);
+	}
+	case YAML_SCALAR_EVENT:
+		if (reader_check_props(r, m, ev->data.scalar.anchor, ev->data.scalar.tag) < 0)
+			return -1;
+		if (reader_add(r, NODE_SCALAR, m, &n) < 0)
+			return -1;
+		n->text = kiln_xstrndup((const char *)ev->data.scalar.value, ev->data.scalar.length);
+		n->len = ev->data.scalar.length;
+		n->empty_plain = ev->data.scalar.length == 0 &&
+				 ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+		return 0;
+	case YAML_SEQUENCE_START_EVENT:
+		return reader_open(r, NODE_SEQUENCE, ev, ev->data.sequence_start.anchor,
+				   ev->data.sequence_start.tag);
+	case YAML_MAPPING_START_EVENT:
+		return reader_open(r, NODE_MAPPING, ev, ev->data.mapping_start.anchor,
+				   ev->data.mapping_start.tag);
+	case YAML_SEQUENCE_END_EVENT:
+	case YAML_MAPPING_END_EVENT:
+		if (r->depth > 0)
+			r->depth--;
+		return 0;
+	}
+	return 0;
+}
+
+/* The document as a tree, or NULL with err set.  An empty stream is an
+ * error: a manifest has required keys. */
+static struct node *read_tree(const char *file, const char *data, size_t len,
+			      struct kiln_error *err)
+{
+	struct reader r = { .file = file, .err = err };
+	yaml_parser_t parser;
+	int rc = 0;
+
+	/* Editors may start UTF-8 with a byte-order mark.  libyaml skips one
+	 * only when it detects the encoding itself, which we do not let it do;
+	 * an editor shows no column for it, so neither do we. */
+	if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0) {
+		data += 3;
+		len -= 3;
+	}
+	r.data = data;
+	r.len = len;
+
+	if (!yaml_parser_initialize(&parser)) {
+		kiln_error_set(err, "%s: out of memory initialising the YAML parser", file);
+		return NULL;
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+	/* A manifest is UTF-8: no guessing UTF-16 from a BOM. */
+	yaml_parser_set_encoding(&parser, YAML_UTF8_ENCODING);
+	while (!r.done && rc == 0) {
+		yaml_event_t ev;
+
+		if (!yaml_parser_parse(&parser, &ev)) {
+			rc = reader_syntax_error(&r, &parser);
+			break;
+		}
+		rc = reader_event(&r, &ev);
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	if (rc < 0) {
+		node_free(r.root);
+		return NULL;
+	}
+	if (!r.root) {
+		kiln_error_set(err, "%s:1:1: the manifest is empty (it needs at least kiln, name, sources and packages)",
+			       file);
+		return NULL;
+	}
+	return r.root;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Walking the tree: key paths, messages                                     */
+
+struct ctx {
+	const char *file;
+	struct kiln_error *err;
+	struct kiln_buf path;       /* "sources[0].suite" */
+	struct kiln_buf quotes[4];  /* scratch space for quoted values in one message */
+	unsigned next_quote;
+};
+
+static void ctx_release(struct ctx *c)
+{
+	kiln_buf_release(&c->path);
+	for (size_t i = 0; i < KILN_ARRAY_SIZE(c->quotes); i++)
+		kiln_buf_release(&c->quotes[i]);
+}
+
+/* s[0..len) as a double-quoted string safe to print (see add_escaped).
+ * Valid until three more quote() calls. */
+static const char *quote(struct ctx *c, const char *s, size_t len)
+{
+	struct kiln_buf *b = &c->quotes[c->next_quote++ % KILN_ARRAY_SIZE(c->quotes)];
+
+	kiln_buf_reset(b);
+	kiln_buf_addch(b, '"');
+	add_escaped(b, s, len);
+	return b->data;
+}
+
+static const char *quote_node(struct ctx *c, const struct node *n)
+{
+	return quote(c, n->text, n->len);
+}
+
+static int fail(struct ctx *c, const struct node *at, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(struct ctx *c, const struct node *at, const char *fmt, ...)
+{
+	_cleanup_free_ char *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	if (c->path.len > 0)
+		return kiln_error_set(c->err, "%s:%u:%u: %s: %s", c->file, at->mark.line,
+				      at->mark.column, c->path.data, msg ? msg : "out of memory");
+	return kiln_error_set(c->err, "%s:%u:%u: %s", c->file, at->mark.line, at->mark.column,
+			      msg ? msg : "out of memory");
+}
+
+/* Path elements: push returns the old length for path_pop. */
+static size_t path_push_key(struct ctx *c, const char *key, size_t len)
+{
+	size_t old = c->path.len;
+	bool plain = len > 0 && len <= 128;
+
+	for (size_t i = 0; i < len && plain; i++) {
+		char ch = key[i];
+		plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			(ch >= '0' && ch <= '9') || in_set(ch, "._-+/");
+	}
+	if (plain) {
+		if (old > 0)
+			kiln_buf_addch(&c->path, '.');
+		kiln_buf_add(&c->path, key, len);
+	} else {
+		/* A key a reader could not tell apart from the path around it. */
+		kiln_buf_printf(&c->path, "[%s]", quote(c, key, len));
+	}
+	return old;
+}
+
+static size_t path_push_index(struct ctx *c, size_t i)
+{
+	size_t old = c->path.len;
+
+	kiln_buf_printf(&c->path, "[%zu]", i);
+	return old;
+}
+
+static void path_pop(struct ctx *c, size_t old)
+{
+	c->path.len = old;
+	if (c->path.data)
+		c->path.data[old] = '\0';
+}
+
+static const char *kind_name(const struct node *n)
+{
+	switch (n->kind) {
+	case NODE_SCALAR:
+		return n->empty_plain ? "an empty value" : "a string";
+	case NODE_SEQUENCE:
+		return "a list";
+	case NODE_MAPPING:
+		return "a mapping";
+	}
+	return "?";
+}
+
+static const char *kind_wanted(enum node_kind k)
+{
+	return k == NODE_SCALAR ? "a string" : k == NODE_SEQUENCE ? "a list" : "a mapping";
+}
+
+static int expect_kind(struct ctx *c, const struct node *n, enum node_kind kind)
+{
+	if (n->kind != kind)
+		return fail(c, n, "expected %s, got %s", kind_wanted(kind), kind_name(n));
+	if (kind == NODE_SCALAR && memchr(n->text, '\0', n->len))
+		return fail(c, n, "%s contains a NUL byte", quote_node(c, n));
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* A set of strings, to find duplicates in linear time                      */
+
+struct strset_slot {
+	const char *s;
+	size_t len;
+	unsigned line;
+};
+
+struct strset {
+	struct strset_slot *slots;
+	size_t cap, n;
+};
+
+static inline void strset_release(struct strset *set)
+{
+	free(set->slots);
+	set->slots = NULL;
+	set->cap = set->n = 0;
+}
+#define _cleanup_strset_ _cleanup_(strset_release)
+
+static uint64_t hash_bytes(const char *s, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static struct strset_slot *strset_find(struct strset_slot *slots, size_t cap, const char *s,
+				       size_t len)
+{
+	size_t i = (size_t)hash_bytes(s, len) & (cap - 1);
+
+	while (slots[i].s && (slots[i].len != len || memcmp(slots[i].s, s, len) != 0))
+		i = (i + 1) & (cap - 1);
+	return &slots[i];
+}
+
+/* Remember s (which must outlive the set); 0 when it is new, else the line
+ * where it was first added. */
+static unsigned strset_add(struct strset *set, const char *s, size_t len, unsigned line)
+{
+	struct strset_slot *slot;
+
+	if ((set->n + 1) * 2 > set->cap) {
+		size_t cap = set->cap ? set->cap * 2 : 16;
+		struct strset_slot *slots = kiln_xcalloc(cap, sizeof(*slots));
+
+		for (size_t i = 0; i < set->cap; i++)
+			if (set->slots[i].s)
+				*strset_find(slots, cap, set->slots[i].s, set->slots[i].len) = set->slots[i];
+		free(set->slots);
+		set->slots = slots;
+		set->cap = cap;
+	}
+	slot = strset_find(set->slots, set->cap, s, len);
+	if (slot->s)
+		return slot->line;
+	slot->s = s;
+	slot->len = len;
+	slot->line = line ? line : 1;
+	set->n++;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Value rules: NULL when s[0..len) is fine, else why not                    */
+
+typedef const char *(*rule_fn)(const char *s, size_t len);
+
+static bool all_digits(const char *s, size_t len)
+{
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!is_digit(s[i]))
+			return false;
+	return true;
+}
+
+/* Decimal digits without a leading zero (other than "0" itself) whose value
+ * is at most max. */
+static bool decimal_at_most(const char *s, size_t len, uint64_t max)
+{
+	uint64_t v = 0;
+
+	if (!all_digits(s, len) || (len > 1 && s[0] == '0') || len > 20)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned d = (unsigned)(s[i] - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	return v <= max;
+}
+
+static bool has_control(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch < 0x20 || ch == 0x7f)
+			return true;
+	}
+	return false;
+}
+
+/* Does the '/'-separated path have a component equal to `comp`? */
+static bool has_component(const char *s, size_t len, const char *comp)
+{
+	size_t clen = strlen(comp), start = 0;
+
+	for (size_t i = 0; i <= len; i++) {
+		if (i == len || s[i] == '/') {
+			if (i - start == clen && memcmp(s + start, comp, clen) == 0)
+				return true;
+			start = i + 1;
+		}
+	}
+	return false;
+}
+
+static const char *rule_name(const char *s, size_t len)
+{
+	if (len == 0 || len > 128)
+		return "use 1 to 128 characters";
+	if (!is_lower_alnum(s[0]))
+		return "must start with a lowercase letter or a digit";
+	for (size_t i = 1; i < len; i++)
+		if (!is_lower_alnum(s[i]) && !in_set(s[i], "._-"))
+			return "may contain only a-z, 0-9, '.', '_' and '-'";
+	return NULL;
+}
+
+static const char *rule_architecture(const char *s, size_t len)
+{
+	if (len == 0 || len > 64)
+		return "use 1 to 64 characters";
+	if (!is_lower_alnum(s[0]))
+		return "must start with a lowercase letter or a digit";
+	for (size_t i = 1; i < len; i++)
+		if (!is_lower_alnum(s[i]) && s[i] != '-')
+			return "may contain only a-z, 0-9 and '-', as Debian architecture names do";
+	return NULL;
+}
+
+/* Suites and components become parts of URLs and paths (dists/SUITE/…). */
+static const char *rule_repo_path(const char *s, size_t len, bool upper)
+{
+	if (len == 0 || len > 128)
+		return "use 1 to 128 characters";
+	if (!(upper ? is_alnum(s[0]) : is_lower_alnum(s[0])))
+		return upper ? "must start with a letter or a digit"
+			     : "must start with a lowercase letter or a digit";
+	for (size_t i = 1; i < len; i++)
+		if (!(upper ? is_alnum(s[i]) : is_lower_alnum(s[i])) && !in_set(s[i], "._/-"))
+			return upper ? "may contain only letters, digits, '.', '_', '/' and '-'"
+				     : "may contain only a-z, 0-9, '.', '_', '/' and '-'";
+	if (has_component(s, len, "..") || has_component(s, len, ".") ||
+	    has_component(s, len, ""))
+		return "must not have empty, \".\" or \"..\" path components";
+	return NULL;
+}
+
+static const char *rule_suite(const char *s, size_t len)
+{
+	return rule_repo_path(s, len, true);
+}
+
+static const char *rule_component(const char *s, size_t len)
+{
+	return rule_repo_path(s, len, false);
+}
+
+static const char *rule_keyring(const char *s, size_t len)
+{
+	if (len == 0)
+		return "must not be empty";
+	if (len > PATH_MAX_LEN)
+		return "is longer than 4096 bytes";
+	if (has_control(s, len))
+		return "must not contain control characters";
+	return NULL;
+}
+
+static const char *rule_url(const char *s, size_t len)
+{
+	size_t scheme;
+
+	if (kiln_str_has_prefix(s, "http://"))
+		scheme = 7;
+	else if (kiln_str_has_prefix(s, "https://"))
+		scheme = 8;
+	else
+		return "must start with http:// or https://";
+	if (len > URL_MAX)
+		return "is longer than 2048 bytes";
+	if (len == scheme || s[scheme] == '/')
+		return "has no host after the scheme";
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch <= 0x20 || ch >= 0x7f)
+			return "must not contain whitespace, control or non-ASCII characters (percent-encode them)";
+		if (ch == '?' || ch == '#')
+			return "must not contain a query ('?') or a fragment ('#'): it is a base URL";
+	}
+	return NULL;
+}
+
+static const char *rule_epoch(const char *s, size_t len)
+{
+	if (!all_digits(s, len))
+		return "must be decimal digits (seconds since 1970-01-01 UTC)";
+	while (len > 1 && *s == '0')
+		s++, len--;
+	if (!decimal_at_most(s, len, INT64_MAX))
+		return "must be at most 9223372036854775807";
+	return NULL;
+}
+
+/* A path relative to the manifest's directory that stays inside it. */
+static const char *relative_path(const char *s, size_t len)
+{
+	if (len == 0)
+		return "must not be empty";
+	if (len > PATH_MAX_LEN)
+		return "is longer than 4096 bytes";
+	if (s[0] == '/')
+		return "must be relative to the manifest's directory, not absolute";
+	if (has_control(s, len))
+		return "must not contain control characters";
+	if (has_component(s, len, ".."))
+		return "must not contain \"..\" components: it may not leave the repository";
+	return NULL;
+}
+
+static bool is_lower_hex(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!is_digit(s[i]) && !(s[i] >= 'a' && s[i] <= 'f'))
+			return false;
+	return true;
+}
+
+static const char *rule_base(const char *s, size_t len)
+{
+	static const char what[] =
+		"must be scratch, a manifest path relative to this one (.yaml or .yml), or oci:PATH@sha256:DIGEST";
+	const char *why;
+
+	if (len == 7 && memcmp(s, "scratch", 7) == 0)
+		return NULL;
+	if (len == 0 || s[0] == '/')
+		return what;
+	if (kiln_str_has_prefix(s, "oci:")) {
+		const char *at = memrchr(s, '@', len);
+		size_t dlen;
+
+		if (!at || at == s + 4)
+			return "must be oci:PATH@sha256:DIGEST";
+		if (has_control(s, len) || len > PATH_MAX_LEN)
+			return "must not contain control characters or be longer than 4096 bytes";
+		dlen = len - (size_t)(at + 1 - s);
+		if (dlen != 7 + 64 || memcmp(at + 1, "sha256:", 7) != 0 || !is_lower_hex(at + 8, 64))
+			return "the digest after '@' must be sha256: and 64 lowercase hex digits";
+		return NULL;
+	}
+	why = relative_path(s, len);
+	if (why)
+		return why;
+	if (!kiln_str_has_suffix(s, ".yaml") && !kiln_str_has_suffix(s, ".yml"))
+		return what;
+	return NULL;
+}
+
+static const char *rule_src(const char *s, size_t len)
+{
+	return relative_path(s, len);
+}
+
+static const char *rule_absolute(const char *s, size_t len)
+{
+	if (len == 0 || s[0] != '/')
+		return "must be an absolute path (starting with '/')";
+	if (len > PATH_MAX_LEN)
+		return "is longer than 4096 bytes";
+	if (has_control(s, len))
+		return "must not contain control characters";
+	if (has_component(s, len, ".."))
+		return "must not contain \"..\" components";
+	return NULL;
+}
+
+/* Home directories and shells go into /etc/passwd, where ':' separates
+ * fields. */
+static const char *rule_passwd_path(const char *s, size_t len)
+{
+	const char *why = rule_absolute(s, len);
+
+	if (why)
+		return why;
+	if (memchr(s, ':', len))
+		return "must not contain ':'";
+	return NULL;
+}
+
+static const char *rule_mode(const char *s, size_t len)
+{
+	unsigned long v = 0;
+
+	if (len == 0 || len > 8)
+		return "must be an octal mode such as \"0644\"";
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '7')
+			return "must be an octal mode such as \"0644\" (digits 0-7)";
+		v = v * 8 + (unsigned long)(s[i] - '0');
+	}
+	if (v > 07777)
+		return "must be at most 07777";
+	return NULL;
+}
+
+static const char *rule_id(const char *s, size_t len)
+{
+	/* 2^32-1 is (uid_t)-1, "no id" to the kernel. */
+	if (!decimal_at_most(s, len, 4294967294ULL))
+		return "must be a decimal number from 0 to 4294967294, without leading zeros";
+	return NULL;
+}
+
+static const char *rule_owner(const char *s, size_t len)
+{
+	const char *colon = memchr(s, ':', len);
+
+	if (!colon || rule_id(s, (size_t)(colon - s)) ||
+	    rule_id(colon + 1, len - (size_t)(colon - s) - 1))
+		return "must be UID:GID in decimal, such as \"0:0\"";
+	return NULL;
+}
+
+static const char *rule_account_name(const char *s, size_t len)
+{
+	if (len == 0 || len > 32)
+		return "use 1 to 32 characters";
+	if (!((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
+		return "must start with a lowercase letter or '_'";
+	for (size_t i = 1; i < len; i++)
+		if (!is_lower_alnum(s[i]) && s[i] != '_' && s[i] != '-')
+			return "may contain only a-z, 0-9, '_' and '-'";
+	return NULL;
+}
+
+static const char *rule_not_empty(const char *s, size_t len)
+{
+	return len == 0 ? "must not be empty" : NULL;
+}
+
+static const char *rule_env_name(const char *s, size_t len)
+{
+	if (len == 0)
+		return "must not be empty";
+	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_'))
+		return "must start with a letter or '_'";
+	for (size_t i = 1; i < len; i++)
+		if (!is_alnum(s[i]) && s[i] != '_')
+			return "may contain only letters, digits and '_'";
+	return NULL;
+}
+
+/* config.user: USER[:GROUP], each a name or a numeric id. */
+static const char *rule_user_spec(const char *s, size_t len)
+{
+	const char *colon = memchr(s, ':', len);
+	size_t ulen = colon ? (size_t)(colon - s) : len;
+	static const char why[] = "must be USER or USER:GROUP, each an account name or a decimal id";
+
+	if (rule_account_name(s, ulen) && rule_id(s, ulen))
+		return why;
+	if (colon) {
+		const char *g = colon + 1;
+		size_t glen = len - ulen - 1;
+
+		if (rule_account_name(g, glen) && rule_id(g, glen))
+			return why;
+	}
+	return NULL;
+}
+
+static bool port_number(const char *s, size_t len)
+{
+	return decimal_at_most(s, len, 65535) && !(len == 1 && s[0] == '0');
+}
+
+static const char *rule_port(const char *s, size_t len)
+{
+	return port_number(s, len) ? NULL : "must be a port number from 1 to 65535";
+}
+
+static const char *rule_port_spec(const char *s, size_t len)
+{
+	const char *slash = memchr(s, '/', len);
+	size_t plen = slash ? (size_t)(slash - s) : len;
+
+	if (!port_number(s, plen))
+		return "must be PORT, PORT/tcp or PORT/udp with PORT from 1 to 65535";
+	if (slash) {
+		size_t rest = len - plen - 1;
+		if (!(rest == 3 && (memcmp(slash + 1, "tcp", 3) == 0 || memcmp(slash + 1, "udp", 3) == 0)))
+			return "must be PORT, PORT/tcp or PORT/udp with PORT from 1 to 65535";
+	}
+	return NULL;
+}
+
+static const char *rule_signal(const char *s, size_t len)
+{
+	static const char *const names[] = {
+		"HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "IOT", "BUS", "FPE", "KILL", "USR1",
+		"SEGV", "USR2", "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP",
+		"TTIN", "TTOU", "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "POLL",
+		"PWR", "SYS", "RTMIN", "RTMAX",
+	};
+	static const char why[] = "must be a signal name such as SIGTERM (or SIGRTMIN+N, SIGRTMAX-N) or a number from 1 to 64";
+
+	if (all_digits(s, len))
+		return decimal_at_most(s, len, 64) && !(len == 1 && s[0] == '0') ? NULL : why;
+	if (len < 4 || memcmp(s, "SIG", 3) != 0)
+		return why;
+	s += 3;
+	len -= 3;
+	for (size_t i = 0; i < KILN_ARRAY_SIZE(names); i++)
+		if (strlen(names[i]) == len && memcmp(names[i], s, len) == 0)
+			return NULL;
+	/* Real-time signals: SIGRTMIN+1 … SIGRTMIN+30, SIGRTMAX-1 … SIGRTMAX-30. */
+	if (len > 6 && (memcmp(s, "RTMIN+", 6) == 0 || memcmp(s, "RTMAX-", 6) == 0) &&
+	    decimal_at_most(s + 6, len - 6, 30) && s[6] != '0')
+		return NULL;
+	return why;
+}
+
+static bool container_name(const char *s, size_t len)
+{
+	if (len == 0 || len > 128 || !is_alnum(s[0]))
+		return false;
+	for (size_t i = 1; i < len; i++)
+		if (!is_alnum(s[i]) && !in_set(s[i], "_.-"))
+			return false;
+	return true;
+}
+
+static const char *rule_network(const char *s, size_t len)
+{
+	if (!strcmp(s, "bridge") || !strcmp(s, "host") || !strcmp(s, "none"))
+		return NULL;
+	if (kiln_str_has_prefix(s, "container:") && container_name(s + 10, len - 10))
+		return NULL;
+	return "must be bridge, host, none or container:NAME";
+}
+
+/* "[IP:]HOST:CONTAINER[/tcp|/udp]"; IP is IPv4 or [IPv6]. */
+static const char *rule_publish(const char *s, size_t len)
+{
+	static const char why[] = "must be [IP:]HOST_PORT:CONTAINER_PORT[/tcp|/udp] with ports from 1 to 65535";
+	const char *end = s + len, *p = s, *colon;
+
+	if (len > 4 && (kiln_str_has_suffix(s, "/tcp") || kiln_str_has_suffix(s, "/udp")))
+		end -= 4;
+	if (memchr(s, '/', (size_t)(end - s)))
+		return why;
+	if (*p == '[') {
+		const char *close = memchr(p, ']', (size_t)(end - p));
+		_cleanup_free_ char *addr = NULL;
+		struct in6_addr a6;
+
+		if (!close || close + 1 >= end || close[1] != ':')
+			return why;
+		addr = kiln_xstrndup(p + 1, (size_t)(close - p - 1));
+		if (inet_pton(AF_INET6, addr, &a6) != 1)
+			return "has an invalid IPv6 address";
+		p = close + 2;
+	} else {
+		/* Two colons: the first part is an IPv4 address. */
+		const char *c1 = memchr(p, ':', (size_t)(end - p));
+		const char *c2 = c1 ? memchr(c1 + 1, ':', (size_t)(end - c1 - 1)) : NULL;
+
+		if (c2) {
+			_cleanup_free_ char *addr = kiln_xstrndup(p, (size_t)(c1 - p));
+			struct in_addr a4;
+
+			if (inet_pton(AF_INET, addr, &a4) != 1)
+				return "has an invalid IPv4 address";
+			p = c1 + 1;
+		}
+	}
+	colon = memchr(p, ':', (size_t)(end - p));
+	if (!colon || !port_number(p, (size_t)(colon - p)) ||
+	    !port_number(colon + 1, (size_t)(end - colon - 1)))
+		return why;
+	return NULL;
+}
+
+/* "NAME:/path[:ro|:rw]". */
+static const char *rule_named_volume(const char *s, size_t len)
+{
+	static const char why[] = "must be NAME:/absolute/path, optionally followed by :ro or :rw";
+	const char *colon = memchr(s, ':', len);
+	const char *path;
+	size_t plen;
+
+	if (!colon)
+		return why;
+	if (!container_name(s, (size_t)(colon - s)))
+		return "must start with a volume NAME of letters, digits, '_', '.' and '-' (starting with a letter or digit) and a ':'";
+	path = colon + 1;
+	plen = len - (size_t)(path - s);
+	if (plen > 3 && (kiln_str_has_suffix(s, ":ro") || kiln_str_has_suffix(s, ":rw")))
+		plen -= 3;
+	if (memchr(path, ':', plen))
+		return why;
+	if (rule_absolute(path, plen))
+		return "the path after NAME: must be absolute, without \"..\" components or control characters";
+	return NULL;
+}
+
+static const char *rule_http_path(const char *s, size_t len)
+{
+	if (len == 0 || s[0] != '/')
+		return "must be a URL path starting with '/'";
+	if (len > URL_MAX)
+		return "is longer than 2048 bytes";
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch <= 0x20 || ch >= 0x7f)
+			return "must not contain whitespace, control or non-ASCII characters";
+	}
+	return NULL;
+}
+
+static const char *rule_duration(const char *s, size_t len)
+{
+	static const char why[] = "must be a duration: 1 to 9 digits and a unit ms, s, m or h (e.g. 500ms, 2s)";
+	size_t digits = 0;
+
+	while (digits < len && is_digit(s[digits]))
+		digits++;
+	if (digits == 0 || digits > 9)
+		return why;
+	s += digits;
+	len -= digits;
+	if ((len == 2 && memcmp(s, "ms", 2) == 0) ||
+	    (len == 1 && (s[0] == 's' || s[0] == 'm' || s[0] == 'h')))
+		return NULL;
+	return why;
+}
+
+static const char *rule_count(const char *s, size_t len)
+{
+	if (!all_digits(s, len) || len > 9)
+		return "must be a decimal number of at most 9 digits";
+	return NULL;
+}
+
+static const char *rule_positive_count(const char *s, size_t len)
+{
+	const char *why = rule_count(s, len);
+
+	if (why)
+		return why;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] != '0')
+			return NULL;
+	return "must be greater than 0";
+}
+
+static const char *rule_memory(const char *s, size_t len)
+{
+	static const char why[] = "must be a size in bytes, optionally with a K, M or G suffix (e.g. 128M), greater than 0";
+	uint64_t v = 0, unit = 1;
+	size_t digits = 0;
+
+	while (digits < len && is_digit(s[digits]))
+		digits++;
+	if (digits == 0 || digits > 19)
+		return why;
+	if (len == digits + 1) {
+		switch (s[digits]) {
+		case 'k': case 'K': unit = 1ULL << 10; break;
+		case 'm': case 'M': unit = 1ULL << 20; break;
+		case 'g': case 'G': unit = 1ULL << 30; break;
+		default: return why;
+		}
+	} else if (len != digits) {
+		return why;
+	}
+	for (size_t i = 0; i < digits; i++)
+		v = v * 10 + (uint64_t)(s[i] - '0'); /* 19 digits fit */
+	if (v == 0)
+		return why;
+	if (__builtin_mul_overflow(v, unit, &v) || v > INT64_MAX)
+		return "is too large";
+	return NULL;
+}
+
+static const char *rule_cpus(const char *s, size_t len)
+{
+	static const char why[] = "must be a decimal number of CPUs greater than 0, such as 0.5 or 2";
+	size_t i = 0, int_digits, frac_digits = 0;
+	bool nonzero = false;
+
+	while (i < len && is_digit(s[i]))
+		nonzero |= s[i++] != '0';
+	int_digits = i;
+	if (int_digits == 0 || int_digits > 6)
+		return why;
+	if (i < len) {
+		if (s[i++] != '.')
+			return why;
+		while (i < len && is_digit(s[i])) {
+			nonzero |= s[i++] != '0';
+			frac_digits++;
+		}
+		if (frac_digits == 0 || frac_digits > 9 || i != len)
+			return why;
+	}
+	return nonzero ? NULL : why;
+}
+
+static const char *rule_update_order(const char *s, size_t len)
+{
+	return !strcmp(s, "start-first") || !strcmp(s, "stop-first")
+		       ? NULL
+		       : "must be start-first or stop-first";
+}
+
+static const char *rule_on_failure(const char *s, size_t len)
+{
+	return !strcmp(s, "rollback") || !strcmp(s, "pause") || !strcmp(s, "continue")
+		       ? NULL
+		       : "must be rollback, pause or continue";
+}
+
+/* ------------------------------------------------------------------------ */
+/* Schema helpers                                                            */
+
+/* A scalar checked by rule and copied into *out.  `what` names the value in
+ * the message: "\"x\" is not a valid WHAT: WHY". */
+static int string_field(struct ctx *c, const struct node *n, const char *what, rule_fn rule,
+			char **out)
+{
+	const char *why;
+
+	if (expect_kind(c, n, NODE_SCALAR) < 0)
+		return -1;
+	if (rule && (why = rule(n->text, n->len)))
+		return fail(c, n, "%s is not a valid %s: %s", quote_node(c, n), what, why);
+	free(*out);
+	*out = kiln_xstrndup(n->text, n->len);
+	return 0;
+}
+
+static int bool_field(struct ctx *c, const struct node *n, bool *out)
+{
+	if (expect_kind(c, n, NODE_SCALAR) < 0)
+		return -1;
+	if (!strcmp(n->text, "true"))
+		*out = true;
+	else if (!strcmp(n->text, "false"))
+		*out = false;
+	else
+		return fail(c, n, "%s is not a boolean: write true or false", quote_node(c, n));
+	return 0;
+}
+
+/* A list of strings; *count is set before the items are read so that a
+ * failure half-way still frees what was copied. */
+static int string_list(struct ctx *c, const struct node *n, const char *what, rule_fn rule,
+		       char ***out, size_t *count)
+{
+	if (expect_kind(c, n, NODE_SEQUENCE) < 0)
+		return -1;
+	*out = kiln_xcalloc(n->n_items, sizeof(**out));
+	*count = n->n_items;
+	for (size_t i = 0; i < n->n_items; i++) {
+		size_t old = path_push_index(c, i);
+		int rc = string_field(c, n->items[i], what, rule, &(*out)[i]);
+
+		path_pop(c, old);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int nonempty_list(struct ctx *c, const struct node *n, const char *what)
+{
+	if (n->kind == NODE_SEQUENCE && n->n_items == 0)
+		return fail(c, n, "must list at least one %s", what);
+	return 0;
+}
+
+/* Edits (insert, delete, replace, swap two neighbours) that turn a into b;
+ * UINT_MAX for strings too long to be a typo of a key. */
+static unsigned edit_distance(const char *a, size_t alen, const char *b)
+{
+	enum { MAX = 32 };
+	size_t blen = strlen(b);
+	unsigned d[MAX + 1][MAX + 1];
+
+	if (alen > MAX || blen > MAX)
+		return UINT_MAX;
+	for (size_t i = 0; i <= alen; i++)
+		d[i][0] = (unsigned)i;
+	for (size_t j = 0; j <= blen; j++)
+		d[0][j] = (unsigned)j;
+	for (size_t i = 1; i <= alen; i++) {
+		for (size_t j = 1; j <= blen; j++) {
+			unsigned v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (d[i - 1][j] + 1 < v)
+				v = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < v)
+				v = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < v)
+				v = d[i - 2][j - 2] + 1;
+			d[i][j] = v;
+		}
+	}
+	return d[alen][blen];
+}
+
+typedef int (*field_fn)(struct ctx *c, unsigned key, const struct node *value, void *obj);
+
+/* A mapping with a fixed set of keys (NULL-terminated; at most 32), of
+ * which those whose bit is set in `required` must be there.  fn is called
+ * for each key in file order with the key's name pushed on the path. */
+static int map_walk(struct ctx *c, const struct node *map, const char *const *keys,
+		    unsigned required, field_fn fn, void *obj)
+{
+	unsigned first_line[32] = { 0 };
+	unsigned n_keys = 0;
+
+	while (keys[n_keys])
+		n_keys++;
+	if (expect_kind(c, map, NODE_MAPPING) < 0)
+		return -1;
+	for (size_t i = 0; i + 1 < map->n_items; i += 2) {
+		const struct node *k = map->items[i], *v = map->items[i + 1];
+		unsigned idx;
+		size_t old;
+		int rc;
+
+		if (k->kind != NODE_SCALAR)
+			return fail(c, k, "keys must be strings, got %s", kind_name(k));
+		for (idx = 0; idx < n_keys; idx++)
+			if (strlen(keys[idx]) == k->len && memcmp(keys[idx], k->text, k->len) == 0)
+				break;
+		if (idx == n_keys) {
+			_cleanup_buf_ struct kiln_buf list = KILN_BUF_INIT;
+			const char *guess = NULL;
+			/* Suggest the nearest key for a typo, not for a short word
+			 * that is merely two letters from one. */
+			unsigned best = k->len <= 4 ? 2 : 3;
+
+			for (unsigned j = 0; j < n_keys; j++) {
+				unsigned d = edit_distance(k->text, k->len, keys[j]);
+
+				kiln_buf_printf(&list, "%s%s", j ? ", " : "", keys[j]);
+				if (d < best) {
+					best = d;
+					guess = keys[j];
+				}
+			}
+			if (guess)
+				return fail(c, k, "unknown key %s (expected one of: %s); did you mean \"%s\"?",
+					    quote_node(c, k), list.data, guess);
+			return fail(c, k, "unknown key %s (expected one of: %s)", quote_node(c, k),
+				    list.data);
+		}
+		if (first_line[idx])
+			return fail(c, k, "duplicate key \"%s\" (first at line %u)", keys[idx],
+				    first_line[idx]);
+		first_line[idx] = k->mark.line ? k->mark.line : 1;
+		old = path_push_key(c, keys[idx], k->len);
+		rc = fn(c, idx, v, obj);
+		path_pop(c, old);
+		if (rc < 0)
+			return -1;
+	}
+	{
+		_cleanup_buf_ struct kiln_buf missing = KILN_BUF_INIT;
+		unsigned n_missing = 0, last = 0;
+
+		for (unsigned j = 0; j < n_keys; j++)
+			if ((required & (1u << j)) && !first_line[j])
+				n_missing++, last = j;
+		if (n_missing == 0)
+			return 0;
+		for (unsigned j = 0, seen = 0; j < n_keys; j++) {
+			if (!(required & (1u << j)) || first_line[j])
+				continue;
+			if (seen++)
+				kiln_buf_adds(&missing, j == last ? " and " : ", ");
+			kiln_buf_printf(&missing, "\"%s\"", keys[j]);
+		}
+		return fail(c, map, "missing required key%s %s (in the mapping that starts here)",
+			    n_missing > 1 ? "s" : "", missing.data);
+	}
+}
+
+typedef int (*entry_fn)(struct ctx *c, size_t index, const struct node *key,
+			const struct node *value, void *obj);
+
+/* A mapping whose keys are data (packages, env, labels): each key must be
+ * a string passing key_rule and appear once; fn sees each pair in file
+ * order with the key pushed on the path. */
+static int map_entries(struct ctx *c, const struct node *map, const char *key_what,
+		       rule_fn key_rule, entry_fn fn, void *obj)
+{
+	_cleanup_strset_ struct strset seen = { 0 };
+
+	if (expect_kind(c, map, NODE_MAPPING) < 0)
+		return -1;
+	for (size_t i = 0; i + 1 < map->n_items; i += 2) {
+		const struct node *k = map->items[i], *v = map->items[i + 1];
+		const char *why;
+		unsigned first;
+		size_t old;
+		int rc;
+
+		if (k->kind != NODE_SCALAR)
+			return fail(c, k, "keys must be strings, got %s", kind_name(k));
+		if (expect_kind(c, k, NODE_SCALAR) < 0)
+			return -1;
+		if ((why = key_rule(k->text, k->len)))
+			return fail(c, k, "%s is not a valid %s: %s", quote_node(c, k), key_what, why);
+		if ((first = strset_add(&seen, k->text, k->len, k->mark.line)))
+			return fail(c, k, "duplicate key %s (first at line %u)", quote_node(c, k), first);
+		old = path_push_key(c, k->text, k->len);
+		rc = fn(c, i / 2, k, v, obj);
+		path_pop(c, old);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* sources                                                                   */
+
+static const char *const source_keys[] = { "name", "suite", "components", "keyring",
+					    "trusted", "url", "fallback", NULL };
+enum { SRC_NAME, SRC_SUITE, SRC_COMPONENTS, SRC_KEYRING, SRC_TRUSTED, SRC_URL, SRC_FALLBACK };
+
+struct source_walk {
+	struct kiln_source *src;
+	struct strset *names;
+	const struct node *keyring, *trusted;
+};
+
+static int source_field(struct ctx *c, unsigned key, const struct node *v, void *obj)
+{
+	struct source_walk *w = obj;
+	struct kiln_source *s = w->src;
+	unsigned first;
+
+	switch (key) {
+	case SRC_NAME:
+		if (string_field(c, v, "source name", rule_name, &s->name) < 0)
+			return -1;
+		if ((first = strset_add(w->names, v->text, v->len, v->mark.line)))
+			return fail(c, v, "duplicate source name %s (first at line %u)",
+				    quote_node(c, v), first);
+		return 0;
+	case SRC_SUITE:
+		return string_field(c, v, "suite", rule_suite, &s->suite);
+	case SRC_COMPONENTS: {
+		_cleanup_strset_ struct strset seen = { 0 };
+
+		if (string_list(c, v, "component", rule_component, &s->components,
+				&s->n_components) < 0 ||
+		    nonempty_list(c, v, "component") < 0)
+			return -1;
+		for (size_t i = 0; i < v->n_items; i++) {
+			const struct node *item = v->items[i];
+
+			if ((first = strset_add(&seen, item->text, item->len, item->mark.line))) {
+				size_t old = path_push_index(c, i);
+				fail(c, item, "duplicate component %s (first at line %u)",
+				     quote_node(c, item), first);
+				path_pop(c, old);
+				return -1;
+			}
+		}
+		return 0;
+	}
+	case SRC_KEYRING:
+		w->keyring = v;
+		return string_field(c, v, "keyring path", rule_keyring, &s->keyring);
+	case SRC_TRUSTED:
+		w->trusted = v;
+		return bool_field(c, v, &s->trusted);
+	case SRC_URL:
+		return string_field(c, v, "URL", rule_url, &s->url);
+	case SRC_FALLBACK:
+		return string_list(c, v, "URL", rule_url, &s->fallback, &s->n_fallback);
+	}
+	return 0;
+}
+
+static int parse_sources(struct ctx *c, const struct node *v, struct kiln_manifest *m)
+{
+	_cleanup_strset_ struct strset names = { 0 };
+
+	if (expect_kind(c, v, NODE_SEQUENCE) < 0 || nonempty_list(c, v, "source") < 0)
+		return -1;
+	m->sources = kiln_xcalloc(v->n_items, sizeof(*m->sources));
+	m->n_sources = v->n_items;
+	for (size_t i = 0; i < v->n_items; i++) {
+		const struct node *item = v->items[i];
+		struct kiln_source *s = &m->sources[i];
+		struct source_walk w = { .src = s, .names = &names };
+		size_t old = path_push_index(c, i);
+		int rc;
+
+		s->mark = item->mark;
+		rc = map_walk(c, item, source_keys, 1u << SRC_NAME | 1u << SRC_SUITE, source_field, &w);
+		if (rc == 0 && s->trusted && w.keyring)
+			rc = fail(c, w.trusted,
+				  "give either keyring or trusted: true, not both");
+		if (rc == 0 && !s->trusted && !w.keyring)
+			rc = fail(c, item,
+				  "missing required key \"keyring\" (or trusted: true to skip signature checks)");
+		if (rc == 0 && !s->components) {
+			s->components = kiln_xcalloc(1, sizeof(*s->components));
+			s->components[0] = kiln_xstrdup("main");
+			s->n_components = 1;
+		}
+		path_pop(c, old);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* packages                                                                  */
+
+static const char *rule_package_name(const char *s, size_t len)
+{
+	return kiln_package_name_valid(s, len)
+		       ? NULL
+		       : "Debian package names are at least 2 characters of a-z, 0-9, '+', '-' and '.', starting with a letter or digit";
+}
+
+/* Does a refused version look like a range, a wildcard or a channel name
+ * rather than a typo?  Then the message says what to write instead. */
+static bool looks_unpinned(const char *s, size_t len)
+{
+	bool letters = len > 0;
+
+	if (len == 0 || in_set(s[0], "<>=!~^*") || memchr(s, '*', len))
+		return true;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
+			letters = false;
+	return letters;
+}
+
+static int package_entry(struct ctx *c, size_t index, const struct node *k, const struct node *v,
+			 void *obj)
+{
+	struct kiln_manifest *m = obj;
+	struct kiln_package_pin *p = &m->packages[index];
+	const char *why;
+
+	p->name = kiln_xstrndup(k->text, k->len);
+	p->mark = v->mark;
+	if (expect_kind(c, v, NODE_SCALAR) < 0)
+		return -1;
+	if (!kiln_debversion_valid(v->text, v->len, &why)) {
+		if (looks_unpinned(v->text, v->len))
+			return fail(c, v,
+				    "version %s is not an exact Debian version (%s); pin an exact version, e.g. 1.35.0-4",
+				    quote_node(c, v), why);
+		return fail(c, v, "version %s is not an exact Debian version (%s)", quote_node(c, v),
+			    why);
+	}
+	p->version = kiln_xstrndup(v->text, v->len);
+	return 0;
+}
+
+static int parse_packages(struct ctx *c, const struct node *v, struct kiln_manifest *m)
+{
+	if (expect_kind(c, v, NODE_MAPPING) < 0)
+		return -1;
+	if (v->n_items == 0)
+		return fail(c, v, "must list at least one package (name: exact version)");
+	m->packages = kiln_xcalloc(v->n_items / 2, sizeof(*m->packages));
+	m->n_packages = v->n_items / 2;
+	return map_entries(c, v, "package name", rule_package_name, package_entry, m);
+}
+
+/* ------------------------------------------------------------------------ */
+/* files                                                                     */
+
+static const char *const file_keys[] = { "src", "dst", "mode", "dir_mode", "owner", NULL };
+enum { FILE_SRC, FILE_DST, FILE_MODE, FILE_DIR_MODE, FILE_OWNER };
+
+static int file_field(struct ctx *c, unsigned key, const struct node *v, void *obj)
+{
+	struct kiln_file_copy *f = obj;
+
+	switch (key) {
+	case FILE_SRC:
+		return string_field(c, v, "source path", rule_src, &f->src);
+	case FILE_DST:
+		return string_field(c, v, "destination", rule_absolute, &f->dst);
+	case FILE_MODE:
+		return string_field(c, v, "mode", rule_mode, &f->mode);
+	case FILE_DIR_MODE:
+		return string_field(c, v, "mode", rule_mode, &f->dir_mode);
+	case FILE_OWNER:
+		return string_field(c, v, "owner", rule_owner, &f->owner);
+	}
+	return 0;
+}
+
+static int parse_files(struct ctx *c, const struct node *v, struct kiln_manifest *m)
+{
+	if (expect_kind(c, v, NODE_SEQUENCE) < 0)
+		return -1;
+	m->files = kiln_xcalloc(v->n_items, sizeof(*m->files));
+	m->n_files = v->n_items;
+	for (size_t i = 0; i < v->n_items; i++) {
+		size_t old = path_push_index(c, i);
+		int rc;
+
+		m->files[i].mark = v->items[i]->mark;
+		rc = map_walk(c, v->items[i], file_keys, 1u << FILE_SRC | 1u << FILE_DST, file_field,
+			      &m->files[i]);
+		path_pop(c, old);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* accounts                                                                  */
+
+static const char *const accounts_keys[] = { "groups", "users", NULL };
+static const char *const group_keys[] = { "name", "gid", "members", NULL };
+static const char *const user_keys[] = { "name", "uid", "gid", "home", "shell", "groups", NULL };
+enum { ACC_GROUPS, ACC_USERS };
+enum { GROUP_NAME, GROUP_GID, GROUP_MEMBERS };
+enum { USER_NAME, USER_UID, USER_GID, USER_HOME, USER_SHELL, USER_GROUPS };
+
+struct account_walk {
+	void *entry;             /* struct kiln_group or struct kiln_user */
+	struct strset *names, *ids;
+};
+
+static int unique(struct ctx *c, struct strset *set, const struct node *v, const char *what)
+{
+	unsigned first = strset_add(set, v->text, v->len, v->mark.line);
+
+	if (first)
+		return fail(c, v, "duplicate %s %s (first at line %u)", what, quote_node(c, v), first);
+	return 0;
+}
+
+static int group_field(struct ctx *c, unsigned key, const struct node *v, void *obj)
+{
+	struct account_walk *w = obj;
+	struct kiln_group *g = w->entry;
+
+	switch (key) {
+	case GROUP_NAME:
+		if (string_field(c, v, "group name", rule_account_name, &g->name) < 0)
+			return -1;
+		return unique(c, w->names, v, "group name");
+	case GROUP_GID:
+		if (string_field(c, v, "gid", rule_id, &g->gid) < 0)
+			return -1;
+		return unique(c, w->ids, v, "gid");
+	case GROUP_MEMBERS:
+		return string_list(c, v, "user name", rule_account_name, &g->members, &g->n_members);
+	}
+	return 0;
+}
+
+static int user_field(struct ctx *c, unsigned key, const struct node *v, void *obj)
+{
+	struct account_walk *w = obj;
+	struct kiln_user *u = w->entry;
+
+	switch (key) {
+	case USER_NAME:
+		if (string_field(c, v, "user name", rule_account_name, &u->name) < 0)
+			return -1;
+		return unique(c, w->names, v, "user name");
+	case USER_UID:
+		if (string_field(c, v, "uid", rule_id, &u->uid) < 0)
+			return -1;
+		return unique(c, w->ids, v, "uid");
+	case USER_GID:
+		return string_field(c, v, "gid", rule_id, &u->gid);
+	case USER_HOME:
+		return string_field(c, v, "home directory", rule_passwd_path, &u->home);
+	case USER_SHELL:
+		return string_field(c, v, "shell", rule_passwd_path, &u->shell);
+	case USER_GROUPS:
+		return string_list(c, v, "group name", rule_account_name, &u->groups, &u->n_groups);
+	}
+	return 0;
+}
+
+static int parse_account_list(struct ctx *c, const struct node *v, bool users,
+			      struct kiln_manifest *m)
+{
+	_cleanup_strset_ struct strset names = { 0 }, ids = { 0 };
+
+	if (expect_kind(c, v, NODE_SEQUENCE) < 0)
+		return -1;
+	if (users) {
+		m->users = kiln_xcalloc(v->n_items, sizeof(*m->users));
+		m->n_users = v->n_items;
+	} else {
+		m->groups = kiln_xcalloc(v->n_items, sizeof(*m->groups));
+		m->n_groups = v->n_items;
+	}
+	for (size_t i = 0; i < v->n_items; i++) {
+		struct account_walk w = { .names = &names, .ids = &ids };
+		size_t old = path_push_index(c, i);
+		int rc;
+
+		if (users) {
+			w.entry = &m->users[i];
+			rc = map_walk(c, v->items[i], user_keys,
+				      1u << USER_NAME | 1u << USER_UID | 1u << USER_GID, user_field, &w);
+		} else {
+			w.entry = &m->groups[i];
+			rc = map_walk(c, v->items[i], group_keys, 1u << GROUP_NAME | 1u << GROUP_GID,
+				      group_field, &w);
+		}
+		path_pop(c, old);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int accounts_field(struct ctx *c, unsigned key, const struct node *v, void *obj)
+{
+	return parse_account_list(c, v, key == ACC_USERS, obj);
+}
+
+/* ------------------------------------------------------------------------ */
+/* config                                                                    */
+
+static const char *const config_keys[] = { "entrypoint", "cmd", "env", "workdir", "user",
+					    "ports", "labels", "stop_signal", "volumes", NULL };
+enum { CFG_ENTRYPOINT, CFG_CMD, CFG_ENV, CFG_WORKDIR, CFG_USER, CFG_PORTS, CFG_LABELS,
+       CFG_STOP_SIGNAL, CFG_VOLUMES };
+
+static const char *rule_label_key(const char *s, size_t len)
+{
+	return len == 0 ? "must not be empty" : NULL;
+}
+
+static int keyval_entry(struct ctx *c, size_t index, const struct node *k, const struct node *v,
+			void *obj)
+{
+	struct kiln_keyval *kv = &((struct kiln_keyval *)obj)[index];
+
+	kv->key = kiln_xstrndup(k->text, k->len);
+	return string_field(c, v, "value", NULL, &kv->value);
+}
+
+static int keyval_map(struct ctx *c, const struct node *v, const char *key_what, rule_fn key_rule,
+		      struct kiln_keyval **out, size_t *count)
+{
+	if (expect_kind(c, v, NODE_MAPPING) < 0)
+		return -1;
+	*out = kiln_xcalloc(v->n_items / 2, sizeof(**out));
+	*count = v->n_items / 2;
+	return map_entries(c, v, key_what, key_rule, keyval_entry, *out);
+}
+
+static int config_field(struct ctx *c, unsigned key, const struct node *v, void *obj)
+{
+	struct kiln_image_config *cfg = obj;
+
+	switch (key) {
+	case CFG_ENTRYPOINT:
+		cfg->has_entrypoint = true;
+		return string_list(c, v, "argument", NULL, &cfg->entrypoint, &cfg->n_entrypoint);
+	case CFG_CMD:
+		cfg->has_cmd = true;
+		return string_list(c, v, "argument", NULL, &cfg->cmd, &cfg->n_cmd);
+	case CFG_ENV:
+		return keyval_map(c, v, "environment variable name", rule_env_name, &cfg->env,
+				  &cfg->n_env);
+	case CFG_WORKDIR:
+		return string_field(c, v, "working directory", rule_absolute, &cfg->workdir);
+	case CFG_USER:
+		return string_field(c, v, "user", rule_user_spec, &cfg->user);
+	case CFG_PORTS:
+		if (string_list(c, v, "port", rule_port_spec, &cfg->ports, &cfg->n_ports) < 0)
+			return -1;
+		/* "8080" means "8080/tcp", as in a Dockerfile's EXPOSE. */
+		for (size_t i = 0; i < cfg->n_ports; i++) {
+			if (!strchr(cfg->ports[i], '/')) {
+				char *p = kiln_xasprintf("%s/tcp", cfg->ports[i]);
+				free(cfg->ports[i]);
+				cfg->ports[i] = p;
+			}
+		}
+		return 0;
+	case CFG_LABELS:
+		return keyval_map(c, v, "label", rule_label_key, &cfg->labels, &cfg->n_labels);
+	case CFG_STOP_SIGNAL:
+		return string_field(c, v, "signal", rule_signal, &cfg->stop_signal);
+	case CFG_VOLUMES:
+		return string_list(c, v, "volume path", rule_absolute, &cfg->volumes,
+				   &cfg->n_volumes);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* service                                                                   */
+
+static const char *const service_keys[] = { "network", "publish", "volumes", "health",
+					     "resources", "update", NULL };
+static const char *const health_keys[] = { "http", "port", "cmd", "interval", "timeout",
+					    "start_period", "retries", NULL };
+static const char *const resources_keys[] = { "memory", "pids", "cpus", NULL };
+static const char *const update_keys[] = { "order", "drain", "on_failure", NULL };
+enum { SVC_NETWORK, SVC_PUBLISH, SVC_VOLUMES, SVC_HEALTH, SVC_RESOURCES, SVC_UPDATE };
+enum { HEALTH_HTTP, HEALTH_PORT, HEALTH_CMD, HEALTH_INTERVAL, HEALTH_TIMEOUT,
+       HEALTH_START_PERIOD, HEALTH_RETRIES };
+enum { RES_MEMORY, RES_PIDS, RES_CPUS };
+enum { UPD_ORDER, UPD_DRAIN, UPD_ON_FAILURE };
+
+struct health_walk {
+	struct kiln_health *h;
+	const struct node *http, *port, *cmd;
+};
+
+static int health_field(struct ctx *c, unsigned key, const struct node *v, void *obj)
+{
+	struct health_walk *w = obj;
+	struct kiln_health *h = w->h;
+
+	switch (key) {
+	case HEALTH_HTTP:
+		w->http = v;
+		return string_field(c, v, "HTTP path", rule_http_path, &h->http);
+	case HEALTH_PORT:
+		w->port = v;
+		return string_field(c, v, "port", rule_port, &h->port);
+	case HEALTH_CMD:
+		w->cmd = v;
+		if (string_list(c, v, "argument", NULL, &h->cmd, &h->n_cmd) < 0)
+			return -1;
+		return nonempty_list(c, v, "argument");
+	case HEALTH_INTERVAL:
+		return string_field(c, v, "duration", rule_duration, &h->interval);
+	case HEALTH_TIMEOUT:
+		return string_field(c, v, "duration", rule_duration, &h->timeout);
+	case HEALTH_START_PERIOD:
+		return string_field(c, v, "duration", rule_duration, &h->start_period);
+	case HEALTH_RETRIES:
+		return string_field(c, v, "count", rule_count, &h->retries);
+	}
+	return 0;
+}
+
+static int resources_field(struct ctx *c, unsigned key, const struct node *v, void *obj)
+{
+	struct kiln_service *s = obj;
+
+	switch (key) {
+	case RES_MEMORY:
+		return string_field(c, v, "memory size", rule_memory, &s->memory);
+	case RES_PIDS:
+		return string_field(c, v, "process count", rule_positive_count, &s->pids);
+	case RES_CPUS:
+		return string_field(c, v, "CPU count", rule_cpus, &s->cpus);
+	}
+	return 0;
+}
+
+static int update_field(struct ctx *c, unsigned key, const struct node *v, void *obj)
+{
+	struct kiln_service *s = obj;
+
+	switch (key) {
+	case UPD_ORDER:
+		return string_field(c, v, "update order", rule_update_order, &s->update_order);
+	case UPD_DRAIN:
+		return string_field(c, v, "duration", rule_duration, &s->update_drain);
+	case UPD_ON_FAILURE:
+		return string_field(c, v, "failure action", rule_on_failure, &s->update_on_failure);
+	}
+	return 0;
+}
+
+static int service_field(struct ctx *c, unsigned key, const struct node *v, void *obj)
+{
+	struct kiln_service *s = obj;
+
+	switch (key) {
+	case SVC_NETWORK:
+		return string_field(c, v, "network", rule_network, &s->network);
+	case SVC_PUBLISH:
+		return string_list(c, v, "published port", rule_publish, &s->publish, &s->n_publish);
+	case SVC_VOLUMES:
+		return string_list(c, v, "volume", rule_named_volume, &s->volumes, &s->n_volumes);
+	case SVC_HEALTH: {
+		struct health_walk w = { .h = &s->health };
+
+		s->has_health = true;
+		if (map_walk(c, v, health_keys, 0, health_field, &w) < 0)
+			return -1;
+		if (w.http && w.cmd)
+			return fail(c, w.cmd, "give either http or cmd, not both");
+		if (!w.http && !w.cmd)
+			return fail(c, v, "needs http (a URL path to GET) or cmd (a command to run)");
+		if (w.port && !w.http)
+			return fail(c, w.port, "port is used only with http");
+		return 0;
+	}
+	case SVC_RESOURCES:
+		return map_walk(c, v, resources_keys, 0, resources_field, s);
+	case SVC_UPDATE:
+		return map_walk(c, v, update_keys, 0, update_field, s);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The top level                                                             */
+
+static const char *const top_keys[] = { "kiln", "name", "architecture", "sources", "packages",
+					 "epoch", "base", "files", "accounts", "run", "config",
+					 "service", NULL };
+enum { TOP_KILN, TOP_NAME, TOP_ARCHITECTURE, TOP_SOURCES, TOP_PACKAGES, TOP_EPOCH, TOP_BASE,
+       TOP_FILES, TOP_ACCOUNTS, TOP_RUN, TOP_CONFIG, TOP_SERVICE };
+
+static int top_field(struct ctx *c, unsigned key, const struct node *v, void *obj)
+{
+	struct kiln_manifest *m = obj;
+
+	switch (key) {
+	case TOP_KILN:
+		if (expect_kind(c, v, NODE_SCALAR) < 0)
+			return -1;
+		if (strcmp(v->text, "1") != 0)
+			return fail(c, v, "unsupported schema version %s (this kiln reads kiln: 1)",
+				    quote_node(c, v));
+		return 0;
+	case TOP_NAME:
+		return string_field(c, v, "name", rule_name, &m->name);
+	case TOP_ARCHITECTURE:
+		return string_field(c, v, "architecture", rule_architecture, &m->architecture);
+	case TOP_SOURCES:
+		return parse_sources(c, v, m);
+	case TOP_PACKAGES:
+		return parse_packages(c, v, m);
+	case TOP_EPOCH:
+		return string_field(c, v, "epoch", rule_epoch, &m->epoch);
+	case TOP_BASE:
+		return string_field(c, v, "base", rule_base, &m->base);
+	case TOP_FILES:
+		return parse_files(c, v, m);
+	case TOP_ACCOUNTS:
+		return map_walk(c, v, accounts_keys, 0, accounts_field, m);
+	case TOP_RUN:
+		return string_list(c, v, "command", rule_not_empty, &m->run, &m->n_run);
+	case TOP_CONFIG:
+		return map_walk(c, v, config_keys, 0, config_field, &m->config);
+	case TOP_SERVICE:
+		m->service.present = true;
+		return map_walk(c, v, service_keys, 0, service_field, &m->service);
+	}
+	return 0;
+}
+
+struct kiln_manifest *kiln_manifest_parse(const char *path, const char *data, size_t len,
+					  struct kiln_error *err)
+{
+	_cleanup_(node_freep) struct node *root = NULL;
+	_cleanup_manifest_ struct kiln_manifest *m = NULL;
+	struct ctx c = { .file = path, .err = err };
+	int rc;
+
+	if (!data)
+		data = "";
+	if (len > KILN_MANIFEST_MAX_SIZE) {
+		kiln_error_set(err, "%s:1:1: the manifest is larger than %d bytes", path,
+			       KILN_MANIFEST_MAX_SIZE);
+		return NULL;
+	}
+	root = read_tree(path, data, len, err);
+	if (!root)
+		return NULL;
+	if (root->kind != NODE_MAPPING) {
+		kiln_error_set(err, "%s:%u:%u: expected a mapping at the top level (kiln: 1, name: …), got %s",
+			       path, root->mark.line, root->mark.column, kind_name(root));
+		return NULL;
+	}
+	m = kiln_xcalloc(1, sizeof(*m));
+	m->path = kiln_xstrdup(path);
+	rc = map_walk(&c, root, top_keys,
+		      1u << TOP_KILN | 1u << TOP_NAME | 1u << TOP_SOURCES | 1u << TOP_PACKAGES,
+		      top_field, m);
+	ctx_release(&c);
+	if (rc < 0)
+		return NULL;
+	if (!m->architecture)
+		m->architecture = kiln_xstrdup("amd64");
+	if (!m->epoch)
+		m->epoch = kiln_xstrdup("0");
+	if (!m->base)
+		m->base = kiln_xstrdup("scratch");
+	return kiln_steal_pointer(&m);
+}
+
+struct kiln_manifest *kiln_manifest_load(const char *path, struct kiln_error *err)
+{
+	_cleanup_free_ char *data = NULL;
+	size_t len = 0;
+
+	data = kiln_file_read(path, KILN_MANIFEST_MAX_SIZE, &len, err);
+	if (!data)
+		return NULL;
+	return kiln_manifest_parse(path, data, len, err);
+}
+
+static void free_strings(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void free_keyvals(struct kiln_keyval *kv, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(kv[i].key);
+		free(kv[i].value);
+	}
+	free(kv);
+}
+
+void kiln_manifest_free(struct kiln_manifest *m)
+{
+	if (!m)
+		return;
+	free(m->path);
+	free(m->name);
+	free(m->architecture);
+	for (size_t i = 0; i < m->n_sources; i++) {
+		struct kiln_source *s = &m->sources[i];
+
+		free(s->name);
+		free(s->suite);
+		free_strings(s->components, s->n_components);
+		free(s->keyring);
+		free(s->url);
+		free_strings(s->fallback, s->n_fallback);
+	}
+	free(m->sources);
+	for (size_t i = 0; i < m->n_packages; i++) {
+		free(m->packages[i].name);
+		free(m->packages[i].version);
+	}
+	free(m->packages);
+	free(m->epoch);
+	free(m->base);
+	for (size_t i = 0; i < m->n_files; i++) {
+		free(m->files[i].src);
+		free(m->files[i].dst);
+		free(m->files[i].mode);
+		free(m->files[i].dir_mode);
+		free(m->files[i].owner);
+	}
+	free(m->files);
+	for (size_t i = 0; i < m->n_groups; i++) {
+		free(m->groups[i].name);
+		free(m->groups[i].gid);
+		free_strings(m->groups[i].members, m->groups[i].n_members);
+	}
+	free(m->groups);
+	for (size_t i = 0; i < m->n_users; i++) {
+		struct kiln_user *u = &m->users[i];
+
+		free(u->name);
+		free(u->uid);
+		free(u->gid);
+		free(u->home);
+		free(u->shell);
+		free_strings(u->groups, u->n_groups);
+	}
+	free(m->users);
+	free_strings(m->run, m->n_run);
+	free_strings(m->config.entrypoint, m->config.n_entrypoint);
+	free_strings(m->config.cmd, m->config.n_cmd);
+	free_keyvals(m->config.env, m->config.n_env);
+	free(m->config.workdir);
+	free(m->config.user);
+	free_strings(m->config.ports, m->config.n_ports);
+	free_keyvals(m->config.labels, m->config.n_labels);
+	free(m->config.stop_signal);
+	free_strings(m->config.volumes, m->config.n_volumes);
+	free(m->service.network);
+	free_strings(m->service.publish, m->service.n_publish);
+	free_strings(m->service.volumes, m->service.n_volumes);
+	free(m->service.health.http);
+	free(m->service.health.port);
+	free_strings(m->service.health.cmd, m->service.health.n_cmd);
+	free(m->service.health.interval);
+	free(m->service.health.timeout);
+	free(m->service.health.start_period);
+	free(m->service.health.retries);
+	free(m->service.memory);
+	free(m->service.pids);
+	free(m->service.cpus);
+	free(m->service.update_order);
+	free(m->service.update_drain);
+	free(m->service.update_on_failure);
+	free(m);
+}
