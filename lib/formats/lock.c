@@ -492,7 +492,11 @@ struct kiln_lock *kiln_lock_load(const char *path, struct kiln_error *err)
 	_cleanup_free_ char *data = NULL;
 	size_t len;
 
-	data = kiln_file_read(path, LOCK_MAX_SIZE, &len, err);
+	/* The lock sits beside the manifest in a work tree that may be a
+	 * hostile clone: a committed symlink must not make kiln read (and quote
+	 * in its errors) a file outside it (docs/building.md, "What the store
+	 * trusts"). */
+	data = kiln_file_read_nofollow(path, LOCK_MAX_SIZE, &len, err);
 	if (!data)
 		return NULL;
 	return kiln_lock_parse(path, data, len, err);

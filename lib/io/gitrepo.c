@@ -174,6 +174,13 @@ char *kiln_git_read_file(struct kiln_git *g, const char *commit, const char *pat
 	}
 	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB) {
 		kiln_error_set(err, "'%s' in commit %.12s is not a file", path, commit);
+	} else if (git_tree_entry_filemode(e) == GIT_FILEMODE_LINK) {
+		/* A committed symlink's bytes are its target's name: refuse it as
+		 * the work tree's reader does, so that a manifest or lock is the
+		 * same regular file in the commit and in a checkout. */
+		kiln_error_set(err, "'%s' in commit %.12s is a symbolic link; kiln reads it only as a "
+			       "regular file", path, commit);
+		kiln_error_verification(err);
 	} else if (git_blob_lookup(&blob, g->repo, git_tree_entry_id(e)) < 0) {
 		git_fail(err, path);
 	} else {

@@ -39,7 +39,8 @@ int kiln_git_resolve(struct kiln_git *g, const char *rev, char id[KILN_GIT_OID_H
 
 /* The bytes of the file at path (relative to the repository's top) in the
  * commit's tree; malloc'd, NUL-terminated.  *found is false (and 0 is
- * returned) when there is no such file. */
+ * returned) when there is no such file.  A symbolic link there is refused
+ * (a verification failure, exit 3), never read as its target's name. */
 char *kiln_git_read_file(struct kiln_git *g, const char *commit, const char *path, size_t *len,
 			 bool *found, struct kiln_error *err);
 

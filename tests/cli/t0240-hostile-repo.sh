@@ -132,6 +132,7 @@ variant lockfile;  link snapshots/.lock "$V/made-by-kiln"; git_commit lockfile
 variant trusted;   link .kiln/trusted "$V"; git_commit trusted
 variant dotkiln;   link .kiln "$V"; git_commit dotkiln
 variant gitignore; link .gitignore "$V/keep.txt"; git_commit gitignore
+variant klock;     link kiln.lock "$V/keep.txt"; git_commit klock
 # A cache the user put inside the work tree ($KILN_CACHE=.kcache below).
 variant workcache; link .kcache/packages "$V"; link .kcache/indexes "$V/sub"; link .kcache/tmp "$V/sha256"
 git_commit workcache
@@ -176,6 +177,7 @@ declare -A must_fail=(
 	[trusted]="verify log keygen init"
 	[dotkiln]="verify log keygen init build-key"
 	[gitignore]="init"
+	[klock]="lock build"
 	[workcache]="build build-rev audit lock init"
 )
 # audit reports a rebuild that fails as such (exit 1), whatever the cause.
@@ -186,10 +188,11 @@ declare -A shown=(
 	[commit]="snapshots/commits/$C0'" [index]="snapshots/index.json'"
 	[blob]="snapshots/blobs/sha256/$LAYER'" [lockfile]="snapshots/.lock'"
 	[trusted]=".kiln/trusted'" [dotkiln]=".kiln'" [gitignore]=".gitignore'"
+	[klock]="kiln.lock'"
 	[workcache]=".kcache/"
 )
 n=0
-for v in store blobs sha256 tmp cache commits commit index blob lockfile trusted dotkiln gitignore workcache; do
+for v in store blobs sha256 tmp cache commits commit index blob lockfile trusted dotkiln gitignore klock workcache; do
 	cmds=("${order[@]}")
 	[ "$v" = dotkiln ] && cmds+=(build-key)
 	for c in "${cmds[@]}"; do
