@@ -18,10 +18,15 @@ static void diff_help(void)
 	       "                 SNAP SNAP\n"
 	       "\n"
 	       "Show what changed from the first snapshot to the second, as a reviewer reads a\n"
-	       "lock diff: the Debian packages added, removed and changed (from each image's\n"
+	       "lock diff: the image config fields that differ (only when one does), the\n"
+	       "Debian packages added, removed and changed (from each image's\n"
 	       "var/lib/dpkg/status), then the files added, removed and changed (the merged\n"
 	       "filesystems compared path by path), each group sorted by name:\n"
 	       "\n"
+	       "  config (2 changed, 1 added, 0 removed):\n"
+	       "    ~ Entrypoint: [\"/usr/bin/app\"] → [\"/usr/bin/app\",\"--fast\"]\n"
+	       "    ~ Env MODE: blue → green\n"
+	       "    + ExposedPorts 8080/tcp\n"
 	       "  packages (1 changed, 1 added, 0 removed):\n"
 	       "    ~ libc6 2.36-9+deb12u3 → 2.36-9+deb12u4\n"
 	       "    + curl 7.88.1-10+deb12u5\n"
@@ -34,9 +39,11 @@ static void diff_help(void)
 	       "the content is the same), mode, owner, xattrs, device.  Files whose only\n"
 	       "change is their mtime are counted as mtime-only and listed with --mtime (a\n"
 	       "package upgrade moves the mtime of every file it ships; a changed file's\n"
-	       "list never says mtime).  Snapshots with the same packages and files print\n"
-	       "`no differences` (their image configs, which carry the commit time, are not\n"
-	       "compared).\n"
+	       "list never says mtime).  The config's Entrypoint, Cmd, Env (a set of\n"
+	       "variables: order does not matter), WorkingDir, User, ExposedPorts, Volumes,\n"
+	       "Labels, StopSignal and platform are compared; its creation time and history,\n"
+	       "which change with every commit, are not.  Snapshots with the same config,\n"
+	       "packages and files print `no differences`.\n"
 	       "\n"
 	       "Both snapshots are read from the same store; every layer blob is checked\n"
 	       "against its digest as it is read (exit 3 names a blob that is not), and a\n"
@@ -51,7 +58,9 @@ static void diff_help(void)
 	       "  --stat               only the counts\n"
 	       "  --mtime              also list the files whose only change is the mtime\n"
 	       "  --exit-code          exit 1 when the snapshots differ (0 when they do not)\n"
-	       "  --json               {\"packages\":{\"added\":[{name,version,architecture}],\n"
+	       "  --json               {\"config\":{\"added\":[{field,key,value}],\"removed\":[…],\n"
+	       "                       \"changed\":[{field,key,from,to}]} (key: Env, Labels,\n"
+	       "                       ExposedPorts, Volumes only), \"packages\":{\"added\":[{name,version,architecture}],\n"
 	       "                       \"removed\":[…],\"changed\":[{name,from,to,architecture}]},\n"
 	       "                       \"files\":{\"added\":[PATH…],\"removed\":[…],\n"
 	       "                       \"changed\":[{path,what:[…]}],\"mtime_only\":[…]}, \"differ\":BOOL}\n"
@@ -120,6 +129,26 @@ static json_t *json_packages(const struct kiln_snapdiff_package *v, size_t n, in
 	return a;
 }
 
+static json_t *json_configs(const struct kiln_snapdiff_config *v, size_t n, int kind)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_object();
+		json_object_set_new(o, "field", json_string(v[i].field));
+		if (v[i].key)
+			json_object_set_new(o, "key", json_bytes(v[i].key));
+		if (kind == '~') {
+			json_object_set_new(o, "from", json_bytes(v[i].from));
+			json_object_set_new(o, "to", json_bytes(v[i].to));
+		} else if (!v[i].member) {
+			json_object_set_new(o, "value", json_bytes(kind == '+' ? v[i].to : v[i].from));
+		}
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
 static json_t *json_paths(const struct kiln_snapdiff_file *v, size_t n)
 {
 	json_t *a = json_array();
@@ -156,14 +185,19 @@ static json_t *json_counts(size_t changed, size_t added, size_t removed)
 
 static void print_json(const struct kiln_snapdiff *d, bool stat)
 {
-	json_t *o = json_object(), *p, *f;
+	json_t *o = json_object(), *c, *p, *f;
 	char *text;
 
 	if (stat) {
+		c = json_counts(d->n_cfg_changed, d->n_cfg_added, d->n_cfg_removed);
 		p = json_counts(d->n_pkg_changed, d->n_pkg_added, d->n_pkg_removed);
 		f = json_counts(d->n_changed, d->n_added, d->n_removed);
 		json_object_set_new(f, "mtime_only", json_integer((json_int_t)d->n_mtime_only));
 	} else {
+		c = json_object();
+		json_object_set_new(c, "added", json_configs(d->cfg_added, d->n_cfg_added, '+'));
+		json_object_set_new(c, "removed", json_configs(d->cfg_removed, d->n_cfg_removed, '-'));
+		json_object_set_new(c, "changed", json_configs(d->cfg_changed, d->n_cfg_changed, '~'));
 		p = json_object();
 		json_object_set_new(p, "added", json_packages(d->pkg_added, d->n_pkg_added, '+'));
 		json_object_set_new(p, "removed", json_packages(d->pkg_removed, d->n_pkg_removed, '-'));
@@ -174,6 +208,7 @@ static void print_json(const struct kiln_snapdiff *d, bool stat)
 		json_object_set_new(f, "changed", json_changed(d->changed, d->n_changed));
 		json_object_set_new(f, "mtime_only", json_paths(d->mtime_only, d->n_mtime_only));
 	}
+	json_object_set_new(o, "config", c);
 	json_object_set_new(o, "packages", p);
 	json_object_set_new(o, "files", f);
 	json_object_set_new(o, "differ", json_boolean(!kiln_snapdiff_empty(d)));
@@ -183,11 +218,48 @@ static void print_json(const struct kiln_snapdiff *d, bool stat)
 	json_decref(o);
 }
 
+/* "~ Env FOO: a → b", "+ Env BAR=x", "- ExposedPorts 8080/tcp",
+ * "~ Entrypoint: [\"/a\"] → [\"/b\"]", "+ WorkingDir: /srv". */
+static void print_config(const struct kiln_snapdiff_config *c, int kind)
+{
+	const char *value = kind == '+' ? c->to : c->from;
+
+	printf("  %c %s", kind, c->field);
+	if (c->key) {
+		putchar(' ');
+		put_escaped(c->key);
+	}
+	if (c->member) {
+		putchar('\n');
+		return;
+	}
+	if (kind == '~') {
+		printf(": ");
+		put_escaped(c->from);
+		printf(" → ");
+		put_escaped(c->to);
+	} else {
+		printf(c->key ? "=" : ": ");
+		put_escaped(value);
+	}
+	putchar('\n');
+}
+
 static void print_text(const struct kiln_snapdiff *d, bool stat, bool mtime)
 {
 	if (kiln_snapdiff_empty(d)) {
 		printf("no differences\n");
 		return;
+	}
+	if (d->n_cfg_changed || d->n_cfg_added || d->n_cfg_removed) {
+		printf("config (%zu changed, %zu added, %zu removed)%s\n", d->n_cfg_changed,
+		       d->n_cfg_added, d->n_cfg_removed, stat ? "" : ":");
+		for (size_t i = 0; !stat && i < d->n_cfg_changed; i++)
+			print_config(&d->cfg_changed[i], '~');
+		for (size_t i = 0; !stat && i < d->n_cfg_added; i++)
+			print_config(&d->cfg_added[i], '+');
+		for (size_t i = 0; !stat && i < d->n_cfg_removed; i++)
+			print_config(&d->cfg_removed[i], '-');
 	}
 	printf("packages (%zu changed, %zu added, %zu removed)%s\n", d->n_pkg_changed, d->n_pkg_added,
 	       d->n_pkg_removed, stat ? "" : ":");

@@ -1,6 +1,8 @@
-/* snapdiff.c - packages and files that differ between two images. */
+/* snapdiff.c - config fields, packages and files that differ between two images. */
 #include "snapdiff.h"
 
+#include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "deb822.h"
@@ -234,6 +236,226 @@ char *kiln_snapdiff_changes_text(unsigned changes)
 	return kiln_buf_detach(&b);
 }
 
+/* ---- image configs ------------------------------------------------------------ */
+
+enum cfg_kind {
+	CFG_STRING, /* a string; "" is the same as absent (as for kiln run) */
+	CFG_ARRAY,  /* an array of strings, compared and shown as compact JSON */
+	CFG_ENV,    /* "K=V" strings: compared as a set of variables */
+	CFG_MAP,    /* an object of strings (Labels) */
+	CFG_SET,    /* an object whose keys alone matter (ExposedPorts, Volumes) */
+};
+
+/* In the order a reviewer reads them (and the lines are printed); the
+ * platform is at the top level of the config, the rest under "config". */
+static const struct {
+	const char *name;
+	enum cfg_kind kind;
+	bool top;
+} cfg_fields[] = {
+	{ "Entrypoint", CFG_ARRAY, false }, { "Cmd", CFG_ARRAY, false },
+	{ "Env", CFG_ENV, false },          { "WorkingDir", CFG_STRING, false },
+	{ "User", CFG_STRING, false },      { "ExposedPorts", CFG_SET, false },
+	{ "Volumes", CFG_SET, false },      { "Labels", CFG_MAP, false },
+	{ "StopSignal", CFG_STRING, false }, { "architecture", CFG_STRING, true },
+	{ "variant", CFG_STRING, true },    { "os", CFG_STRING, true },
+};
+
+static void cfg_add(struct kiln_snapdiff *out, const char *field, const char *key,
+		    const char *from, const char *to, bool member)
+{
+	struct kiln_snapdiff_config **v;
+	size_t *n;
+	struct kiln_snapdiff_config *c;
+
+	if (!from) {
+		v = &out->cfg_added;
+		n = &out->n_cfg_added;
+	} else if (!to) {
+		v = &out->cfg_removed;
+		n = &out->n_cfg_removed;
+	} else {
+		v = &out->cfg_changed;
+		n = &out->n_cfg_changed;
+	}
+	*v = kiln_xrealloc(*v, (*n + 1) * sizeof(**v));
+	c = &(*v)[(*n)++];
+	c->field = kiln_xstrdup(field);
+	c->key = key ? kiln_xstrdup(key) : NULL;
+	c->from = from ? kiln_xstrdup(from) : NULL;
+	c->to = to ? kiln_xstrdup(to) : NULL;
+	c->member = member;
+}
+
+/* One side's field as a comparable form: a JSON string (CFG_STRING), the
+ * array's compact JSON text in a JSON string (CFG_ARRAY), or an object of
+ * strings (the others), a new reference; NULL when absent, or with *bad
+ * set when of the wrong type. */
+static json_t *cfg_value_of(json_t *root, int f, bool *bad)
+{
+	json_t *holder = cfg_fields[f].top ? root : json_object_get(root, "config");
+	json_t *v = json_is_object(holder) ? json_object_get(holder, cfg_fields[f].name) : NULL;
+	const char *k;
+	json_t *o, *x;
+	size_t i;
+
+	if (!v || json_is_null(v))
+		return NULL;
+	switch (cfg_fields[f].kind) {
+	case CFG_STRING:
+		if (!json_is_string(v))
+			goto bad;
+		return json_string_length(v) ? json_incref(v) : NULL;
+	case CFG_ARRAY: {
+		if (!json_is_array(v))
+			goto bad;
+		json_array_foreach(v, i, x)
+			if (!json_is_string(x))
+				goto bad;
+		_cleanup_free_ char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		return json_string(text ? text : "");
+	}
+	case CFG_ENV:
+		if (!json_is_array(v))
+			goto bad;
+		o = json_object();
+		/* A variable given twice takes its last value, as in the process. */
+		json_array_foreach(v, i, x) {
+			const char *e = json_string_value(x), *eq;
+			if (!e) {
+				json_decref(o);
+				goto bad;
+			}
+			eq = strchr(e, '=');
+			_cleanup_free_ char *key = eq ? kiln_xstrndup(e, (size_t)(eq - e)) : kiln_xstrdup(e);
+			json_object_set_new(o, key, json_string(eq ? eq + 1 : ""));
+		}
+		return o;
+	case CFG_MAP:
+	case CFG_SET:
+		if (!json_is_object(v))
+			goto bad;
+		o = json_object();
+		json_object_foreach(v, k, x) {
+			if (cfg_fields[f].kind == CFG_MAP && !json_is_string(x)) {
+				json_decref(o);
+				goto bad;
+			}
+			json_object_set_new(o, k, json_string(cfg_fields[f].kind == CFG_MAP
+								     ? json_string_value(x)
+								     : ""));
+		}
+		return o;
+	}
+bad:
+	*bad = true;
+	return NULL;
+}
+
+static int cfg_value(json_t *root, int f, const char *label, json_t **out, struct kiln_error *err)
+{
+	bool bad = false;
+
+	*out = cfg_value_of(root, f, &bad);
+	if (bad)
+		return kiln_error_set(err, "%s: image config: %s%s has the wrong type", label,
+				      cfg_fields[f].top ? "" : "config.", cfg_fields[f].name);
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Keyed fields: every key of either side, sorted, each compared. */
+static void cfg_compare_keys(int f, json_t *a, json_t *b, struct kiln_snapdiff *out)
+{
+	json_t *all = json_object(), *x;
+	const char *k, **keys;
+	size_t n = 0;
+	bool member = cfg_fields[f].kind == CFG_SET;
+
+	if (a)
+		json_object_update(all, a);
+	if (b)
+		json_object_update(all, b);
+	keys = kiln_xcalloc(json_object_size(all) + 1, sizeof(*keys));
+	json_object_foreach(all, k, x)
+		keys[n++] = k;
+	qsort(keys, n, sizeof(*keys), cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		const char *va = a ? json_string_value(json_object_get(a, keys[i])) : NULL;
+		const char *vb = b ? json_string_value(json_object_get(b, keys[i])) : NULL;
+		if (!va || !vb || strcmp(va, vb) != 0)
+			cfg_add(out, cfg_fields[f].name, keys[i], va, vb, member);
+	}
+	free(keys);
+	json_decref(all);
+}
+
+static json_t *cfg_load(const char *json, size_t len, const char *label, struct kiln_error *err)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(json ? json : "", len, JSON_REJECT_DUPLICATES, &jerr);
+
+	if (!root) {
+		kiln_error_set(err, "%s: image config: %s (line %d)", label, jerr.text, jerr.line);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		json_decref(root);
+		kiln_error_set(err, "%s: image config: not a JSON object", label);
+		return NULL;
+	}
+	return root;
+}
+
+int kiln_snapdiff_configs(const char *json_a, size_t len_a, const char *label_a, const char *json_b,
+			  size_t len_b, const char *label_b, struct kiln_snapdiff *out,
+			  struct kiln_error *err)
+{
+	json_t *ra = cfg_load(json_a, len_a, label_a, err), *rb = NULL;
+	/* Collected apart, so that a failure leaves out as it was. */
+	struct kiln_snapdiff d = { 0 };
+	int rc = -1;
+
+	if (!ra || !(rb = cfg_load(json_b, len_b, label_b, err)))
+		goto out;
+	for (int f = 0; f < (int)(sizeof(cfg_fields) / sizeof(cfg_fields[0])); f++) {
+		json_t *a = NULL, *b = NULL;
+
+		if (cfg_value(ra, f, label_a, &a, err) < 0)
+			goto out;
+		if (cfg_value(rb, f, label_b, &b, err) < 0) {
+			json_decref(a);
+			goto out;
+		}
+		if (cfg_fields[f].kind == CFG_STRING || cfg_fields[f].kind == CFG_ARRAY) {
+			const char *va = json_string_value(a), *vb = json_string_value(b);
+			if ((va || vb) && (!va || !vb || strcmp(va, vb) != 0))
+				cfg_add(&d, cfg_fields[f].name, NULL, va, vb, false);
+		} else {
+			cfg_compare_keys(f, a, b, &d);
+		}
+		json_decref(a);
+		json_decref(b);
+	}
+	out->cfg_added = d.cfg_added;
+	out->cfg_removed = d.cfg_removed;
+	out->cfg_changed = d.cfg_changed;
+	out->n_cfg_added = d.n_cfg_added;
+	out->n_cfg_removed = d.n_cfg_removed;
+	out->n_cfg_changed = d.n_cfg_changed;
+	memset(&d, 0, sizeof(d));
+	rc = 0;
+out:
+	kiln_snapdiff_release(&d);
+	json_decref(ra);
+	json_decref(rb);
+	return rc;
+}
+
 /* ---- images ----------------------------------------------------------------- */
 
 static const char *const status_keep[] = { KILN_SNAPDIFF_STATUS_PATH, NULL };
@@ -253,9 +475,11 @@ static void cache_release(struct layer_cache *c)
 	free(c->digest);
 }
 
-/* Merged view of one image; layers come from (and go into) the cache. */
+/* Merged view of one image and its config blob (*config, malloc'd);
+ * layers come from (and go into) the cache. */
 static int image_view(const struct kiln_store *s, const char *manifest, const char *label,
-		      struct layer_cache *cache, struct kiln_fslist *merged, struct kiln_error *err)
+		      struct layer_cache *cache, struct kiln_fslist *merged, char **config,
+		      size_t *config_len, struct kiln_error *err)
 {
 	struct kiln_oci_manifest m = { 0 };
 	struct kiln_fslist *layers = NULL;
@@ -268,6 +492,11 @@ static int image_view(const struct kiln_store *s, const char *manifest, const ch
 		return kiln_error_prefix(err, "%s: image manifest", label);
 	if (kiln_oci_manifest_parse(json, len, &m, err) < 0)
 		return kiln_error_prefix(err, "%s: image manifest %s", label, manifest);
+	*config = kiln_store_read_blob(s, m.config.digest, (size_t)4 << 20, config_len, err);
+	if (!*config) {
+		kiln_error_prefix(err, "%s: image config", label);
+		goto out;
+	}
 	layers = kiln_xcalloc(m.n_layers ? m.n_layers : 1, sizeof(*layers));
 	for (size_t i = 0; i < m.n_layers; i++) {
 		size_t k;
@@ -302,13 +531,16 @@ int kiln_snapdiff_images(const struct kiln_store *s, const char *manifest_a, con
 {
 	struct layer_cache cache = { 0 };
 	_cleanup_fslist_ struct kiln_fslist a = KILN_FSLIST_INIT, b = KILN_FSLIST_INIT;
+	_cleanup_free_ char *config_a = NULL, *config_b = NULL;
 	const char *sa, *sb;
-	size_t la = 0, lb = 0;
+	size_t la = 0, lb = 0, lca = 0, lcb = 0;
 	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
-	if (image_view(s, manifest_a, label_a, &cache, &a, err) < 0 ||
-	    image_view(s, manifest_b, label_b, &cache, &b, err) < 0)
+	if (image_view(s, manifest_a, label_a, &cache, &a, &config_a, &lca, err) < 0 ||
+	    image_view(s, manifest_b, label_b, &cache, &b, &config_b, &lcb, err) < 0)
+		goto out;
+	if (kiln_snapdiff_configs(config_a, lca, label_a, config_b, lcb, label_b, out, err) < 0)
 		goto out;
 	cache_release(&cache);
 	memset(&cache, 0, sizeof(cache));
@@ -327,7 +559,7 @@ out:
 
 bool kiln_snapdiff_empty(const struct kiln_snapdiff *d)
 {
-	return !d->n_pkg_added && !d->n_pkg_removed && !d->n_pkg_changed && !d->n_added &&
+	return !d->n_cfg_added && !d->n_cfg_removed && !d->n_cfg_changed && !d->n_pkg_added && !d->n_pkg_removed && !d->n_pkg_changed && !d->n_added &&
 	       !d->n_removed && !d->n_changed && !d->n_mtime_only;
 }
 
@@ -350,8 +582,22 @@ static void release_files(struct kiln_snapdiff_file *v, size_t n)
 	free(v);
 }
 
+static void release_cfgs(struct kiln_snapdiff_config *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].field);
+		free(v[i].key);
+		free(v[i].from);
+		free(v[i].to);
+	}
+	free(v);
+}
+
 void kiln_snapdiff_release(struct kiln_snapdiff *d)
 {
+	release_cfgs(d->cfg_added, d->n_cfg_added);
+	release_cfgs(d->cfg_removed, d->n_cfg_removed);
+	release_cfgs(d->cfg_changed, d->n_cfg_changed);
 	release_pkgs(d->pkg_added, d->n_pkg_added);
 	release_pkgs(d->pkg_removed, d->n_pkg_removed);
 	release_pkgs(d->pkg_changed, d->n_pkg_changed);

@@ -869,10 +869,26 @@ static int link_up_by_name(struct kiln_netlink *nl, const char *name, struct kil
 	return kiln_netlink_link_up(nl, index, err);
 }
 
+/* The host's ARP entry for an address we lease out may still hold the MAC
+ * of the address's previous holder (a kiln before derived MACs, or anything
+ * else that used it): the host would keep sending to it until the entry
+ * times out, 30 s and more.  Forget it when the address is released and
+ * again when it is leased. */
+static int neighbour_forget(const struct net_setup *s, struct kiln_netlink *nl,
+			    struct in_addr address, struct kiln_error *err)
+{
+	int bridge = kiln_netlink_link_index(nl, s->bridge, err);
+
+	if (bridge <= 0)
+		return bridge;
+	return kiln_netlink_neigh_delete(nl, bridge, address, err);
+}
+
 static int container_setup(const struct net_setup *s, int netns_fd, struct in_addr address,
 			   struct kiln_error *err)
 {
 	_cleanup_netlink_ struct kiln_netlink *nl = kiln_netlink_open(netns_fd, err);
+	unsigned char mac[6];
 	int index;
 
 	if (!nl)
@@ -884,11 +900,20 @@ static int container_setup(const struct net_setup *s, int netns_fd, struct in_ad
 		return -1;
 	if (index == 0)
 		return kiln_error_set(err, "no link '%s'", CONTAINER_IFNAME);
-	if (kiln_netlink_address_add(nl, index, address, s->prefix, err) < 0 ||
+	kiln_net_mac_from_ipv4(address, mac);
+	if (kiln_netlink_link_set_mac(nl, index, mac, err) < 0 ||
+	    kiln_netlink_address_add(nl, index, address, s->prefix, err) < 0 ||
 	    kiln_netlink_link_up(nl, index, err) < 0 ||
 	    kiln_netlink_route_add_default(nl, index, s->gateway, err) < 0)
 		return -1;
 	return 0;
+}
+
+void kiln_net_mac_from_ipv4(struct in_addr address, unsigned char mac[6])
+{
+	mac[0] = 0x02;
+	mac[1] = 0x42;
+	memcpy(mac + 2, &address.s_addr, 4); /* network order: a.b.c.d */
 }
 
 /* --- leases: choosing --- */
@@ -1022,7 +1047,8 @@ static int detach_locked(const struct net_setup *s, const char *id, struct kiln_
 		return -1;
 	if (found) {
 		_cleanup_netlink_ struct kiln_netlink *nl = kiln_netlink_open(-1, err);
-		if (!nl || veth_delete(s, nl, path, l.veth, err) < 0)
+		if (!nl || veth_delete(s, nl, path, l.veth, err) < 0 ||
+		    neighbour_forget(s, nl, l.address, err) < 0)
 			return -1;
 		if (unlink(path) < 0 && errno != ENOENT)
 			return kiln_error_errno(err, errno, "remove '%s'", path);
@@ -1074,7 +1100,8 @@ static int attach_locked(const struct net_setup *s, const char *id, int netns_fd
 		return -1;
 
 	nl = kiln_netlink_open(-1, err);
-	if (!nl || host_setup(s, nl, &bridge_index, err) < 0)
+	if (!nl || host_setup(s, nl, &bridge_index, err) < 0 ||
+	    kiln_netlink_neigh_delete(nl, bridge_index, l->address, err) < 0)
 		return -1;
 	if (ruleset_apply(s, &list, false, err) < 0)
 		return -1;

@@ -1,7 +1,8 @@
 /* net.h - container networking: the four network modes of `kiln run`.
  *
  * bridge     kiln_net_attach() gives the container (a process in its own
- *            network namespace) an eth0 on the bridge with a leased address,
+ *            network namespace) an eth0 on the bridge with a leased address
+ *            (and the MAC derived from it: kiln_net_mac_from_ipv4()),
  *            a default route via the bridge, outbound masquerade and
  *            published ports; kiln_net_detach() takes it all back.
  * none       kiln_net_loopback_up(): only lo, up.
@@ -55,6 +56,7 @@
 #ifndef KILN_NET_H
 #define KILN_NET_H
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -135,6 +137,12 @@ int kiln_net_teardown(const struct kiln_net_config *c, struct kiln_error *err);
  * 0 no lease, -1 error. */
 int kiln_net_lookup(const struct kiln_net_config *c, const char *id,
 		    struct kiln_net_attachment *out, struct kiln_error *err);
+
+/* The MAC of a bridge container's eth0, as Docker makes it: 02:42 and the
+ * address's four bytes.  The same address always has the same MAC, so a
+ * container replaced on its predecessor's address is reached at once
+ * through the host's ARP entry (docs/containers.md). */
+void kiln_net_mac_from_ipv4(struct in_addr address, unsigned char mac[6]);
 
 /* none mode: bring lo up inside pid's network namespace. */
 int kiln_net_loopback_up(pid_t pid, struct kiln_error *err);

@@ -7,6 +7,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
@@ -556,6 +557,52 @@ int kiln_netlink_link_delete(struct kiln_netlink *nl, const char *name, struct k
 	if (rc == 0 || rc == ENODEV)
 		return 0;
 	snprintf(what, sizeof(what), "delete link '%s'", name);
+	return nl_fail(err, rc, kmsg, what);
+}
+
+int kiln_netlink_link_set_mac(struct kiln_netlink *nl, int index, const unsigned char mac[6],
+			      struct kiln_error *err)
+{
+	struct nl_request r;
+	struct ifinfomsg *ifi;
+	char kmsg[256], what[96];
+	int rc;
+
+	nl_request_init(&r, RTM_NEWLINK, 0);
+	ifi = nl_put(&r, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = index;
+	nl_attr(&r, IFLA_ADDRESS, mac, 6);
+	rc = nl_transact(nl, &r, NULL, 0, kmsg, sizeof(kmsg), err);
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		return 0;
+	snprintf(what, sizeof(what), "set link %d address %02x:%02x:%02x:%02x:%02x:%02x", index,
+		 mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+	return nl_fail(err, rc, kmsg, what);
+}
+
+int kiln_netlink_neigh_delete(struct kiln_netlink *nl, int index, struct in_addr address,
+			      struct kiln_error *err)
+{
+	struct nl_request r;
+	struct ndmsg *nd;
+	char kmsg[256], what[96], text[INET_ADDRSTRLEN];
+	int rc;
+
+	nl_request_init(&r, RTM_DELNEIGH, 0);
+	nd = nl_put(&r, sizeof(*nd));
+	nd->ndm_family = AF_INET;
+	nd->ndm_ifindex = index;
+	nl_attr(&r, NDA_DST, &address, sizeof(address));
+	rc = nl_transact(nl, &r, NULL, 0, kmsg, sizeof(kmsg), err);
+	if (rc < 0)
+		return -1;
+	if (rc == 0 || rc == ENOENT)
+		return 0;
+	inet_ntop(AF_INET, &address, text, sizeof(text));
+	snprintf(what, sizeof(what), "forget neighbour %s on link %d", text, index);
 	return nl_fail(err, rc, kmsg, what);
 }
 

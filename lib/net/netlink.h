@@ -59,6 +59,15 @@ int kiln_netlink_link_up(struct kiln_netlink *nl, int index, struct kiln_error *
 /* Delete the link called name; a link that is not there is fine. */
 int kiln_netlink_link_delete(struct kiln_netlink *nl, const char *name, struct kiln_error *err);
 
+/* Set the link's hardware (MAC) address; best done while it is down. */
+int kiln_netlink_link_set_mac(struct kiln_netlink *nl, int index, const unsigned char mac[6],
+			      struct kiln_error *err);
+
+/* Forget the neighbour (ARP) entry for address on the link; an entry that
+ * is not there is fine. */
+int kiln_netlink_neigh_delete(struct kiln_netlink *nl, int index, struct in_addr address,
+			      struct kiln_error *err);
+
 /* Add address/prefix to the link (broadcast derived); an address the
  * link already has is fine. */
 int kiln_netlink_address_add(struct kiln_netlink *nl, int index, struct in_addr address,

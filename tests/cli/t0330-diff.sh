@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kiln diff: two commits' snapshots → the packages and files that differ,
+# kiln diff: two commits' snapshots → the config fields, packages and files that differ,
 # as text (byte for byte), --stat, --json (judged by python3's json), and
 # clean errors for an unknown snapshot and a damaged layer blob.
 . "$(dirname "$0")/../lib/cli.sh"
@@ -188,6 +188,76 @@ expect_rc 1 "--exit-code counts it as a difference" kiln diff --exit-code @HEAD~
 expect_rc 0 "--json" kiln diff --json @HEAD~1 @HEAD
 expect_contains "$out" '"srv/www/index.html"' "lists it in mtime_only"
 expect_contains "$out" '"changed":[]' "and nothing as changed"
+
+# Only the image config changes (docs/manifest.md's config:): no package
+# or file moves, yet the diff names every field that did, before and after.
+cat >>kiln.yaml <<'YAML'
+config:
+  entrypoint: [/usr/bin/app, --serve]
+  env: {LANG: C.UTF-8, MODE: blue, OLD: gone-soon}
+  workdir: /srv
+  labels: {org.opencontainers.image.title: one}
+YAML
+git add -A && git_commit F
+expect_rc 0 "build F" kiln build
+cp kiln.yaml "$T/kiln-F.yaml"
+sed -i -e 's|entrypoint: \[/usr/bin/app, --serve\]|entrypoint: [/usr/bin/app, --serve, "--port=8080"]|' \
+	-e 's|env: {LANG: C.UTF-8, MODE: blue, OLD: gone-soon}|env: {LANG: C.UTF-8, MODE: green, NEW: "a b"}|' \
+	-e 's|workdir: /srv|workdir: /srv/www|' \
+	-e 's|labels: {org.opencontainers.image.title: one}|labels: {org.opencontainers.image.title: two, tier: web}|' kiln.yaml
+printf '  ports: [8080/tcp]\n  stop_signal: SIGQUIT\n' >>kiln.yaml
+git add -A && git_commit G
+expect_rc 0 "build G" kiln build
+expect_rc 0 "a config-only change" kiln diff @HEAD~1 @HEAD
+cat >"$T/want" <<'EOF'
+config (4 changed, 4 added, 1 removed):
+  ~ Entrypoint: ["/usr/bin/app","--serve"] → ["/usr/bin/app","--serve","--port=8080"]
+  ~ Env MODE: blue → green
+  ~ WorkingDir: /srv → /srv/www
+  ~ Labels org.opencontainers.image.title: one → two
+  + Env NEW=a b
+  + ExposedPorts 8080/tcp
+  + Labels tier=web
+  + StopSignal: SIGQUIT
+  - Env OLD=gone-soon
+packages (0 changed, 0 added, 0 removed):
+files (0 changed, 0 added, 0 removed):
+EOF
+printf '%s\n' "$out" >"$T/got"
+expect_same_file "$T/want" "$T/got" "names each config field that changed, not 'no differences'"
+expect_rc 1 "--exit-code counts config changes" kiln diff --exit-code @HEAD~1 @HEAD
+expect_rc 0 "--stat" kiln diff --stat @HEAD~1 @HEAD
+expect_contains "$out" "config (4 changed, 4 added, 1 removed)" "--stat counts them"
+expect_not_contains "$out" "Entrypoint" "and lists none"
+expect_rc 0 "--json" kiln diff --json @HEAD~1 @HEAD
+printf '%s\n' "$out" >"$T/diff-fg.json"
+run /usr/bin/python3 - "$T/diff-fg.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+c = d["config"]
+ch = {(x["field"], x.get("key")): (x["from"], x["to"]) for x in c["changed"]}
+assert ch[("Entrypoint", None)] == ('["/usr/bin/app","--serve"]', '["/usr/bin/app","--serve","--port=8080"]'), ch
+assert ch[("Env", "MODE")] == ("blue", "green"), ch
+assert ch[("WorkingDir", None)] == ("/srv", "/srv/www"), ch
+assert ch[("Labels", "org.opencontainers.image.title")] == ("one", "two"), ch
+ad = [(x["field"], x.get("key"), x.get("value")) for x in c["added"]]
+assert ("Env", "NEW", "a b") in ad and ("ExposedPorts", "8080/tcp", None) in ad, ad
+assert ("Labels", "tier", "web") in ad and ("StopSignal", None, "SIGQUIT") in ad, ad
+assert c["removed"] == [{"field": "Env", "key": "OLD", "value": "gone-soon"}], c["removed"]
+assert d["differ"] is True and d["packages"]["changed"] == [] and d["files"]["changed"] == []
+print("ok")
+PY
+check "the JSON has the config entries" test "$rc" = 0 -a "$out" = ok
+[ "$rc" = 0 ] || printf '%s\n' "$err" | sed 's/^/# /'
+expect_rc 0 "--json --stat" kiln diff --json --stat @HEAD~1 @HEAD
+expect_contains "$out" '"config":{"added":4,"changed":4,"removed":1}' "counts config changes"
+# Env is a set: the same variables in another order are no change.
+cp "$T/kiln-F.yaml" kiln.yaml
+sed -i 's|env: {LANG: C.UTF-8, MODE: blue, OLD: gone-soon}|env: {OLD: gone-soon, MODE: blue, LANG: C.UTF-8}|' kiln.yaml
+git add -A && git_commit H
+expect_rc 0 "build H" kiln build
+expect_rc 0 "diff F H" kiln diff "t@$(git rev-parse HEAD~2)" @HEAD
+check "the same env in another order: no differences" test "$out" = "no differences"
 
 # Errors.
 expect_rc 1 "an unknown snapshot" kiln diff "t@$A" "nope@$B"

@@ -593,6 +593,58 @@ TEST(snapdiff_packages)
 	CHECK(d.n_pkg_added == 0);
 }
 
+/* Image configs: Env is a set (order does not matter), keyed fields list
+ * what was added, removed and changed, "" is the same as absent. */
+TEST(snapdiff_configs)
+{
+	static const char a[] =
+		"{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Env\":[\"A=1\",\"B=2\"],"
+		"\"Entrypoint\":[\"/bin/a\"],\"WorkingDir\":\"\",\"Volumes\":{\"/data\":{}},"
+		"\"Labels\":{\"k\":\"v\"}}}";
+	static const char same[] =
+		"{\"os\":\"linux\",\"architecture\":\"amd64\",\"config\":{\"Env\":[\"B=2\",\"A=1\"],"
+		"\"Entrypoint\":[\"/bin/a\"],\"Volumes\":{\"/data\":{}},\"Labels\":{\"k\":\"v\"}},"
+		"\"created\":\"2026-01-01T00:00:00Z\"}";
+	static const char b[] =
+		"{\"architecture\":\"arm64\",\"os\":\"linux\",\"config\":{\"Env\":[\"A=1\",\"C=3\"],"
+		"\"Entrypoint\":[\"/bin/a\",\"x y\"],\"WorkingDir\":\"/w\",\"Volumes\":{\"/data\":{}},"
+		"\"Labels\":{\"k\":\"w\"}}}";
+	struct kiln_snapdiff d = { 0 };
+	struct kiln_error err = { 0 };
+
+	CHECK(kiln_snapdiff_configs(a, strlen(a), "A", same, strlen(same), "S", &d, &err) == 0);
+	CHECK(kiln_snapdiff_empty(&d));
+	kiln_snapdiff_release(&d);
+
+	CHECK(kiln_snapdiff_configs(a, strlen(a), "A", b, strlen(b), "B", &d, &err) == 0);
+	CHECK(d.n_cfg_changed == 3 && d.n_cfg_added == 2 && d.n_cfg_removed == 1);
+	if (d.n_cfg_changed == 3 && d.n_cfg_added == 2 && d.n_cfg_removed == 1) {
+		CHECK_STR(d.cfg_changed[0].field, "Entrypoint");
+		CHECK(d.cfg_changed[0].key == NULL);
+		CHECK_STR(d.cfg_changed[0].from, "[\"/bin/a\"]");
+		CHECK_STR(d.cfg_changed[0].to, "[\"/bin/a\",\"x y\"]");
+		CHECK_STR(d.cfg_changed[1].field, "Labels");
+		CHECK_STR(d.cfg_changed[1].key, "k");
+		CHECK_STR(d.cfg_changed[2].field, "architecture");
+		CHECK_STR(d.cfg_changed[2].to, "arm64");
+		CHECK_STR(d.cfg_added[0].field, "Env");
+		CHECK_STR(d.cfg_added[0].key, "C");
+		CHECK_STR(d.cfg_added[0].to, "3");
+		CHECK(d.cfg_added[0].from == NULL);
+		CHECK_STR(d.cfg_added[1].field, "WorkingDir");
+		CHECK_STR(d.cfg_removed[0].key, "B");
+		CHECK_STR(d.cfg_removed[0].from, "2");
+	}
+	kiln_snapdiff_release(&d);
+
+	CHECK(kiln_snapdiff_configs(a, strlen(a), "A", "{\"config\":{\"Env\":\"A=1\"}}", 24, "B", &d,
+				    &err) < 0);
+	CHECK_CONTAINS(err.message, "B: image config: config.Env has the wrong type");
+	CHECK(kiln_snapdiff_configs("[]", 2, "A", a, strlen(a), "B", &d, &err) < 0);
+	CHECK_CONTAINS(err.message, "A: image config: not a JSON object");
+	CHECK(d.n_cfg_added == 0);
+}
+
 TEST(snapdiff_files)
 {
 	struct kiln_fsentry ea[] = {
@@ -652,6 +704,7 @@ int main(void)
 	RUN(changes_and_names);
 	RUN(snapdiff_packages);
 	RUN(snapdiff_files);
+	RUN(snapdiff_configs);
 	{
 		_cleanup_free_ char *cmd = kiln_xasprintf("rm -rf '%s'", tmp);
 		if (system(cmd) != 0)

@@ -41,6 +41,18 @@
 #include "tap.h"
 #include "util.h"
 
+/* Docker's form: 02:42 and the address's bytes in order (docs/containers.md). */
+TEST(mac_from_ipv4)
+{
+	struct in_addr a;
+	unsigned char mac[6];
+	const unsigned char want[6] = { 0x02, 0x42, 0x0a, 0x58, 0x00, 0xfe };
+
+	CHECK(inet_pton(AF_INET, "10.88.0.254", &a) == 1);
+	kiln_net_mac_from_ipv4(a, mac);
+	CHECK(memcmp(mac, want, sizeof(mac)) == 0);
+}
+
 /* --- parsing, no privileges needed --- */
 
 TEST(parse_port_forms)
@@ -1392,6 +1404,7 @@ int main(int argc, char **argv)
 	RUN(config_and_id_rejected);
 	RUN(detach_unknown_is_fine);
 	RUN(hostile_lease_records_refused);
+	RUN(mac_from_ipv4);
 	fflush(stdout);
 	if (geteuid() != 0) {
 		printf("# not root: bridge tests skipped (they need CAP_NET_ADMIN)\n");
