@@ -121,11 +121,10 @@ static int record_names(struct log_ctx *c, const char *commit, char ***names, si
 static void judge(struct log_ctx *c, struct snap *sn)
 {
 	const struct kiln_key *signer = NULL;
-	struct kiln_error ignored = { 0 };
 	const char *path, *slash;
 
 	/* The one policy kiln verify and kiln run use (lib/record.c). */
-	switch (kiln_record_judge(&sn->rec, c->have_ring ? &c->ring : NULL, &signer, &ignored)) {
+	switch (kiln_record_judge(&sn->rec, c->have_ring ? &c->ring : NULL, &signer, KILN_ERROR_IGNORE)) {
 	case KILN_RECORD_SIGNED:
 		sn->status = SNAP_SIGNED;
 		path = kiln_sign_key_path(signer);
@@ -200,14 +199,13 @@ static const char *const hook_state_names[] = { NULL, "done", "failed", "unfinis
 static enum hook_state hook_log_state(const struct log_ctx *c, const char *commit, char **path)
 {
 	_cleanup_free_ char *text = NULL;
-	struct kiln_error ignored = { 0 };
 	const char *done = NULL;
 
 	*path = NULL;
 	if (!c->hook_logs)
 		return HOOK_NONE;
 	*path = kiln_xasprintf("%s/%s.log", c->hook_logs, commit);
-	text = kiln_file_read(*path, 64u << 20, NULL, &ignored);
+	text = kiln_file_read(*path, 64u << 20, NULL, KILN_ERROR_IGNORE);
 	if (!text) {
 		free(*path);
 		*path = NULL;
@@ -380,8 +378,7 @@ int cmd_log(int argc, char **argv, struct kiln_cli *cli)
 	if (kiln_git_history(git, range, max, &commits, &n_commits, &err) < 0)
 		goto fail;
 	{
-		struct kiln_error ignored = { 0 };
-		if (kiln_hook_locate(".", &hook_loc, &ignored) == 0)
+		if (kiln_hook_locate(".", &hook_loc, KILN_ERROR_IGNORE) == 0)
 			c.hook_logs = hook_loc.log_dir;
 	}
 	if (cli->json)

@@ -97,8 +97,7 @@ static int resolve_snap(struct kiln_cli *cli, const char *text, unsigned flags, 
 		return -1;
 	}
 	if (text[0] == '@') { /* only @REV needs the manifest's name */
-		struct kiln_error ignored = { 0 };
-		struct kiln_manifest *m = kiln_manifest_load(kiln_cli_manifest(cli), &ignored);
+		struct kiln_manifest *m = kiln_manifest_load(kiln_cli_manifest(cli), KILN_ERROR_IGNORE);
 		if (m) {
 			default_name = kiln_xstrdup(m->name);
 			kiln_manifest_free(m);

@@ -368,7 +368,7 @@ int cmd_audit(int argc, char **argv, struct kiln_cli *cli)
 		opt.rev = commits[k].id;
 		kiln_error_clear(&err);
 		if (kiln_audit_commit(&opt, &items, &n, &err) < 0) {
-			bool none = range && strstr(err.message, "no snapshot is recorded");
+			bool none = range && kiln_error_is(&err, KILN_CAUSE_NOT_FOUND);
 			kiln_cli_progress_done(cli);
 			if (list) {
 				json_t *o = json_object();
@@ -382,13 +382,13 @@ int cmd_audit(int argc, char **argv, struct kiln_cli *cli)
 					       "no snapshot recorded");
 				continue;
 			}
-			if (err.code == KILN_EXIT_VERIFY)
+			if (kiln_error_is(&err, KILN_CAUSE_VERIFY))
 				verify_failed = true;
 			else
 				failed = true;
 			if (range && !cli->json)
 				printf("%.12s  %-20s %-10s see the error below\n", commits[k].id, "-",
-				       err.code == KILN_EXIT_VERIFY ? "UNVERIFIED" : "FAILED");
+				       kiln_error_is(&err, KILN_CAUSE_VERIFY) ? "UNVERIFIED" : "FAILED");
 			kiln_cli_fail(cli, &err);
 			continue;
 		}
@@ -422,8 +422,7 @@ int cmd_audit(int argc, char **argv, struct kiln_cli *cli)
 	rc = verify_failed ? KILN_EXIT_VERIFY : differs ? KILN_EXIT_AUDIT : failed ? KILN_EXIT_FAILED : 0;
 out:
 	if (fresh_cache) {
-		struct kiln_error ignored = { 0 };
-		kiln_remove_tree(fresh_cache, &ignored);
+		kiln_remove_tree(fresh_cache, KILN_ERROR_IGNORE);
 	}
 	kiln_git_history_free(commits, n_commits);
 	close_context(&ctx);

@@ -149,8 +149,8 @@ int kiln_store_put_blob(struct kiln_store *s, const void *data, size_t len,
 	if (kiln_store_has_blob(s, digest)) {
 		char have[KILN_SHA256_HEX_LEN + 1];
 		uint64_t size;
-		struct kiln_error ignored = { 0 };
-		if (kiln_sha256_file(path, have, &size, &ignored) == 0 && size == len && strcmp(have, hex) == 0)
+		if (kiln_sha256_file(path, have, &size, KILN_ERROR_IGNORE) == 0 && size == len &&
+		    strcmp(have, hex) == 0)
 			return 0;
 	}
 	tmp = kiln_xasprintf("%s/tmp/blob-%s-XXXXXX", s->dir, hex);

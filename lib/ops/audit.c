@@ -173,7 +173,7 @@ static int audit_one(const struct kiln_audit_options *opt, struct kiln_git *git,
 		/* The snapshot verified; a rebuild that fails (a package the
 		 * mirror no longer serves right, say) is an error, not exit 3. */
 		kiln_error_prefix(err, "rebuild %s@%.12s", name, commit);
-		err->code = KILN_EXIT_FAILED;
+		kiln_error_cause(err, KILN_CAUSE_NONE);
 		goto out;
 	}
 	memcpy(it->rebuilt, br.manifest_digest, sizeof(it->rebuilt));
@@ -244,12 +244,14 @@ int kiln_audit_commit(const struct kiln_audit_options *opt, struct kiln_audit_it
 		if (!any) {
 			kiln_error_set(err, "no snapshot of %s is recorded at %.12s in %s (build it first: kiln "
 				       "build --rev %s)", opt->name, commit, store_dir, opt->rev ? opt->rev : "HEAD");
+			kiln_error_cause(err, KILN_CAUSE_NOT_FOUND);
 			goto out;
 		}
 	}
 	if (n_records == 0) {
 		kiln_error_set(err, "no snapshot is recorded at %.12s in %s (build it first: kiln build --rev %s)",
 			       commit, store_dir, opt->rev ? opt->rev : "HEAD");
+		kiln_error_cause(err, KILN_CAUSE_NOT_FOUND);
 		goto out;
 	}
 	scratch = kiln_xasprintf("%s/kiln-audit.XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -276,8 +278,7 @@ int kiln_audit_commit(const struct kiln_audit_options *opt, struct kiln_audit_it
 	}
 out:
 	if (scratch) {
-		struct kiln_error ignored = { 0 };
-		kiln_remove_tree(scratch, &ignored);
+		kiln_remove_tree(scratch, KILN_ERROR_IGNORE);
 	}
 	if (rc < 0) {
 		kiln_audit_items_free(*items, *n);

@@ -108,9 +108,8 @@ int kiln_scaffold_init(const struct kiln_scaffold_options *opt, char **written,
 	repo->progress_ctx = opt->progress_ctx;
 	idx = kiln_pkgindex_new(arch);
 	for (size_t i = 0; i < KILN_ARRAY_SIZE(sources); i++) {
-		struct kiln_error ignored = { 0 };
 		_cleanup_free_ char *url = kiln_mirror_for_source(sources[i].name, sources[i].suite, NULL,
-								  NULL, i == 0 ? err : &ignored);
+								  NULL, i == 0 ? err : KILN_ERROR_IGNORE);
 		char release[KILN_SHA256_HEX_LEN + 1];
 		char *components[] = { "main" };
 		struct kiln_aptrepo_source src = {
@@ -125,7 +124,7 @@ int kiln_scaffold_init(const struct kiln_scaffold_options *opt, char **written,
 			continue;
 		}
 		if (kiln_aptrepo_load(repo, &src, (uint32_t)i, idx, release,
-				      i == 0 ? err : &ignored) < 0) {
+				      i == 0 ? err : KILN_ERROR_IGNORE) < 0) {
 			if (i == 0)
 				goto out;
 			continue;

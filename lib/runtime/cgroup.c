@@ -643,9 +643,8 @@ int kiln_cgroup_open(struct kiln_cgroup *cg, const char *parent, const char *id,
 	cg->v2 = all.v2;
 	if (!all.v2) {
 		struct kiln_cgroup more;
-		struct kiln_error ignored;
 		for (unsigned c = CTL_CPU; c <= CTL_DEVICES; c <<= 1) {
-			if (find_dirs(&more, parent, id, c, ctls, &ignored) == 0) {
+			if (find_dirs(&more, parent, id, c, ctls, KILN_ERROR_IGNORE) == 0) {
 				for (size_t i = 0; i < more.n_dirs; i++)
 					cg_add_dir(&all, more.dirs[i]);
 				free(more.dirs);
@@ -844,9 +843,8 @@ int kiln_cgroup_destroy(const char *parent, const char *id, struct kiln_error *e
 	if (!cg.v2) {
 		/* Optional hierarchies: may not be mounted at all. */
 		struct kiln_cgroup more;
-		struct kiln_error ignored;
 		for (unsigned c = CTL_CPU; c <= CTL_DEVICES; c <<= 1)
-			if (find_dirs(&more, parent, id, c, ctls, &ignored) == 0) {
+			if (find_dirs(&more, parent, id, c, ctls, KILN_ERROR_IGNORE) == 0) {
 				for (size_t i = 0; i < more.n_dirs; i++)
 					cg_add_dir(&cg, more.dirs[i]);
 				free(more.dirs);
