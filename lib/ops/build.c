@@ -179,7 +179,7 @@ static int load_inputs(struct build *b, struct kiln_error *err)
 
 	text = kiln_git_read_file(b->git, b->commit, b->manifest_rel, &len, &found, err);
 	if (!text) {
-		if (!found && !err->message[0])
+		if (!found && !kiln_error_isset(err))
 			kiln_error_set(err, "%s is not in commit %.12s (commit it first: kiln builds what is "
 				       "committed, not the work directory)", b->manifest_rel, b->commit);
 		return -1;
@@ -191,7 +191,7 @@ static int load_inputs(struct build *b, struct kiln_error *err)
 	lock_rel = kiln_lock_path_for(b->manifest_rel);
 	lock_text = kiln_git_read_file(b->git, b->commit, lock_rel, &len, &found, err);
 	if (!lock_text) {
-		if (!found && !err->message[0])
+		if (!found && !kiln_error_isset(err))
 			kiln_error_set(err, "%s is not in commit %.12s: run `kiln lock` and commit the lock",
 				       lock_rel, b->commit);
 		return -1;
@@ -472,7 +472,6 @@ static bool cached_blob_intact(struct build *b, struct plan_layer *l, const char
 {
 	_cleanup_free_ char *path = kiln_store_blob_path(b->store, l->blob.digest);
 	char stamp[128], hex[KILN_SHA256_HEX_LEN + 1];
-	struct kiln_error ignored = { 0 };
 	struct stat st;
 	uint64_t size;
 
@@ -488,7 +487,7 @@ static bool cached_blob_intact(struct build *b, struct plan_layer *l, const char
 	blob_stamp(&st, stamp);
 	if (stamp_then && strcmp(stamp, stamp_then) == 0)
 		return true;
-	if (kiln_sha256_file(path, hex, &size, &ignored) < 0 || size != l->blob.size ||
+	if (kiln_sha256_file(path, hex, &size, KILN_ERROR_IGNORE) < 0 || size != l->blob.size ||
 	    strcmp(hex, l->blob.digest + 7) != 0) {
 		note(b, "%s: its cached blob %.19s… is damaged (its bytes do not hash to its name): rebuilding "
 		     "it", l->what, l->blob.digest);
@@ -496,7 +495,7 @@ static bool cached_blob_intact(struct build *b, struct plan_layer *l, const char
 	}
 	/* Intact: remember so, the next build trusts the stamp.  Failing to
 	 * write that only costs the next build this hash again. */
-	cache_write(b, l, stamp, &ignored);
+	cache_write(b, l, stamp, KILN_ERROR_IGNORE);
 	return true;
 }
 
@@ -747,7 +746,6 @@ static void *expand_worker(void *arg)
 
 	for (;;) {
 		struct kiln_fetch_item *it;
-		struct kiln_error ignored = { 0 };
 		size_t len;
 		char *data;
 
@@ -756,10 +754,10 @@ static void *expand_worker(void *arg)
 		pthread_mutex_unlock(&pool->mu);
 		if (!it)
 			return NULL;
-		data = kiln_file_read(it->path, (size_t)it->size + 1, &len, &ignored);
+		data = kiln_file_read(it->path, (size_t)it->size + 1, &len, KILN_ERROR_IGNORE);
 		if (data)
 			it->expanded = kiln_deb_expand(data, len, KILN_DEB_MAX_FILE_SIZE, &it->expanded_len,
-						       &ignored);
+						       KILN_ERROR_IGNORE);
 		free(data);
 	}
 }
@@ -1114,8 +1112,8 @@ static int sign_and_record(struct build *b, struct kiln_build_result *res, struc
 	{
 		struct kiln_record old;
 		bool found = false;
-		struct kiln_error ignored = { 0 };
-		if (kiln_record_read(b->store, b->commit, b->m->name, &old, &found, &ignored) == 0 && found) {
+		if (kiln_record_read(b->store, b->commit, b->m->name, &old, &found, KILN_ERROR_IGNORE) == 0 &&
+		    found) {
 			if (strcmp(old.manifest, r.manifest) != 0)
 				note(b, "replaces the snapshot %.19s… recorded for %s@%.12s at %s (kiln gc frees it)",
 				     old.manifest, b->m->name, b->commit, old.build_time);
