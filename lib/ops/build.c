@@ -385,7 +385,7 @@ static int plan(struct build *b, struct kiln_error *err)
  * are misses too: they are rebuilt, byte for byte the same. */
 static int load_cache_secret(struct build *b, struct kiln_error *err)
 {
-	_cleanup_free_ char *dir = b->opt->cache_dir ? kiln_xstrdup(b->opt->cache_dir) : kiln_cache_dir();
+	_cleanup_free_ char *dir = b->opt->cache_dir ? kiln_xstrdup(b->opt->cache_dir) : kiln_cache_dir(NULL, NULL, NULL);
 	_cleanup_free_ char *path = kiln_path_join(dir, "build-cache.key");
 	_cleanup_free_ char *tmp = NULL, *data = NULL;
 	unsigned char fresh[sizeof(b->cache_secret)];
@@ -540,7 +540,7 @@ static const struct kiln_source *source_named(const struct kiln_manifest *m, con
 static int fetch_packages(struct build *b, struct kiln_fetch_item *items, char ***urls_out,
 			  struct kiln_build_result *res, struct kiln_error *err)
 {
-	_cleanup_free_ char *cache = b->opt->cache_dir ? kiln_xstrdup(b->opt->cache_dir) : kiln_cache_dir();
+	_cleanup_free_ char *cache = b->opt->cache_dir ? kiln_xstrdup(b->opt->cache_dir) : kiln_cache_dir(NULL, NULL, NULL);
 	struct kiln_fetch_options fo = {
 		.cache_dir = cache, .progress = b->opt->progress, .progress_ctx = b->opt->progress_ctx,
 	};
@@ -561,7 +561,7 @@ static int fetch_packages(struct build *b, struct kiln_fetch_item *items, char *
 		/* Each source's URL list once: mirror then fallbacks. */
 		mine = urls + (size_t)(s - b->m->sources) * 8;
 		if (!mine[0]) {
-			mine[0] = kiln_mirror_for_source(s->name, s->suite, s->url, NULL, err);
+			mine[0] = kiln_mirror_for_source(b->opt->mirrors, s->name, s->suite, s->url, NULL, err);
 			if (!mine[0])
 				return -1;
 			for (size_t f = 0; f < s->n_fallback && f < 7; f++)
