@@ -99,10 +99,10 @@ int cmd_gc(int argc, char **argv, struct kiln_cli *cli)
 	/* The store is found as build finds it; outside a work tree only
 	 * --store or $KILN_STORE can name it. */
 	git = kiln_git_open(".", &err);
-	if (!git && !(cli->store && *cli->store) && !(getenv("KILN_STORE") && *getenv("KILN_STORE")))
+	if (!git && !kiln_cli_store(cli))
 		return kiln_cli_fail(cli, &err);
 	kiln_error_clear(&err);
-	store_dir = kiln_store_default_dir(cli->store, git ? kiln_git_workdir(git) : ".");
+	store_dir = kiln_store_default_dir(kiln_cli_store(cli), git ? kiln_git_workdir(git) : ".");
 	kiln_git_free(git);
 	/* No store is nothing to collect; opening it for writing would make one. */
 	if (stat(store_dir, &st) < 0 && errno == ENOENT) {

@@ -368,7 +368,7 @@ int cmd_log(int argc, char **argv, struct kiln_cli *cli)
 		return kiln_cli_fail(cli, &err);
 	if (load_ring(&c, pubs, n_pubs, kiln_git_workdir(git), &err) < 0)
 		goto fail;
-	store_dir = kiln_store_default_dir(cli->store, kiln_git_workdir(git));
+	store_dir = kiln_store_default_dir(kiln_cli_store(cli), kiln_git_workdir(git));
 	/* No store yet is no snapshot yet, not an error. */
 	if (stat(store_dir, &st) == 0 || errno != ENOENT) {
 		c.store = kiln_store_open(store_dir, false, &err);

@@ -15,7 +15,7 @@ int kiln_cli_snapshots_open(const struct kiln_cli *cli, struct kiln_cli_snapshot
 	memset(s, 0, sizeof(*s));
 	/* Outside a work tree only sha256: names work; resolving says so. */
 	s->git = kiln_git_open(".", KILN_ERROR_IGNORE);
-	s->store_dir = kiln_store_default_dir(cli->store, s->git ? kiln_git_workdir(s->git) : ".");
+	s->store_dir = kiln_store_default_dir(kiln_cli_store(cli), s->git ? kiln_git_workdir(s->git) : ".");
 	s->store = kiln_store_open(s->store_dir, false, err);
 	if (!s->store) {
 		kiln_cli_snapshots_close(s);
@@ -40,9 +40,7 @@ void kiln_cli_snapshots_close(struct kiln_cli_snapshots *s)
 
 unsigned kiln_cli_snapref_flags(bool insecure_option)
 {
-	const char *env = getenv("KILN_INSECURE");
-
-	if (insecure_option || (env && *env && strcmp(env, "0") != 0))
+	if (insecure_option || kiln_env_insecure())
 		return KILN_SNAPREF_INSECURE;
 	return 0;
 }

@@ -299,7 +299,7 @@ int cmd_audit(int argc, char **argv, struct kiln_cli *cli)
 	struct kiln_error err = { 0 };
 	struct kiln_git_commit_info *commits = NULL;
 	size_t n_commits = 0;
-	_cleanup_free_ char *fresh_cache = NULL;
+	_cleanup_free_ char *fresh_cache = NULL, *shared_cache = NULL;
 	json_t *list = NULL;
 	int ch, rc = 0;
 	bool differs = false, verify_failed = false, failed = false;
@@ -333,15 +333,18 @@ int cmd_audit(int argc, char **argv, struct kiln_cli *cli)
 	opt.ring = &ctx.ring;
 	opt.progress = kiln_cli_progress;
 	opt.progress_ctx = cli;
+	opt.tmp_dir = kiln_env_tmpdir();
+	opt.mirrors = kiln_env_mirrors();
 	if (fresh) {
-		const char *tmp = getenv("TMPDIR");
-		fresh_cache = kiln_xasprintf("%s/kiln-audit-cache.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+		fresh_cache = kiln_xasprintf("%s/kiln-audit-cache.XXXXXX", kiln_env_tmpdir());
 		if (!mkdtemp(fresh_cache)) {
 			kiln_error_errno(&err, errno, "create %s", fresh_cache);
 			rc = kiln_cli_fail(cli, &err);
 			goto out;
 		}
 		opt.cache_dir = fresh_cache;
+	} else {
+		opt.cache_dir = shared_cache = kiln_env_cache_dir();
 	}
 	if (range) {
 		if (kiln_git_history(ctx.snaps.git, range, 0, &commits, &n_commits, &err) < 0) {

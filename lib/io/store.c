@@ -348,12 +348,8 @@ int kiln_store_cache_put(struct kiln_store *s, const char *key, const char *valu
 
 char *kiln_store_default_dir(const char *option, const char *workdir)
 {
-	const char *env = getenv("KILN_STORE");
-
 	if (option && *option)
 		return kiln_xstrdup(option);
-	if (env && *env)
-		return kiln_xstrdup(env);
 	return kiln_path_join(workdir, "snapshots");
 }
 

@@ -55,8 +55,9 @@ char *kiln_store_cache_get(const struct kiln_store *s, const char *key, struct k
 int kiln_store_cache_put(struct kiln_store *s, const char *key, const char *value,
 			 struct kiln_error *err);
 
-/* The store to use: --store, else $KILN_STORE, else snapshots/ at the top of
- * the git work tree (workdir). malloc'd. */
+/* The store to use: option if not empty (the command line passes --store,
+ * else $KILN_STORE), else snapshots/ at the top of the git work tree
+ * (workdir). malloc'd. */
 char *kiln_store_default_dir(const char *option, const char *workdir);
 
 /* ---- listing and removing (kiln gc).  Removing needs the store open for

@@ -165,6 +165,7 @@ static int audit_one(const struct kiln_audit_options *opt, struct kiln_git *git,
 	bo.no_sign = true;
 	bo.no_record = true;
 	bo.cache_dir = opt->cache_dir;
+	bo.mirrors = opt->mirrors;
 	bo.date_mode = info.has_source_date ? KILN_BUILD_DATE_GIVEN : KILN_BUILD_DATE_COMMIT;
 	bo.source_date = info.source_date;
 	bo.progress = opt->progress;
@@ -220,7 +221,7 @@ int kiln_audit_commit(const struct kiln_audit_options *opt, struct kiln_audit_it
 	size_t n_records = 0;
 	_cleanup_free_ char *store_dir = NULL, *scratch = NULL;
 	char commit[KILN_GIT_OID_HEX + 1];
-	const char *tmp = opt->tmp_dir ? opt->tmp_dir : getenv("TMPDIR");
+	const char *tmp = opt->tmp_dir;
 	int64_t when;
 	int rc = -1;
 

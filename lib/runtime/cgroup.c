@@ -118,14 +118,23 @@ static int check_name(const char *what, const char *s, bool allow_slash, struct 
 	return 0;
 }
 
+/* Set by kiln_cgroup_set_v2_mount (the caller's choice, never read from
+ * the environment here). */
+static char *v2_mount;
+
+void kiln_cgroup_set_v2_mount(const char *path)
+{
+	free(v2_mount);
+	v2_mount = path && *path ? kiln_xstrdup(path) : NULL;
+}
+
 /* The v2 root when the unified layout is in use, else NULL. */
 static const char *v2_root(void)
 {
-	const char *forced = getenv("KILN_CGROUP2_MOUNT");
 	struct statfs st;
 
-	if (forced && *forced)
-		return forced;
+	if (v2_mount)
+		return v2_mount;
 	if (statfs(CGROUP_ROOT, &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC)
 		return CGROUP_ROOT;
 	return NULL;
