@@ -77,6 +77,7 @@ int cmd_build(int argc, char **argv, struct kiln_cli *cli)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kiln_build_options opt = { 0 };
+	_cleanup_free_ char *cache_dir = NULL;
 	struct kiln_build_result res;
 	struct kiln_error err = { 0 };
 	int ch;
@@ -97,7 +98,11 @@ int cmd_build(int argc, char **argv, struct kiln_cli *cli)
 	if (optind < argc)
 		return kiln_cli_usage(cli, "unexpected argument '%s'", argv[optind]);
 	opt.manifest_path = kiln_cli_manifest(cli);
-	opt.store_dir = cli->store;
+	opt.store_dir = kiln_cli_store(cli);
+	if (!opt.key_path)
+		opt.key_path = kiln_env_key();
+	opt.cache_dir = cache_dir = kiln_env_cache_dir();
+	opt.mirrors = kiln_env_mirrors();
 	opt.progress = kiln_cli_progress;
 	opt.progress_ctx = cli;
 	opt.note = print_note;

@@ -102,10 +102,11 @@ int cmd_gc(int argc, char **argv, struct kiln_cli *cli)
 	/* The store is found as build finds it; outside a work tree only
 	 * --store or $KILN_STORE can name it. */
 	git = kiln_git_open(".", &err);
-	if (!git && !(cli->store && *cli->store) && !(getenv("KILN_STORE") && *getenv("KILN_STORE")))
+	if (!git && !kiln_cli_store(cli))
 		return kiln_cli_fail(cli, &err);
 	kiln_error_clear(&err);
-	store_dir = kiln_store_default_dir(cli->store, git ? kiln_git_workdir(git) : ".");
+	store_dir = kiln_store_default_dir(kiln_cli_store(cli), git ? kiln_git_workdir(git) : ".");
+	kiln_git_free(git);
 	/* No store is nothing to collect; opening it for writing would make one. */
 	if (lstat(store_dir, &st) < 0 && errno == ENOENT) {
 		if (!cli->quiet && !cli->json)
@@ -113,7 +114,7 @@ int cmd_gc(int argc, char **argv, struct kiln_cli *cli)
 		if (!cli->json)
 			return 0;
 	} else {
-		store = kiln_store_open_default(cli->store, git ? kiln_git_workdir(git) : ".", true, &err);
+		store = kiln_store_open_default(kiln_cli_store(cli), git ? kiln_git_workdir(git) : ".", true, &err);
 		kiln_git_free(git);
 		git = NULL;
 		if (!store)

@@ -36,7 +36,7 @@ static int make_signing_key(const struct kiln_cli *cli, const char *dir)
 	struct kiln_error err = { 0 };
 	struct kiln_git *git = kiln_git_open(dir, &err);
 	const char *top = git ? kiln_git_workdir(git) : dir;
-	_cleanup_free_ char *existing = kiln_sign_find_private(NULL, top);
+	_cleanup_free_ char *existing = kiln_sign_find_private(kiln_env_key(), top);
 	_cleanup_free_ char *priv = NULL, *pub = NULL;
 	char keyid[KILN_KEYID_LEN + 1];
 	int rc = 0;
@@ -70,6 +70,7 @@ int cmd_init(int argc, char **argv, struct kiln_cli *cli)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kiln_scaffold_options opt = { .dir = "." };
+	_cleanup_free_ char *cache_dir = NULL;
 	_cleanup_free_ char **packages = NULL;
 	_cleanup_free_ char *written = NULL;
 	struct kiln_error err = { 0 };
@@ -96,6 +97,8 @@ int cmd_init(int argc, char **argv, struct kiln_cli *cli)
 	if (optind < argc)
 		opt.dir = argv[optind];
 	opt.packages = packages;
+	opt.cache_dir = cache_dir = kiln_env_cache_dir();
+	opt.mirrors = kiln_env_mirrors();
 	opt.progress = kiln_cli_progress;
 	opt.progress_ctx = cli;
 	if (kiln_scaffold_init(&opt, &written, &err) < 0)

@@ -65,6 +65,27 @@ unsigned kiln_cli_snapref_flags(bool insecure_option);
 int kiln_cli_keygen(const char *workdir, const char *key_opt, const char *pub_opt, bool force,
 		    char keyid[7 + 64 + 1], char **priv_out, char **pub_out, struct kiln_error *err);
 
+/* The environment, read in cmd/kiln/env.c alone and passed down as
+ * options (docs/architecture.md, Environment).  Strings are NULL when the
+ * variable is unset or empty unless said otherwise. */
+struct kiln_mirror_settings;
+const char *kiln_env_store(void);          /* $KILN_STORE */
+const char *kiln_env_key(void);            /* $KILN_KEY */
+bool kiln_env_insecure(void);              /* $KILN_INSECURE set, not "" or "0" */
+const char *kiln_env_tmpdir(void);         /* $TMPDIR, else "/tmp" */
+/* The shared cache from $KILN_CACHE, $XDG_CACHE_HOME, $HOME; malloc'd. */
+char *kiln_env_cache_dir(void);
+/* $KILN_MIRROR_<NAME>, $KILN_MIRROR, $KILN_APT_ETC; read once, static. */
+const struct kiln_mirror_settings *kiln_env_mirrors(void);
+/* `-e KEY=VALUE` as is, `-e KEY` as KEY=<the caller's value>; both
+ * malloc'd; NULL when KEY is unset (it is not passed). */
+char *kiln_env_resolve_var(const char *kv);
+/* Settings the library keeps per process ($KILN_CGROUP2_MOUNT), made once
+ * by main() before any command runs. */
+void kiln_env_apply_process_settings(void);
+/* The store option to pass down: --store if not empty, else $KILN_STORE. */
+const char *kiln_cli_store(const struct kiln_cli *cli);
+
 int cmd_init(int argc, char **argv, struct kiln_cli *cli);
 int cmd_lock(int argc, char **argv, struct kiln_cli *cli);
 int cmd_build(int argc, char **argv, struct kiln_cli *cli);

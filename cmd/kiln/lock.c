@@ -63,6 +63,7 @@ int cmd_lock(int argc, char **argv, struct kiln_cli *cli)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kiln_locker_options opt = { 0 };
+	_cleanup_free_ char *cache_dir = NULL;
 	struct kiln_locker_result res;
 	struct kiln_error err = { 0 };
 	bool update = false;
@@ -84,6 +85,8 @@ int cmd_lock(int argc, char **argv, struct kiln_cli *cli)
 	opt.update = argv + optind;
 	opt.n_update = (size_t)(argc - optind);
 	opt.update_all = update && opt.n_update == 0;
+	opt.cache_dir = cache_dir = kiln_env_cache_dir();
+	opt.mirrors = kiln_env_mirrors();
 	opt.progress = kiln_cli_progress;
 	opt.progress_ctx = cli;
 

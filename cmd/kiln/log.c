@@ -130,11 +130,10 @@ static int record_names(struct log_ctx *c, const char *commit, char ***names, si
 static void judge(struct log_ctx *c, struct snap *sn)
 {
 	const struct kiln_key *signer = NULL;
-	struct kiln_error ignored = { 0 };
 	const char *path, *slash;
 
 	/* The one policy kiln verify and kiln run use (lib/record.c). */
-	switch (kiln_record_judge(&sn->rec, c->have_ring ? &c->ring : NULL, &signer, &ignored)) {
+	switch (kiln_record_judge(&sn->rec, c->have_ring ? &c->ring : NULL, &signer, KILN_ERROR_IGNORE)) {
 	case KILN_RECORD_SIGNED:
 		sn->status = SNAP_SIGNED;
 		path = kiln_sign_key_path(signer);
@@ -209,14 +208,13 @@ static const char *const hook_state_names[] = { NULL, "done", "failed", "unfinis
 static enum hook_state hook_log_state(const struct log_ctx *c, const char *commit, char **path)
 {
 	_cleanup_free_ char *text = NULL;
-	struct kiln_error ignored = { 0 };
 	const char *done = NULL;
 
 	*path = NULL;
 	if (!c->hook_logs)
 		return HOOK_NONE;
 	*path = kiln_xasprintf("%s/%s.log", c->hook_logs, commit);
-	text = kiln_file_read(*path, 64u << 20, NULL, &ignored);
+	text = kiln_file_read(*path, 64u << 20, NULL, KILN_ERROR_IGNORE);
 	if (!text) {
 		free(*path);
 		*path = NULL;
@@ -379,18 +377,17 @@ int cmd_log(int argc, char **argv, struct kiln_cli *cli)
 		return kiln_cli_fail(cli, &err);
 	if (load_ring(&c, pubs, n_pubs, kiln_git_workdir(git), &err) < 0)
 		goto fail;
-	store_dir = kiln_store_default_dir(cli->store, kiln_git_workdir(git));
+	store_dir = kiln_store_default_dir(kiln_cli_store(cli), kiln_git_workdir(git));
 	/* No store yet is no snapshot yet, not an error. */
 	if (stat(store_dir, &st) == 0 || errno != ENOENT) {
-		c.store = kiln_store_open_default(cli->store, kiln_git_workdir(git), false, &err);
+		c.store = kiln_store_open_default(kiln_cli_store(cli), kiln_git_workdir(git), false, &err);
 		if (!c.store)
 			goto fail;
 	}
 	if (kiln_git_history(git, range, max, &commits, &n_commits, &err) < 0)
 		goto fail;
 	{
-		struct kiln_error ignored = { 0 };
-		if (kiln_hook_locate(".", &hook_loc, &ignored) == 0)
+		if (kiln_hook_locate(".", &hook_loc, KILN_ERROR_IGNORE) == 0)
 			c.hook_logs = hook_loc.log_dir;
 	}
 	if (cli->json)

@@ -231,6 +231,7 @@ int main(int argc, char **argv)
 			return KILN_EXIT_USAGE;
 		}
 	}
+	kiln_env_apply_process_settings();
 	if (optind >= argc) {
 		print_main_help(stderr);
 		return KILN_EXIT_USAGE;

@@ -83,21 +83,20 @@ static int resolve_snap(struct kiln_cli *cli, const char *text, unsigned flags, 
 {
 	/* A digest needs no git (whose start-up alone costs milliseconds). */
 	bool digest = kiln_str_has_prefix(text, "sha256:");
-	struct kiln_git *git = digest && (cli->store || getenv("KILN_STORE")) ? NULL : kiln_git_open(".", err);
+	struct kiln_git *git = digest && kiln_cli_store(cli) ? NULL : kiln_git_open(".", err);
 	_cleanup_free_ char *default_name = NULL;
 	int rc = 0;
 
 	if (!git && !digest)
 		return -1;
 	kiln_error_clear(err);
-	*store = kiln_store_open_default(cli->store, git ? kiln_git_workdir(git) : ".", false, err);
+	*store = kiln_store_open_default(kiln_cli_store(cli), git ? kiln_git_workdir(git) : ".", false, err);
 	if (!*store) {
 		kiln_git_free(git);
 		return -1;
 	}
 	if (text[0] == '@') { /* only @REV needs the manifest's name */
-		struct kiln_error ignored = { 0 };
-		struct kiln_manifest *m = kiln_manifest_load(kiln_cli_manifest(cli), &ignored);
+		struct kiln_manifest *m = kiln_manifest_load(kiln_cli_manifest(cli), KILN_ERROR_IGNORE);
 		if (m) {
 			default_name = kiln_xstrdup(m->name);
 			kiln_manifest_free(m);
@@ -151,6 +150,8 @@ int cmd_run(int argc, char **argv, struct kiln_cli *cli)
 	struct kiln_error err = { 0 };
 	_cleanup_free_ char **ports = NULL, **volumes = NULL, **env = NULL, **cap_add = NULL, **cap_drop = NULL;
 	size_t a_ports = 0, a_volumes = 0, a_env = 0, a_cap_add = 0, a_cap_drop = 0;
+	char **resolved_env = NULL;
+	size_t n_resolved_env = 0;
 	uint64_t caps;
 	char *entrypoint[2] = { NULL, NULL };
 	struct kiln_store *store = NULL;
@@ -245,6 +246,14 @@ int cmd_run(int argc, char **argv, struct kiln_cli *cli)
 			return kiln_cli_usage(cli, "-e '%s': expected K=V or K", o.env[i]);
 	if (kiln_bundle_capabilities(o.cap_add, o.n_cap_add, o.cap_drop, o.n_cap_drop, &caps, &err) < 0)
 		return kiln_cli_usage(cli, "%s", err.message);
+	/* -e K takes the caller's value here, where the environment is read
+	 * (env.c); an unset K is not passed. */
+	resolved_env = kiln_xcalloc(o.n_env + 1, sizeof(*resolved_env));
+	for (size_t i = 0; i < o.n_env; i++)
+		if ((resolved_env[n_resolved_env] = kiln_env_resolve_var(env[i])))
+			n_resolved_env++;
+	o.env = resolved_env;
+	o.n_env = n_resolved_env;
 
 	if (resolve_snap(cli, argv[optind], kiln_cli_snapref_flags(insecure), &store, &ref, &err) < 0) {
 		rc = kiln_cli_fail(cli, &err);
@@ -266,6 +275,9 @@ int cmd_run(int argc, char **argv, struct kiln_cli *cli)
 		printf("%s\n", c.id);
 	rc = code;
 out:
+	for (size_t i = 0; i < n_resolved_env; i++)
+		free(resolved_env[i]);
+	free(resolved_env);
 	kiln_container_release(&c);
 	kiln_container_root_close(root);
 	kiln_snapref_release(&ref);

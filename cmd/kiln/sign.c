@@ -55,7 +55,7 @@ static int make_parent(const char *workdir, const char *path, struct kiln_error 
 int kiln_cli_keygen(const char *workdir, const char *key_opt, const char *pub_opt, bool force,
 		    char keyid[KILN_KEYID_LEN + 1], char **priv_out, char **pub_out, struct kiln_error *err)
 {
-	_cleanup_free_ char *priv_path = kiln_sign_find_private(key_opt, workdir);
+	_cleanup_free_ char *priv_path = kiln_sign_find_private(key_opt ? key_opt : kiln_env_key(), workdir);
 	_cleanup_free_ char *pub_path = NULL;
 	struct kiln_key *key = kiln_sign_generate(err);
 	int rc = -1;

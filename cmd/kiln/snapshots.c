@@ -10,19 +10,18 @@
 int kiln_cli_snapshots_open(const struct kiln_cli *cli, struct kiln_cli_snapshots *s,
 			    struct kiln_error *err)
 {
-	struct kiln_error ignored = { 0 };
 	struct kiln_manifest *m;
 
 	memset(s, 0, sizeof(*s));
 	/* Outside a work tree only sha256: names work; resolving says so. */
-	s->git = kiln_git_open(".", &ignored);
-	s->store_dir = kiln_store_default_dir(cli->store, s->git ? kiln_git_workdir(s->git) : ".");
-	s->store = kiln_store_open_default(cli->store, s->git ? kiln_git_workdir(s->git) : ".", false, err);
+	s->git = kiln_git_open(".", KILN_ERROR_IGNORE);
+	s->store_dir = kiln_store_default_dir(kiln_cli_store(cli), s->git ? kiln_git_workdir(s->git) : ".");
+	s->store = kiln_store_open_default(kiln_cli_store(cli), s->git ? kiln_git_workdir(s->git) : ".", false, err);
 	if (!s->store) {
 		kiln_cli_snapshots_close(s);
 		return -1;
 	}
-	m = kiln_manifest_load(kiln_cli_manifest(cli), &ignored);
+	m = kiln_manifest_load(kiln_cli_manifest(cli), KILN_ERROR_IGNORE);
 	if (m) {
 		s->default_name = kiln_xstrdup(m->name);
 		kiln_manifest_free(m);
@@ -41,9 +40,7 @@ void kiln_cli_snapshots_close(struct kiln_cli_snapshots *s)
 
 unsigned kiln_cli_snapref_flags(bool insecure_option)
 {
-	const char *env = getenv("KILN_INSECURE");
-
-	if (insecure_option || (env && *env && strcmp(env, "0") != 0))
+	if (insecure_option || kiln_env_insecure())
 		return KILN_SNAPREF_INSECURE;
 	return 0;
 }

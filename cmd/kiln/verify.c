@@ -299,7 +299,7 @@ int cmd_audit(int argc, char **argv, struct kiln_cli *cli)
 	struct kiln_error err = { 0 };
 	struct kiln_git_commit_info *commits = NULL;
 	size_t n_commits = 0;
-	_cleanup_free_ char *fresh_cache = NULL;
+	_cleanup_free_ char *fresh_cache = NULL, *shared_cache = NULL;
 	json_t *list = NULL;
 	int ch, rc = 0;
 	bool differs = false, verify_failed = false, failed = false;
@@ -333,15 +333,18 @@ int cmd_audit(int argc, char **argv, struct kiln_cli *cli)
 	opt.ring = &ctx.ring;
 	opt.progress = kiln_cli_progress;
 	opt.progress_ctx = cli;
+	opt.tmp_dir = kiln_env_tmpdir();
+	opt.mirrors = kiln_env_mirrors();
 	if (fresh) {
-		const char *tmp = getenv("TMPDIR");
-		fresh_cache = kiln_xasprintf("%s/kiln-audit-cache.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+		fresh_cache = kiln_xasprintf("%s/kiln-audit-cache.XXXXXX", kiln_env_tmpdir());
 		if (!mkdtemp(fresh_cache)) {
 			kiln_error_errno(&err, errno, "create %s", fresh_cache);
 			rc = kiln_cli_fail(cli, &err);
 			goto out;
 		}
 		opt.cache_dir = fresh_cache;
+	} else {
+		opt.cache_dir = shared_cache = kiln_env_cache_dir();
 	}
 	if (range) {
 		if (kiln_git_history(ctx.snaps.git, range, 0, &commits, &n_commits, &err) < 0) {
@@ -368,7 +371,7 @@ int cmd_audit(int argc, char **argv, struct kiln_cli *cli)
 		opt.rev = commits[k].id;
 		kiln_error_clear(&err);
 		if (kiln_audit_commit(&opt, &items, &n, &err) < 0) {
-			bool none = range && strstr(err.message, "no snapshot is recorded");
+			bool none = range && kiln_error_is(&err, KILN_CAUSE_NOT_FOUND);
 			kiln_cli_progress_done(cli);
 			if (list) {
 				json_t *o = json_object();
@@ -382,13 +385,13 @@ int cmd_audit(int argc, char **argv, struct kiln_cli *cli)
 					       "no snapshot recorded");
 				continue;
 			}
-			if (err.code == KILN_EXIT_VERIFY)
+			if (kiln_error_is(&err, KILN_CAUSE_VERIFY))
 				verify_failed = true;
 			else
 				failed = true;
 			if (range && !cli->json)
 				printf("%.12s  %-20s %-10s see the error below\n", commits[k].id, "-",
-				       err.code == KILN_EXIT_VERIFY ? "UNVERIFIED" : "FAILED");
+				       kiln_error_is(&err, KILN_CAUSE_VERIFY) ? "UNVERIFIED" : "FAILED");
 			kiln_cli_fail(cli, &err);
 			continue;
 		}
@@ -422,8 +425,7 @@ int cmd_audit(int argc, char **argv, struct kiln_cli *cli)
 	rc = verify_failed ? KILN_EXIT_VERIFY : differs ? KILN_EXIT_AUDIT : failed ? KILN_EXIT_FAILED : 0;
 out:
 	if (fresh_cache) {
-		struct kiln_error ignored = { 0 };
-		kiln_remove_tree(fresh_cache, &ignored);
+		kiln_remove_tree(fresh_cache, KILN_ERROR_IGNORE);
 	}
 	kiln_git_history_free(commits, n_commits);
 	close_context(&ctx);

@@ -258,16 +258,14 @@ char *kiln_path_join(const char *a, const char *b)
 	return kiln_xasprintf("%.*s/%s", (int)la, a, b);
 }
 
-char *kiln_cache_dir(void)
+char *kiln_cache_dir(const char *kiln_cache, const char *xdg_cache_home, const char *home)
 {
-	const char *v;
-
-	if ((v = getenv("KILN_CACHE")) && *v)
-		return kiln_xstrdup(v);
-	if ((v = getenv("XDG_CACHE_HOME")) && *v == '/')
-		return kiln_path_join(v, "kiln");
-	if ((v = getenv("HOME")) && *v)
-		return kiln_xasprintf("%s/.cache/kiln", v);
+	if (kiln_cache && *kiln_cache)
+		return kiln_xstrdup(kiln_cache);
+	if (xdg_cache_home && *xdg_cache_home == '/')
+		return kiln_path_join(xdg_cache_home, "kiln");
+	if (home && *home)
+		return kiln_xasprintf("%s/.cache/kiln", home);
 	return kiln_xstrdup("/var/cache/kiln");
 }
 

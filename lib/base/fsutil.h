@@ -56,8 +56,11 @@ char *kiln_path_dirname(const char *path);
 /* Join a and b with exactly one '/', malloc'd. */
 char *kiln_path_join(const char *a, const char *b);
 
-/* $XDG_CACHE_HOME/kiln (or $HOME/.cache/kiln), malloc'd; KILN_CACHE overrides. */
-char *kiln_cache_dir(void);
+/* The shared cache directory, malloc'd, from the values of $KILN_CACHE,
+ * $XDG_CACHE_HOME and $HOME (each may be NULL; the command line reads
+ * them): kiln_cache if not empty, else XDG_CACHE_HOME/kiln if absolute,
+ * else HOME/.cache/kiln, else /var/cache/kiln. */
+char *kiln_cache_dir(const char *kiln_cache, const char *xdg_cache_home, const char *home);
 
 /* Remove path and everything below it, never crossing into another mount
  * or following symlinks.  A missing path is not an error. */

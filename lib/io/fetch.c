@@ -668,7 +668,7 @@ static void job_fail(struct fetch_job *j, struct kiln_error *err)
 	}
 	kiln_error_set(err, "%s", b.data);
 	kiln_buf_release(&b);
-	err->code = j->verify_failed ? KILN_EXIT_VERIFY : KILN_EXIT_FAILED;
+	kiln_error_cause(err, j->verify_failed ? KILN_CAUSE_VERIFY : KILN_CAUSE_NONE);
 }
 
 /* Go on to the next base URL, or fail the item when there is none. */
@@ -704,7 +704,8 @@ static int job_apply_step(struct fetch_batch *b, struct fetch_job *j, enum next_
 		return 0;
 	case STEP_FATAL:
 		kiln_error_prefix(b->err, "fetch %s", j->item->filename);
-		b->err->code = KILN_EXIT_FAILED;
+		if (kiln_error_is(b->err, KILN_CAUSE_VERIFY))
+			kiln_error_cause(b->err, KILN_CAUSE_NONE); /* exit 1, not 3 */
 		return -1;
 	case STEP_RESTART:
 		j->state = JOB_READY;
@@ -762,7 +763,7 @@ static void use_cache(struct fetch_batch *b, struct fetch_job *j)
 		j->state = JOB_DONE;
 		return;
 	}
-	if (verr.code == KILN_EXIT_VERIFY)
+	if (kiln_error_is(&verr, KILN_CAUSE_VERIFY))
 		unlink(j->final_path);
 	b->progress_total += it->size;
 }
@@ -806,7 +807,8 @@ static int start_jobs(struct fetch_batch *b, size_t *pending)
 		if (j->state == JOB_QUEUED || (j->state == JOB_LOCK_WAIT && j->not_before <= now)) {
 			if (job_prepare(j, b->err) < 0) {
 				kiln_error_prefix(b->err, "fetch %s", j->item->filename);
-				b->err->code = KILN_EXIT_FAILED;
+				if (kiln_error_is(b->err, KILN_CAUSE_VERIFY))
+					kiln_error_cause(b->err, KILN_CAUSE_NONE); /* exit 1, not 3 */
 				return -1;
 			}
 			if (j->state == JOB_DONE) {

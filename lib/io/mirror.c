@@ -165,8 +165,20 @@ char *kiln_mirror_from_apt_sources(const char *etc_dir, const char *suite)
 	return found;
 }
 
-char *kiln_mirror_for_source(const char *name, const char *suite, const char *url,
-			     const char **how, struct kiln_error *err)
+/* The value of "var=" among entries, or NULL. */
+static const char *setting(const char *const *entries, const char *var)
+{
+	size_t len = strlen(var);
+
+	for (size_t i = 0; entries && entries[i]; i++)
+		if (strncmp(entries[i], var, len) == 0 && entries[i][len] == '=')
+			return entries[i] + len + 1;
+	return NULL;
+}
+
+char *kiln_mirror_for_source(const struct kiln_mirror_settings *set, const char *name,
+			     const char *suite, const char *url, const char **how,
+			     struct kiln_error *err)
 {
 	_cleanup_free_ char *var = kiln_xasprintf("KILN_MIRROR_%s", name);
 	const char *v, *etc;
@@ -178,15 +190,15 @@ char *kiln_mirror_for_source(const char *name, const char *suite, const char *ur
 	}
 	for (char *p = var + strlen("KILN_MIRROR_"); *p; p++)
 		*p = isalnum((unsigned char)*p) ? (char)toupper((unsigned char)*p) : '_';
-	if ((v = getenv(var)) && *v) {
+	if (set && (v = setting(set->named, var)) && *v) {
 		if (how) *how = "$KILN_MIRROR_<NAME>";
 		return trim_uri(v, strlen(v));
 	}
-	if ((v = getenv("KILN_MIRROR")) && *v) {
+	if (set && (v = set->fallback) && *v) {
 		if (how) *how = "$KILN_MIRROR";
 		return trim_uri(v, strlen(v));
 	}
-	etc = getenv("KILN_APT_ETC");
+	etc = set ? set->apt_etc : NULL;
 	if (!etc || !*etc)
 		etc = "/etc/apt";
 	found = kiln_mirror_from_apt_sources(etc, suite);

@@ -377,15 +377,15 @@ enum kiln_record_trust kiln_record_judge(const struct kiln_record *r, const stru
 		size_t siglen;
 		_cleanup_free_ unsigned char *sig = kiln_base64_decode(r->sigs[i], strlen(r->sigs[i]), &siglen);
 		for (size_t k = 0; k < ring->n; k++) {
-			struct kiln_error ignored = { 0 };
 			char id[KILN_KEYID_LEN + 1];
 			/* The keyid is outside the signed body: only a keyid that
 			 * names the key that verified keeps it from being changed
 			 * (the note line shows it as the signer). */
-			if (kiln_sign_keyid(ring->keys[k], id, &ignored) < 0 || strcmp(id, r->sig_keyids[i]) != 0)
+			if (kiln_sign_keyid(ring->keys[k], id, KILN_ERROR_IGNORE) < 0 || strcmp(id, r->sig_keyids[i]) != 0)
 				continue;
 			names_trusted = true;
-			if (sig && kiln_sign_verify(ring->keys[k], pae.data, pae.len, sig, siglen, &ignored) == 0) {
+			if (sig && kiln_sign_verify(ring->keys[k], pae.data, pae.len, sig, siglen,
+						    KILN_ERROR_IGNORE) == 0) {
 				if (signer)
 					*signer = ring->keys[k];
 				kiln_buf_release(&pae);
@@ -629,7 +629,7 @@ int kiln_record_note_add(struct kiln_git *g, const struct kiln_record *r, struct
 		bool found;
 		_cleanup_free_ char *old = kiln_git_note_read(g, KILN_NOTES_REF, r->commit, &found, &read_err);
 		_cleanup_free_ char *text = NULL;
-		if (!old && read_err.message[0]) {
+		if (!old && kiln_error_isset(&read_err)) {
 			*err = read_err;
 			return -1;
 		}
@@ -682,14 +682,13 @@ int kiln_record_scan(const struct kiln_store *s, struct kiln_record **out, size_
 		}
 		while ((fe = readdir(c))) {
 			_cleanup_free_ char *name = NULL;
-			struct kiln_error ignored = { 0 };
 			bool found = false;
 			size_t len = strlen(fe->d_name);
 			if (fe->d_name[0] == '.' || !kiln_str_has_suffix(fe->d_name, ".json"))
 				continue;
 			name = kiln_xstrndup(fe->d_name, len - 5);
 			kiln_xgrow(out, &alloc, *n + 1, sizeof(**out));
-			if (read_at(sub_fd, sub, de->d_name, name, &(*out)[*n], &found, &ignored) < 0 || !found)
+			if (read_at(sub_fd, sub, de->d_name, name, &(*out)[*n], &found, KILN_ERROR_IGNORE) < 0 || !found)
 				(*skipped)++;
 			else
 				(*n)++;

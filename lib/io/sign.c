@@ -379,12 +379,8 @@ int kiln_sign_keyid(const struct kiln_key *key, char out[KILN_KEYID_LEN + 1],
 
 char *kiln_sign_find_private(const char *option, const char *workdir)
 {
-	const char *env = getenv("KILN_KEY");
-
 	if (option)
 		return kiln_xstrdup(option);
-	if (env && *env)
-		return kiln_xstrdup(env);
 	return kiln_path_join(workdir, ".kiln/signing.key");
 }
 

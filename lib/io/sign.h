@@ -67,8 +67,9 @@ int kiln_sign_verify(const struct kiln_key *key, const void *data, size_t len,
 int kiln_sign_keyid(const struct kiln_key *key, char out[KILN_KEYID_LEN + 1],
 		    struct kiln_error *err);
 
-/* The private key's path (malloc'd): option if given, else $KILN_KEY if
- * set and not empty, else WORKDIR/.kiln/signing.key. */
+/* The private key's path (malloc'd): option if given (the command line
+ * passes --key, else $KILN_KEY if set and not empty), else
+ * WORKDIR/.kiln/signing.key. */
 char *kiln_sign_find_private(const char *option, const char *workdir);
 
 /* A key path inside the work tree workdir (the default .kiln/signing.key,

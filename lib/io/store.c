@@ -71,7 +71,6 @@ static int ensure_file(struct kiln_store *s, const char *name, const char *conte
  * for the record reader to refuse. */
 static void clear_tmp(struct kiln_store *s)
 {
-	struct kiln_error ignored = { 0 };
 	_cleanup_close_ int commits = -1;
 	DIR *d;
 	struct dirent *de;
@@ -79,7 +78,7 @@ static void clear_tmp(struct kiln_store *s)
 	kiln_dir_remove_matching(s->tmp_fd, NULL);
 	kiln_dir_remove_matching(s->dir_fd, ".tmp.");
 	kiln_dir_remove_matching(s->cache_fd, ".tmp.");
-	commits = kiln_dir_open_beneath(s->dir_fd, s->dir, "commits", false, 0, &ignored);
+	commits = kiln_dir_open_beneath(s->dir_fd, s->dir, "commits", false, 0, KILN_ERROR_IGNORE);
 	if (commits < 0 || !(d = opendir_at(commits)))
 		return;
 	while ((de = readdir(d))) {
@@ -173,15 +172,12 @@ struct kiln_store *kiln_store_open(const char *dir, bool writable, struct kiln_e
 struct kiln_store *kiln_store_open_default(const char *option, const char *workdir, bool writable,
 					   struct kiln_error *err)
 {
-	const char *env = getenv("KILN_STORE");
 	_cleanup_free_ char *dir = NULL;
 	_cleanup_close_ int top = -1;
 	int fd;
 
 	if (option && *option)
 		return kiln_store_open(option, writable, err);
-	if (env && *env)
-		return kiln_store_open(env, writable, err);
 	/* snapshots/ is in the work tree, which a cloned repository fills:
 	 * it may not be, or pass through, a symlink. */
 	dir = kiln_path_join(workdir, "snapshots");
@@ -303,9 +299,8 @@ int kiln_store_put_blob(struct kiln_store *s, const void *data, size_t len,
 	if (kiln_store_has_blob(s, digest)) {
 		char have[KILN_SHA256_HEX_LEN + 1];
 		uint64_t size;
-		struct kiln_error ignored = { 0 };
-		_cleanup_close_ int old = kiln_store_blob_open(s, digest, &ignored);
-		if (old >= 0 && kiln_sha256_fd(old, digest, have, &size, &ignored) == 0 && size == len &&
+		_cleanup_close_ int old = kiln_store_blob_open(s, digest, KILN_ERROR_IGNORE);
+		if (old >= 0 && kiln_sha256_fd(old, digest, have, &size, KILN_ERROR_IGNORE) == 0 && size == len &&
 		    strcmp(have, hex) == 0)
 			return 0;
 	}
@@ -522,12 +517,8 @@ int kiln_store_cache_put(struct kiln_store *s, const char *key, const char *valu
 
 char *kiln_store_default_dir(const char *option, const char *workdir)
 {
-	const char *env = getenv("KILN_STORE");
-
 	if (option && *option)
 		return kiln_xstrdup(option);
-	if (env && *env)
-		return kiln_xstrdup(env);
 	return kiln_path_join(workdir, "snapshots");
 }
 

@@ -34,8 +34,8 @@ struct kiln_store;
  * holds, an exclusive lock on dir/.lock, and removes what killed writers
  * left (tmp/, and "*.tmp.*" in the store, cache/ and commits/<id>/). */
 struct kiln_store *kiln_store_open(const char *dir, bool writable, struct kiln_error *err);
-/* Open the store kiln_store_default_dir names: --store (option), else
- * $KILN_STORE, both as kiln_store_open; else snapshots/ in the work tree
+/* Open the store kiln_store_default_dir names: option (the command line
+ * passes --store, else $KILN_STORE) as kiln_store_open; else snapshots/ in the work tree
  * workdir, which may not be a symlink (a cloned repository could have
  * committed one): it is opened beneath workdir without following any. */
 struct kiln_store *kiln_store_open_default(const char *option, const char *workdir, bool writable,
@@ -88,9 +88,10 @@ char *kiln_store_cache_get(const struct kiln_store *s, const char *key, struct k
 int kiln_store_cache_put(struct kiln_store *s, const char *key, const char *value,
 			 struct kiln_error *err);
 
-/* The store to use: --store, else $KILN_STORE, else snapshots/ at the top of
- * the git work tree (workdir). malloc'd.  Open it with
- * kiln_store_open_default, which knows which of these may be a symlink. */
+/* The store to use: option if not empty (the command line passes --store,
+ * else $KILN_STORE), else snapshots/ at the top of the git work tree
+ * (workdir). malloc'd.  Open it with kiln_store_open_default, which knows
+ * which of these may be a symlink. */
 char *kiln_store_default_dir(const char *option, const char *workdir);
 
 /* ---- listing and removing (kiln gc).  Removing needs the store open for

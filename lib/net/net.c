@@ -1158,9 +1158,8 @@ int kiln_net_attach(const struct kiln_net_config *c, const char *id, pid_t pid,
 		return kiln_error_prefix(err, "network attach '%s'", id);
 	if (attach_locked(&s, id, netns_fd, ports, n_ports, out, &recorded, err) < 0) {
 		/* Undo whatever part was done, once our record may exist. */
-		struct kiln_error ignored = { 0 };
 		if (recorded)
-			detach_locked(&s, id, &ignored);
+			detach_locked(&s, id, KILN_ERROR_IGNORE);
 		return kiln_error_prefix(err, "network attach '%s'", id);
 	}
 	return 0;

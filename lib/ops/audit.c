@@ -163,6 +163,7 @@ static int audit_one(const struct kiln_audit_options *opt, struct kiln_git *git,
 	bo.no_sign = true;
 	bo.no_record = true;
 	bo.cache_dir = opt->cache_dir;
+	bo.mirrors = opt->mirrors;
 	bo.date_mode = info.has_source_date ? KILN_BUILD_DATE_GIVEN : KILN_BUILD_DATE_COMMIT;
 	bo.source_date = info.source_date;
 	bo.progress = opt->progress;
@@ -171,7 +172,7 @@ static int audit_one(const struct kiln_audit_options *opt, struct kiln_git *git,
 		/* The snapshot verified; a rebuild that fails (a package the
 		 * mirror no longer serves right, say) is an error, not exit 3. */
 		kiln_error_prefix(err, "rebuild %s@%.12s", name, commit);
-		err->code = KILN_EXIT_FAILED;
+		kiln_error_cause(err, KILN_CAUSE_NONE);
 		goto out;
 	}
 	memcpy(it->rebuilt, br.manifest_digest, sizeof(it->rebuilt));
@@ -218,7 +219,7 @@ int kiln_audit_commit(const struct kiln_audit_options *opt, struct kiln_audit_it
 	size_t n_records = 0;
 	_cleanup_free_ char *store_dir = NULL, *scratch = NULL;
 	char commit[KILN_GIT_OID_HEX + 1];
-	const char *tmp = opt->tmp_dir ? opt->tmp_dir : getenv("TMPDIR");
+	const char *tmp = opt->tmp_dir;
 	int64_t when;
 	int rc = -1;
 
@@ -242,12 +243,14 @@ int kiln_audit_commit(const struct kiln_audit_options *opt, struct kiln_audit_it
 		if (!any) {
 			kiln_error_set(err, "no snapshot of %s is recorded at %.12s in %s (build it first: kiln "
 				       "build --rev %s)", opt->name, commit, store_dir, opt->rev ? opt->rev : "HEAD");
+			kiln_error_cause(err, KILN_CAUSE_NOT_FOUND);
 			goto out;
 		}
 	}
 	if (n_records == 0) {
 		kiln_error_set(err, "no snapshot is recorded at %.12s in %s (build it first: kiln build --rev %s)",
 			       commit, store_dir, opt->rev ? opt->rev : "HEAD");
+		kiln_error_cause(err, KILN_CAUSE_NOT_FOUND);
 		goto out;
 	}
 	scratch = kiln_xasprintf("%s/kiln-audit.XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -274,8 +277,7 @@ int kiln_audit_commit(const struct kiln_audit_options *opt, struct kiln_audit_it
 	}
 out:
 	if (scratch) {
-		struct kiln_error ignored = { 0 };
-		kiln_remove_tree(scratch, &ignored);
+		kiln_remove_tree(scratch, KILN_ERROR_IGNORE);
 	}
 	if (rc < 0) {
 		kiln_audit_items_free(*items, *n);

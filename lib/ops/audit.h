@@ -25,7 +25,8 @@ struct kiln_audit_options {
 	const char *name;           /* only this snapshot name (NULL: every one at the commit) */
 	const struct kiln_keyring *ring;
 	const char *cache_dir;      /* package cache (NULL: the shared one, files re-hashed) */
-	const char *tmp_dir;        /* where the scratch store goes (NULL: $TMPDIR or /tmp) */
+	const char *tmp_dir;        /* where the scratch store goes (NULL or "": /tmp) */
+	const struct kiln_mirror_settings *mirrors; /* for the rebuild (NULL: apt's sources) */
 	kiln_progress_fn progress; void *progress_ctx;
 };
 
@@ -56,7 +57,8 @@ struct kiln_audit_item {
 
 /* Audit every snapshot recorded at rev (or only opt->name).  Returns -1 on
  * errors that stop the whole audit (no such revision, no snapshot recorded:
- * exit 1); each snapshot's own outcome is in items[]: its verdict, or
+ * exit 1; the latter with cause KILN_CAUSE_NOT_FOUND, which `kiln verify
+ * --range` reports as "none" and goes on); each snapshot's own outcome is in items[]: its verdict, or
  * failed with its error (a snapshot that does not verify: error_code 3). */
 int kiln_audit_commit(const struct kiln_audit_options *opt, struct kiln_audit_item **items, size_t *n,
 		      struct kiln_error *err);

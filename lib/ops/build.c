@@ -179,7 +179,7 @@ static int load_inputs(struct build *b, struct kiln_error *err)
 
 	text = kiln_git_read_file(b->git, b->commit, b->manifest_rel, &len, &found, err);
 	if (!text) {
-		if (!found && !err->message[0])
+		if (!found && !kiln_error_isset(err))
 			kiln_error_set(err, "%s is not in commit %.12s (commit it first: kiln builds what is "
 				       "committed, not the work directory)", b->manifest_rel, b->commit);
 		return -1;
@@ -191,7 +191,7 @@ static int load_inputs(struct build *b, struct kiln_error *err)
 	lock_rel = kiln_lock_path_for(b->manifest_rel);
 	lock_text = kiln_git_read_file(b->git, b->commit, lock_rel, &len, &found, err);
 	if (!lock_text) {
-		if (!found && !err->message[0])
+		if (!found && !kiln_error_isset(err))
 			kiln_error_set(err, "%s is not in commit %.12s: run `kiln lock` and commit the lock",
 				       lock_rel, b->commit);
 		return -1;
@@ -385,7 +385,7 @@ static int plan(struct build *b, struct kiln_error *err)
  * are misses too: they are rebuilt, byte for byte the same. */
 static int load_cache_secret(struct build *b, struct kiln_error *err)
 {
-	_cleanup_free_ char *dir = b->opt->cache_dir ? kiln_xstrdup(b->opt->cache_dir) : kiln_cache_dir();
+	_cleanup_free_ char *dir = b->opt->cache_dir ? kiln_xstrdup(b->opt->cache_dir) : kiln_cache_dir(NULL, NULL, NULL);
 	_cleanup_free_ char *path = kiln_path_join(dir, "build-cache.key");
 	_cleanup_free_ char *tmp = NULL, *data = NULL;
 	unsigned char fresh[sizeof(b->cache_secret)];
@@ -474,7 +474,6 @@ static bool cached_blob_intact(struct build *b, struct plan_layer *l, const char
 	_cleanup_free_ char *path = kiln_store_blob_path(b->store, l->blob.digest);
 	_cleanup_close_ int fd = -1;
 	char stamp[128], hex[KILN_SHA256_HEX_LEN + 1];
-	struct kiln_error ignored = { 0 };
 	struct stat st;
 	uint64_t size;
 
@@ -491,8 +490,8 @@ static bool cached_blob_intact(struct build *b, struct plan_layer *l, const char
 	blob_stamp(&st, stamp);
 	if (stamp_then && strcmp(stamp, stamp_then) == 0)
 		return true;
-	fd = kiln_store_blob_open(b->store, l->blob.digest, &ignored);
-	if (fd < 0 || kiln_sha256_fd(fd, path, hex, &size, &ignored) < 0 || size != l->blob.size ||
+	fd = kiln_store_blob_open(b->store, l->blob.digest, KILN_ERROR_IGNORE);
+	if (fd < 0 || kiln_sha256_fd(fd, path, hex, &size, KILN_ERROR_IGNORE) < 0 || size != l->blob.size ||
 	    strcmp(hex, l->blob.digest + 7) != 0) {
 		note(b, "%s: its cached blob %.19s… is damaged (its bytes do not hash to its name): rebuilding "
 		     "it", l->what, l->blob.digest);
@@ -500,7 +499,7 @@ static bool cached_blob_intact(struct build *b, struct plan_layer *l, const char
 	}
 	/* Intact: remember so, the next build trusts the stamp.  Failing to
 	 * write that only costs the next build this hash again. */
-	cache_write(b, l, stamp, &ignored);
+	cache_write(b, l, stamp, KILN_ERROR_IGNORE);
 	return true;
 }
 
@@ -545,7 +544,7 @@ static const struct kiln_source *source_named(const struct kiln_manifest *m, con
 static int fetch_packages(struct build *b, struct kiln_fetch_item *items, char ***urls_out,
 			  struct kiln_build_result *res, struct kiln_error *err)
 {
-	_cleanup_free_ char *cache = b->opt->cache_dir ? kiln_xstrdup(b->opt->cache_dir) : kiln_cache_dir();
+	_cleanup_free_ char *cache = b->opt->cache_dir ? kiln_xstrdup(b->opt->cache_dir) : kiln_cache_dir(NULL, NULL, NULL);
 	struct kiln_fetch_options fo = {
 		.cache_dir = cache, .progress = b->opt->progress, .progress_ctx = b->opt->progress_ctx,
 	};
@@ -566,7 +565,7 @@ static int fetch_packages(struct build *b, struct kiln_fetch_item *items, char *
 		/* Each source's URL list once: mirror then fallbacks. */
 		mine = urls + (size_t)(s - b->m->sources) * 8;
 		if (!mine[0]) {
-			mine[0] = kiln_mirror_for_source(s->name, s->suite, s->url, NULL, err);
+			mine[0] = kiln_mirror_for_source(b->opt->mirrors, s->name, s->suite, s->url, NULL, err);
 			if (!mine[0])
 				return -1;
 			for (size_t f = 0; f < s->n_fallback && f < 7; f++)
@@ -751,7 +750,6 @@ static void *expand_worker(void *arg)
 
 	for (;;) {
 		struct kiln_fetch_item *it;
-		struct kiln_error ignored = { 0 };
 		size_t len;
 		char *data;
 
@@ -760,10 +758,10 @@ static void *expand_worker(void *arg)
 		pthread_mutex_unlock(&pool->mu);
 		if (!it)
 			return NULL;
-		data = kiln_file_read(it->path, (size_t)it->size + 1, &len, &ignored);
+		data = kiln_file_read(it->path, (size_t)it->size + 1, &len, KILN_ERROR_IGNORE);
 		if (data)
 			it->expanded = kiln_deb_expand(data, len, KILN_DEB_MAX_FILE_SIZE, &it->expanded_len,
-						       &ignored);
+						       KILN_ERROR_IGNORE);
 		free(data);
 	}
 }
@@ -1120,8 +1118,8 @@ static int sign_and_record(struct build *b, struct kiln_build_result *res, struc
 	{
 		struct kiln_record old;
 		bool found = false;
-		struct kiln_error ignored = { 0 };
-		if (kiln_record_read(b->store, b->commit, b->m->name, &old, &found, &ignored) == 0 && found) {
+		if (kiln_record_read(b->store, b->commit, b->m->name, &old, &found, KILN_ERROR_IGNORE) == 0 &&
+		    found) {
 			if (strcmp(old.manifest, r.manifest) != 0)
 				note(b, "replaces the snapshot %.19s… recorded for %s@%.12s at %s (kiln gc frees it)",
 				     old.manifest, b->m->name, b->commit, old.build_time);

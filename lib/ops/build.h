@@ -17,6 +17,8 @@
 #include "error.h"
 #include "gitrepo.h"
 #include "http.h"
+
+struct kiln_mirror_settings; /* mirror.h */
 #include "oci.h"
 #include "sign.h"
 
@@ -30,16 +32,17 @@
 struct kiln_build_options {
 	const char *manifest_path;  /* as given (relative to the current directory) */
 	const char *rev;            /* git revision; NULL: HEAD */
-	const char *store_dir;      /* --store; NULL: $KILN_STORE or snapshots/ */
+	const char *store_dir;      /* --store or $KILN_STORE; NULL: snapshots/ */
 	bool no_cache;
 	bool zstd;
-	/* Signing (docs/signing.md): the key is key_path, else $KILN_KEY, else
+	/* Signing (docs/signing.md): the key is key_path (--key or $KILN_KEY), else
 	 * .kiln/signing.key at the top of the work tree; a build with no key
 	 * fails before any work unless no_sign. */
 	const char *key_path;
 	bool no_sign;
-	/* The package cache (NULL: kiln_cache_dir()). */
+	/* The package cache (NULL: kiln_cache_dir's default). */
 	const char *cache_dir;
+	const struct kiln_mirror_settings *mirrors; /* NULL: apt's sources only */
 	/* Leave no record or git note (kiln audit's scratch builds). */
 	bool no_record;
 	/* The image time: SOURCE_DATE_EPOCH when set (KILN_BUILD_DATE_ENV),

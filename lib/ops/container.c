@@ -640,7 +640,6 @@ int kiln_container_reap(struct kiln_container_root *r, struct kiln_error *err)
 	d = opendir(cdir);
 	while (d && (de = readdir(d))) {
 		struct kiln_container c;
-		struct kiln_error ignored = { 0 };
 		int fd;
 
 		if (de->d_name[0] == '.' || strlen(de->d_name) != KILN_CONTAINER_ID_HEX)
@@ -648,7 +647,7 @@ int kiln_container_reap(struct kiln_container_root *r, struct kiln_error *err)
 		fd = monitor_lock_try(r, de->d_name);
 		if (fd == -1)
 			continue; /* its monitor looks after it */
-		if (state_load(r, de->d_name, &c, &ignored) < 0) {
+		if (state_load(r, de->d_name, &c, KILN_ERROR_IGNORE) < 0) {
 			/* A creation that died before writing its state. */
 			struct kiln_container bare = { 0 };
 			snprintf(bare.id, sizeof(bare.id), "%s", de->d_name);
@@ -746,10 +745,9 @@ int kiln_container_list(struct kiln_container_root *r, struct kiln_container **o
 		return kiln_error_errno(err, errno, "open '%s'", cdir);
 	while ((de = readdir(d))) {
 		struct kiln_container c;
-		struct kiln_error ignored = { 0 };
 		if (de->d_name[0] == '.' || strlen(de->d_name) != KILN_CONTAINER_ID_HEX)
 			continue;
-		if (state_load(r, de->d_name, &c, &ignored) < 0)
+		if (state_load(r, de->d_name, &c, KILN_ERROR_IGNORE) < 0)
 			continue; /* being created or removed right now */
 		kiln_xgrow(out, &alloc, *n + 1, sizeof(**out));
 		(*out)[(*n)++] = c;
@@ -1075,10 +1073,13 @@ static int create_locked(struct kiln_container_root *r, const struct kiln_contai
 		/* A missing file is no error (numeric users need none). */
 		struct kiln_error rerr = { 0 };
 		passwd = kiln_bundle_read_image_file(rootfs, "etc/passwd", IMAGE_FILE_MAX, &rerr);
-		if (!rerr.message[0])
+		if (!kiln_error_isset(&rerr))
 			group = kiln_bundle_read_image_file(rootfs, "etc/group", IMAGE_FILE_MAX, &rerr);
-		if (rerr.message[0])
-			return kiln_error_set(err, "%s", rerr.message);
+		if (kiln_error_isset(&rerr)) {
+			if (err)
+				*err = rerr;
+			return -1;
+		}
 	}
 	{
 		struct kiln_bundle_process_options po = {

@@ -191,7 +191,7 @@ int kiln_gc_run(struct kiln_store *s, const struct kiln_gc_options *opt,
 		struct kiln_error miss = { 0 };
 		_cleanup_free_ char *value = kiln_store_cache_get(s, keys[i], &miss);
 		digest_t layer;
-		if (!value && miss.message[0]) {
+		if (!value && kiln_error_isset(&miss)) {
 			if (err)
 				*err = miss;
 			goto out;

@@ -149,7 +149,7 @@ int kiln_locker_run(const struct kiln_locker_options *opt, struct kiln_locker_re
 		}
 	}
 
-	cache = kiln_cache_dir();
+	cache = opt->cache_dir ? kiln_xstrdup(opt->cache_dir) : kiln_cache_dir(NULL, NULL, NULL);
 	repo = kiln_aptrepo_new(cache, err);
 	if (!repo)
 		goto out;
@@ -161,7 +161,7 @@ int kiln_locker_run(const struct kiln_locker_options *opt, struct kiln_locker_re
 	new.sources = kiln_xcalloc(m->n_sources, sizeof(*new.sources));
 	for (size_t i = 0; i < m->n_sources; i++) {
 		const struct kiln_source *s = &m->sources[i];
-		_cleanup_free_ char *url = kiln_mirror_for_source(s->name, s->suite, s->url, NULL, err);
+		_cleanup_free_ char *url = kiln_mirror_for_source(opt->mirrors, s->name, s->suite, s->url, NULL, err);
 		_cleanup_free_ char *keyring = s->keyring ? keyring_path(m->path, s->keyring) : NULL;
 		char release[KILN_SHA256_HEX_LEN + 1];
 		struct kiln_aptrepo_source src = {

@@ -12,6 +12,8 @@
 #include "error.h"
 #include "http.h"
 
+struct kiln_mirror_settings; /* mirror.h */
+
 struct kiln_locker_options {
 	const char *manifest_path;
 	/* Re-resolve these packages to their newest fitting versions
@@ -19,6 +21,8 @@ struct kiln_locker_options {
 	char *const *update; size_t n_update;
 	bool update_all;            /* ignore the previous lock entirely */
 	bool check;                 /* do not write; fail if the lock is not current */
+	const char *cache_dir;      /* the shared cache (NULL: kiln_cache_dir's default) */
+	const struct kiln_mirror_settings *mirrors; /* NULL: apt's sources only */
 	kiln_progress_fn progress; void *progress_ctx;
 };
 

@@ -78,7 +78,8 @@ int kiln_scaffold_init(const struct kiln_scaffold_options *opt, char **written,
 	_cleanup_free_ char *path = kiln_path_join(opt->dir, "kiln.yaml");
 	_cleanup_free_ char *suite = opt->suite ? kiln_xstrdup(opt->suite) : host_codename();
 	_cleanup_free_ char *name = opt->name ? kiln_xstrdup(opt->name) : name_from_dir(opt->dir);
-	_cleanup_free_ char *cache = kiln_cache_dir();
+	_cleanup_free_ char *cache = opt->cache_dir ? kiln_xstrdup(opt->cache_dir)
+						    : kiln_cache_dir(NULL, NULL, NULL);
 	const char *arch = opt->architecture ? opt->architecture : host_architecture();
 	const char *keyring = opt->keyring ? opt->keyring : DEBIAN_KEYRING;
 	struct starter_source sources[3] = {
@@ -108,9 +109,8 @@ int kiln_scaffold_init(const struct kiln_scaffold_options *opt, char **written,
 	repo->progress_ctx = opt->progress_ctx;
 	idx = kiln_pkgindex_new(arch);
 	for (size_t i = 0; i < KILN_ARRAY_SIZE(sources); i++) {
-		struct kiln_error ignored = { 0 };
-		_cleanup_free_ char *url = kiln_mirror_for_source(sources[i].name, sources[i].suite, NULL,
-								  NULL, i == 0 ? err : &ignored);
+		_cleanup_free_ char *url = kiln_mirror_for_source(opt->mirrors, sources[i].name, sources[i].suite, NULL,
+								  NULL, i == 0 ? err : KILN_ERROR_IGNORE);
 		char release[KILN_SHA256_HEX_LEN + 1];
 		char *components[] = { "main" };
 		struct kiln_aptrepo_source src = {
@@ -125,7 +125,7 @@ int kiln_scaffold_init(const struct kiln_scaffold_options *opt, char **written,
 			continue;
 		}
 		if (kiln_aptrepo_load(repo, &src, (uint32_t)i, idx, release,
-				      i == 0 ? err : &ignored) < 0) {
+				      i == 0 ? err : KILN_ERROR_IGNORE) < 0) {
 			if (i == 0)
 				goto out;
 			continue;

@@ -13,6 +13,8 @@
 #include "error.h"
 #include "http.h"
 
+struct kiln_mirror_settings; /* mirror.h */
+
 struct kiln_scaffold_options {
 	const char *dir;            /* where kiln.yaml goes */
 	const char *name;           /* NULL: from the directory's name */
@@ -21,6 +23,8 @@ struct kiln_scaffold_options {
 	const char *keyring;        /* NULL: Debian's archive keyring */
 	char *const *packages; size_t n_packages; /* NULL: busybox-static */
 	bool force;                 /* overwrite an existing kiln.yaml */
+	const char *cache_dir;      /* the shared cache (NULL: kiln_cache_dir's default) */
+	const struct kiln_mirror_settings *mirrors; /* NULL: apt's sources only */
 	kiln_progress_fn progress; void *progress_ctx;
 };
 

@@ -90,7 +90,7 @@ int kiln_snapref_resolve(struct kiln_git *git, const struct kiln_store *store, c
 		bool found;
 		int rc = 0;
 		if (kiln_record_read(store, out->commit, out->name, &r, &found, err) < 0) {
-			if (err && err->code == KILN_EXIT_VERIFY)
+			if (kiln_error_is(err, KILN_CAUSE_VERIFY))
 				kiln_error_prefix(err, "refusing to use snapshot %s@%.12s", out->name, out->commit);
 			return -1;
 		}
@@ -116,7 +116,7 @@ int kiln_snapref_resolve(struct kiln_git *git, const struct kiln_store *store, c
 		return kiln_error_verification(err);
 	}
 	if (!out->manifest_digest) {
-		if (err && err->message[0])
+		if (kiln_error_isset(err))
 			return -1;
 		return kiln_error_set(err, "no snapshot %s@%.12s in %s (build it: kiln build --rev %s)",
 				      out->name, out->commit, kiln_store_dir(store), at ? at + 1 : "HEAD");

@@ -156,7 +156,6 @@ static int check_lock(struct kiln_git *git, const struct kiln_record *r, const c
 {
 	_cleanup_free_ char *lock_path = kiln_lock_path_for(manifest_path);
 	_cleanup_free_ char *text = NULL;
-	struct kiln_error ignored = { 0 };
 	char id[KILN_GIT_OID_HEX + 1], hex[KILN_SHA256_HEX_LEN + 1];
 	int64_t when;
 	size_t len;
@@ -164,11 +163,11 @@ static int check_lock(struct kiln_git *git, const struct kiln_record *r, const c
 
 	/* A store checked away from its repository (or a shallow clone)
 	 * cannot compare the lock: say so in the result, not an error. */
-	if (!git || kiln_git_resolve(git, r->commit, id, &when, &ignored) < 0)
+	if (!git || kiln_git_resolve(git, r->commit, id, &when, KILN_ERROR_IGNORE) < 0)
 		return 0;
 	text = kiln_git_read_file(git, r->commit, lock_path, &len, &found, err);
 	if (!text) {
-		if (found || err->message[0])
+		if (found || kiln_error_isset(err))
 			return -1;
 		kiln_error_set(err, "%s is not in commit %.12s, but the record names a lock", lock_path, r->commit);
 		return fail(err);
@@ -205,7 +204,7 @@ static int verify_record(struct kiln_git *git, const struct kiln_store *store,
 	 * one OCI tools can use (a build killed before updating it). */
 	ref = kiln_xasprintf("%s@%s", r->name, r->commit);
 	indexed = kiln_store_lookup(store, ref, err);
-	if (!indexed && err->message[0])
+	if (!indexed && kiln_error_isset(err))
 		return -1;
 	if (!indexed) {
 		kiln_error_set(err, "%s/index.json has no entry for %s (the record's image %s), so OCI tools "
@@ -306,7 +305,7 @@ static int verify_by_digest(struct kiln_git *git, const struct kiln_store *store
 			memset(&all[i], 0, sizeof(all[i]));
 			if (verify_record(git, store, ring, flags, res, &one) == 0)
 				rc = 0;
-			else if (!first.message[0])
+			else if (!kiln_error_isset(&first))
 				first = one;
 		}
 	}

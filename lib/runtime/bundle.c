@@ -309,15 +309,11 @@ int kiln_bundle_process_resolve(const struct kiln_bundle_image *img,
 			kiln_bundle_process_release(out);
 			return kiln_error_set(err, "environment '%s': expected KEY=VALUE or KEY", kv);
 		}
-		if (!strchr(kv, '=')) {
-			/* -e KEY: the caller's value, as docker run does; unset → not passed. */
-			const char *v = getenv(kv);
-			if (v) {
-				_cleanup_free_ char *t = kiln_xasprintf("%s=%s", kv, v);
-				env_set(&out->env, &out->n_env, &alloc, t);
-			}
+		/* -e KEY: the command line gave the caller's value as
+		 * KEY=VALUE (cmd/kiln/env.c), as docker run does; a bare KEY
+		 * left here was unset there, and is not passed. */
+		if (!strchr(kv, '='))
 			continue;
-		}
 		env_set(&out->env, &out->n_env, &alloc, kv);
 	}
 	if (o->terminal && !env_has(out->env, out->n_env, "TERM"))

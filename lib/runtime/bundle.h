@@ -59,7 +59,7 @@ void kiln_bundle_process_release(struct kiln_bundle_process *p);
 struct kiln_bundle_process_options {
 	char *const *entrypoint; size_t n_entrypoint; bool has_entrypoint; /* --entrypoint */
 	char *const *cmd; size_t n_cmd;          /* CMD… after SNAP; replaces the image's Cmd */
-	char *const *env; size_t n_env;          /* -e K=V (or K: the caller's value of K) */
+	char *const *env; size_t n_env;          /* -e K=V; a bare K is not passed (the command line resolves -e K) */
 	const char *user;                        /* -u, else the image's */
 	const char *workdir;                     /* -w, else the image's, else / */
 	const char *hostname;                    /* becomes HOSTNAME= */

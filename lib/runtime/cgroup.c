@@ -118,14 +118,23 @@ static int check_name(const char *what, const char *s, bool allow_slash, struct 
 	return 0;
 }
 
+/* Set by kiln_cgroup_set_v2_mount (the caller's choice, never read from
+ * the environment here). */
+static char *v2_mount;
+
+void kiln_cgroup_set_v2_mount(const char *path)
+{
+	free(v2_mount);
+	v2_mount = path && *path ? kiln_xstrdup(path) : NULL;
+}
+
 /* The v2 root when the unified layout is in use, else NULL. */
 static const char *v2_root(void)
 {
-	const char *forced = getenv("KILN_CGROUP2_MOUNT");
 	struct statfs st;
 
-	if (forced && *forced)
-		return forced;
+	if (v2_mount)
+		return v2_mount;
 	if (statfs(CGROUP_ROOT, &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC)
 		return CGROUP_ROOT;
 	return NULL;
@@ -643,9 +652,8 @@ int kiln_cgroup_open(struct kiln_cgroup *cg, const char *parent, const char *id,
 	cg->v2 = all.v2;
 	if (!all.v2) {
 		struct kiln_cgroup more;
-		struct kiln_error ignored;
 		for (unsigned c = CTL_CPU; c <= CTL_DEVICES; c <<= 1) {
-			if (find_dirs(&more, parent, id, c, ctls, &ignored) == 0) {
+			if (find_dirs(&more, parent, id, c, ctls, KILN_ERROR_IGNORE) == 0) {
 				for (size_t i = 0; i < more.n_dirs; i++)
 					cg_add_dir(&all, more.dirs[i]);
 				free(more.dirs);
@@ -844,9 +852,8 @@ int kiln_cgroup_destroy(const char *parent, const char *id, struct kiln_error *e
 	if (!cg.v2) {
 		/* Optional hierarchies: may not be mounted at all. */
 		struct kiln_cgroup more;
-		struct kiln_error ignored;
 		for (unsigned c = CTL_CPU; c <= CTL_DEVICES; c <<= 1)
-			if (find_dirs(&more, parent, id, c, ctls, &ignored) == 0) {
+			if (find_dirs(&more, parent, id, c, ctls, KILN_ERROR_IGNORE) == 0) {
 				for (size_t i = 0; i < more.n_dirs; i++)
 					cg_add_dir(&cg, more.dirs[i]);
 				free(more.dirs);

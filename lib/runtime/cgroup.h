@@ -17,9 +17,9 @@
  * directories, and v2 forbids enabling controllers in a cgroup that holds
  * processes, as the caller's usually does.
  *
- * The environment variable KILN_CGROUP2_MOUNT, when set, forces v2 mode
- * with that directory as the hierarchy's root (tests use it to exercise
- * the v2 code on a v1 machine).
+ * kiln_cgroup_set_v2_mount forces v2 mode with a directory as the
+ * hierarchy's root (the command line passes $KILN_CGROUP2_MOUNT; tests use
+ * it to exercise the v2 code on a v1 machine).
  */
 #ifndef KILN_CGROUP_H
 #define KILN_CGROUP_H
@@ -68,6 +68,12 @@ struct kiln_cgroup {
 	bool devices;
 };
 #define KILN_CGROUP_INIT { false, NULL, 0, false }
+
+/* Where the cgroup v2 hierarchy is mounted when it is not detected at
+ * /sys/fs/cgroup (a hybrid host's /sys/fs/cgroup/unified); NULL or "":
+ * detect.  Process-wide, set once before any cgroup is made: the command
+ * line passes $KILN_CGROUP2_MOUNT (cmd/kiln/env.c). */
+void kiln_cgroup_set_v2_mount(const char *path);
 
 /* Create PARENT/ID (parent NULL: "kiln") in every hierarchy the limits
  * need and write the limits.  The directory must not exist yet (a stale

@@ -2245,8 +2245,7 @@ fail_dumpable:
 		prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
 fail_cgroup:
 	{
-		struct kiln_error ignored;
-		kiln_cgroup_destroy(o->cgroup_parent, o->id, &ignored);
+		kiln_cgroup_destroy(o->cgroup_parent, o->id, KILN_ERROR_IGNORE);
 	}
 fail:
 	pid = -1;

@@ -81,6 +81,12 @@ expect_rc 0 "the image's cmd when none is given" kiln run --rm "$SNAP"
 check "prints default-cmd" test "$out" = default-cmd
 expect_rc 0 "--hostname, -e, -u" kiln run --rm --hostname hh -e FOO=over -e NEW=1 -u app "$SNAP" sh -c 'echo $(hostname) $FOO $NEW; id -u; id -g'
 check "hostname, env override and user by name" test "$(echo $out)" = "hh over 1 1000 1000"
+# -e KEY: the caller's value (read by the command line, cmd/kiln/env.c); an
+# unset KEY is not passed at all.
+unset KILN_T0520_UNSET
+expect_rc 0 "-e KEY takes the caller's value" env KILN_T0520_FROM=caller "$KILN" run --rm \
+	-e KILN_T0520_FROM -e KILN_T0520_UNSET "$SNAP" sh -c 'echo "$KILN_T0520_FROM ${KILN_T0520_UNSET-unset}"'
+check "-e KEY passes the caller's value, not an unset one" test "$out" = "caller unset"
 expect_rc 0 "-u uid:gid" kiln run --rm -u 1234:1001 "$SNAP" id
 expect_contains "$out" "uid=1234 gid=1001" "numeric user and group"
 expect_rc 1 "an unknown user name is refused" kiln run --rm -u nosuch "$SNAP" true

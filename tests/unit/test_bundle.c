@@ -113,10 +113,12 @@ TEST(process_env_user_cwd)
 	struct kiln_bundle_image img;
 	struct kiln_bundle_process p;
 	struct kiln_error err = { 0 };
-	char *env[] = { "FOO=cli", "NEW=1", "FROM_HOST", "UNSET_ON_HOST_XYZ" };
+	/* -e FROM_HOST comes resolved by the command line; a bare KEY is
+	 * one that was unset there, and the library reads no environment
+	 * (set here to prove it). */
+	char *env[] = { "FOO=cli", "NEW=1", "FROM_HOST=hostval", "UNSET_ON_HOST_XYZ" };
 
-	setenv("FROM_HOST", "hostval", 1);
-	unsetenv("UNSET_ON_HOST_XYZ");
+	setenv("UNSET_ON_HOST_XYZ", "leaked", 1);
 	kiln_bundle_image_parse(image_json, strlen(image_json), &img, &err);
 	struct kiln_bundle_process_options o = {
 		.env = env, .n_env = 4, .hostname = "box", .terminal = true, .passwd = passwd, .group = group,
@@ -131,6 +133,7 @@ TEST(process_env_user_cwd)
 	CHECK(find(p.env, p.n_env, "PATH=/usr/bin:/bin") != (size_t)-1);
 	for (size_t i = 0; i < p.n_env; i++)
 		CHECK(strncmp(p.env[i], "UNSET_ON_HOST_XYZ", 17) != 0);
+	unsetenv("UNSET_ON_HOST_XYZ");
 	CHECK(p.env[p.n_env] == NULL);
 	CHECK_STR(p.cwd, "/srv");
 	CHECK(p.uid == 10001 && p.gid == 10001);

@@ -233,53 +233,70 @@ TEST(deb822_edges)
 
 TEST(for_source_order)
 {
+	/* The settings come as arguments; the environment, set here to
+	 * other values, is not read (cmd/kiln/env.c reads it). */
+	const char *named[] = { "KILN_MIRROR_OTHER=http://other.example", NULL, NULL };
+	struct kiln_mirror_settings set = { .named = named, .fallback = "http://env.example/",
+					    .apt_etc = etc };
 	const char *how = NULL;
 	struct kiln_error err = { 0 };
 	char *u;
 
 	reset();
 	put("sources.list", "deb http://apt.example/debian bookworm main\n");
-	setenv("KILN_APT_ETC", etc, 1);
-	unsetenv("KILN_MIRROR");
-	unsetenv("KILN_MIRROR_DEBIAN_SECURITY");
+	setenv("KILN_MIRROR", "http://wrong.example", 1);
+	setenv("KILN_MIRROR_DEBIAN", "http://wrong.example", 1);
+	setenv("KILN_APT_ETC", "/nonexistent/kiln/etc", 1);
 
 	/* The manifest's url wins over everything (trailing '/' dropped). */
-	setenv("KILN_MIRROR", "http://env.example/", 1);
-	u = kiln_mirror_for_source("debian", "bookworm", "https://url.example/debian/", &how, &err);
+	u = kiln_mirror_for_source(&set, "debian", "bookworm", "https://url.example/debian/", &how, &err);
 	CHECK_STR(u, "https://url.example/debian");
 	CHECK_STR(how, "url: in the manifest");
 	free(u);
 
-	/* $KILN_MIRROR_<NAME>: upper case, other characters as '_'. */
-	setenv("KILN_MIRROR_DEBIAN_SECURITY", "http://named.example//", 1);
-	u = kiln_mirror_for_source("debian-security", "bookworm", NULL, &how, &err);
+	/* KILN_MIRROR_<NAME>: upper case, other characters as '_'. */
+	named[1] = "KILN_MIRROR_DEBIAN_SECURITY=http://named.example//";
+	u = kiln_mirror_for_source(&set, "debian-security", "bookworm", NULL, &how, &err);
 	CHECK_STR(u, "http://named.example");
 	CHECK_STR(how, "$KILN_MIRROR_<NAME>");
 	free(u);
-	u = kiln_mirror_for_source("debian.security", "bookworm", NULL, NULL, &err);
+	u = kiln_mirror_for_source(&set, "debian.security", "bookworm", NULL, NULL, &err);
 	CHECK_STR(u, "http://named.example");
 	free(u);
-	/* An empty variable does not count. */
-	setenv("KILN_MIRROR_DEBIAN_SECURITY", "", 1);
-	u = kiln_mirror_for_source("debian-security", "bookworm", NULL, &how, &err);
+	/* A prefix of another name is not that name. */
+	u = kiln_mirror_for_source(&set, "debian-sec", "bookworm", NULL, &how, &err);
+	CHECK_STR(u, "http://env.example");
+	free(u);
+	/* An empty value does not count. */
+	named[1] = "KILN_MIRROR_DEBIAN_SECURITY=";
+	u = kiln_mirror_for_source(&set, "debian-security", "bookworm", NULL, &how, &err);
 	CHECK_STR(u, "http://env.example");
 	CHECK_STR(how, "$KILN_MIRROR");
 	free(u);
-	unsetenv("KILN_MIRROR_DEBIAN_SECURITY");
+	named[1] = NULL;
 
 	/* Then apt's sources. */
-	unsetenv("KILN_MIRROR");
-	u = kiln_mirror_for_source("debian", "bookworm", NULL, &how, &err);
+	set.fallback = NULL;
+	u = kiln_mirror_for_source(&set, "debian", "bookworm", NULL, &how, &err);
 	CHECK_STR(u, "http://apt.example/debian");
 	CHECK_STR(how, "apt's sources");
 	free(u);
 
 	/* Nothing: the message says every way to give one. */
-	u = kiln_mirror_for_source("my-src", "trixie", NULL, &how, &err);
+	u = kiln_mirror_for_source(&set, "my-src", "trixie", NULL, &how, &err);
 	CHECK(u == NULL);
 	CHECK_CONTAINS(err.message, "source my-src: no mirror for suite \"trixie\"");
 	CHECK_CONTAINS(err.message, "KILN_MIRROR_MY_SRC");
 	CHECK_CONTAINS(err.message, etc);
+
+	/* No settings: /etc/apt alone, whatever the environment says. */
+	kiln_error_clear(&err);
+	u = kiln_mirror_for_source(NULL, "my-src", "no-such-suite-kiln", NULL, &how, &err);
+	CHECK(u == NULL);
+	CHECK_CONTAINS(err.message, "/etc/apt");
+	free(u);
+	unsetenv("KILN_MIRROR");
+	unsetenv("KILN_MIRROR_DEBIAN");
 	unsetenv("KILN_APT_ETC");
 }
 

@@ -600,7 +600,7 @@ TEST(cgroup_v2_layout)
 	}
 	const char *root = stat("/sys/fs/cgroup/unified/cgroup.procs", &st) == 0 ? "/sys/fs/cgroup/unified"
 										  : "/sys/fs/cgroup";
-	setenv("KILN_CGROUP2_MOUNT", root, 1);
+	kiln_cgroup_set_v2_mount(root);
 	snprintf(id, sizeof(id), "v2-%d", (int)getpid());
 	CHECK(kiln_cgroup_create(&cg, cgparent, id, NULL, &err) == 0);
 	CHECK(cg.v2 && cg.n_dirs == 1);
@@ -642,7 +642,7 @@ TEST(cgroup_v2_layout)
 		closedir(d);
 	rmdir(parent_dir);
 	kiln_cgroup_release(&cg);
-	unsetenv("KILN_CGROUP2_MOUNT");
+	kiln_cgroup_set_v2_mount(NULL);
 }
 
 TEST(console_socket_gets_the_pty)
@@ -1617,14 +1617,14 @@ TEST(device_rules_and_mknod)
 	if (!root)
 		return;
 	/* v2 with linux.resources.devices: kiln's BPF device program. */
-	setenv("KILN_CGROUP2_MOUNT", root, 1);
+	kiln_cgroup_set_v2_mount(root);
 	CHECK(run_config(c, &out) == 0);
 	CHECK_STR(out, guarded);
 	/* v2 without device rules: nothing guards devices, no CAP_MKNOD. */
 	json_object_del(json_object_get(json_object_get(c, "linux"), "resources"), "devices");
 	CHECK(run_config(c, &out2) == 0);
 	CHECK_STR(out2, no_mknod);
-	unsetenv("KILN_CGROUP2_MOUNT");
+	kiln_cgroup_set_v2_mount(NULL);
 	/* v1 without device rules: the same. */
 	CHECK(run_config(c, &out3) == 0);
 	CHECK_STR(out3, no_mknod);
@@ -1640,9 +1640,9 @@ TEST(device_rules_and_mknod)
 	c = config_new(SH("grep ^CapBnd /proc/self/status | cut -f2"));
 	json_object_del(json_object_get(c, "process"), "capabilities");
 	json_object_del(json_object_get(json_object_get(c, "linux"), "resources"), "devices");
-	setenv("KILN_CGROUP2_MOUNT", root, 1);
+	kiln_cgroup_set_v2_mount(root);
 	CHECK(run_config(c, &out5) == 0);
-	unsetenv("KILN_CGROUP2_MOUNT");
+	kiln_cgroup_set_v2_mount(NULL);
 	CHECK(out5 && !(strtoull(out5, NULL, 16) & (1ULL << 27)) && strtoull(out5, NULL, 16) != 0);
 	json_decref(c);
 }
@@ -1686,7 +1686,7 @@ TEST(cgroup_namespace_on_v2)
 	CHECK(root != NULL);
 	if (!root)
 		return;
-	setenv("KILN_CGROUP2_MOUNT", root, 1);
+	kiln_cgroup_set_v2_mount(root);
 	config_write(c);
 	json_decref(c);
 	options_init(&o, id, sizeof(id));
@@ -1695,7 +1695,7 @@ TEST(cgroup_namespace_on_v2)
 	CHECK(pid > 0);
 	if (pid <= 0) {
 		printf("# %s\n", err.message);
-		unsetenv("KILN_CGROUP2_MOUNT");
+		kiln_cgroup_set_v2_mount(NULL);
 		return;
 	}
 	/* The host sees the container's group (and others) at the root. */
@@ -1724,7 +1724,7 @@ TEST(cgroup_namespace_on_v2)
 	}
 	CHECK(kiln_runtime_cleanup(&o, &err) == 0);
 	CHECK(kiln_runtime_wait(pid, &err) == 137);
-	unsetenv("KILN_CGROUP2_MOUNT");
+	kiln_cgroup_set_v2_mount(NULL);
 	close(fd);
 	CHECK_STR(out, "0::/\n0\n0\ndone\n");
 	free(out);
