@@ -94,14 +94,6 @@ struct fetch_batch {
 	bool failed;
 };
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 char *kiln_fetch_cache_path(const char *cache_dir, const char *sha256)
 {
 	return kiln_xasprintf("%s/packages/sha256/%s", cache_dir, sha256);
@@ -291,7 +283,7 @@ static int job_prepare(struct fetch_job *j, struct kiln_error *err)
 		return -1;
 	if (r == 0) {
 		j->state = JOB_LOCK_WAIT;
-		j->not_before = now_seconds() + LOCK_POLL;
+		j->not_before = kiln_monotonic_seconds() + LOCK_POLL;
 		return 0;
 	}
 	if (stat(j->final_path, &st) == 0 &&
@@ -713,7 +705,7 @@ static int job_apply_step(struct fetch_batch *b, struct fetch_job *j, enum next_
 			for (unsigned k = 1; k < j->failures && backoff < BACKOFF_MAX; k++)
 				backoff *= 2;
 			j->state = JOB_READY;
-			j->not_before = now_seconds() + (backoff < BACKOFF_MAX ? backoff : BACKOFF_MAX);
+			j->not_before = kiln_monotonic_seconds() + (backoff < BACKOFF_MAX ? backoff : BACKOFF_MAX);
 			return 0;
 		}
 		return job_next_url(b, j);
@@ -789,7 +781,7 @@ static long poll_timeout_ms(struct fetch_batch *b, double now)
  * backoff is over get a transfer, up to `parallel` at once. */
 static int start_jobs(struct fetch_batch *b, size_t *pending)
 {
-	double now = now_seconds();
+	double now = kiln_monotonic_seconds();
 
 	*pending = 0;
 	for (size_t i = 0; i < b->n_jobs; i++) {
@@ -821,7 +813,7 @@ static int start_jobs(struct fetch_batch *b, size_t *pending)
 				(*pending)--;
 				continue;
 			}
-			now = now_seconds();
+			now = kiln_monotonic_seconds();
 		}
 		if (j->state == JOB_READY && j->not_before <= now) {
 			if (job_start(b, j, b->err) < 0)
@@ -861,7 +853,7 @@ static int run_batch(struct fetch_batch *b)
 		/* A slot came free: fill it before waiting. */
 		if (finished)
 			continue;
-		mc = curl_multi_poll(b->multi, NULL, 0, (int)poll_timeout_ms(b, now_seconds()), NULL);
+		mc = curl_multi_poll(b->multi, NULL, 0, (int)poll_timeout_ms(b, kiln_monotonic_seconds()), NULL);
 		if (mc != CURLM_OK)
 			return kiln_error_set(b->err, "fetch: libcurl: %s", curl_multi_strerror(mc));
 	}
@@ -891,7 +883,7 @@ int kiln_fetch_all(const struct kiln_fetch_options *opt, struct kiln_fetch_item 
 	struct kiln_error local = { 0 };
 	struct fetch_batch b = { .opt = opt, .err = err ? err : &local };
 	_cleanup_free_ char *sha_dir = NULL, *tmp_dir = NULL;
-	double start = now_seconds();
+	double start = kiln_monotonic_seconds();
 	size_t to_fetch = 0;
 	int ret = -1;
 
@@ -968,7 +960,7 @@ out:
 				stats->cached++;
 		}
 		stats->bytes_downloaded = b.bytes_downloaded;
-		stats->seconds = now_seconds() - start;
+		stats->seconds = kiln_monotonic_seconds() - start;
 	}
 	return ret;
 }

@@ -1145,13 +1145,6 @@ static int tag_image(struct build *b, const struct kiln_build_result *res, struc
 	return 0;
 }
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_result *res,
 		   struct kiln_error *err)
 {
@@ -1160,7 +1153,7 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 	_cleanup_free_ char *manifest_dir = kiln_path_dirname(opt->manifest_path);
 	_cleanup_free_ char *store_dir = NULL;
 	size_t missing = 0;
-	double start = now_seconds();
+	double start = kiln_monotonic_seconds();
 	int rc = -1;
 
 	memset(res, 0, sizeof(*res));
@@ -1279,7 +1272,7 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 		memcpy(res->layers[i].diff_id, b.layers[i].diff_id, sizeof(res->layers[i].diff_id));
 		res->layers[i].cached = b.layers[i].cached;
 	}
-	res->seconds = now_seconds() - start;
+	res->seconds = kiln_monotonic_seconds() - start;
 	rc = 0;
 out:
 	kiln_tree_free(tree);

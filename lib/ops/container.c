@@ -55,30 +55,15 @@ struct kiln_container_root {
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static void strv_free(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-static char **strv_dup(char *const *v, size_t n)
-{
-	char **d = kiln_xcalloc(n + 1, sizeof(char *));
-	for (size_t i = 0; i < n; i++)
-		d[i] = kiln_xstrdup(v[i]);
-	return d;
-}
-
 void kiln_container_release(struct kiln_container *c)
 {
 	free(c->name);
 	free(c->snapshot);
 	free(c->image);
-	strv_free(c->command, c->n_command);
+	kiln_strv_free(c->command, c->n_command);
 	free(c->runtime);
 	free(c->network);
-	strv_free(c->ports, c->n_ports);
+	kiln_strv_free(c->ports, c->n_ports);
 	free(c->address);
 	free(c->stop_signal);
 	free(c->error);
@@ -170,11 +155,6 @@ static int write_file_quick(const char *path, const char *data, size_t len, stru
 		return kiln_error_errno(err, e, "write '%s'", path);
 	}
 	return 0;
-}
-
-static int64_t now_seconds(void)
-{
-	return (int64_t)time(NULL);
 }
 
 /* A lock taken with flock; -1 when it could not be opened. */
@@ -618,7 +598,7 @@ static int finish(const struct kiln_container_root *r, struct kiln_container *c,
 		rc = -1;
 	c->status = KILN_CONTAINER_EXITED;
 	c->exit_code = code;
-	c->finished = now_seconds();
+	c->finished = kiln_now_seconds();
 	if (why && !c->error)
 		c->error = kiln_xstrdup(why);
 	if (state_save(r, c, rc ? NULL : err) < 0)
@@ -681,7 +661,7 @@ int kiln_container_reap(struct kiln_container_root *r, struct kiln_error *err)
 			closedir(d);
 		if (kiln_net_reap(&r->net, live, n_live, rc ? NULL : err) < 0)
 			rc = -1;
-		strv_free(live, n_live);
+		kiln_strv_free(live, n_live);
 	}
 	/* Writable layers whose container state is gone. */
 	d = opendir(ldir);
@@ -850,7 +830,7 @@ static int prepare_image(const struct kiln_container_root *r, const struct kiln_
 	if (rc == 0 && *n_lowers == 0)
 		rc = kiln_error_set(err, "image %s has no layers", o->manifest_digest);
 	if (rc < 0) {
-		strv_free(*lowers, *n_lowers);
+		kiln_strv_free(*lowers, *n_lowers);
 		*lowers = NULL;
 		kiln_bundle_image_release(img);
 	}
@@ -1091,8 +1071,8 @@ static int create_locked(struct kiln_container_root *r, const struct kiln_contai
 		if (kiln_bundle_process_resolve(img, &po, &proc, err) < 0)
 			return -1;
 	}
-	strv_free(c->command, c->n_command);
-	c->command = strv_dup(proc.args, proc.n_args);
+	kiln_strv_free(c->command, c->n_command);
+	c->command = kiln_strv_dup(proc.args, proc.n_args);
 	c->n_command = proc.n_args;
 
 	n_mounts = o->n_volumes + KILN_ARRAY_SIZE(etc_files);
@@ -1135,8 +1115,8 @@ static int create_locked(struct kiln_container_root *r, const struct kiln_contai
 	rc = state_save(r, c, err);
 out:
 	kiln_bundle_process_release(&proc);
-	strv_free(sources, n_mounts);
-	strv_free(dests, n_mounts);
+	kiln_strv_free(sources, n_mounts);
+	kiln_strv_free(dests, n_mounts);
 	free(mounts);
 	return rc;
 }
@@ -1176,12 +1156,12 @@ static int create(struct kiln_container_root *r, const struct kiln_container_opt
 	c->command = kiln_xcalloc(1, sizeof(char *));
 	c->runtime = kiln_xstrdup(runtime);
 	c->network = kiln_xstrdup(o->network ? o->network : DEFAULT_NETWORK);
-	c->ports = strv_dup(o->ports, o->n_ports);
+	c->ports = kiln_strv_dup(o->ports, o->n_ports);
 	c->n_ports = o->n_ports;
 	c->stop_signal = img.stop_signal ? kiln_xstrdup(img.stop_signal) : NULL;
 	c->auto_remove = o->auto_remove;
 	c->status = KILN_CONTAINER_CREATED;
-	c->created = now_seconds();
+	c->created = kiln_now_seconds();
 	c->monitor_pid = getpid();
 
 	if (o->n_ports && strcmp(c->network, "bridge") != 0)
@@ -1197,7 +1177,7 @@ static int create(struct kiln_container_root *r, const struct kiln_container_opt
 		*lock_fd = -1;
 	}
 	global_unlock(r);
-	strv_free(lowers, n_lowers);
+	kiln_strv_free(lowers, n_lowers);
 	kiln_bundle_image_release(&img);
 	return rc;
 }
@@ -1234,7 +1214,7 @@ static void mark_running(struct monitor *m, pid_t pid)
 {
 	m->c->pid = pid;
 	m->c->status = KILN_CONTAINER_RUNNING;
-	m->c->started = now_seconds();
+	m->c->started = kiln_now_seconds();
 	state_save(m->r, m->c, NULL);
 	report_ready(m, "ok");
 }
