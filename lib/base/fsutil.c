@@ -91,14 +91,22 @@ int kiln_fsync_dir_of(const char *path, struct kiln_error *err)
 	return 0;
 }
 
-int kiln_file_commit(const char *tmp_path, const char *path, struct kiln_error *err)
+int kiln_file_rename(const char *tmp_path, const char *path, unsigned flags,
+		     struct kiln_error *err)
 {
 	if (rename(tmp_path, path) < 0) {
 		int saved = errno;
 		unlink(tmp_path);
 		return kiln_error_errno(err, saved, "rename '%s' to '%s'", tmp_path, path);
 	}
+	if (flags & KILN_FILE_NOSYNC)
+		return 0;
 	return kiln_fsync_dir_of(path, err);
+}
+
+int kiln_file_commit(const char *tmp_path, const char *path, struct kiln_error *err)
+{
+	return kiln_file_rename(tmp_path, path, 0, err);
 }
 
 int kiln_write_all(int fd, const void *data, size_t len)
@@ -118,8 +126,8 @@ int kiln_write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-char *kiln_file_write_temp(const char *path, const void *data, size_t len, mode_t mode,
-			   struct kiln_error *err)
+static char *write_temp(const char *path, const void *data, size_t len, mode_t mode,
+			unsigned flags, struct kiln_error *err)
 {
 	_cleanup_free_ char *tmp = kiln_xasprintf("%s.tmp.XXXXXX", path);
 	_cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
@@ -130,7 +138,8 @@ char *kiln_file_write_temp(const char *path, const void *data, size_t len, mode_
 		return NULL;
 	}
 	if ((rc = kiln_write_all(fd, data, len)) != 0 ||
-	    (fchmod(fd, mode) < 0 && (rc = errno)) || (fsync(fd) < 0 && (rc = errno))) {
+	    (fchmod(fd, mode) < 0 && (rc = errno)) ||
+	    (!(flags & KILN_FILE_NOSYNC) && fsync(fd) < 0 && (rc = errno))) {
 		unlink(tmp);
 		kiln_error_errno(err, rc, "write '%s'", tmp);
 		return NULL;
@@ -138,14 +147,26 @@ char *kiln_file_write_temp(const char *path, const void *data, size_t len, mode_
 	return kiln_steal_pointer(&tmp);
 }
 
-int kiln_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+char *kiln_file_write_temp(const char *path, const void *data, size_t len, mode_t mode,
 			   struct kiln_error *err)
 {
-	_cleanup_free_ char *tmp = kiln_file_write_temp(path, data, len, mode, err);
+	return write_temp(path, data, len, mode, 0, err);
+}
+
+int kiln_file_replace(const char *path, const void *data, size_t len, mode_t mode, unsigned flags,
+		      struct kiln_error *err)
+{
+	_cleanup_free_ char *tmp = write_temp(path, data, len, mode, flags, err);
 
 	if (!tmp)
 		return -1;
-	return kiln_file_commit(tmp, path, err);
+	return kiln_file_rename(tmp, path, flags, err);
+}
+
+int kiln_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+			   struct kiln_error *err)
+{
+	return kiln_file_replace(path, data, len, mode, 0, err);
 }
 
 int kiln_mkdir_p(const char *path, mode_t mode, struct kiln_error *err)

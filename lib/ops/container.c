@@ -137,24 +137,11 @@ static char *state_file(const struct kiln_container_root *r, const char *id, con
 	return kiln_xasprintf("%s/containers/%s/%s", r->run, id, file);
 }
 
-/* Replace path with data: temp file + rename.  No fsync: the state of live
- * containers is volatile (RUN is a tmpfs) and must be cheap to write. */
+/* The state of live containers is volatile (RUN is a tmpfs) and must be
+ * cheap to write: replaced by rename, without fsync. */
 static int write_file_quick(const char *path, const char *data, size_t len, struct kiln_error *err)
 {
-	_cleanup_free_ char *tmp = kiln_xasprintf("%s.tmp.%d", path, (int)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), e;
-
-	if (fd < 0)
-		return kiln_error_errno(err, errno, "create '%s'", tmp);
-	e = kiln_write_all(fd, data, len);
-	if (close(fd) < 0 && !e)
-		e = errno;
-	if (e || rename(tmp, path) < 0) {
-		e = e ? e : errno;
-		unlink(tmp);
-		return kiln_error_errno(err, e, "write '%s'", path);
-	}
-	return 0;
+	return kiln_file_replace(path, data, len, 0644, KILN_FILE_NOSYNC, err);
 }
 
 /* A lock taken with flock; -1 when it could not be opened. */
