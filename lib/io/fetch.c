@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "lockfile.h"
 #include "hash.h"
 #include "http.h"
 #include "util.h"
@@ -243,17 +244,12 @@ static int job_lock_part(struct fetch_job *j, struct kiln_error *err)
 {
 	for (;;) {
 		struct stat fst, pst;
-		int fd = open(j->part_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		int fd = kiln_lockfile_open(j->part_path, 0644, KILN_LOCKFILE_TRY, err);
 
+		if (fd == KILN_LOCKFILE_BUSY)
+			return 0;
 		if (fd < 0)
-			return kiln_error_errno(err, errno, "open '%s'", j->part_path);
-		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-			int e = errno;
-			close(fd);
-			if (e == EWOULDBLOCK || e == EINTR)
-				return 0;
-			return kiln_error_errno(err, e, "lock '%s'", j->part_path);
-		}
+			return -1;
 		/* The holder we waited for may have renamed this very inode into
 		 * the cache (or removed it): then the lock is on the wrong file. */
 		if (fstat(fd, &fst) < 0) {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "lockfile.h"
 #include "hash.h"
 #include "util.h"
 
@@ -83,9 +84,9 @@ struct kiln_store *kiln_store_open(const char *dir, bool writable, struct kiln_e
 	s->writable = writable;
 	if (writable) {
 		_cleanup_free_ char *lock = kiln_path_join(dir, ".lock");
-		s->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-		if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX) < 0) {
-			kiln_error_errno(err, errno, "lock store '%s'", dir);
+		s->lock_fd = kiln_lockfile_open(lock, 0644, 0, err);
+		if (s->lock_fd < 0) {
+			kiln_error_prefix(err, "store '%s'", dir);
 			kiln_store_close(s);
 			return NULL;
 		}

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "lockfile.h"
 #include "netlink.h"
 #include "process.h"
 #include "util.h"
@@ -206,21 +207,9 @@ static void format_ipv4(struct in_addr a, char out[16])
  * Returns the locked descriptor (closing it unlocks), or -1. */
 static int state_lock(const struct net_setup *s, struct kiln_error *err)
 {
-	int fd;
-
 	if (kiln_mkdir_p(s->leases_dir, 0700, err) < 0)
 		return -1;
-	fd = open(s->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return kiln_error_errno(err, errno, "open '%s'", s->lock_path);
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			kiln_error_errno(err, errno, "lock '%s'", s->lock_path);
-			close(fd);
-			return -1;
-		}
-	}
-	return fd;
+	return kiln_lockfile_open(s->lock_path, 0600, 0, err);
 }
 
 /* --- lease records --- */

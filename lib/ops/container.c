@@ -26,6 +26,7 @@
 
 #include "bundle.h"
 #include "fsutil.h"
+#include "lockfile.h"
 #include "net.h"
 #include "oci.h"
 #include "rootfs.h"
@@ -144,31 +145,13 @@ static int write_file_quick(const char *path, const char *data, size_t len, stru
 	return kiln_file_replace(path, data, len, 0644, KILN_FILE_NOSYNC, err);
 }
 
-/* A lock taken with flock; -1 when it could not be opened. */
-static int lock_open(const char *path, struct kiln_error *err)
-{
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		kiln_error_errno(err, errno, "open '%s'", path);
-	return fd;
-}
-
 static int global_lock(struct kiln_container_root *r, struct kiln_error *err)
 {
 	_cleanup_free_ char *path = kiln_path_join(r->run, "lock");
 	if (r->lock_fd >= 0)
 		return 0;
-	r->lock_fd = lock_open(path, err);
-	if (r->lock_fd < 0)
-		return -1;
-	while (flock(r->lock_fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			close(r->lock_fd);
-			r->lock_fd = -1;
-			return kiln_error_errno(err, errno, "lock '%s'", path);
-		}
-	}
-	return 0;
+	r->lock_fd = kiln_lockfile_open(path, 0600, 0, err);
+	return r->lock_fd < 0 ? (r->lock_fd = -1) : 0;
 }
 
 static void global_unlock(struct kiln_container_root *r)
@@ -186,15 +169,11 @@ static void global_unlock(struct kiln_container_root *r)
 static int monitor_lock_try(const struct kiln_container_root *r, const char *id)
 {
 	_cleanup_free_ char *path = state_file(r, id, "monitor.lock");
-	int fd = open(path, O_RDWR | O_CLOEXEC);
+	int fd = kiln_lockfile_open(path, 0, KILN_LOCKFILE_TRY | KILN_LOCKFILE_NO_CREATE, NULL);
 
-	if (fd < 0)
-		return errno == ENOENT ? -2 : -1;
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	if (fd == -1 && errno == ENOENT)
+		return -2;
+	return fd < 0 ? -1 : fd;
 }
 
 bool kiln_container_monitored(const struct kiln_container_root *r, const struct kiln_container *c)
@@ -1022,9 +1001,9 @@ static int create_locked(struct kiln_container_root *r, const struct kiln_contai
 
 	if (mkdir(sdir, 0700) < 0)
 		return kiln_error_errno(err, errno, "create '%s'", sdir);
-	*lock_fd = lock_open(lock, err);
-	if (*lock_fd < 0 || flock(*lock_fd, LOCK_EX) < 0)
-		return kiln_error_errno(err, errno, "lock '%s'", lock);
+	*lock_fd = kiln_lockfile_open(lock, 0600, 0, err);
+	if (*lock_fd < 0)
+		return -1;
 	if (reserve_name(r, c->name, c->id, err) < 0) {
 		free(c->name);
 		c->name = kiln_xstrdup(""); /* not ours: destroy must not remove it */
@@ -1350,7 +1329,7 @@ static bool log_rotate(struct monitor *m)
 	_cleanup_free_ char *current = log_path(m->dir, 0);
 	int fd;
 
-	if (m->log_lock_fd < 0 || flock(m->log_lock_fd, LOCK_EX | LOCK_NB) < 0)
+	if (m->log_lock_fd < 0 || kiln_lockfile_lock(m->log_lock_fd, "log.lock", KILN_LOCKFILE_TRY, NULL) != 0)
 		return false;
 	for (int k = m->log_files - 1; k >= 1; k--) {
 		_cleanup_free_ char *from = log_path(m->dir, k - 1), *to = log_path(m->dir, k);
@@ -1359,7 +1338,7 @@ static bool log_rotate(struct monitor *m)
 	if (m->log_files == 1)
 		unlink(current);
 	fd = open(current, O_WRONLY | O_CREAT | O_APPEND | O_TRUNC | O_CLOEXEC, 0640);
-	flock(m->log_lock_fd, LOCK_UN);
+	kiln_lockfile_unlock(m->log_lock_fd);
 	if (fd < 0)
 		return false;
 	close(m->logfd);
@@ -1954,8 +1933,7 @@ static int log_open_set(const char *dir, int lock_fd, int after, int *fds, size_
 
 	*n = 0;
 	if (lock_fd >= 0)
-		while (flock(lock_fd, LOCK_SH) < 0 && errno == EINTR)
-			;
+		kiln_lockfile_lock(lock_fd, "log.lock", KILN_LOCKFILE_SHARED, NULL);
 	for (last = 0; last + 1 < KILN_CONTAINER_LOG_FILES_MAX; last++) {
 		_cleanup_free_ char *path = log_path(dir, last + 1);
 		if (stat(path, &st) < 0)
@@ -1980,7 +1958,7 @@ static int log_open_set(const char *dir, int lock_fd, int after, int *fds, size_
 			rc = kiln_error_errno(err, errno, "open '%s'", path);
 	}
 	if (lock_fd >= 0)
-		flock(lock_fd, LOCK_UN);
+		kiln_lockfile_unlock(lock_fd);
 	if (rc < 0) {
 		while (*n > 0)
 			close(fds[--*n]);
