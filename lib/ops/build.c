@@ -10,7 +10,6 @@
 #include <stdarg.h>
 #include <zstd.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -26,6 +25,7 @@
 #include "lock.h"
 #include "manifest.h"
 #include "mirror.h"
+#include "pool.h"
 #include "provenance.h"
 #include "record.h"
 #include "sign.h"
@@ -46,8 +46,6 @@ struct plan_layer {
 	char diff_id[KILN_OCI_DIGEST_LEN + 1];
 	struct kiln_buf tar;             /* uncompressed, when built */
 	struct kiln_buf packed;          /* compressed */
-	struct kiln_error compress_err;
-	int compress_failed;
 };
 
 struct build {
@@ -735,52 +733,26 @@ static int add_accounts(struct build *b, struct kiln_tree *tree, int layer, stru
 	return rc;
 }
 
-struct expand_pool {
-	struct kiln_fetch_item *items;
-	size_t n, next;
-	pthread_mutex_t mu;
-};
-
-static void *expand_worker(void *arg)
+/* Read and decompress one .deb ahead of the tree (the slow part, done on
+ * every core).  A failure is left for assemble, which opens the file
+ * again and reports it in order. */
+static int expand_one(void *ctx, size_t i, struct kiln_error *unused)
 {
-	struct expand_pool *pool = arg;
+	struct kiln_fetch_item *it = &((struct kiln_fetch_item *)ctx)[i];
+	struct kiln_error ignored = { 0 };
+	size_t len;
+	char *data = kiln_file_read(it->path, (size_t)it->size + 1, &len, &ignored);
 
-	for (;;) {
-		struct kiln_fetch_item *it;
-		struct kiln_error ignored = { 0 };
-		size_t len;
-		char *data;
-
-		pthread_mutex_lock(&pool->mu);
-		it = pool->next < pool->n ? &pool->items[pool->next++] : NULL;
-		pthread_mutex_unlock(&pool->mu);
-		if (!it)
-			return NULL;
-		data = kiln_file_read(it->path, (size_t)it->size + 1, &len, &ignored);
-		if (data)
-			it->expanded = kiln_deb_expand(data, len, KILN_DEB_MAX_FILE_SIZE, &it->expanded_len,
-						       &ignored);
-		free(data);
-	}
+	if (data)
+		it->expanded = kiln_deb_expand(data, len, KILN_DEB_MAX_FILE_SIZE, &it->expanded_len,
+					       &ignored);
+	free(data);
+	return 0;
 }
 
 static void expand_all(struct build *b, struct kiln_fetch_item *items)
 {
-	struct expand_pool pool = { .items = items, .n = b->lock->n_packages };
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	pthread_t threads[16];
-	size_t started = 0, want = cores > 1 ? (size_t)cores - 1 : 0;
-
-	if (want > KILN_ARRAY_SIZE(threads))
-		want = KILN_ARRAY_SIZE(threads);
-	pthread_mutex_init(&pool.mu, NULL);
-	for (size_t i = 0; i < want; i++)
-		if (pthread_create(&threads[started], NULL, expand_worker, &pool) == 0)
-			started++;
-	expand_worker(&pool);
-	for (size_t i = 0; i < started; i++)
-		pthread_join(threads[i], NULL);
-	pthread_mutex_destroy(&pool.mu);
+	kiln_pool_run(b->lock->n_packages, 0, expand_one, items, NULL);
 }
 
 /* The top directories every image has, in the root layer. */
@@ -871,71 +843,47 @@ out:
 	return tree;
 }
 
-struct compress_pool {
+struct compress_work {
 	struct build *b;
 	size_t *order;             /* layers to compress, biggest first */
-	size_t n, next;
-	pthread_mutex_t mu;
 };
 
-static void *compress_worker(void *arg)
+static int compress_one(void *ctx, size_t k, struct kiln_error *err)
 {
-	struct compress_pool *pool = arg;
-	struct build *b = pool->b;
+	struct compress_work *w = ctx;
+	size_t i = w->order[k];
+	struct plan_layer *l = &w->b->layers[i];
+	int rc;
 
-	for (;;) {
-		struct plan_layer *l = NULL;
-		pthread_mutex_lock(&pool->mu);
-		if (pool->next < pool->n)
-			l = &b->layers[pool->order[pool->next++]];
-		pthread_mutex_unlock(&pool->mu);
-		if (!l)
-			return NULL;
-		if (strcmp(b->compression, "zstd") == 0)
-			l->compress_failed = kiln_compress_zstd(l->tar.data, l->tar.len, b->level, &l->packed,
-								&l->compress_err) < 0;
-		else
-			l->compress_failed = kiln_compress_gzip(l->tar.data, l->tar.len, b->level, &l->packed,
-								&l->compress_err) < 0;
-	}
+	if (strcmp(w->b->compression, "zstd") == 0)
+		rc = kiln_compress_zstd(l->tar.data, l->tar.len, w->b->level, &l->packed, err);
+	else
+		rc = kiln_compress_gzip(l->tar.data, l->tar.len, w->b->level, &l->packed, err);
+	if (rc < 0)
+		return kiln_error_prefix(err, "compress layer %zu (%s)", i, l->what);
+	return 0;
 }
 
 /* Compress the new layers on every core (deflate is the slow part). */
 static int compress_layers(struct build *b, struct kiln_error *err)
 {
-	struct compress_pool pool = { .b = b, .order = kiln_xcalloc(b->n_layers, sizeof(size_t)) };
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t n_threads = cores > 1 ? (size_t)cores : 1;
-	pthread_t threads[16];
-	size_t started = 0;
+	struct compress_work w = { .b = b, .order = kiln_xcalloc(b->n_layers, sizeof(size_t)) };
+	size_t n = 0;
+	int rc;
 
-	if (n_threads > KILN_ARRAY_SIZE(threads))
-		n_threads = KILN_ARRAY_SIZE(threads);
 	/* Biggest first, so no core is left with one large layer at the end. */
 	for (size_t i = 0; i < b->n_layers; i++)
 		if (!b->layers[i].cached) {
-			size_t j = pool.n++;
-			while (j > 0 && b->layers[pool.order[j - 1]].tar.len < b->layers[i].tar.len) {
-				pool.order[j] = pool.order[j - 1];
+			size_t j = n++;
+			while (j > 0 && b->layers[w.order[j - 1]].tar.len < b->layers[i].tar.len) {
+				w.order[j] = w.order[j - 1];
 				j--;
 			}
-			pool.order[j] = i;
+			w.order[j] = i;
 		}
-	pthread_mutex_init(&pool.mu, NULL);
-	for (size_t i = 1; i < n_threads; i++)
-		if (pthread_create(&threads[started], NULL, compress_worker, &pool) == 0)
-			started++;
-	compress_worker(&pool);
-	for (size_t i = 0; i < started; i++)
-		pthread_join(threads[i], NULL);
-	pthread_mutex_destroy(&pool.mu);
-	free(pool.order);
-	for (size_t i = 0; i < b->n_layers; i++)
-		if (!b->layers[i].cached && b->layers[i].compress_failed) {
-			*err = b->layers[i].compress_err;
-			return kiln_error_prefix(err, "compress layer %zu (%s)", i, b->layers[i].what);
-		}
-	return 0;
+	rc = kiln_pool_run(n, 0, compress_one, &w, err);
+	free(w.order);
+	return rc;
 }
 
 /* ---- the image ---- */
