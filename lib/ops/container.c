@@ -6,7 +6,6 @@
 #include <jansson.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -28,6 +27,7 @@
 #include "fsutil.h"
 #include "lockfile.h"
 #include "net.h"
+#include "process.h"
 #include "oci.h"
 #include "rootfs.h"
 #include "runtime.h"
@@ -38,7 +38,6 @@
 /* The network mode without --network (docs/containers.md: bridge). */
 #define DEFAULT_NETWORK "bridge"
 
-extern char **environ;
 
 #define STATE_MAX (1u << 20)
 #define CONFIG_MAX (4u << 20)
@@ -381,82 +380,43 @@ const char *kiln_container_run_dir(const struct kiln_container_root *r) { return
 
 /* ---- running helper programs ---------------------------------------------- */
 
-/* Spawn argv with the given stdio (-1: /dev/null), a clean signal mask and
- * default dispositions (the monitor blocks signals for its signalfd). */
+/* Spawn argv with the given stdio (-1: /dev/null), the caller's
+ * environment as it is (runc's messages are shown, not parsed), a clean
+ * signal mask and default dispositions (the monitor blocks signals for
+ * its signalfd). */
 static pid_t spawn(char *const argv[], int in, int out, int errfd, struct kiln_error *err)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
-	pid_t pid;
-	int rc;
+	struct kiln_process_options o = KILN_PROCESS_OPTIONS_INIT(argv);
 
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&attr);
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	if (in >= 0)
-		posix_spawn_file_actions_adddup2(&fa, in, 0);
-	else
-		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	if (out >= 0)
-		posix_spawn_file_actions_adddup2(&fa, out, 1);
-	else
-		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	if (errfd >= 0)
-		posix_spawn_file_actions_adddup2(&fa, errfd, 2);
-	else
-		posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	if (rc != 0) {
-		kiln_error_errno(err, rc, "run %s", argv[0]);
-		return -1;
-	}
-	return pid;
+	o.reset_signals = true;
+	o.in = in;
+	o.out = out;
+	o.err = errfd;
+	return kiln_process_spawn(&o, err);
 }
 
 static int wait_status(pid_t pid)
 {
-	int st;
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
+	return kiln_process_wait(pid, NULL);
 }
 
-/* Run argv to the end with stdin /dev/null; its stderr (and stdout) into
- * *text when text is not NULL.  Returns the exit code, or -1. */
+/* Run argv to the end with stdin /dev/null; its stderr and stdout (the
+ * first 64 KiB: a message, not a stream) into *text when text is not
+ * NULL.  Returns the exit code, or -1. */
 static int run_capture(char *const argv[], char **text, struct kiln_error *err)
 {
-	int p[2], code;
-	pid_t pid;
+	struct kiln_process_options o = KILN_PROCESS_OPTIONS_INIT(argv);
 	struct kiln_buf b = KILN_BUF_INIT;
-	char chunk[4096];
-	ssize_t n;
+	int code;
 
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return kiln_error_errno(err, errno, "pipe");
-	pid = spawn(argv, -1, p[1], p[1], err);
-	close(p[1]);
-	if (pid < 0) {
-		close(p[0]);
+	o.reset_signals = true;
+	o.out = KILN_PROCESS_CAPTURE;
+	o.err = KILN_PROCESS_TO_STDOUT;
+	o.capture_max = 64 * 1024;
+	if (kiln_process_run(&o, &b, NULL, &code, err) < 0) {
+		kiln_buf_release(&b);
 		return -1;
 	}
-	while ((n = read(p[0], chunk, sizeof(chunk))) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		if (b.len < 65536)
-			kiln_buf_add(&b, chunk, n);
-	}
-	close(p[0]);
-	code = wait_status(pid);
 	while (b.len && (b.data[b.len - 1] == '\n'))
 		b.data[--b.len] = 0;
 	if (text)
