@@ -98,6 +98,7 @@ int cmd_build(int argc, char **argv, struct kiln_cli *cli)
 		return kiln_cli_usage(cli, "unexpected argument '%s'", argv[optind]);
 	opt.manifest_path = kiln_cli_manifest(cli);
 	opt.store_dir = cli->store;
+	opt.source_date_epoch = kiln_env_source_date_epoch();
 	opt.progress = kiln_cli_progress;
 	opt.progress_ctx = cli;
 	opt.note = print_note;

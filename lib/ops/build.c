@@ -227,7 +227,7 @@ static int load_inputs(struct build *b, struct kiln_error *err)
 		b->created = b->opt->source_date;
 		b->has_source_date = true;
 	} else if (b->opt->date_mode == KILN_BUILD_DATE_ENV) {
-		const char *sde = getenv("SOURCE_DATE_EPOCH");
+		const char *sde = b->opt->source_date_epoch;
 		if (sde && *sde) {
 			if (parse_int64(sde, &b->created) < 0)
 				return kiln_error_set(err, "SOURCE_DATE_EPOCH=\"%s\" is not a number of seconds", sde);

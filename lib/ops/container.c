@@ -50,6 +50,7 @@ struct kiln_container_root {
 	char *cgroup_parent;   /* "/kiln": absolute, so runc and kiln's runtime agree */
 	char *net_dir;         /* RUN/net */
 	struct kiln_net_config net;
+	char *net_bridge, *net_subnet, *net_table; /* what net points to; NULL: defaults */
 	int lock_fd;     /* RUN/lock while held, else -1 */
 };
 
@@ -310,12 +311,23 @@ static int state_load(const struct kiln_container_root *r, const char *id, struc
 
 /* ---- the root ------------------------------------------------------------ */
 
-struct kiln_container_root *kiln_container_root_open(struct kiln_error *err)
+static char *dup_or_null(const char *s)
 {
+	return s && *s ? kiln_xstrdup(s) : NULL;
+}
+
+struct kiln_container_root *kiln_container_root_open(const struct kiln_container_root_options *o,
+						     struct kiln_error *err)
+{
+	static const struct kiln_container_root_options defaults;
 	struct kiln_container_root *r = kiln_xcalloc(1, sizeof(*r));
-	const char *env = getenv("KILN_ROOT"), *cg = getenv("KILN_CGROUP_PARENT");
+	const char *env, *cg;
 	const char *dirs[5];
 
+	if (!o)
+		o = &defaults;
+	env = o->root;
+	cg = o->cgroup_parent;
 	r->lock_fd = -1;
 	if (env && *env) {
 		if (env[0] != '/') {
@@ -334,9 +346,12 @@ struct kiln_container_root *kiln_container_root_open(struct kiln_error *err)
 	r->net_dir = kiln_path_join(r->run, "net");
 	r->net.state_dir = r->net_dir;
 	/* Tests give each run its own bridge, subnet and table. */
-	r->net.bridge = getenv("KILN_NET_BRIDGE") ? getenv("KILN_NET_BRIDGE") : getenv("KILN_BRIDGE");
-	r->net.subnet = getenv("KILN_NET_SUBNET") ? getenv("KILN_NET_SUBNET") : getenv("KILN_SUBNET");
-	r->net.nft_table = getenv("KILN_NET_TABLE") ? getenv("KILN_NET_TABLE") : getenv("KILN_NFT_TABLE");
+	r->net_bridge = dup_or_null(o->net_bridge);
+	r->net_subnet = dup_or_null(o->net_subnet);
+	r->net_table = dup_or_null(o->net_table);
+	r->net.bridge = r->net_bridge;
+	r->net.subnet = r->net_subnet;
+	r->net.nft_table = r->net_table;
 	dirs[0] = r->root;
 	dirs[1] = r->run;
 	for (int i = 0; i < 2; i++) {
@@ -372,6 +387,9 @@ void kiln_container_root_close(struct kiln_container_root *r)
 	free(r->runc_root);
 	free(r->cgroup_parent);
 	free(r->net_dir);
+	free(r->net_bridge);
+	free(r->net_subnet);
+	free(r->net_table);
 	free(r);
 }
 
@@ -1062,7 +1080,7 @@ static int create(struct kiln_container_root *r, const struct kiln_container_opt
 	if (o->hostname && !hostname_valid(o->hostname))
 		return kiln_error_set(err, "--hostname '%s': use labels of letters, digits and '-', joined by '.' "
 				      "(at most 63 characters each, 253 in all)", o->hostname);
-	const char *runtime = o->runtime ? o->runtime : getenv("KILN_RUNTIME");
+	const char *runtime = o->runtime;
 	if (!runtime || !*runtime)
 		runtime = DEFAULT_RUNTIME;
 	if (strcmp(runtime, "runc") != 0 && strcmp(runtime, "kiln") != 0)
