@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "accounts.h"
 #include "compress.h"
 #include "deb.h"
 #include "dpkg.h"
@@ -690,36 +691,20 @@ static int add_files(struct build *b, struct kiln_tree *tree, int layer, struct 
 	return 0;
 }
 
-/* /etc/passwd, /etc/group and /etc/shadow: root, nobody and the manifest's accounts. */
+/* /etc/passwd, /etc/group and /etc/shadow (formats/accounts) and the
+ * users' home directories. */
 static int add_accounts(struct build *b, struct kiln_tree *tree, int layer, struct kiln_error *err)
 {
-	struct kiln_buf passwd = KILN_BUF_INIT, group = KILN_BUF_INIT, shadow = KILN_BUF_INIT;
+	struct kiln_accounts a = { KILN_BUF_INIT, KILN_BUF_INIT, KILN_BUF_INIT };
 	int rc = 0;
 
-	kiln_buf_adds(&passwd, "root:x:0:0:root:/root:/bin/sh\n");
-	kiln_buf_adds(&group, "root:x:0:\n");
-	kiln_buf_adds(&shadow, "root:*:0:0:99999:7:::\n");
-	for (size_t i = 0; i < b->m->n_groups; i++) {
-		const struct kiln_group *g = &b->m->groups[i];
-		kiln_buf_printf(&group, "%s:x:%s:", g->name, g->gid);
-		for (size_t j = 0; j < g->n_members; j++)
-			kiln_buf_printf(&group, "%s%s", j ? "," : "", g->members[j]);
-		kiln_buf_addch(&group, '\n');
-	}
-	for (size_t i = 0; i < b->m->n_users; i++) {
-		const struct kiln_user *u = &b->m->users[i];
-		kiln_buf_printf(&passwd, "%s:x:%s:%s::%s:%s\n", u->name, u->uid, u->gid,
-				u->home ? u->home : "/", u->shell ? u->shell : "/usr/sbin/nologin");
-		kiln_buf_printf(&shadow, "%s:!:0:0:99999:7:::\n", u->name);
-	}
-	kiln_buf_adds(&passwd, "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
-	kiln_buf_adds(&group, "nogroup:x:65534:\n");
-	kiln_buf_adds(&shadow, "nobody:*:0:0:99999:7:::\n");
-	rc = kiln_tree_put_file(tree, "etc/passwd", 0644, 0, 0, b->epoch, passwd.data, passwd.len, layer, err);
+	kiln_accounts_format(b->m, &a);
+	rc = kiln_tree_put_file(tree, "etc/passwd", 0644, 0, 0, b->epoch, a.passwd.data, a.passwd.len, layer, err);
 	if (rc == 0)
-		rc = kiln_tree_put_file(tree, "etc/group", 0644, 0, 0, b->epoch, group.data, group.len, layer, err);
+		rc = kiln_tree_put_file(tree, "etc/group", 0644, 0, 0, b->epoch, a.group.data, a.group.len, layer, err);
 	if (rc == 0)
-		rc = kiln_tree_put_file(tree, "etc/shadow", 0640, 0, 42, b->epoch, shadow.data, shadow.len, layer, err);
+		rc = kiln_tree_put_file(tree, "etc/shadow", 0640, 0, 42, b->epoch, a.shadow.data, a.shadow.len, layer,
+					err);
 	/* Home directories that do not exist yet belong to their users. */
 	for (size_t i = 0; rc == 0 && i < b->m->n_users; i++) {
 		const struct kiln_user *u = &b->m->users[i];
@@ -727,9 +712,7 @@ static int add_accounts(struct build *b, struct kiln_tree *tree, int layer, stru
 		if (u->home && strcmp(u->home, "/") != 0 && !kiln_tree_get(tree, u->home + 1))
 			rc = kiln_tree_put_dir(tree, u->home + 1, 0755, uid, gid, b->epoch, layer, err);
 	}
-	kiln_buf_release(&passwd);
-	kiln_buf_release(&group);
-	kiln_buf_release(&shadow);
+	kiln_accounts_release(&a);
 	return rc;
 }
 
