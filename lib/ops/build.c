@@ -1,10 +1,6 @@
 #include "build.h"
 
 #include <errno.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <libdeflate.h>
 #include <stdarg.h>
@@ -16,6 +12,7 @@
 #include <unistd.h>
 
 #include "accounts.h"
+#include "buildcache.h"
 #include "compress.h"
 #include "deb.h"
 #include "dpkg.h"
@@ -59,8 +56,7 @@ struct build {
 	char commit[KILN_GIT_OID_HEX + 1];
 	char lock_digest[KILN_OCI_DIGEST_LEN + 1];
 	char *lock_rel;
-	unsigned char cache_secret[32];  /* authenticates build cache entries */
-	bool cache_usable;
+	struct kiln_buildcache cache;    /* usable when its secret loaded */
 	bool has_source_date;
 	int64_t commit_time, created, epoch;
 	char *manifest_rel;              /* manifest path relative to the work tree */
@@ -375,92 +371,15 @@ static int plan(struct build *b, struct kiln_error *err)
 	return 0;
 }
 
-/* "digest diff_id size media_type" */
-/* The build cache lives in the store, which others may be able to write;
- * an entry they planted would put their layer into an image this builder
- * then signs.  So every entry carries an HMAC under a secret only this
- * user's cache directory holds (KILN_CACHE/build-cache.key, 0600), and an
- * entry that does not authenticate is a miss.  Another machine's entries
- * are misses too: they are rebuilt, byte for byte the same. */
-static int load_cache_secret(struct build *b, struct kiln_error *err)
-{
-	_cleanup_free_ char *dir = b->opt->cache_dir ? kiln_xstrdup(b->opt->cache_dir) : kiln_cache_dir();
-	_cleanup_free_ char *path = kiln_path_join(dir, "build-cache.key");
-	_cleanup_free_ char *tmp = NULL, *data = NULL;
-	unsigned char fresh[sizeof(b->cache_secret)];
-	struct stat st;
-	size_t len;
-
-	if (stat(path, &st) < 0 && errno == ENOENT) {
-		if (getrandom(fresh, sizeof(fresh), 0) != (ssize_t)sizeof(fresh))
-			return kiln_error_errno(err, errno, "getrandom");
-		if (kiln_mkdir_p(dir, 0700, err) < 0)
-			return -1;
-		tmp = kiln_file_write_temp(path, fresh, sizeof(fresh), 0600, err);
-		if (!tmp)
-			return -1;
-		/* link(), not rename(): a build racing to create it keeps its own. */
-		if (link(tmp, path) < 0 && errno != EEXIST) {
-			kiln_error_errno(err, errno, "create '%s'", path);
-			unlink(tmp);
-			return -1;
-		}
-		unlink(tmp);
-	}
-	data = kiln_file_read(path, 4096, &len, err);
-	if (!data)
-		return -1;
-	if (stat(path, &st) < 0 || (st.st_mode & 077) || st.st_uid != geteuid() || len != sizeof(b->cache_secret))
-		return kiln_error_set(err, "'%s' must be %zu bytes, owned by you and private (chmod 600)", path,
-				      sizeof(b->cache_secret));
-	memcpy(b->cache_secret, data, sizeof(b->cache_secret));
-	b->cache_usable = true;
-	return 0;
-}
-
-static void cache_mac(const struct build *b, const char *key, const char *fields, char hex[65])
-{
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	struct kiln_buf msg = KILN_BUF_INIT;
-
-	kiln_buf_printf(&msg, "kiln-layer-cache-v1 %s %s", key, fields);
-	HMAC(EVP_sha256(), b->cache_secret, sizeof(b->cache_secret), (const unsigned char *)msg.data,
-	     msg.len, mac, &n);
-	kiln_buf_release(&msg);
-	for (unsigned i = 0; i < 32 && i < n; i++)
-		snprintf(hex + 2 * i, 3, "%02x", mac[i]);
-	hex[64] = '\0';
-}
-
-/* A blob's stamp: what stat says of it (inode, size, mtime, ctime), taken
- * when its bytes were last hashed.  Any write to the file moves its ctime,
- * which no user can set back, so an unchanged stamp means unchanged bytes
- * (git's index trusts the same), and a cache hit costs one stat per layer
- * instead of re-hashing every layer (~80 ms for 84 MB, against a ~20 ms
- * no-change rebuild). */
-static void blob_stamp(const struct stat *st, char out[128])
-{
-	snprintf(out, 128, "%llu:%lld:%lld.%09ld:%lld.%09ld", (unsigned long long)st->st_ino,
-		 (long long)st->st_size, (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
-		 (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
-}
-
-/* Write l's cache entry, "DIGEST DIFF_ID SIZE MEDIA MAC STAMP": the MAC
- * authenticates what the layer is; the stamp only says when its blob was
- * last found intact (a forged one can at worst skip that check, which
- * `kiln verify` still makes), so it stays outside the MAC and can be
- * renewed without it. */
+/* Write l's cache entry (buildcache.h) with the blob's stamp. */
 static int cache_write(struct build *b, const struct plan_layer *l, const char *stamp, struct kiln_error *err)
 {
-	_cleanup_free_ char *fields = kiln_xasprintf("%s %s %llu %s", l->blob.digest, l->diff_id,
-						     (unsigned long long)l->blob.size, l->blob.media_type);
-	_cleanup_free_ char *value = NULL;
-	char mac[65];
+	struct kiln_buildcache_entry e = { .size = l->blob.size, .media_type = l->blob.media_type };
 
-	cache_mac(b, l->key, fields, mac);
-	value = kiln_xasprintf("%s %s %s\n", fields, mac, stamp);
-	return kiln_store_cache_put(b->store, l->key, value, err);
+	memcpy(e.digest, l->blob.digest, sizeof(e.digest));
+	memcpy(e.diff_id, l->diff_id, sizeof(e.diff_id));
+	snprintf(e.stamp, sizeof(e.stamp), "%s", stamp);
+	return kiln_buildcache_put(&b->cache, l->key, &e, err);
 }
 
 /* Is the cached layer's blob still what the entry says?  Its size always,
@@ -470,7 +389,7 @@ static int cache_write(struct build *b, const struct plan_layer *l, const char *
 static bool cached_blob_intact(struct build *b, struct plan_layer *l, const char *stamp_then)
 {
 	_cleanup_free_ char *path = kiln_store_blob_path(b->store, l->blob.digest);
-	char stamp[128], hex[KILN_SHA256_HEX_LEN + 1];
+	char stamp[KILN_BUILDCACHE_STAMP_MAX], hex[KILN_SHA256_HEX_LEN + 1];
 	struct kiln_error ignored = { 0 };
 	struct stat st;
 	uint64_t size;
@@ -484,7 +403,7 @@ static bool cached_blob_intact(struct build *b, struct plan_layer *l, const char
 		     l->blob.digest, (long long)st.st_size, (unsigned long long)l->blob.size);
 		return false;
 	}
-	blob_stamp(&st, stamp);
+	kiln_buildcache_blob_stamp(&st, stamp);
 	if (stamp_then && strcmp(stamp, stamp_then) == 0)
 		return true;
 	if (kiln_sha256_file(path, hex, &size, &ignored) < 0 || size != l->blob.size ||
@@ -501,29 +420,15 @@ static bool cached_blob_intact(struct build *b, struct plan_layer *l, const char
 
 static bool cache_lookup(struct build *b, struct plan_layer *l, struct kiln_error *err)
 {
-	_cleanup_free_ char *value = NULL, *fields = NULL;
-	char digest[80], diff_id[80], media[80], mac[80], stamp[128], want[65];
-	unsigned long long size;
-	int n;
+	struct kiln_buildcache_entry e;
 
-	if (b->opt->no_cache || !b->cache_usable)
+	if (b->opt->no_cache || !kiln_buildcache_get(&b->cache, l->key, &e, err))
 		return false;
-	value = kiln_store_cache_get(b->store, l->key, err);
-	if (!value)
-		return false;
-	/* Entries written before blobs had stamps have five fields. */
-	n = sscanf(value, "%79s %79s %llu %79s %79s %127s", digest, diff_id, &size, media, mac, stamp);
-	if (n < 5 || !kiln_oci_digest_valid(digest) || !kiln_oci_digest_valid(diff_id))
-		return false; /* a stale, damaged or foreign entry: rebuild */
-	fields = kiln_xasprintf("%s %s %llu %s", digest, diff_id, size, media);
-	cache_mac(b, l->key, fields, want);
-	if (strlen(mac) != 64 || CRYPTO_memcmp(mac, want, 64) != 0)
-		return false;
-	memcpy(l->blob.digest, digest, KILN_OCI_DIGEST_LEN + 1);
-	memcpy(l->diff_id, diff_id, KILN_OCI_DIGEST_LEN + 1);
-	l->blob.size = size;
-	l->blob.media_type = strcmp(media, KILN_OCI_LAYER_ZSTD) == 0 ? KILN_OCI_LAYER_ZSTD : KILN_OCI_LAYER_GZIP;
-	return cached_blob_intact(b, l, n == 6 ? stamp : NULL);
+	memcpy(l->blob.digest, e.digest, KILN_OCI_DIGEST_LEN + 1);
+	memcpy(l->diff_id, e.diff_id, KILN_OCI_DIGEST_LEN + 1);
+	l->blob.size = e.size;
+	l->blob.media_type = e.media_type;
+	return cached_blob_intact(b, l, e.stamp[0] ? e.stamp : NULL);
 }
 
 /* ---- making the layers that are not cached ---- */
@@ -1131,7 +1036,7 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 		goto out;
 	{
 		struct kiln_error cache_err = { 0 };
-		if (load_cache_secret(&b, &cache_err) < 0)
+		if (kiln_buildcache_open(&b.cache, b.store, opt->cache_dir, &cache_err) < 0)
 			note(&b, "build cache off: %s", cache_err.message);
 	}
 
@@ -1167,13 +1072,13 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 			l->blob.size = l->packed.len;
 			if (kiln_store_put_blob(b.store, l->packed.data, l->packed.len, l->blob.digest, err) < 0)
 				goto out;
-			if (b.cache_usable) {
+			if (b.cache.usable) {
 				/* put_blob has just checked (or written) these bytes. */
 				_cleanup_free_ char *path = kiln_store_blob_path(b.store, l->blob.digest);
-				char stamp[128] = "-";
+				char stamp[KILN_BUILDCACHE_STAMP_MAX] = "-";
 				struct stat st;
 				if (stat(path, &st) == 0)
-					blob_stamp(&st, stamp);
+					kiln_buildcache_blob_stamp(&st, stamp);
 				if (cache_write(&b, l, stamp, err) < 0)
 					goto out;
 			}
