@@ -103,6 +103,7 @@ int cmd_build(int argc, char **argv, struct kiln_cli *cli)
 		opt.key_path = kiln_env_key();
 	opt.cache_dir = cache_dir = kiln_env_cache_dir();
 	opt.mirrors = kiln_env_mirrors();
+	opt.source_date_epoch = kiln_env_source_date_epoch();
 	opt.progress = kiln_cli_progress;
 	opt.progress_ctx = cli;
 	opt.note = print_note;

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "container.h"
 #include "error.h"
 #include "gitrepo.h"
 #include "store.h"
@@ -106,5 +107,18 @@ int cmd_diff(int argc, char **argv, struct kiln_cli *cli);
 
 /* "12.3 MB" (decimal units, as progress shows them) into buf. */
 void kiln_cli_format_size(uint64_t bytes, char buf[32]);
+
+/* ---- the environment (env.c): containers and builds ---- */
+
+/* KILN_ROOT, KILN_CGROUP_PARENT, KILN_NET_BRIDGE/SUBNET/TABLE (and their
+ * older names KILN_BRIDGE, KILN_SUBNET, KILN_NFT_TABLE) into o; the
+ * strings are the environment's. */
+void kiln_env_container_root(struct kiln_container_root_options *o);
+/* kiln_container_root_open with the options the environment gives. */
+struct kiln_container_root *kiln_env_container_root_open(struct kiln_error *err);
+/* $KILN_RUNTIME: the runtime when --runtime is not given (NULL: unset). */
+const char *kiln_env_runtime(void);
+/* $SOURCE_DATE_EPOCH (reproducible-builds.org), NULL when unset. */
+const char *kiln_env_source_date_epoch(void);
 
 #endif

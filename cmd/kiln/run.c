@@ -225,6 +225,8 @@ int cmd_run(int argc, char **argv, struct kiln_cli *cli)
 	o.cap_add = cap_add;
 	o.cap_drop = cap_drop;
 	o.snapshot = argv[optind];
+	if (!o.runtime)
+		o.runtime = kiln_env_runtime();
 	o.terminal = !o.detach && isatty(0) && isatty(1);
 	/* What the command line alone gets wrong is a usage error (exit 2),
 	 * said before anything is unpacked or created. */
@@ -261,7 +263,7 @@ int cmd_run(int argc, char **argv, struct kiln_cli *cli)
 	}
 	o.store = store;
 	o.manifest_digest = ref.manifest_digest;
-	root = kiln_container_root_open(&err);
+	root = kiln_env_container_root_open(&err);
 	if (!root) {
 		rc = kiln_cli_fail(cli, &err);
 		goto out;
@@ -354,7 +356,7 @@ int cmd_ps(int argc, char **argv, struct kiln_cli *cli)
 	}
 	if (optind != argc)
 		return kiln_cli_usage(cli, "unexpected argument '%s'", argv[optind]);
-	root = kiln_container_root_open(&err);
+	root = kiln_env_container_root_open(&err);
 	if (!root || kiln_container_list(root, &v, &n, &err) < 0) {
 		kiln_container_root_close(root);
 		return kiln_cli_fail(cli, &err);
@@ -468,7 +470,7 @@ int cmd_logs(int argc, char **argv, struct kiln_cli *cli)
 	}
 	if (argc - optind != 1)
 		return kiln_cli_usage(cli, "expected one CONTAINER");
-	root = kiln_container_root_open(&err);
+	root = kiln_env_container_root_open(&err);
 	if (!root || kiln_container_find(root, argv[optind], &c, &err) < 0) {
 		kiln_container_root_close(root);
 		return kiln_cli_fail(cli, &err);
@@ -490,7 +492,7 @@ static int each_container(struct kiln_cli *cli, char **names, int n, container_a
 			  const void *arg)
 {
 	struct kiln_error err = { 0 };
-	struct kiln_container_root *root = kiln_container_root_open(&err);
+	struct kiln_container_root *root = kiln_env_container_root_open(&err);
 	int rc = 0;
 
 	if (!root)
@@ -627,7 +629,7 @@ int cmd_exec(int argc, char **argv, struct kiln_cli *cli)
 		return kiln_cli_usage(cli, "expected CONTAINER CMD…");
 	if (kiln_sealed_reexec(&err) < 0)
 		return kiln_cli_fail(cli, &err);
-	root = kiln_container_root_open(&err);
+	root = kiln_env_container_root_open(&err);
 	if (!root || kiln_container_find(root, argv[optind], &c, &err) < 0) {
 		kiln_container_root_close(root);
 		return kiln_cli_fail(cli, &err);

@@ -94,14 +94,22 @@ int kiln_fsync_dir_of(const char *path, struct kiln_error *err)
 	return 0;
 }
 
-int kiln_file_commit(const char *tmp_path, const char *path, struct kiln_error *err)
+int kiln_file_rename(const char *tmp_path, const char *path, unsigned flags,
+		     struct kiln_error *err)
 {
 	if (rename(tmp_path, path) < 0) {
 		int saved = errno;
 		unlink(tmp_path);
 		return kiln_error_errno(err, saved, "rename '%s' to '%s'", tmp_path, path);
 	}
+	if (flags & KILN_FILE_NOSYNC)
+		return 0;
 	return kiln_fsync_dir_of(path, err);
+}
+
+int kiln_file_commit(const char *tmp_path, const char *path, struct kiln_error *err)
+{
+	return kiln_file_rename(tmp_path, path, 0, err);
 }
 
 int kiln_write_all(int fd, const void *data, size_t len)
@@ -121,11 +129,12 @@ int kiln_write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-/* A new "PATH.tmp.XXXXXX" holding data, fsynced, with an exclusive flock
- * held on *fd_out: kiln_file_remove_stale_temps leaves it alone while it
- * is held.  Returns its name, or NULL with err set and nothing left. */
-static char *write_locked_temp(const char *path, const void *data, size_t len, mode_t mode, int *fd_out,
-			       struct kiln_error *err)
+/* A new "PATH.tmp.XXXXXX" holding data, fsynced (unless KILN_FILE_NOSYNC),
+ * with an exclusive flock held on *fd_out: kiln_file_remove_stale_temps
+ * leaves it alone while it is held.  Returns its name, or NULL with err set
+ * and nothing left. */
+static char *write_locked_temp(const char *path, const void *data, size_t len, mode_t mode,
+			       unsigned flags, int *fd_out, struct kiln_error *err)
 {
 	for (int attempt = 0; attempt < 16; attempt++) {
 		_cleanup_free_ char *tmp = kiln_xasprintf("%s.tmp.XXXXXX", path);
@@ -147,8 +156,8 @@ static char *write_locked_temp(const char *path, const void *data, size_t len, m
 		}
 		if (st.st_nlink == 0)
 			continue;
-		if ((rc = kiln_write_all(fd, data, len)) != 0 ||
-		    (fchmod(fd, mode) < 0 && (rc = errno)) || (fsync(fd) < 0 && (rc = errno))) {
+		if ((rc = kiln_write_all(fd, data, len)) != 0 || (fchmod(fd, mode) < 0 && (rc = errno)) ||
+		    (!(flags & KILN_FILE_NOSYNC) && fsync(fd) < 0 && (rc = errno))) {
 			unlink(tmp);
 			kiln_error_errno(err, rc, "write '%s'", tmp);
 			return NULL;
@@ -165,21 +174,27 @@ char *kiln_file_write_temp(const char *path, const void *data, size_t len, mode_
 {
 	_cleanup_close_ int fd = -1;
 
-	return write_locked_temp(path, data, len, mode, &fd, err);
+	return write_locked_temp(path, data, len, mode, 0, &fd, err);
 }
 
-int kiln_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-			   struct kiln_error *err)
+int kiln_file_replace(const char *path, const void *data, size_t len, mode_t mode, unsigned flags,
+		      struct kiln_error *err)
 {
 	_cleanup_free_ char *tmp = NULL;
 	_cleanup_close_ int fd = -1;
 
 	kiln_file_remove_stale_temps(path);
-	tmp = write_locked_temp(path, data, len, mode, &fd, err);
+	tmp = write_locked_temp(path, data, len, mode, flags, &fd, err);
 	if (!tmp)
 		return -1;
 	/* The lock is held across the rename: until then the temp is ours. */
-	return kiln_file_commit(tmp, path, err);
+	return kiln_file_rename(tmp, path, flags, err);
+}
+
+int kiln_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+			   struct kiln_error *err)
+{
+	return kiln_file_replace(path, data, len, mode, 0, err);
 }
 
 void kiln_file_remove_stale_temps(const char *path)

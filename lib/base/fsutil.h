@@ -35,6 +35,28 @@ int kiln_file_write_atomic(const char *path, const void *data, size_t len, mode_
 char *kiln_file_write_temp(const char *path, const void *data, size_t len, mode_t mode,
 			   struct kiln_error *err);
 
+/* Flags of kiln_file_replace and kiln_file_rename. */
+enum {
+	/* No fsync of the file or of its directory: for volatile state (on a
+	 * tmpfs, or records that a reboot makes stale anyway) that must be
+	 * cheap to write.  The rename still makes the replacement
+	 * all-or-nothing for readers; only durability across a crash is
+	 * given up. */
+	KILN_FILE_NOSYNC = 1 << 0,
+};
+
+/* kiln_file_write_atomic with flags (KILN_FILE_NOSYNC): the one writer of
+ * whole files by temporary file and rename. */
+int kiln_file_replace(const char *path, const void *data, size_t len, mode_t mode, unsigned flags,
+		      struct kiln_error *err);
+
+/* kiln_file_commit with flags: rename tmp_path over path (tmp_path is
+ * unlinked if that fails) and, unless KILN_FILE_NOSYNC, fsync the
+ * directory.  For a file written first and moved into place only once
+ * something else accepted it. */
+int kiln_file_rename(const char *tmp_path, const char *path, unsigned flags,
+		     struct kiln_error *err);
+
 /* Write all of data to fd (retrying short writes and EINTR); returns 0 or
  * an errno value. */
 int kiln_write_all(int fd, const void *data, size_t len);

@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <string.h>
+#include <time.h>
 
 static void *oom(size_t size)
 {
@@ -136,4 +137,49 @@ void kiln_buf_release(struct kiln_buf *b)
 	free(b->data);
 	b->data = NULL;
 	b->len = b->alloc = 0;
+}
+
+void kiln_strv_free(char **v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void kiln_strv_free_terminated(char **v)
+{
+	if (!v)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}
+
+char **kiln_strv_dup(char *const *v, size_t n)
+{
+	char **d = kiln_xcalloc(n + 1, sizeof(char *));
+
+	for (size_t i = 0; i < n; i++)
+		d[i] = kiln_xstrdup(v[i]);
+	return d;
+}
+
+char *kiln_slice_dup(struct kiln_slice s)
+{
+	return kiln_xstrndup(s.ptr, s.len);
+}
+
+double kiln_monotonic_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int64_t kiln_now_seconds(void)
+{
+	return (int64_t)time(NULL);
 }

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -50,6 +51,29 @@ static inline int kiln_steal_fd(int *fd)
 
 bool kiln_str_has_prefix(const char *s, const char *prefix);
 bool kiln_str_has_suffix(const char *s, const char *suffix);
+
+/* A string vector: n owned strings, then a NULL (so it can be an argv).
+ * kiln_strv_free frees the first n strings and the array; NULL is
+ * accepted.  kiln_strv_free_terminated frees up to the NULL, for vectors
+ * that carry no count. */
+void kiln_strv_free(char **v, size_t n);
+void kiln_strv_free_terminated(char **v);
+/* A copy of v[0..n), NULL-terminated. */
+char **kiln_strv_dup(char *const *v, size_t n);
+
+/* Bytes of someone else's buffer, not NUL-terminated (the deb822 scanner
+ * and the parsers over it hand these out). */
+struct kiln_slice {
+	const char *ptr;
+	size_t len;
+};
+/* A NUL-terminated copy of the slice; the caller frees it. */
+char *kiln_slice_dup(struct kiln_slice s);
+
+/* Seconds on the monotonic clock, for measuring how long something took. */
+double kiln_monotonic_seconds(void);
+/* Seconds since the epoch, for timestamps that are stored or shown. */
+int64_t kiln_now_seconds(void);
 
 /* Growable byte buffer, always NUL-terminated. */
 struct kiln_buf {

@@ -12,11 +12,7 @@
 #include <stddef.h>
 
 #include "error.h"
-
-struct kiln_slice {
-	const char *ptr;
-	size_t len;
-};
+#include "util.h"   /* struct kiln_slice */
 
 struct kiln_deb822 {
 	const char *pos, *end;

@@ -8,11 +8,6 @@
 /* Release files of real archives are ~100 KiB; bound what one holds. */
 #define RELEASE_MAX_FILES 100000
 
-static char *slice_dup(struct kiln_slice s)
-{
-	return kiln_xstrndup(s.ptr, s.len);
-}
-
 static void split_words(struct kiln_slice value, char ***out, size_t *n)
 {
 	struct kiln_slice word;
@@ -20,7 +15,7 @@ static void split_words(struct kiln_slice value, char ***out, size_t *n)
 
 	while (kiln_slice_next_word(&value, &word)) {
 		kiln_xgrow(out, &alloc, *n + 1, sizeof(**out));
-		(*out)[(*n)++] = slice_dup(word);
+		(*out)[(*n)++] = kiln_slice_dup(word);
 	}
 }
 
@@ -76,7 +71,7 @@ static int parse_sha256_list(struct kiln_release *r, const char *origin, unsigne
 			return kiln_error_set(err, "%s: more than %d files listed", origin, RELEASE_MAX_FILES);
 		kiln_xgrow(&r->files, &alloc, r->n_files + 1, sizeof(*r->files));
 		f = &r->files[r->n_files++];
-		f->path = slice_dup(path);
+		f->path = kiln_slice_dup(path);
 		f->size = sz;
 		memcpy(f->sha256, hash.ptr, KILN_SHA256_HEX_LEN);
 		f->sha256[KILN_SHA256_HEX_LEN] = '\0';
@@ -135,10 +130,10 @@ struct kiln_release *kiln_release_parse(const char *origin, const char *data, si
 			}
 		if (kiln_slice_eq_nocase(name, "Suite")) {
 			free(r->suite);
-			r->suite = slice_dup(value);
+			r->suite = kiln_slice_dup(value);
 		} else if (kiln_slice_eq_nocase(name, "Codename")) {
 			free(r->codename);
-			r->codename = slice_dup(value);
+			r->codename = kiln_slice_dup(value);
 		} else if (kiln_slice_eq_nocase(name, "Date")) {
 			r->date = kiln_release_parse_date(value.ptr, value.len);
 			if (r->date == (time_t)-1) {

@@ -280,6 +280,10 @@ char *kiln_rootfs_layer(const char *layers_dir, const struct kiln_store *store, 
 		syncfs(fd);
 		close(fd);
 	}
+	/* A directory published by rename, not fsutil's file writer: the
+	 * first unpacker to rename wins (EEXIST/ENOTEMPTY), where a file
+	 * replace would overwrite, and its contents were synced above with
+	 * syncfs, not one fsync. */
 	if (rename(tmp, dir) < 0) {
 		int e = errno;
 		kiln_rootfs_remove(tmp, NULL);

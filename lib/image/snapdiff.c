@@ -34,11 +34,6 @@ static void pkgset_release(struct pkgset *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static char *slice_dup(struct kiln_slice v)
-{
-	return kiln_xstrndup(v.ptr, v.len);
-}
-
 /* Is the Status value's third word (dpkg's package state) "installed"? */
 static bool status_installed(struct kiln_slice v)
 {
@@ -79,7 +74,7 @@ static int parse_status(const char *text, size_t len, const char *origin, struct
 		/* End of a paragraph: a stanza without Status counts as installed
 		 * (status.d-style databases), as one without Package does not count. */
 		if (pkg.len && installed) {
-			struct pkg p = { slice_dup(pkg), slice_dup(ver), slice_dup(arch), NULL };
+			struct pkg p = { kiln_slice_dup(pkg), kiln_slice_dup(ver), kiln_slice_dup(arch), NULL };
 			kiln_xgrow(&out->p, &out->alloc, out->n + 1, sizeof(*out->p));
 			out->p[out->n++] = p;
 		}

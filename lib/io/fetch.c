@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "lockfile.h"
 #include "hash.h"
 #include "http.h"
 #include "util.h"
@@ -93,14 +94,6 @@ struct fetch_batch {
 	struct kiln_error *err;
 	bool failed;
 };
-
-static double now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 char *kiln_fetch_cache_path(const char *cache_dir, const char *sha256)
 {
@@ -252,19 +245,15 @@ static int job_lock_part(struct fetch_job *j, struct kiln_error *err)
 {
 	for (;;) {
 		struct stat fst, pst;
-		/* O_NOFOLLOW: a symlink planted as the .part (a cache inside a
-		 * work tree) must not make kiln write or truncate its target. */
-		int fd = open(j->part_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+		/* O_NOFOLLOW (the lockfile helper's): a symlink planted as the
+		 * .part (a cache inside a work tree) must not make kiln write or
+		 * truncate its target. */
+		int fd = kiln_lockfile_open(j->part_path, 0644, KILN_LOCKFILE_TRY, err);
 
+		if (fd == KILN_LOCKFILE_BUSY)
+			return 0;
 		if (fd < 0)
-			return kiln_error_errno(err, errno, "open '%s'", j->part_path);
-		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-			int e = errno;
-			close(fd);
-			if (e == EWOULDBLOCK || e == EINTR)
-				return 0;
-			return kiln_error_errno(err, e, "lock '%s'", j->part_path);
-		}
+			return -1;
 		/* The holder we waited for may have renamed this very inode into
 		 * the cache (or removed it): then the lock is on the wrong file. */
 		if (fstat(fd, &fst) < 0) {
@@ -294,7 +283,7 @@ static int job_prepare(struct fetch_job *j, struct kiln_error *err)
 		return -1;
 	if (r == 0) {
 		j->state = JOB_LOCK_WAIT;
-		j->not_before = now_seconds() + LOCK_POLL;
+		j->not_before = kiln_monotonic_seconds() + LOCK_POLL;
 		return 0;
 	}
 	if (stat(j->final_path, &st) == 0 &&
@@ -717,7 +706,7 @@ static int job_apply_step(struct fetch_batch *b, struct fetch_job *j, enum next_
 			for (unsigned k = 1; k < j->failures && backoff < BACKOFF_MAX; k++)
 				backoff *= 2;
 			j->state = JOB_READY;
-			j->not_before = now_seconds() + (backoff < BACKOFF_MAX ? backoff : BACKOFF_MAX);
+			j->not_before = kiln_monotonic_seconds() + (backoff < BACKOFF_MAX ? backoff : BACKOFF_MAX);
 			return 0;
 		}
 		return job_next_url(b, j);
@@ -793,7 +782,7 @@ static long poll_timeout_ms(struct fetch_batch *b, double now)
  * backoff is over get a transfer, up to `parallel` at once. */
 static int start_jobs(struct fetch_batch *b, size_t *pending)
 {
-	double now = now_seconds();
+	double now = kiln_monotonic_seconds();
 
 	*pending = 0;
 	for (size_t i = 0; i < b->n_jobs; i++) {
@@ -826,7 +815,7 @@ static int start_jobs(struct fetch_batch *b, size_t *pending)
 				(*pending)--;
 				continue;
 			}
-			now = now_seconds();
+			now = kiln_monotonic_seconds();
 		}
 		if (j->state == JOB_READY && j->not_before <= now) {
 			if (job_start(b, j, b->err) < 0)
@@ -866,7 +855,7 @@ static int run_batch(struct fetch_batch *b)
 		/* A slot came free: fill it before waiting. */
 		if (finished)
 			continue;
-		mc = curl_multi_poll(b->multi, NULL, 0, (int)poll_timeout_ms(b, now_seconds()), NULL);
+		mc = curl_multi_poll(b->multi, NULL, 0, (int)poll_timeout_ms(b, kiln_monotonic_seconds()), NULL);
 		if (mc != CURLM_OK)
 			return kiln_error_set(b->err, "fetch: libcurl: %s", curl_multi_strerror(mc));
 	}
@@ -895,7 +884,7 @@ int kiln_fetch_all(const struct kiln_fetch_options *opt, struct kiln_fetch_item 
 {
 	struct kiln_error local = { 0 };
 	struct fetch_batch b = { .opt = opt, .err = err ? err : &local };
-	double start = now_seconds();
+	double start = kiln_monotonic_seconds();
 	size_t to_fetch = 0;
 	int ret = -1;
 
@@ -974,7 +963,7 @@ out:
 				stats->cached++;
 		}
 		stats->bytes_downloaded = b.bytes_downloaded;
-		stats->seconds = now_seconds() - start;
+		stats->seconds = kiln_monotonic_seconds() - start;
 	}
 	return ret;
 }

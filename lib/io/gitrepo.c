@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "lockfile.h"
 #include "util.h"
 
 struct kiln_git {
@@ -420,17 +421,12 @@ static int note_guard_take(struct kiln_git *g, const char *notes_ref, struct not
 	path = kiln_path_join(dir, "notes.lock");
 	if (kiln_mkdir_p(dir, 0755, err) < 0)
 		return -1;
-	guard->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (guard->fd < 0)
-		return kiln_error_errno(err, errno, "open '%s'", path);
 	/* Another kiln's note takes milliseconds: wait for it. */
-	while (flock(guard->fd, LOCK_EX) < 0)
-		if (errno != EINTR) {
-			kiln_error_errno(err, errno, "lock '%s'", path);
-			close(guard->fd);
-			guard->fd = -1;
-			return -1;
-		}
+	guard->fd = kiln_lockfile_open(path, 0644, 0, err);
+	if (guard->fd < 0) {
+		guard->fd = -1;
+		return -1;
+	}
 	guard->ref_lock = kiln_xasprintf("%s/%s.lock", common, notes_ref);
 	if (lstat(guard->ref_lock, &st) == 0 && S_ISREG(st.st_mode) && ref_lock_stale(guard, &st))
 		unlink(guard->ref_lock);

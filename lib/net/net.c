@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "lockfile.h"
 #include "netlink.h"
 #include "process.h"
 #include "util.h"
@@ -206,21 +207,9 @@ static void format_ipv4(struct in_addr a, char out[16])
  * Returns the locked descriptor (closing it unlocks), or -1. */
 static int state_lock(const struct net_setup *s, struct kiln_error *err)
 {
-	int fd;
-
 	if (kiln_mkdir_p(s->leases_dir, 0700, err) < 0)
 		return -1;
-	fd = open(s->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return kiln_error_errno(err, errno, "open '%s'", s->lock_path);
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			kiln_error_errno(err, errno, "lock '%s'", s->lock_path);
-			close(fd);
-			return -1;
-		}
-	}
-	return fd;
+	return kiln_lockfile_open(s->lock_path, 0600, 0, err);
 }
 
 /* --- lease records --- */
@@ -250,32 +239,15 @@ static char *lease_format(const struct lease *l)
 	return kiln_buf_detach(&b);
 }
 
-/* Write the record with a temporary file and rename: a crash leaves the
- * old record or the new one.  No fsync: links and rules do not survive a
- * reboot either, and the reap after one removes the records. */
+/* Replace the record by rename: a crash leaves the old record or the new
+ * one.  No fsync: links and rules do not survive a reboot either, and the
+ * reap after one removes the records. */
 static int lease_write(const struct net_setup *s, const struct lease *l, struct kiln_error *err)
 {
 	_cleanup_free_ char *path = lease_path(s, l->id);
-	_cleanup_free_ char *tmp = kiln_xasprintf("%s.tmp.%ld", path, (long)getpid());
 	_cleanup_free_ char *text = lease_format(l);
-	int fd, rc;
 
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return kiln_error_errno(err, errno, "create '%s'", tmp);
-	rc = kiln_write_all(fd, text, strlen(text));
-	if (close(fd) < 0 && rc == 0)
-		rc = errno;
-	if (rc != 0) {
-		unlink(tmp);
-		return kiln_error_errno(err, rc, "write '%s'", tmp);
-	}
-	if (rename(tmp, path) < 0) {
-		rc = errno;
-		unlink(tmp);
-		return kiln_error_errno(err, rc, "rename '%s' to '%s'", tmp, path);
-	}
-	return 0;
+	return kiln_file_replace(path, text, strlen(text), 0600, KILN_FILE_NOSYNC, err);
 }
 
 static int port_parse_fields(const char *proto, const char *host, const char *container,
@@ -586,24 +558,10 @@ static char *ruleset_generate(const struct net_setup *s, const struct lease_list
 	return kiln_buf_detach(&b);
 }
 
+/* The ruleset files, like the leases, are not kept across a reboot: no fsync. */
 static int write_plain(const char *path, const char *text, struct kiln_error *err)
 {
-	_cleanup_free_ char *tmp = kiln_xasprintf("%s.tmp.%ld", path, (long)getpid());
-	int fd, rc;
-
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return kiln_error_errno(err, errno, "create '%s'", tmp);
-	rc = kiln_write_all(fd, text, strlen(text));
-	if (close(fd) < 0 && rc == 0)
-		rc = errno;
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = errno;
-	if (rc != 0) {
-		unlink(tmp);
-		return kiln_error_errno(err, rc, "write '%s'", path);
-	}
-	return 0;
+	return kiln_file_replace(path, text, strlen(text), 0600, KILN_FILE_NOSYNC, err);
 }
 
 /* `nft list table ip TABLE`: 1 listed (out filled), 0 no such table (or
@@ -737,8 +695,8 @@ static int ruleset_apply(const struct net_setup *s, const struct lease_list *lis
 	have_generation = kiln_netlink_nft_generation(&generation, NULL) == 0;
 	if (nft_load(pending, err) < 0)
 		return -1;
-	if (rename(pending, s->ruleset_path) < 0)
-		return kiln_error_errno(err, errno, "rename '%s'", pending);
+	if (kiln_file_rename(pending, s->ruleset_path, KILN_FILE_NOSYNC, err) < 0)
+		return -1;
 	if (have_generation)
 		ruleset_remember(s, generation);
 	return 0;

@@ -17,13 +17,6 @@
 
 #define MANIFEST_MAX (4u << 20)
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static int read_manifest(const struct kiln_store *s, const char *digest, struct kiln_oci_manifest *m,
 			 struct kiln_error *err)
 {
@@ -139,7 +132,7 @@ static int audit_one(const struct kiln_audit_options *opt, struct kiln_git *git,
 	_cleanup_free_ char *text = kiln_xasprintf("%s@%s", name, commit);
 	_cleanup_free_ char *manifest_path = NULL, *store_dir = NULL;
 	struct kiln_store *rebuilt = NULL;
-	double start = now_seconds();
+	double start = kiln_monotonic_seconds();
 	int rc = -1;
 
 	it->name = kiln_xstrdup(name);
@@ -200,7 +193,7 @@ static int audit_one(const struct kiln_audit_options *opt, struct kiln_git *git,
 			it->what = kiln_xasprintf("cannot say where: %s", where.message);
 		}
 	}
-	it->seconds = now_seconds() - start;
+	it->seconds = kiln_monotonic_seconds() - start;
 	rc = 0;
 out:
 	kiln_store_close(rebuilt);

@@ -1,21 +1,18 @@
 #include "build.h"
 
 #include <errno.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <libdeflate.h>
 #include <stdarg.h>
 #include <zstd.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "accounts.h"
+#include "buildcache.h"
 #include "compress.h"
 #include "deb.h"
 #include "dpkg.h"
@@ -26,6 +23,7 @@
 #include "lock.h"
 #include "manifest.h"
 #include "mirror.h"
+#include "pool.h"
 #include "provenance.h"
 #include "record.h"
 #include "sign.h"
@@ -46,8 +44,6 @@ struct plan_layer {
 	char diff_id[KILN_OCI_DIGEST_LEN + 1];
 	struct kiln_buf tar;             /* uncompressed, when built */
 	struct kiln_buf packed;          /* compressed */
-	struct kiln_error compress_err;
-	int compress_failed;
 };
 
 struct build {
@@ -60,8 +56,7 @@ struct build {
 	char commit[KILN_GIT_OID_HEX + 1];
 	char lock_digest[KILN_OCI_DIGEST_LEN + 1];
 	char *lock_rel;
-	unsigned char cache_secret[32];  /* authenticates build cache entries */
-	bool cache_usable;
+	struct kiln_buildcache cache;    /* usable when its secret loaded */
 	bool has_source_date;
 	int64_t commit_time, created, epoch;
 	char *manifest_rel;              /* manifest path relative to the work tree */
@@ -229,7 +224,7 @@ static int load_inputs(struct build *b, struct kiln_error *err)
 		b->created = b->opt->source_date;
 		b->has_source_date = true;
 	} else if (b->opt->date_mode == KILN_BUILD_DATE_ENV) {
-		const char *sde = getenv("SOURCE_DATE_EPOCH");
+		const char *sde = b->opt->source_date_epoch;
 		if (sde && *sde) {
 			if (parse_int64(sde, &b->created) < 0)
 				return kiln_error_set(err, "SOURCE_DATE_EPOCH=\"%s\" is not a number of seconds", sde);
@@ -376,93 +371,15 @@ static int plan(struct build *b, struct kiln_error *err)
 	return 0;
 }
 
-/* "digest diff_id size media_type" */
-/* The build cache lives in the store, which others may be able to write;
- * an entry they planted would put their layer into an image this builder
- * then signs.  So every entry carries an HMAC under a secret only this
- * user's cache directory holds (KILN_CACHE/build-cache.key, 0600), and an
- * entry that does not authenticate is a miss.  Another machine's entries
- * are misses too: they are rebuilt, byte for byte the same. */
-static int load_cache_secret(struct build *b, struct kiln_error *err)
-{
-	_cleanup_free_ char *dir = b->opt->cache_dir ? kiln_xstrdup(b->opt->cache_dir) : kiln_cache_dir(NULL, NULL, NULL);
-	_cleanup_free_ char *path = kiln_path_join(dir, "build-cache.key");
-	_cleanup_free_ char *tmp = NULL, *data = NULL;
-	unsigned char fresh[sizeof(b->cache_secret)];
-	struct stat st;
-	size_t len;
-
-	if (lstat(path, &st) < 0 && errno == ENOENT) {
-		if (getrandom(fresh, sizeof(fresh), 0) != (ssize_t)sizeof(fresh))
-			return kiln_error_errno(err, errno, "getrandom");
-		if (kiln_mkdir_p(dir, 0700, err) < 0)
-			return -1;
-		tmp = kiln_file_write_temp(path, fresh, sizeof(fresh), 0600, err);
-		if (!tmp)
-			return -1;
-		/* link(), not rename(): a build racing to create it keeps its own. */
-		if (link(tmp, path) < 0 && errno != EEXIST) {
-			kiln_error_errno(err, errno, "create '%s'", path);
-			unlink(tmp);
-			return -1;
-		}
-		unlink(tmp);
-	}
-	/* Never through a symlink: the cache may sit in a cloned work tree. */
-	data = kiln_file_read_nofollow(path, 4096, &len, err);
-	if (!data)
-		return -1;
-	if (lstat(path, &st) < 0 || (st.st_mode & 077) || st.st_uid != geteuid() || len != sizeof(b->cache_secret))
-		return kiln_error_set(err, "'%s' must be %zu bytes, owned by you and private (chmod 600)", path,
-				      sizeof(b->cache_secret));
-	memcpy(b->cache_secret, data, sizeof(b->cache_secret));
-	b->cache_usable = true;
-	return 0;
-}
-
-static void cache_mac(const struct build *b, const char *key, const char *fields, char hex[65])
-{
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	struct kiln_buf msg = KILN_BUF_INIT;
-
-	kiln_buf_printf(&msg, "kiln-layer-cache-v1 %s %s", key, fields);
-	HMAC(EVP_sha256(), b->cache_secret, sizeof(b->cache_secret), (const unsigned char *)msg.data,
-	     msg.len, mac, &n);
-	kiln_buf_release(&msg);
-	for (unsigned i = 0; i < 32 && i < n; i++)
-		snprintf(hex + 2 * i, 3, "%02x", mac[i]);
-	hex[64] = '\0';
-}
-
-/* A blob's stamp: what stat says of it (inode, size, mtime, ctime), taken
- * when its bytes were last hashed.  Any write to the file moves its ctime,
- * which no user can set back, so an unchanged stamp means unchanged bytes
- * (git's index trusts the same), and a cache hit costs one stat per layer
- * instead of re-hashing every layer (~80 ms for 84 MB, against a ~20 ms
- * no-change rebuild). */
-static void blob_stamp(const struct stat *st, char out[128])
-{
-	snprintf(out, 128, "%llu:%lld:%lld.%09ld:%lld.%09ld", (unsigned long long)st->st_ino,
-		 (long long)st->st_size, (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
-		 (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
-}
-
-/* Write l's cache entry, "DIGEST DIFF_ID SIZE MEDIA MAC STAMP": the MAC
- * authenticates what the layer is; the stamp only says when its blob was
- * last found intact (a forged one can at worst skip that check, which
- * `kiln verify` still makes), so it stays outside the MAC and can be
- * renewed without it. */
+/* Write l's cache entry (buildcache.h) with the blob's stamp. */
 static int cache_write(struct build *b, const struct plan_layer *l, const char *stamp, struct kiln_error *err)
 {
-	_cleanup_free_ char *fields = kiln_xasprintf("%s %s %llu %s", l->blob.digest, l->diff_id,
-						     (unsigned long long)l->blob.size, l->blob.media_type);
-	_cleanup_free_ char *value = NULL;
-	char mac[65];
+	struct kiln_buildcache_entry e = { .size = l->blob.size, .media_type = l->blob.media_type };
 
-	cache_mac(b, l->key, fields, mac);
-	value = kiln_xasprintf("%s %s %s\n", fields, mac, stamp);
-	return kiln_store_cache_put(b->store, l->key, value, err);
+	memcpy(e.digest, l->blob.digest, sizeof(e.digest));
+	memcpy(e.diff_id, l->diff_id, sizeof(e.diff_id));
+	snprintf(e.stamp, sizeof(e.stamp), "%s", stamp);
+	return kiln_buildcache_put(&b->cache, l->key, &e, err);
 }
 
 /* Is the cached layer's blob still what the entry says?  Its size always,
@@ -473,7 +390,7 @@ static bool cached_blob_intact(struct build *b, struct plan_layer *l, const char
 {
 	_cleanup_free_ char *path = kiln_store_blob_path(b->store, l->blob.digest);
 	_cleanup_close_ int fd = -1;
-	char stamp[128], hex[KILN_SHA256_HEX_LEN + 1];
+	char stamp[KILN_BUILDCACHE_STAMP_MAX], hex[KILN_SHA256_HEX_LEN + 1];
 	struct stat st;
 	uint64_t size;
 
@@ -487,7 +404,7 @@ static bool cached_blob_intact(struct build *b, struct plan_layer *l, const char
 		     l->blob.digest, (long long)st.st_size, (unsigned long long)l->blob.size);
 		return false;
 	}
-	blob_stamp(&st, stamp);
+	kiln_buildcache_blob_stamp(&st, stamp);
 	if (stamp_then && strcmp(stamp, stamp_then) == 0)
 		return true;
 	fd = kiln_store_blob_open(b->store, l->blob.digest, KILN_ERROR_IGNORE);
@@ -505,29 +422,15 @@ static bool cached_blob_intact(struct build *b, struct plan_layer *l, const char
 
 static bool cache_lookup(struct build *b, struct plan_layer *l, struct kiln_error *err)
 {
-	_cleanup_free_ char *value = NULL, *fields = NULL;
-	char digest[80], diff_id[80], media[80], mac[80], stamp[128], want[65];
-	unsigned long long size;
-	int n;
+	struct kiln_buildcache_entry e;
 
-	if (b->opt->no_cache || !b->cache_usable)
+	if (b->opt->no_cache || !kiln_buildcache_get(&b->cache, l->key, &e, err))
 		return false;
-	value = kiln_store_cache_get(b->store, l->key, err);
-	if (!value)
-		return false;
-	/* Entries written before blobs had stamps have five fields. */
-	n = sscanf(value, "%79s %79s %llu %79s %79s %127s", digest, diff_id, &size, media, mac, stamp);
-	if (n < 5 || !kiln_oci_digest_valid(digest) || !kiln_oci_digest_valid(diff_id))
-		return false; /* a stale, damaged or foreign entry: rebuild */
-	fields = kiln_xasprintf("%s %s %llu %s", digest, diff_id, size, media);
-	cache_mac(b, l->key, fields, want);
-	if (strlen(mac) != 64 || CRYPTO_memcmp(mac, want, 64) != 0)
-		return false;
-	memcpy(l->blob.digest, digest, KILN_OCI_DIGEST_LEN + 1);
-	memcpy(l->diff_id, diff_id, KILN_OCI_DIGEST_LEN + 1);
-	l->blob.size = size;
-	l->blob.media_type = strcmp(media, KILN_OCI_LAYER_ZSTD) == 0 ? KILN_OCI_LAYER_ZSTD : KILN_OCI_LAYER_GZIP;
-	return cached_blob_intact(b, l, n == 6 ? stamp : NULL);
+	memcpy(l->blob.digest, e.digest, KILN_OCI_DIGEST_LEN + 1);
+	memcpy(l->diff_id, e.diff_id, KILN_OCI_DIGEST_LEN + 1);
+	l->blob.size = e.size;
+	l->blob.media_type = e.media_type;
+	return cached_blob_intact(b, l, e.stamp[0] ? e.stamp : NULL);
 }
 
 /* ---- making the layers that are not cached ---- */
@@ -695,36 +598,20 @@ static int add_files(struct build *b, struct kiln_tree *tree, int layer, struct 
 	return 0;
 }
 
-/* /etc/passwd, /etc/group and /etc/shadow: root, nobody and the manifest's accounts. */
+/* /etc/passwd, /etc/group and /etc/shadow (formats/accounts) and the
+ * users' home directories. */
 static int add_accounts(struct build *b, struct kiln_tree *tree, int layer, struct kiln_error *err)
 {
-	struct kiln_buf passwd = KILN_BUF_INIT, group = KILN_BUF_INIT, shadow = KILN_BUF_INIT;
+	struct kiln_accounts a = { KILN_BUF_INIT, KILN_BUF_INIT, KILN_BUF_INIT };
 	int rc = 0;
 
-	kiln_buf_adds(&passwd, "root:x:0:0:root:/root:/bin/sh\n");
-	kiln_buf_adds(&group, "root:x:0:\n");
-	kiln_buf_adds(&shadow, "root:*:0:0:99999:7:::\n");
-	for (size_t i = 0; i < b->m->n_groups; i++) {
-		const struct kiln_group *g = &b->m->groups[i];
-		kiln_buf_printf(&group, "%s:x:%s:", g->name, g->gid);
-		for (size_t j = 0; j < g->n_members; j++)
-			kiln_buf_printf(&group, "%s%s", j ? "," : "", g->members[j]);
-		kiln_buf_addch(&group, '\n');
-	}
-	for (size_t i = 0; i < b->m->n_users; i++) {
-		const struct kiln_user *u = &b->m->users[i];
-		kiln_buf_printf(&passwd, "%s:x:%s:%s::%s:%s\n", u->name, u->uid, u->gid,
-				u->home ? u->home : "/", u->shell ? u->shell : "/usr/sbin/nologin");
-		kiln_buf_printf(&shadow, "%s:!:0:0:99999:7:::\n", u->name);
-	}
-	kiln_buf_adds(&passwd, "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
-	kiln_buf_adds(&group, "nogroup:x:65534:\n");
-	kiln_buf_adds(&shadow, "nobody:*:0:0:99999:7:::\n");
-	rc = kiln_tree_put_file(tree, "etc/passwd", 0644, 0, 0, b->epoch, passwd.data, passwd.len, layer, err);
+	kiln_accounts_format(b->m, &a);
+	rc = kiln_tree_put_file(tree, "etc/passwd", 0644, 0, 0, b->epoch, a.passwd.data, a.passwd.len, layer, err);
 	if (rc == 0)
-		rc = kiln_tree_put_file(tree, "etc/group", 0644, 0, 0, b->epoch, group.data, group.len, layer, err);
+		rc = kiln_tree_put_file(tree, "etc/group", 0644, 0, 0, b->epoch, a.group.data, a.group.len, layer, err);
 	if (rc == 0)
-		rc = kiln_tree_put_file(tree, "etc/shadow", 0640, 0, 42, b->epoch, shadow.data, shadow.len, layer, err);
+		rc = kiln_tree_put_file(tree, "etc/shadow", 0640, 0, 42, b->epoch, a.shadow.data, a.shadow.len, layer,
+					err);
 	/* Home directories that do not exist yet belong to their users. */
 	for (size_t i = 0; rc == 0 && i < b->m->n_users; i++) {
 		const struct kiln_user *u = &b->m->users[i];
@@ -732,57 +619,29 @@ static int add_accounts(struct build *b, struct kiln_tree *tree, int layer, stru
 		if (u->home && strcmp(u->home, "/") != 0 && !kiln_tree_get(tree, u->home + 1))
 			rc = kiln_tree_put_dir(tree, u->home + 1, 0755, uid, gid, b->epoch, layer, err);
 	}
-	kiln_buf_release(&passwd);
-	kiln_buf_release(&group);
-	kiln_buf_release(&shadow);
+	kiln_accounts_release(&a);
 	return rc;
 }
 
-struct expand_pool {
-	struct kiln_fetch_item *items;
-	size_t n, next;
-	pthread_mutex_t mu;
-};
-
-static void *expand_worker(void *arg)
+/* Read and decompress one .deb ahead of the tree (the slow part, done on
+ * every core).  A failure is left for assemble, which opens the file
+ * again and reports it in order. */
+static int expand_one(void *ctx, size_t i, struct kiln_error *unused)
 {
-	struct expand_pool *pool = arg;
+	struct kiln_fetch_item *it = &((struct kiln_fetch_item *)ctx)[i];
+	size_t len;
+	char *data = kiln_file_read(it->path, (size_t)it->size + 1, &len, KILN_ERROR_IGNORE);
 
-	for (;;) {
-		struct kiln_fetch_item *it;
-		size_t len;
-		char *data;
-
-		pthread_mutex_lock(&pool->mu);
-		it = pool->next < pool->n ? &pool->items[pool->next++] : NULL;
-		pthread_mutex_unlock(&pool->mu);
-		if (!it)
-			return NULL;
-		data = kiln_file_read(it->path, (size_t)it->size + 1, &len, KILN_ERROR_IGNORE);
-		if (data)
-			it->expanded = kiln_deb_expand(data, len, KILN_DEB_MAX_FILE_SIZE, &it->expanded_len,
-						       KILN_ERROR_IGNORE);
-		free(data);
-	}
+	if (data)
+		it->expanded = kiln_deb_expand(data, len, KILN_DEB_MAX_FILE_SIZE, &it->expanded_len,
+					       KILN_ERROR_IGNORE);
+	free(data);
+	return 0;
 }
 
 static void expand_all(struct build *b, struct kiln_fetch_item *items)
 {
-	struct expand_pool pool = { .items = items, .n = b->lock->n_packages };
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	pthread_t threads[16];
-	size_t started = 0, want = cores > 1 ? (size_t)cores - 1 : 0;
-
-	if (want > KILN_ARRAY_SIZE(threads))
-		want = KILN_ARRAY_SIZE(threads);
-	pthread_mutex_init(&pool.mu, NULL);
-	for (size_t i = 0; i < want; i++)
-		if (pthread_create(&threads[started], NULL, expand_worker, &pool) == 0)
-			started++;
-	expand_worker(&pool);
-	for (size_t i = 0; i < started; i++)
-		pthread_join(threads[i], NULL);
-	pthread_mutex_destroy(&pool.mu);
+	kiln_pool_run(b->lock->n_packages, 0, expand_one, items, NULL);
 }
 
 /* The top directories every image has, in the root layer. */
@@ -873,71 +732,47 @@ out:
 	return tree;
 }
 
-struct compress_pool {
+struct compress_work {
 	struct build *b;
 	size_t *order;             /* layers to compress, biggest first */
-	size_t n, next;
-	pthread_mutex_t mu;
 };
 
-static void *compress_worker(void *arg)
+static int compress_one(void *ctx, size_t k, struct kiln_error *err)
 {
-	struct compress_pool *pool = arg;
-	struct build *b = pool->b;
+	struct compress_work *w = ctx;
+	size_t i = w->order[k];
+	struct plan_layer *l = &w->b->layers[i];
+	int rc;
 
-	for (;;) {
-		struct plan_layer *l = NULL;
-		pthread_mutex_lock(&pool->mu);
-		if (pool->next < pool->n)
-			l = &b->layers[pool->order[pool->next++]];
-		pthread_mutex_unlock(&pool->mu);
-		if (!l)
-			return NULL;
-		if (strcmp(b->compression, "zstd") == 0)
-			l->compress_failed = kiln_compress_zstd(l->tar.data, l->tar.len, b->level, &l->packed,
-								&l->compress_err) < 0;
-		else
-			l->compress_failed = kiln_compress_gzip(l->tar.data, l->tar.len, b->level, &l->packed,
-								&l->compress_err) < 0;
-	}
+	if (strcmp(w->b->compression, "zstd") == 0)
+		rc = kiln_compress_zstd(l->tar.data, l->tar.len, w->b->level, &l->packed, err);
+	else
+		rc = kiln_compress_gzip(l->tar.data, l->tar.len, w->b->level, &l->packed, err);
+	if (rc < 0)
+		return kiln_error_prefix(err, "compress layer %zu (%s)", i, l->what);
+	return 0;
 }
 
 /* Compress the new layers on every core (deflate is the slow part). */
 static int compress_layers(struct build *b, struct kiln_error *err)
 {
-	struct compress_pool pool = { .b = b, .order = kiln_xcalloc(b->n_layers, sizeof(size_t)) };
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t n_threads = cores > 1 ? (size_t)cores : 1;
-	pthread_t threads[16];
-	size_t started = 0;
+	struct compress_work w = { .b = b, .order = kiln_xcalloc(b->n_layers, sizeof(size_t)) };
+	size_t n = 0;
+	int rc;
 
-	if (n_threads > KILN_ARRAY_SIZE(threads))
-		n_threads = KILN_ARRAY_SIZE(threads);
 	/* Biggest first, so no core is left with one large layer at the end. */
 	for (size_t i = 0; i < b->n_layers; i++)
 		if (!b->layers[i].cached) {
-			size_t j = pool.n++;
-			while (j > 0 && b->layers[pool.order[j - 1]].tar.len < b->layers[i].tar.len) {
-				pool.order[j] = pool.order[j - 1];
+			size_t j = n++;
+			while (j > 0 && b->layers[w.order[j - 1]].tar.len < b->layers[i].tar.len) {
+				w.order[j] = w.order[j - 1];
 				j--;
 			}
-			pool.order[j] = i;
+			w.order[j] = i;
 		}
-	pthread_mutex_init(&pool.mu, NULL);
-	for (size_t i = 1; i < n_threads; i++)
-		if (pthread_create(&threads[started], NULL, compress_worker, &pool) == 0)
-			started++;
-	compress_worker(&pool);
-	for (size_t i = 0; i < started; i++)
-		pthread_join(threads[i], NULL);
-	pthread_mutex_destroy(&pool.mu);
-	free(pool.order);
-	for (size_t i = 0; i < b->n_layers; i++)
-		if (!b->layers[i].cached && b->layers[i].compress_failed) {
-			*err = b->layers[i].compress_err;
-			return kiln_error_prefix(err, "compress layer %zu (%s)", i, b->layers[i].what);
-		}
-	return 0;
+	rc = kiln_pool_run(n, 0, compress_one, &w, err);
+	free(w.order);
+	return rc;
 }
 
 /* ---- the image ---- */
@@ -1149,13 +984,6 @@ static int tag_image(struct build *b, const struct kiln_build_result *res, struc
 	return 0;
 }
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_result *res,
 		   struct kiln_error *err)
 {
@@ -1163,7 +991,7 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 	struct kiln_tree *tree = NULL;
 	_cleanup_free_ char *manifest_dir = kiln_path_dirname(opt->manifest_path);
 	size_t missing = 0;
-	double start = now_seconds();
+	double start = kiln_monotonic_seconds();
 	int rc = -1;
 
 	memset(res, 0, sizeof(*res));
@@ -1209,7 +1037,7 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 		goto out;
 	{
 		struct kiln_error cache_err = { 0 };
-		if (load_cache_secret(&b, &cache_err) < 0)
+		if (kiln_buildcache_open(&b.cache, b.store, opt->cache_dir, &cache_err) < 0)
 			note(&b, "build cache off: %s", cache_err.message);
 	}
 
@@ -1245,12 +1073,12 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 			l->blob.size = l->packed.len;
 			if (kiln_store_put_blob(b.store, l->packed.data, l->packed.len, l->blob.digest, err) < 0)
 				goto out;
-			if (b.cache_usable) {
+			if (b.cache.usable) {
 				/* put_blob has just checked (or written) these bytes. */
-				char stamp[128] = "-";
+				char stamp[KILN_BUILDCACHE_STAMP_MAX] = "-";
 				struct stat st;
 				if (kiln_store_blob_stat(b.store, l->blob.digest, &st) == 0)
-					blob_stamp(&st, stamp);
+					kiln_buildcache_blob_stamp(&st, stamp);
 				if (cache_write(&b, l, stamp, err) < 0)
 					goto out;
 			}
@@ -1280,7 +1108,7 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 		memcpy(res->layers[i].diff_id, b.layers[i].diff_id, sizeof(res->layers[i].diff_id));
 		res->layers[i].cached = b.layers[i].cached;
 	}
-	res->seconds = now_seconds() - start;
+	res->seconds = kiln_monotonic_seconds() - start;
 	rc = 0;
 out:
 	kiln_tree_free(tree);

@@ -45,9 +45,12 @@ struct kiln_build_options {
 	const struct kiln_mirror_settings *mirrors; /* NULL: apt's sources only */
 	/* Leave no record or git note (kiln audit's scratch builds). */
 	bool no_record;
-	/* The image time: SOURCE_DATE_EPOCH when set (KILN_BUILD_DATE_ENV),
-	 * the given source_date, or the commit time. */
+	/* The image time: source_date_epoch when set (KILN_BUILD_DATE_ENV:
+	 * the text of the caller's $SOURCE_DATE_EPOCH, which the command line
+	 * passes; NULL or "": the commit time), the given source_date, or the
+	 * commit time. */
 	enum { KILN_BUILD_DATE_ENV, KILN_BUILD_DATE_GIVEN, KILN_BUILD_DATE_COMMIT } date_mode;
+	const char *source_date_epoch;
 	int64_t source_date;
 	int gzip_level;             /* 0: default (6) */
 	kiln_progress_fn progress; void *progress_ctx;

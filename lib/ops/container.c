@@ -6,7 +6,6 @@
 #include <jansson.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -26,7 +25,9 @@
 
 #include "bundle.h"
 #include "fsutil.h"
+#include "lockfile.h"
 #include "net.h"
+#include "process.h"
 #include "oci.h"
 #include "rootfs.h"
 #include "runtime.h"
@@ -37,7 +38,6 @@
 /* The network mode without --network (docs/containers.md: bridge). */
 #define DEFAULT_NETWORK "bridge"
 
-extern char **environ;
 
 #define STATE_MAX (1u << 20)
 #define CONFIG_MAX (4u << 20)
@@ -50,35 +50,21 @@ struct kiln_container_root {
 	char *cgroup_parent;   /* "/kiln": absolute, so runc and kiln's runtime agree */
 	char *net_dir;         /* RUN/net */
 	struct kiln_net_config net;
+	char *net_bridge, *net_subnet, *net_table; /* what net points to; NULL: defaults */
 	int lock_fd;     /* RUN/lock while held, else -1 */
 };
 
 /* ---- small helpers ---------------------------------------------------- */
-
-static void strv_free(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-static char **strv_dup(char *const *v, size_t n)
-{
-	char **d = kiln_xcalloc(n + 1, sizeof(char *));
-	for (size_t i = 0; i < n; i++)
-		d[i] = kiln_xstrdup(v[i]);
-	return d;
-}
 
 void kiln_container_release(struct kiln_container *c)
 {
 	free(c->name);
 	free(c->snapshot);
 	free(c->image);
-	strv_free(c->command, c->n_command);
+	kiln_strv_free(c->command, c->n_command);
 	free(c->runtime);
 	free(c->network);
-	strv_free(c->ports, c->n_ports);
+	kiln_strv_free(c->ports, c->n_ports);
 	free(c->address);
 	free(c->stop_signal);
 	free(c->error);
@@ -152,38 +138,11 @@ static char *state_file(const struct kiln_container_root *r, const char *id, con
 	return kiln_xasprintf("%s/containers/%s/%s", r->run, id, file);
 }
 
-/* Replace path with data: temp file + rename.  No fsync: the state of live
- * containers is volatile (RUN is a tmpfs) and must be cheap to write. */
+/* The state of live containers is volatile (RUN is a tmpfs) and must be
+ * cheap to write: replaced by rename, without fsync. */
 static int write_file_quick(const char *path, const char *data, size_t len, struct kiln_error *err)
 {
-	_cleanup_free_ char *tmp = kiln_xasprintf("%s.tmp.%d", path, (int)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), e;
-
-	if (fd < 0)
-		return kiln_error_errno(err, errno, "create '%s'", tmp);
-	e = kiln_write_all(fd, data, len);
-	if (close(fd) < 0 && !e)
-		e = errno;
-	if (e || rename(tmp, path) < 0) {
-		e = e ? e : errno;
-		unlink(tmp);
-		return kiln_error_errno(err, e, "write '%s'", path);
-	}
-	return 0;
-}
-
-static int64_t now_seconds(void)
-{
-	return (int64_t)time(NULL);
-}
-
-/* A lock taken with flock; -1 when it could not be opened. */
-static int lock_open(const char *path, struct kiln_error *err)
-{
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		kiln_error_errno(err, errno, "open '%s'", path);
-	return fd;
+	return kiln_file_replace(path, data, len, 0644, KILN_FILE_NOSYNC, err);
 }
 
 static int global_lock(struct kiln_container_root *r, struct kiln_error *err)
@@ -191,17 +150,8 @@ static int global_lock(struct kiln_container_root *r, struct kiln_error *err)
 	_cleanup_free_ char *path = kiln_path_join(r->run, "lock");
 	if (r->lock_fd >= 0)
 		return 0;
-	r->lock_fd = lock_open(path, err);
-	if (r->lock_fd < 0)
-		return -1;
-	while (flock(r->lock_fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			close(r->lock_fd);
-			r->lock_fd = -1;
-			return kiln_error_errno(err, errno, "lock '%s'", path);
-		}
-	}
-	return 0;
+	r->lock_fd = kiln_lockfile_open(path, 0600, 0, err);
+	return r->lock_fd < 0 ? (r->lock_fd = -1) : 0;
 }
 
 static void global_unlock(struct kiln_container_root *r)
@@ -219,15 +169,11 @@ static void global_unlock(struct kiln_container_root *r)
 static int monitor_lock_try(const struct kiln_container_root *r, const char *id)
 {
 	_cleanup_free_ char *path = state_file(r, id, "monitor.lock");
-	int fd = open(path, O_RDWR | O_CLOEXEC);
+	int fd = kiln_lockfile_open(path, 0, KILN_LOCKFILE_TRY | KILN_LOCKFILE_NO_CREATE, NULL);
 
-	if (fd < 0)
-		return errno == ENOENT ? -2 : -1;
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	if (fd == -1 && errno == ENOENT)
+		return -2;
+	return fd < 0 ? -1 : fd;
 }
 
 bool kiln_container_monitored(const struct kiln_container_root *r, const struct kiln_container *c)
@@ -365,12 +311,23 @@ static int state_load(const struct kiln_container_root *r, const char *id, struc
 
 /* ---- the root ------------------------------------------------------------ */
 
-struct kiln_container_root *kiln_container_root_open(struct kiln_error *err)
+static char *dup_or_null(const char *s)
 {
+	return s && *s ? kiln_xstrdup(s) : NULL;
+}
+
+struct kiln_container_root *kiln_container_root_open(const struct kiln_container_root_options *o,
+						     struct kiln_error *err)
+{
+	static const struct kiln_container_root_options defaults;
 	struct kiln_container_root *r = kiln_xcalloc(1, sizeof(*r));
-	const char *env = getenv("KILN_ROOT"), *cg = getenv("KILN_CGROUP_PARENT");
+	const char *env, *cg;
 	const char *dirs[5];
 
+	if (!o)
+		o = &defaults;
+	env = o->root;
+	cg = o->cgroup_parent;
 	r->lock_fd = -1;
 	if (env && *env) {
 		if (env[0] != '/') {
@@ -389,9 +346,12 @@ struct kiln_container_root *kiln_container_root_open(struct kiln_error *err)
 	r->net_dir = kiln_path_join(r->run, "net");
 	r->net.state_dir = r->net_dir;
 	/* Tests give each run its own bridge, subnet and table. */
-	r->net.bridge = getenv("KILN_NET_BRIDGE") ? getenv("KILN_NET_BRIDGE") : getenv("KILN_BRIDGE");
-	r->net.subnet = getenv("KILN_NET_SUBNET") ? getenv("KILN_NET_SUBNET") : getenv("KILN_SUBNET");
-	r->net.nft_table = getenv("KILN_NET_TABLE") ? getenv("KILN_NET_TABLE") : getenv("KILN_NFT_TABLE");
+	r->net_bridge = dup_or_null(o->net_bridge);
+	r->net_subnet = dup_or_null(o->net_subnet);
+	r->net_table = dup_or_null(o->net_table);
+	r->net.bridge = r->net_bridge;
+	r->net.subnet = r->net_subnet;
+	r->net.nft_table = r->net_table;
 	dirs[0] = r->root;
 	dirs[1] = r->run;
 	for (int i = 0; i < 2; i++) {
@@ -427,6 +387,9 @@ void kiln_container_root_close(struct kiln_container_root *r)
 	free(r->runc_root);
 	free(r->cgroup_parent);
 	free(r->net_dir);
+	free(r->net_bridge);
+	free(r->net_subnet);
+	free(r->net_table);
 	free(r);
 }
 
@@ -435,82 +398,43 @@ const char *kiln_container_run_dir(const struct kiln_container_root *r) { return
 
 /* ---- running helper programs ---------------------------------------------- */
 
-/* Spawn argv with the given stdio (-1: /dev/null), a clean signal mask and
- * default dispositions (the monitor blocks signals for its signalfd). */
+/* Spawn argv with the given stdio (-1: /dev/null), the caller's
+ * environment as it is (runc's messages are shown, not parsed), a clean
+ * signal mask and default dispositions (the monitor blocks signals for
+ * its signalfd). */
 static pid_t spawn(char *const argv[], int in, int out, int errfd, struct kiln_error *err)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
-	pid_t pid;
-	int rc;
+	struct kiln_process_options o = KILN_PROCESS_OPTIONS_INIT(argv);
 
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&attr);
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	if (in >= 0)
-		posix_spawn_file_actions_adddup2(&fa, in, 0);
-	else
-		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	if (out >= 0)
-		posix_spawn_file_actions_adddup2(&fa, out, 1);
-	else
-		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	if (errfd >= 0)
-		posix_spawn_file_actions_adddup2(&fa, errfd, 2);
-	else
-		posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	if (rc != 0) {
-		kiln_error_errno(err, rc, "run %s", argv[0]);
-		return -1;
-	}
-	return pid;
+	o.reset_signals = true;
+	o.in = in;
+	o.out = out;
+	o.err = errfd;
+	return kiln_process_spawn(&o, err);
 }
 
 static int wait_status(pid_t pid)
 {
-	int st;
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
+	return kiln_process_wait(pid, NULL);
 }
 
-/* Run argv to the end with stdin /dev/null; its stderr (and stdout) into
- * *text when text is not NULL.  Returns the exit code, or -1. */
+/* Run argv to the end with stdin /dev/null; its stderr and stdout (the
+ * first 64 KiB: a message, not a stream) into *text when text is not
+ * NULL.  Returns the exit code, or -1. */
 static int run_capture(char *const argv[], char **text, struct kiln_error *err)
 {
-	int p[2], code;
-	pid_t pid;
+	struct kiln_process_options o = KILN_PROCESS_OPTIONS_INIT(argv);
 	struct kiln_buf b = KILN_BUF_INIT;
-	char chunk[4096];
-	ssize_t n;
+	int code;
 
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return kiln_error_errno(err, errno, "pipe");
-	pid = spawn(argv, -1, p[1], p[1], err);
-	close(p[1]);
-	if (pid < 0) {
-		close(p[0]);
+	o.reset_signals = true;
+	o.out = KILN_PROCESS_CAPTURE;
+	o.err = KILN_PROCESS_TO_STDOUT;
+	o.capture_max = 64 * 1024;
+	if (kiln_process_run(&o, &b, NULL, &code, err) < 0) {
+		kiln_buf_release(&b);
 		return -1;
 	}
-	while ((n = read(p[0], chunk, sizeof(chunk))) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		if (b.len < 65536)
-			kiln_buf_add(&b, chunk, n);
-	}
-	close(p[0]);
-	code = wait_status(pid);
 	while (b.len && (b.data[b.len - 1] == '\n'))
 		b.data[--b.len] = 0;
 	if (text)
@@ -618,7 +542,7 @@ static int finish(const struct kiln_container_root *r, struct kiln_container *c,
 		rc = -1;
 	c->status = KILN_CONTAINER_EXITED;
 	c->exit_code = code;
-	c->finished = now_seconds();
+	c->finished = kiln_now_seconds();
 	if (why && !c->error)
 		c->error = kiln_xstrdup(why);
 	if (state_save(r, c, rc ? NULL : err) < 0)
@@ -680,7 +604,7 @@ int kiln_container_reap(struct kiln_container_root *r, struct kiln_error *err)
 			closedir(d);
 		if (kiln_net_reap(&r->net, live, n_live, rc ? NULL : err) < 0)
 			rc = -1;
-		strv_free(live, n_live);
+		kiln_strv_free(live, n_live);
 	}
 	/* Writable layers whose container state is gone. */
 	d = opendir(ldir);
@@ -848,7 +772,7 @@ static int prepare_image(const struct kiln_container_root *r, const struct kiln_
 	if (rc == 0 && *n_lowers == 0)
 		rc = kiln_error_set(err, "image %s has no layers", o->manifest_digest);
 	if (rc < 0) {
-		strv_free(*lowers, *n_lowers);
+		kiln_strv_free(*lowers, *n_lowers);
 		*lowers = NULL;
 		kiln_bundle_image_release(img);
 	}
@@ -1053,9 +977,9 @@ static int create_locked(struct kiln_container_root *r, const struct kiln_contai
 
 	if (mkdir(sdir, 0700) < 0)
 		return kiln_error_errno(err, errno, "create '%s'", sdir);
-	*lock_fd = lock_open(lock, err);
-	if (*lock_fd < 0 || flock(*lock_fd, LOCK_EX) < 0)
-		return kiln_error_errno(err, errno, "lock '%s'", lock);
+	*lock_fd = kiln_lockfile_open(lock, 0600, 0, err);
+	if (*lock_fd < 0)
+		return -1;
 	if (reserve_name(r, c->name, c->id, err) < 0) {
 		free(c->name);
 		c->name = kiln_xstrdup(""); /* not ours: destroy must not remove it */
@@ -1092,8 +1016,8 @@ static int create_locked(struct kiln_container_root *r, const struct kiln_contai
 		if (kiln_bundle_process_resolve(img, &po, &proc, err) < 0)
 			return -1;
 	}
-	strv_free(c->command, c->n_command);
-	c->command = strv_dup(proc.args, proc.n_args);
+	kiln_strv_free(c->command, c->n_command);
+	c->command = kiln_strv_dup(proc.args, proc.n_args);
 	c->n_command = proc.n_args;
 
 	n_mounts = o->n_volumes + KILN_ARRAY_SIZE(etc_files);
@@ -1136,8 +1060,8 @@ static int create_locked(struct kiln_container_root *r, const struct kiln_contai
 	rc = state_save(r, c, err);
 out:
 	kiln_bundle_process_release(&proc);
-	strv_free(sources, n_mounts);
-	strv_free(dests, n_mounts);
+	kiln_strv_free(sources, n_mounts);
+	kiln_strv_free(dests, n_mounts);
 	free(mounts);
 	return rc;
 }
@@ -1157,7 +1081,7 @@ static int create(struct kiln_container_root *r, const struct kiln_container_opt
 	if (o->hostname && !hostname_valid(o->hostname))
 		return kiln_error_set(err, "--hostname '%s': use labels of letters, digits and '-', joined by '.' "
 				      "(at most 63 characters each, 253 in all)", o->hostname);
-	const char *runtime = o->runtime ? o->runtime : getenv("KILN_RUNTIME");
+	const char *runtime = o->runtime;
 	if (!runtime || !*runtime)
 		runtime = DEFAULT_RUNTIME;
 	if (strcmp(runtime, "runc") != 0 && strcmp(runtime, "kiln") != 0)
@@ -1177,12 +1101,12 @@ static int create(struct kiln_container_root *r, const struct kiln_container_opt
 	c->command = kiln_xcalloc(1, sizeof(char *));
 	c->runtime = kiln_xstrdup(runtime);
 	c->network = kiln_xstrdup(o->network ? o->network : DEFAULT_NETWORK);
-	c->ports = strv_dup(o->ports, o->n_ports);
+	c->ports = kiln_strv_dup(o->ports, o->n_ports);
 	c->n_ports = o->n_ports;
 	c->stop_signal = img.stop_signal ? kiln_xstrdup(img.stop_signal) : NULL;
 	c->auto_remove = o->auto_remove;
 	c->status = KILN_CONTAINER_CREATED;
-	c->created = now_seconds();
+	c->created = kiln_now_seconds();
 	c->monitor_pid = getpid();
 
 	if (o->n_ports && strcmp(c->network, "bridge") != 0)
@@ -1198,7 +1122,7 @@ static int create(struct kiln_container_root *r, const struct kiln_container_opt
 		*lock_fd = -1;
 	}
 	global_unlock(r);
-	strv_free(lowers, n_lowers);
+	kiln_strv_free(lowers, n_lowers);
 	kiln_bundle_image_release(&img);
 	return rc;
 }
@@ -1235,7 +1159,7 @@ static void mark_running(struct monitor *m, pid_t pid)
 {
 	m->c->pid = pid;
 	m->c->status = KILN_CONTAINER_RUNNING;
-	m->c->started = now_seconds();
+	m->c->started = kiln_now_seconds();
 	state_save(m->r, m->c, NULL);
 	report_ready(m, "ok");
 }
@@ -1384,7 +1308,7 @@ static bool log_rotate(struct monitor *m)
 	_cleanup_free_ char *current = log_path(m->dir, 0);
 	int fd;
 
-	if (m->log_lock_fd < 0 || flock(m->log_lock_fd, LOCK_EX | LOCK_NB) < 0)
+	if (m->log_lock_fd < 0 || kiln_lockfile_lock(m->log_lock_fd, "log.lock", KILN_LOCKFILE_TRY, NULL) != 0)
 		return false;
 	for (int k = m->log_files - 1; k >= 1; k--) {
 		_cleanup_free_ char *from = log_path(m->dir, k - 1), *to = log_path(m->dir, k);
@@ -1393,7 +1317,7 @@ static bool log_rotate(struct monitor *m)
 	if (m->log_files == 1)
 		unlink(current);
 	fd = open(current, O_WRONLY | O_CREAT | O_APPEND | O_TRUNC | O_CLOEXEC, 0640);
-	flock(m->log_lock_fd, LOCK_UN);
+	kiln_lockfile_unlock(m->log_lock_fd);
 	if (fd < 0)
 		return false;
 	close(m->logfd);
@@ -1988,8 +1912,7 @@ static int log_open_set(const char *dir, int lock_fd, int after, int *fds, size_
 
 	*n = 0;
 	if (lock_fd >= 0)
-		while (flock(lock_fd, LOCK_SH) < 0 && errno == EINTR)
-			;
+		kiln_lockfile_lock(lock_fd, "log.lock", KILN_LOCKFILE_SHARED, NULL);
 	for (last = 0; last + 1 < KILN_CONTAINER_LOG_FILES_MAX; last++) {
 		_cleanup_free_ char *path = log_path(dir, last + 1);
 		if (stat(path, &st) < 0)
@@ -2014,7 +1937,7 @@ static int log_open_set(const char *dir, int lock_fd, int after, int *fds, size_
 			rc = kiln_error_errno(err, errno, "open '%s'", path);
 	}
 	if (lock_fd >= 0)
-		flock(lock_fd, LOCK_UN);
+		kiln_lockfile_unlock(lock_fd);
 	if (rc < 0) {
 		while (*n > 0)
 			close(fds[--*n]);

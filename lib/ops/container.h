@@ -83,8 +83,21 @@ const char *kiln_container_status_name(enum kiln_container_status s);
 /* Where containers live, and the settings shared by every command. */
 struct kiln_container_root;
 
-/* Open ROOT and RUN (creating them), then reap what dead monitors left. */
-struct kiln_container_root *kiln_container_root_open(struct kiln_error *err);
+/* Where containers live and how they are wired; the command line fills
+ * it from the environment (cmd/kiln/env.c), tests directly.  NULL or
+ * empty fields take the defaults. */
+struct kiln_container_root_options {
+	const char *root;          /* ROOT (absolute; RUN is ROOT/run); default /var/lib/kiln and /run/kiln */
+	const char *cgroup_parent; /* default "kiln" */
+	const char *net_bridge;    /* default KILN_NET_DEFAULT_BRIDGE */
+	const char *net_subnet;    /* default KILN_NET_DEFAULT_SUBNET */
+	const char *net_table;     /* default "kiln" */
+};
+
+/* Open ROOT and RUN (creating them), then reap what dead monitors left.
+ * o may be NULL (every default); its strings are copied. */
+struct kiln_container_root *kiln_container_root_open(const struct kiln_container_root_options *o,
+						     struct kiln_error *err);
 void kiln_container_root_close(struct kiln_container_root *r);
 const char *kiln_container_root_dir(const struct kiln_container_root *r);
 const char *kiln_container_run_dir(const struct kiln_container_root *r);
@@ -136,7 +149,7 @@ struct kiln_container_options {
 	char *const *cap_drop; size_t n_cap_drop;
 	int64_t log_max;              /* rotate the log at this size; 0: KILN_CONTAINER_LOG_MAX_DEFAULT */
 	int log_files;                /* keep this many files; 0: KILN_CONTAINER_LOG_FILES_DEFAULT */
-	const char *runtime;          /* "kiln" or "runc"; NULL: $KILN_RUNTIME, else kiln */
+	const char *runtime;          /* "kiln" or "runc"; NULL: kiln (the command line passes $KILN_RUNTIME) */
 	bool auto_remove, detach, terminal;
 };
 

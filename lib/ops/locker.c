@@ -53,11 +53,6 @@ static char *keyring_path(const char *manifest_path, const char *keyring)
 	return kiln_path_join(dir, keyring);
 }
 
-static char *slice_dup(struct kiln_slice s)
-{
-	return kiln_xstrndup(s.ptr, s.len);
-}
-
 static void add_change(struct kiln_locker_result *res, size_t *alloc, char *line)
 {
 	kiln_xgrow(&res->changes, alloc, res->n_changes + 1, sizeof(*res->changes));
@@ -213,13 +208,13 @@ int kiln_locker_run(const struct kiln_locker_options *opt, struct kiln_locker_re
 	for (size_t i = 0; i < sol.n_pkgs; i++) {
 		const struct kiln_pkg *p = kiln_pkgindex_get(idx, sol.pkgs[i].pkg);
 		struct kiln_lock_package *lp = &new.packages[new.n_packages++];
-		lp->name = slice_dup(p->name);
-		lp->version = slice_dup(p->version);
-		lp->architecture = slice_dup(p->architecture);
+		lp->name = kiln_slice_dup(p->name);
+		lp->version = kiln_slice_dup(p->version);
+		lp->architecture = kiln_slice_dup(p->architecture);
 		lp->source = kiln_xstrdup(origin_names[p->origin]);
-		lp->filename = slice_dup(p->filename);
+		lp->filename = kiln_slice_dup(p->filename);
 		lp->size = p->size;
-		lp->sha256 = slice_dup(p->sha256);
+		lp->sha256 = kiln_slice_dup(p->sha256);
 		lp->depends = sol.pkgs[i].depends;
 		lp->n_depends = sol.pkgs[i].n_depends;
 		sol.pkgs[i].depends = NULL;

@@ -36,13 +36,6 @@ static const char *const readonly_paths[] = {
 	"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
 };
 
-static void strv_free(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 static int string_list(json_t *a, const char *what, char ***out, size_t *n, struct kiln_error *err)
 {
 	size_t i;
@@ -101,16 +94,16 @@ void kiln_bundle_image_release(struct kiln_bundle_image *img)
 	free(img->user);
 	free(img->workdir);
 	free(img->stop_signal);
-	strv_free(img->env, img->n_env);
-	strv_free(img->entrypoint, img->n_entrypoint);
-	strv_free(img->cmd, img->n_cmd);
+	kiln_strv_free(img->env, img->n_env);
+	kiln_strv_free(img->entrypoint, img->n_entrypoint);
+	kiln_strv_free(img->cmd, img->n_cmd);
 	memset(img, 0, sizeof(*img));
 }
 
 void kiln_bundle_process_release(struct kiln_bundle_process *p)
 {
-	strv_free(p->args, p->n_args);
-	strv_free(p->env, p->n_env);
+	kiln_strv_free(p->args, p->n_args);
+	kiln_strv_free(p->env, p->n_env);
 	free(p->cwd);
 	free(p->gids);
 	memset(p, 0, sizeof(*p));

@@ -154,20 +154,11 @@ struct plan {
 	uint64_t drop_caps;
 };
 
-static void strv_free(char **v)
-{
-	if (!v)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
-}
-
 static void plan_free(struct plan *p)
 {
 	free(p->rootfs);
-	strv_free(p->proc.args);
-	strv_free(p->proc.env);
+	kiln_strv_free_terminated(p->proc.args);
+	kiln_strv_free_terminated(p->proc.env);
 	free(p->proc.cwd);
 	free(p->proc.gids);
 	free(p->proc.rlimits);
@@ -287,7 +278,7 @@ static int get_strv(json_t *obj, const char *key, const char *field, bool requir
 		 * (MAX_ARG_STRLEN, 32 pages). */
 		if (!json_is_string(s) || json_string_length(s) >= 32 * 4096 ||
 		    strlen(json_string_value(s)) != json_string_length(s)) {
-			strv_free(vec);
+			kiln_strv_free_terminated(vec);
 			return kiln_error_set(err, "config.json: %s[%zu]: must be a string", field, i);
 		}
 		vec[i] = kiln_xstrdup(json_string_value(s));
@@ -316,12 +307,12 @@ static int parse_caps(json_t *obj, struct process_plan *pp, struct kiln_error *e
 			if (c < 0) {
 				kiln_error_set(err, "config.json: %s: unknown capability \"%s\"", field,
 					       names[i]);
-				strv_free(names);
+				kiln_strv_free_terminated(names);
 				return -1;
 			}
 			pp->caps[s] |= 1ULL << c;
 		}
-		strv_free(names);
+		kiln_strv_free_terminated(names);
 	}
 	return 0;
 }
@@ -486,7 +477,7 @@ static int parse_mount(json_t *m, size_t i, const char *bundle, struct mount_ent
 			kiln_buf_addch(&data, ',');
 		kiln_buf_adds(&data, *o);
 	}
-	strv_free(opts);
+	kiln_strv_free_terminated(opts);
 	me->data = data.len ? kiln_buf_detach(&data) : NULL;
 	kiln_buf_release(&data);
 	if (me->type && strcmp(me->type, "bind") == 0) {

@@ -11,6 +11,8 @@
 #include "util.h"
 
 static char *root_dir;
+/* The root every test opens: root_dir, set in main. */
+static struct kiln_container_root_options root_options;
 
 static void write_state(const char *id, const char *name, const char *status, bool auto_remove)
 {
@@ -66,11 +68,10 @@ TEST(root_open)
 	struct kiln_container *v;
 	size_t n;
 
-	setenv("KILN_ROOT", "relative/dir", 1);
-	CHECK(kiln_container_root_open(&err) == NULL);
+	struct kiln_container_root_options bad = { .root = "relative/dir" };
+	CHECK(kiln_container_root_open(&bad, &err) == NULL);
 	CHECK_CONTAINS(err.message, "absolute");
-	setenv("KILN_ROOT", root_dir, 1);
-	r = kiln_container_root_open(&err);
+	r = kiln_container_root_open(&root_options, &err);
 	CHECK(r != NULL);
 	if (!r)
 		return;
@@ -104,8 +105,7 @@ TEST(reap_and_find)
 	kiln_mkdir_p(orphan, 0755, NULL);
 	CHECK(symlink("d0000000000000000000000000000004", dangling) == 0);
 
-	setenv("KILN_ROOT", root_dir, 1);
-	r = kiln_container_root_open(&err); /* reaps */
+	r = kiln_container_root_open(&root_options, &err); /* reaps */
 	CHECK(r != NULL);
 	if (!r)
 		return;
@@ -196,8 +196,7 @@ TEST(logs_read_across_rotated_files)
 		_cleanup_free_ char *p = kiln_path_join(dir, files[i][0]);
 		kiln_file_write_atomic(p, files[i][1], strlen(files[i][1]), 0640, NULL);
 	}
-	setenv("KILN_ROOT", root_dir, 1);
-	r = kiln_container_root_open(&err);
+	r = kiln_container_root_open(&root_options, &err);
 	CHECK(r != NULL && fd >= 0);
 	if (!r || fd < 0)
 		return;
@@ -218,6 +217,7 @@ int main(void)
 	root_dir = mkdtemp(tmpl);
 	if (!root_dir)
 		return 1;
+	root_options.root = root_dir;
 	RUN(names);
 	RUN(root_open);
 	RUN(reap_and_find);
