@@ -215,12 +215,25 @@ static int parse_caps(json_t *obj, struct process_plan *pp, struct kiln_error *e
 	return 0;
 }
 
+/* A name config.json uses and the number it stands for. */
+struct named_value {
+	const char *name;
+	int value;
+};
+
+/* The entry of TABLE (N entries) called NAME, or NULL. */
+static const struct named_value *named_value_find(const struct named_value *table, size_t n,
+						  const char *name)
+{
+	for (size_t k = 0; k < n; k++)
+		if (strcmp(name, table[k].name) == 0)
+			return &table[k];
+	return NULL;
+}
+
 /* ---- rlimits ---- */
 
-static const struct {
-	const char *name;
-	int resource;
-} rlimit_names[] = {
+static const struct named_value rlimit_names[] = {
 	{ "RLIMIT_AS", RLIMIT_AS }, { "RLIMIT_CORE", RLIMIT_CORE }, { "RLIMIT_CPU", RLIMIT_CPU },
 	{ "RLIMIT_DATA", RLIMIT_DATA }, { "RLIMIT_FSIZE", RLIMIT_FSIZE },
 	{ "RLIMIT_LOCKS", RLIMIT_LOCKS }, { "RLIMIT_MEMLOCK", RLIMIT_MEMLOCK },
@@ -240,8 +253,8 @@ static int parse_rlimits(json_t *arr, struct process_plan *pp, struct kiln_error
 	json_array_foreach(arr, i, r) {
 		char field[64];
 		_cleanup_free_ char *type = NULL;
+		const struct named_value *rl;
 		json_t *hard, *soft;
-		size_t k;
 		int rc;
 
 		snprintf(field, sizeof(field), "process.rlimits[%zu]", i);
@@ -250,10 +263,8 @@ static int parse_rlimits(json_t *arr, struct process_plan *pp, struct kiln_error
 		snprintf(field, sizeof(field), "process.rlimits[%zu].type", i);
 		if (get_string(r, "type", field, true, &type, err) < 0)
 			return -1;
-		for (k = 0; k < KILN_ARRAY_SIZE(rlimit_names); k++)
-			if (strcmp(type, rlimit_names[k].name) == 0)
-				break;
-		if (k == KILN_ARRAY_SIZE(rlimit_names))
+		rl = named_value_find(rlimit_names, KILN_ARRAY_SIZE(rlimit_names), type);
+		if (!rl)
 			return kiln_error_set(err, "config.json: %s: unknown rlimit \"%s\"", field, type);
 		snprintf(field, sizeof(field), "process.rlimits[%zu].hard", i);
 		hard = get_typed(r, "hard", field, JSON_INTEGER, true, err, &rc);
@@ -264,7 +275,7 @@ static int parse_rlimits(json_t *arr, struct process_plan *pp, struct kiln_error
 		if (!soft)
 			return -1;
 		/* JSON holds uint64; jansson reads int64: -1 is RLIM_INFINITY. */
-		pp->rlimits[pp->n_rlimits].resource = rlimit_names[k].resource;
+		pp->rlimits[pp->n_rlimits].resource = rl->value;
 		pp->rlimits[pp->n_rlimits].limit.rlim_cur = (rlim_t)json_integer_value(soft);
 		pp->rlimits[pp->n_rlimits].limit.rlim_max = (rlim_t)json_integer_value(hard);
 		if (pp->rlimits[pp->n_rlimits].limit.rlim_cur > pp->rlimits[pp->n_rlimits].limit.rlim_max)
@@ -403,10 +414,7 @@ static int parse_mount(json_t *m, size_t i, const char *bundle, struct mount_ent
 
 /* ---- namespaces ---- */
 
-static const struct {
-	const char *name;
-	int flag;
-} ns_types[] = {
+static const struct named_value ns_types[] = {
 	{ "mount", CLONE_NEWNS }, { "pid", CLONE_NEWPID }, { "uts", CLONE_NEWUTS },
 	{ "ipc", CLONE_NEWIPC }, { "network", CLONE_NEWNET }, { "cgroup", CLONE_NEWCGROUP },
 	{ "user", CLONE_NEWUSER }, { "time", 0x80 /* CLONE_NEWTIME */ },
@@ -421,39 +429,37 @@ static int parse_namespaces(json_t *arr, struct plan *p, struct kiln_error *err)
 	json_array_foreach(arr, i, ns) {
 		char field[64];
 		_cleanup_free_ char *type = NULL, *path = NULL;
-		size_t k;
+		const struct named_value *nt;
 
 		if (!json_is_object(ns))
 			return kiln_error_set(err, "config.json: linux.namespaces[%zu]: must be an object", i);
 		snprintf(field, sizeof(field), "linux.namespaces[%zu].type", i);
 		if (get_string(ns, "type", field, true, &type, err) < 0)
 			return -1;
-		for (k = 0; k < KILN_ARRAY_SIZE(ns_types); k++)
-			if (strcmp(type, ns_types[k].name) == 0)
-				break;
-		if (k == KILN_ARRAY_SIZE(ns_types))
+		nt = named_value_find(ns_types, KILN_ARRAY_SIZE(ns_types), type);
+		if (!nt)
 			return kiln_error_set(err, "config.json: %s: unknown namespace \"%s\"", field, type);
-		if (seen & ns_types[k].flag)
+		if (seen & nt->value)
 			return kiln_error_set(err, "config.json: %s: \"%s\" listed twice", field, type);
-		seen |= ns_types[k].flag;
+		seen |= nt->value;
 		snprintf(field, sizeof(field), "linux.namespaces[%zu].path", i);
 		if (get_string(ns, "path", field, false, &path, err) < 0)
 			return -1;
-		if (ns_types[k].flag == 0x80)
+		if (nt->value == 0x80)
 			return kiln_error_set(err, "config.json: linux.namespaces[%zu]: %s namespaces are "
 					      "not supported by kiln's runtime", i, type);
-		if (path && (ns_types[k].flag == CLONE_NEWNS || ns_types[k].flag == CLONE_NEWUSER))
+		if (path && (nt->value == CLONE_NEWNS || nt->value == CLONE_NEWUSER))
 			return kiln_error_set(err, "config.json: %s: joining a %s namespace is not "
 					      "supported", field, type);
 		if (path) {
 			p->joins = kiln_xrealloc(p->joins, (p->n_joins + 1) * sizeof(*p->joins));
-			p->joins[p->n_joins].type = ns_types[k].flag;
+			p->joins[p->n_joins].type = nt->value;
 			p->joins[p->n_joins++].path = kiln_steal_pointer(&path);
-		} else if (ns_types[k].flag == CLONE_NEWCGROUP) {
+		} else if (nt->value == CLONE_NEWCGROUP) {
 			/* Unshared by the child once it is in its cgroup. */
 			p->new_cgroupns = true;
 		} else {
-			p->clone_flags |= (unsigned long)ns_types[k].flag;
+			p->clone_flags |= (unsigned long)nt->value;
 		}
 	}
 	if (!(p->clone_flags & CLONE_NEWNS))
