@@ -10,11 +10,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <limits.h>
-#include <poll.h>
 #include <linux/capability.h>
 #include <linux/openat2.h>
 #include <sched.h>
@@ -31,13 +28,8 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
-#include <sys/wait.h>
-#include <termios.h>
 #include <unistd.h>
 
-#include "capability.h"
-#include "cgroup.h"
-#include "fsutil.h"
 #include "seccomp.h"
 #include "util.h"
 
@@ -55,7 +47,7 @@
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-void send_msg(int sock, const struct msg *m, int fd)
+void kiln_runtime_msg_send(int sock, const struct msg *m, int fd)
 {
 	struct iovec iov = { (void *)m, offsetof(struct msg, text) + strlen(m->text) + 1 };
 	union {
@@ -82,11 +74,11 @@ void send_msg(int sock, const struct msg *m, int fd)
 static void send_type(int sock, char type, int fd)
 {
 	struct msg m = { .type = type };
-	send_msg(sock, &m, fd);
+	kiln_runtime_msg_send(sock, &m, fd);
 }
 
 __attribute__((noreturn, format(printf, 3, 4)))
-void child_fail(const struct child_ctx *c, int errnum, const char *fmt, ...)
+void kiln_runtime_child_fail(const struct child_ctx *c, int errnum, const char *fmt, ...)
 {
 	struct msg m = { .type = 'E', .errnum = errnum };
 	va_list ap;
@@ -94,13 +86,13 @@ void child_fail(const struct child_ctx *c, int errnum, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(m.text, sizeof(m.text), fmt, ap);
 	va_end(ap);
-	send_msg(c->sock, &m, -1);
+	kiln_runtime_msg_send(c->sock, &m, -1);
 	_exit(127);
 }
 
 /* Receive one message (and an fd) from the other side: returns its size, 0
  * at EOF, -1 on error. */
-ssize_t recv_msg(int sock, struct msg *m, int *fd)
+ssize_t kiln_runtime_msg_recv(int sock, struct msg *m, int *fd)
 {
 	struct iovec iov = { m, sizeof(*m) };
 	union {
@@ -261,19 +253,19 @@ static void mount_cgroup(const struct child_ctx *c, const struct mount_entry *m,
 	if (c->cg->v2) {
 		if (mount("cgroup2", target, "cgroup2", m->flags & ~(unsigned long)(MS_BIND | MS_REC),
 			  NULL) < 0)
-			child_fail(c, errno, "mount cgroup2 on %s", m->dest);
+			kiln_runtime_child_fail(c, errno, "mount cgroup2 on %s", m->dest);
 		return;
 	}
 	if (mount("tmpfs", target, "tmpfs", fl | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755") < 0)
-		child_fail(c, errno, "mount tmpfs on %s", m->dest);
+		kiln_runtime_child_fail(c, errno, "mount tmpfs on %s", m->dest);
 	int pfd = open_in_root(c->rootfd, m->dest, true);
 	char top[64];
 	if (pfd < 0)
-		child_fail(c, errno, "open %s", m->dest);
+		kiln_runtime_child_fail(c, errno, "open %s", m->dest);
 	snprintf(top, sizeof(top), "/proc/self/fd/%d", pfd);
 	int tfd = open(top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (tfd < 0)
-		child_fail(c, errno, "open %s", m->dest);
+		kiln_runtime_child_fail(c, errno, "open %s", m->dest);
 	/* The remount at the end needs the tmpfs itself too. */
 	target = top;
 	for (size_t i = 0; i < c->cg->n_dirs; i++) {
@@ -290,19 +282,19 @@ static void mount_cgroup(const struct child_ctx *c, const struct mount_entry *m,
 		memcpy(hier, name, nl);
 		hier[nl] = '\0';
 		if (mkdirat(tfd, hier, 0755) < 0 && errno != EEXIST)
-			child_fail(c, errno, "create %s/%s", m->dest, hier);
+			kiln_runtime_child_fail(c, errno, "create %s/%s", m->dest, hier);
 		snprintf(sub, sizeof(sub), "/proc/self/fd/%d/%s", tfd, hier);
 		if (mount(dir, sub, NULL, MS_BIND | MS_REC, NULL) < 0)
-			child_fail(c, errno, "bind %s on %s/%s", dir, m->dest, hier);
+			kiln_runtime_child_fail(c, errno, "bind %s on %s/%s", dir, m->dest, hier);
 		if (mount(NULL, sub, NULL, MS_BIND | MS_REMOUNT | fl | MS_NOSUID | MS_NODEV |
 			  MS_NOEXEC | (m->flags & MS_RDONLY), NULL) < 0)
-			child_fail(c, errno, "remount %s/%s", m->dest, hier);
+			kiln_runtime_child_fail(c, errno, "remount %s/%s", m->dest, hier);
 	}
 	close(tfd);
 	if ((m->flags & MS_RDONLY) &&
 	    mount(NULL, target, NULL, MS_REMOUNT | fl | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
 		  "mode=755") < 0)
-		child_fail(c, errno, "remount %s read-only", m->dest);
+		kiln_runtime_child_fail(c, errno, "remount %s read-only", m->dest);
 	close(pfd);
 }
 
@@ -313,7 +305,7 @@ static int reopen_mounted(const struct child_ctx *c, int fd, const char *dest, b
 	close(fd);
 	fd = open_in_root(c->rootfd, dest, dir);
 	if (fd < 0)
-		child_fail(c, errno, "mount %s: open the new mount", dest);
+		kiln_runtime_child_fail(c, errno, "mount %s: open the new mount", dest);
 	snprintf(target, 64, "/proc/self/fd/%d", fd);
 	return fd;
 }
@@ -327,35 +319,35 @@ static void do_mount(const struct child_ctx *c, const struct mount_entry *m)
 
 	if (m->bind) {
 		if (stat(m->source, &st) < 0)
-			child_fail(c, errno, "mount %s: bind source %s", m->dest, m->source);
+			kiln_runtime_child_fail(c, errno, "mount %s: bind source %s", m->dest, m->source);
 		dir = S_ISDIR(st.st_mode);
 	}
 	fd = open_in_root(c->rootfd, m->dest, dir);
 	if (fd < 0)
-		child_fail(c, errno, "mount %s: create mount point", m->dest);
+		kiln_runtime_child_fail(c, errno, "mount %s: create mount point", m->dest);
 	snprintf(target, sizeof(target), "/proc/self/fd/%d", fd);
 	if (m->cgroup) {
 		mount_cgroup(c, m, target);
 	} else if (m->bind) {
 		if (mount(m->source, target, NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0)
-			child_fail(c, errno, "bind %s on %s", m->source, m->dest);
+			kiln_runtime_child_fail(c, errno, "bind %s on %s", m->source, m->dest);
 		fd = reopen_mounted(c, fd, m->dest, dir, target);
 		unsigned long extra = m->flags & ~(unsigned long)(MS_BIND | MS_REC | MS_REMOUNT);
 		if (extra && mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | extra |
 				   (kept_flags(target) & ~(unsigned long)MS_RDONLY), NULL) < 0)
-			child_fail(c, errno, "remount %s with its options", m->dest);
+			kiln_runtime_child_fail(c, errno, "remount %s with its options", m->dest);
 		if ((m->flags & MS_REC) && setattr_recursive(fd, extra) < 0)
-			child_fail(c, errno, "mount %s: apply ro/nosuid/nodev/noexec to the mounts below "
+			kiln_runtime_child_fail(c, errno, "mount %s: apply ro/nosuid/nodev/noexec to the mounts below "
 				   "it (mount_setattr, Linux 5.12)", m->dest);
 	} else {
 		if (mount(m->source, target, m->type, m->flags & ~(unsigned long)MS_REMOUNT, m->data) < 0)
-			child_fail(c, errno, "mount %s on %s (type %s, options %s)", m->source, m->dest,
+			kiln_runtime_child_fail(c, errno, "mount %s on %s (type %s, options %s)", m->source, m->dest,
 				   m->type, m->data ? m->data : "");
 	}
 	if (m->propagation && !m->bind)
 		fd = reopen_mounted(c, fd, m->dest, dir, target);
 	if (m->propagation && mount(NULL, target, NULL, m->propagation, NULL) < 0)
-		child_fail(c, errno, "mount %s: set propagation", m->dest);
+		kiln_runtime_child_fail(c, errno, "mount %s: set propagation", m->dest);
 	close(fd);
 }
 
@@ -374,20 +366,20 @@ static void make_device(const struct child_ctx *c, int devfd, const char *name, 
 {
 	if (mknodat(devfd, name, mode, dev) == 0) {
 		if ((uid || gid) && fchownat(devfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
-			child_fail(c, errno, "chown /dev/%s", name);
+			kiln_runtime_child_fail(c, errno, "chown /dev/%s", name);
 		return;
 	}
 	if (errno == EEXIST)
 		return;
 	if (errno != EPERM || !host_path)
-		child_fail(c, errno, "create device /dev/%s", name);
+		kiln_runtime_child_fail(c, errno, "create device /dev/%s", name);
 	int f = openat(devfd, name, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
 	char target[PATH_MAX];
 	if (f < 0)
-		child_fail(c, errno, "create /dev/%s", name);
+		kiln_runtime_child_fail(c, errno, "create /dev/%s", name);
 	snprintf(target, sizeof(target), "/proc/self/fd/%d", f);
 	if (mount(host_path, target, NULL, MS_BIND, NULL) < 0)
-		child_fail(c, errno, "bind %s on /dev/%s", host_path, name);
+		kiln_runtime_child_fail(c, errno, "bind %s on /dev/%s", host_path, name);
 	close(f);
 }
 
@@ -416,12 +408,12 @@ static void build_dev(const struct child_ctx *c)
 	}
 	fd = open_in_root(c->rootfd, "/dev", true);
 	if (fd < 0)
-		child_fail(c, errno, "open /dev in the container");
+		kiln_runtime_child_fail(c, errno, "open /dev in the container");
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	devfd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	close(fd);
 	if (devfd < 0)
-		child_fail(c, errno, "open /dev in the container");
+		kiln_runtime_child_fail(c, errno, "open /dev in the container");
 	for (size_t i = 0; i < KILN_ARRAY_SIZE(default_devices); i++) {
 		char host[64];
 		snprintf(host, sizeof(host), "/dev/%s", default_devices[i].name);
@@ -437,11 +429,11 @@ static void build_dev(const struct child_ctx *c)
 		/* core only where the kernel has /proc/kcore, as runc does. */
 		if ((strcmp(links[i][0], "core") != 0 || access("/proc/kcore", F_OK) == 0) &&
 		    symlinkat(links[i][1], devfd, links[i][0]) < 0 && errno != EEXIST)
-			child_fail(c, errno, "create /dev/%s", links[i][0]);
+			kiln_runtime_child_fail(c, errno, "create /dev/%s", links[i][0]);
 	if (c->plan->proc.terminal) {
 		int f = openat(devfd, "console", O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
 		if (f < 0)
-			child_fail(c, errno, "create /dev/console");
+			kiln_runtime_child_fail(c, errno, "create /dev/console");
 		close(f);
 	}
 	close(devfd);
@@ -454,12 +446,12 @@ static void build_dev(const struct child_ctx *c)
 		*slash = '\0';
 		fd = open_in_root(c->rootfd, parent_path, true);
 		if (fd < 0)
-			child_fail(c, errno, "linux.devices: create %s", parent_path);
+			kiln_runtime_child_fail(c, errno, "linux.devices: create %s", parent_path);
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 		int dfd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		close(fd);
 		if (dfd < 0)
-			child_fail(c, errno, "linux.devices: open %s", parent_path);
+			kiln_runtime_child_fail(c, errno, "linux.devices: open %s", parent_path);
 		unlinkat(dfd, slash + 1, 0);
 		make_device(c, dfd, slash + 1, d->mode, d->dev, d->uid, d->gid, d->path);
 		close(dfd);
@@ -472,9 +464,9 @@ static void write_proc_file(const struct child_ctx *c, const char *path, const c
 	size_t len = strlen(value);
 
 	if (fd < 0)
-		child_fail(c, errno, "open %s", path);
+		kiln_runtime_child_fail(c, errno, "open %s", path);
 	if (write(fd, value, len) != (ssize_t)len)
-		child_fail(c, errno, "write \"%s\" to %s", value, path);
+		kiln_runtime_child_fail(c, errno, "write \"%s\" to %s", value, path);
 	close(fd);
 }
 
@@ -485,17 +477,17 @@ static void build_root(struct child_ctx *c)
 
 	/* Nothing mounted from here on reaches the host. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		child_fail(c, errno, "make / private");
+		kiln_runtime_child_fail(c, errno, "make / private");
 	/* pivot_root needs a mount point; the caller's overlay is one already,
 	 * a plain directory is not. */
 	if (mount(p->rootfs, p->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
-		child_fail(c, errno, "bind %s", p->rootfs);
+		kiln_runtime_child_fail(c, errno, "bind %s", p->rootfs);
 	if (p->root_propagation != (MS_PRIVATE | MS_REC) &&
 	    mount(NULL, p->rootfs, NULL, p->root_propagation, NULL) < 0)
-		child_fail(c, errno, "linux.rootfsPropagation");
+		kiln_runtime_child_fail(c, errno, "linux.rootfsPropagation");
 	c->rootfd = open(p->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (c->rootfd < 0)
-		child_fail(c, errno, "open %s", p->rootfs);
+		kiln_runtime_child_fail(c, errno, "open %s", p->rootfs);
 	bool dev_done = false;
 	for (size_t i = 0; i < p->n_mounts; i++) {
 		/* The default /dev goes in before any mount below it. */
@@ -510,21 +502,21 @@ static void build_root(struct child_ctx *c)
 	/* Like runc, a missing working directory is created. */
 	int cwdfd = open_in_root(c->rootfd, p->proc.cwd, true);
 	if (cwdfd < 0)
-		child_fail(c, errno, "process.cwd: create %s", p->proc.cwd);
+		kiln_runtime_child_fail(c, errno, "process.cwd: create %s", p->proc.cwd);
 	close(cwdfd);
 	if (fchdir(c->rootfd) < 0) {
 		/* O_PATH fds can fchdir since Linux 3.5. */
-		child_fail(c, errno, "chdir %s", p->rootfs);
+		kiln_runtime_child_fail(c, errno, "chdir %s", p->rootfs);
 	}
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
-		child_fail(c, errno, "pivot_root %s", p->rootfs);
+		kiln_runtime_child_fail(c, errno, "pivot_root %s", p->rootfs);
 	/* The old root is stacked under the new one at "/": detach it. */
 	if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
-		child_fail(c, errno, "make the old root a slave");
+		kiln_runtime_child_fail(c, errno, "make the old root a slave");
 	if (umount2(".", MNT_DETACH) < 0)
-		child_fail(c, errno, "detach the old root");
+		kiln_runtime_child_fail(c, errno, "detach the old root");
 	if (chdir("/") < 0)
-		child_fail(c, errno, "chdir /");
+		kiln_runtime_child_fail(c, errno, "chdir /");
 	close(c->rootfd);
 	c->rootfd = -1;
 }
@@ -548,13 +540,13 @@ static void mask_and_protect(const struct child_ctx *c)
 		if (stat(path, &st) < 0) {
 			if (errno == ENOENT)
 				continue;
-			child_fail(c, errno, "linux.maskedPaths: %s", path);
+			kiln_runtime_child_fail(c, errno, "linux.maskedPaths: %s", path);
 		}
 		if (S_ISDIR(st.st_mode)) {
 			if (mount("tmpfs", path, "tmpfs", MS_RDONLY, NULL) < 0)
-				child_fail(c, errno, "linux.maskedPaths: mask %s", path);
+				kiln_runtime_child_fail(c, errno, "linux.maskedPaths: mask %s", path);
 		} else if (mount("/dev/null", path, NULL, MS_BIND, NULL) < 0) {
-			child_fail(c, errno, "linux.maskedPaths: mask %s", path);
+			kiln_runtime_child_fail(c, errno, "linux.maskedPaths: mask %s", path);
 		}
 	}
 	for (size_t i = 0; i < p->n_readonly; i++) {
@@ -562,20 +554,20 @@ static void mask_and_protect(const struct child_ctx *c)
 		if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0) {
 			if (errno == ENOENT)
 				continue;
-			child_fail(c, errno, "linux.readonlyPaths: bind %s", path);
+			kiln_runtime_child_fail(c, errno, "linux.readonlyPaths: bind %s", path);
 		}
 		if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | kept_flags(path),
 			  NULL) < 0)
-			child_fail(c, errno, "linux.readonlyPaths: remount %s read-only", path);
+			kiln_runtime_child_fail(c, errno, "linux.readonlyPaths: remount %s read-only", path);
 		int fd = open(path, O_PATH | O_CLOEXEC);
 		if (fd < 0 || setattr_recursive(fd, MS_RDONLY) < 0)
-			child_fail(c, errno, "linux.readonlyPaths: make the mounts below %s read-only "
+			kiln_runtime_child_fail(c, errno, "linux.readonlyPaths: make the mounts below %s read-only "
 				   "(mount_setattr, Linux 5.12)", path);
 		close(fd);
 	}
 	if (p->root_readonly &&
 	    mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | kept_flags("/"), NULL) < 0)
-		child_fail(c, errno, "remount / read-only");
+		kiln_runtime_child_fail(c, errno, "remount / read-only");
 }
 
 /* A pty from the container's devpts: the slave becomes the controlling
@@ -586,27 +578,27 @@ static int setup_terminal(const struct child_ctx *c, bool console)
 	char name[64];
 
 	if (master < 0)
-		child_fail(c, errno, "open /dev/ptmx");
+		kiln_runtime_child_fail(c, errno, "open /dev/ptmx");
 	if (ioctl(master, TIOCSPTLCK, &unlock) < 0 || ioctl(master, TIOCGPTN, &n) < 0)
-		child_fail(c, errno, "unlock the pty");
+		kiln_runtime_child_fail(c, errno, "unlock the pty");
 	slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
 	if (slave < 0) {
 		snprintf(name, sizeof(name), "/dev/pts/%d", n);
 		slave = open(name, O_RDWR | O_NOCTTY);
 	}
 	if (slave < 0)
-		child_fail(c, errno, "open the pty slave");
+		kiln_runtime_child_fail(c, errno, "open the pty slave");
 	if (console) {
 		char src[64];
 		snprintf(src, sizeof(src), "/proc/self/fd/%d", slave);
 		if (mount(src, "/dev/console", NULL, MS_BIND, NULL) < 0)
-			child_fail(c, errno, "bind the pty on /dev/console");
+			kiln_runtime_child_fail(c, errno, "bind the pty on /dev/console");
 	}
 	if (ioctl(slave, TIOCSCTTY, 0) < 0)
-		child_fail(c, errno, "make the pty the controlling terminal");
+		kiln_runtime_child_fail(c, errno, "make the pty the controlling terminal");
 	for (int i = 0; i < 3; i++)
 		if (dup2(slave, i) < 0)
-			child_fail(c, errno, "dup2 the pty");
+			kiln_runtime_child_fail(c, errno, "dup2 the pty");
 	if (slave > 2)
 		close(slave);
 	return master;
@@ -620,11 +612,11 @@ static void setup_stdio(const struct child_ctx *c)
 	for (int i = 0; i < 3; i++) {
 		tmp[i] = fcntl(src[i] >= 0 ? src[i] : c->devnull, F_DUPFD_CLOEXEC, 3);
 		if (tmp[i] < 0)
-			child_fail(c, errno, "stdio fd %d", src[i]);
+			kiln_runtime_child_fail(c, errno, "stdio fd %d", src[i]);
 	}
 	for (int i = 0; i < 3; i++) {
 		if (dup2(tmp[i], i) < 0)
-			child_fail(c, errno, "dup2 stdio");
+			kiln_runtime_child_fail(c, errno, "dup2 stdio");
 		close(tmp[i]);
 	}
 }
@@ -638,14 +630,14 @@ static void apply_rlimits(const struct child_ctx *c)
 		if (setrlimit(pp->rlimits[i].resource, &want) == 0)
 			continue;
 		if (errno != EPERM || getrlimit(pp->rlimits[i].resource, &cur) < 0)
-			child_fail(c, errno, "setrlimit %d", pp->rlimits[i].resource);
+			kiln_runtime_child_fail(c, errno, "setrlimit %d", pp->rlimits[i].resource);
 		/* Raising a hard limit needs CAP_SYS_RESOURCE: clamp. */
 		if (want.rlim_max > cur.rlim_max)
 			want.rlim_max = cur.rlim_max;
 		if (want.rlim_cur > want.rlim_max)
 			want.rlim_cur = want.rlim_max;
 		if (setrlimit(pp->rlimits[i].resource, &want) < 0)
-			child_fail(c, errno, "setrlimit %d", pp->rlimits[i].resource);
+			kiln_runtime_child_fail(c, errno, "setrlimit %d", pp->rlimits[i].resource);
 	}
 }
 
@@ -677,7 +669,7 @@ static void install_seccomp(const struct child_ctx *c)
 {
 	int e = kiln_seccomp_install(&c->plan->seccomp);
 	if (e)
-		child_fail(c, e, "linux.seccomp: install the filter");
+		kiln_runtime_child_fail(c, e, "linux.seccomp: install the filter");
 }
 
 /* User, groups, capabilities, no_new_privs: in the order that keeps the
@@ -691,14 +683,14 @@ static void drop_privileges(const struct child_ctx *c)
 	if (pp->have_caps || drop) {
 		uint64_t bounding = pp->have_caps ? pp->caps[CAP_BOUNDING] : ~0ULL;
 		if (pp->have_caps && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
-			child_fail(c, errno, "prctl PR_SET_KEEPCAPS");
+			kiln_runtime_child_fail(c, errno, "prctl PR_SET_KEEPCAPS");
 		for (int cap = 0; cap < 64; cap++) {
 			int r = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
 			if (r < 0)
 				break; /* beyond the kernel's last capability */
 			if (r == 1 && (!(bounding & (1ULL << cap)) || (drop & (1ULL << cap))) &&
 			    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
-				child_fail(c, errno, "drop capability %d from the bounding set", cap);
+				kiln_runtime_child_fail(c, errno, "drop capability %d from the bounding set", cap);
 		}
 	}
 	/* Without no_new_privs a filter needs CAP_SYS_ADMIN, which goes below;
@@ -709,31 +701,31 @@ static void drop_privileges(const struct child_ctx *c)
 	 * credentials of every thread of the caller, which the child (one
 	 * thread, cloned from a possibly threaded caller) does not have. */
 	if (syscall(SYS_setgroups, pp->n_gids, pp->gids) < 0)
-		child_fail(c, errno, "setgroups");
+		kiln_runtime_child_fail(c, errno, "setgroups");
 	if (syscall(SYS_setresgid, pp->gid, pp->gid, pp->gid) < 0)
-		child_fail(c, errno, "setgid %u", (unsigned)pp->gid);
+		kiln_runtime_child_fail(c, errno, "setgid %u", (unsigned)pp->gid);
 	if (syscall(SYS_setresuid, pp->uid, pp->uid, pp->uid) < 0)
-		child_fail(c, errno, "setuid %u", (unsigned)pp->uid);
+		kiln_runtime_child_fail(c, errno, "setuid %u", (unsigned)pp->uid);
 	if (pp->have_caps) {
 		uint64_t perm = pp->caps[CAP_PERMITTED] & have & ~drop;
 		if (capset_raw(pp->caps[CAP_EFFECTIVE] & perm, perm,
 			       pp->caps[CAP_INHERITABLE] & have & ~drop) < 0)
-			child_fail(c, errno, "capset");
+			kiln_runtime_child_fail(c, errno, "capset");
 		prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 		for (int cap = 0; cap < 64; cap++)
 			if (pp->caps[CAP_AMBIENT] & (1ULL << cap))
 				/* Needs the cap in permitted and inheritable; else skipped. */
 				prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
 		if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
-			child_fail(c, errno, "prctl PR_SET_KEEPCAPS");
+			kiln_runtime_child_fail(c, errno, "prctl PR_SET_KEEPCAPS");
 	} else if (drop) {
 		/* The caps the process kept (all of them as root) minus drop. */
 		current_caps(&have_eff, &have, &have_inh);
 		if (capset_raw(have_eff & ~drop, have & ~drop, have_inh & ~drop) < 0)
-			child_fail(c, errno, "capset");
+			kiln_runtime_child_fail(c, errno, "capset");
 	}
 	if (pp->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		child_fail(c, errno, "prctl PR_SET_NO_NEW_PRIVS");
+		kiln_runtime_child_fail(c, errno, "prctl PR_SET_NO_NEW_PRIVS");
 }
 
 /* execvpe with the PATH of the container's environment, not ours. */
@@ -793,21 +785,21 @@ static void reset_signals(void)
 
 /* The rest of a container process: stdio, limits, privileges, exec. */
 __attribute__((noreturn))
-void child_finish(struct child_ctx *c, char *const argv[], char *const env[], const char *cwd,
-			 bool terminal, bool console)
+void kiln_runtime_child_finish(struct child_ctx *c, char *const argv[], char *const env[],
+			       const char *cwd, bool terminal, bool console)
 {
 	const struct process_plan *pp = &c->plan->proc;
 	struct msg m;
 	int master = -1;
 
 	if (setsid() < 0)
-		child_fail(c, errno, "setsid");
+		kiln_runtime_child_fail(c, errno, "setsid");
 	if (terminal)
 		master = setup_terminal(c, console);
 	else
 		setup_stdio(c);
 	if (chdir(cwd) < 0)
-		child_fail(c, errno, "process.cwd: chdir %s", cwd);
+		kiln_runtime_child_fail(c, errno, "process.cwd: chdir %s", cwd);
 	apply_rlimits(c);
 	if (pp->have_oom_score_adj) {
 		char v[16];
@@ -821,7 +813,7 @@ void child_finish(struct child_ctx *c, char *const argv[], char *const env[], co
 		close(master);
 	if (!c->exec) {
 		/* Wait for the parent's go (after before_start). */
-		ssize_t n = recv_msg(c->sock, &m, NULL);
+		ssize_t n = kiln_runtime_msg_recv(c->sock, &m, NULL);
 		if (n <= 0 || m.type != 'G')
 			_exit(127);
 	}
@@ -832,11 +824,11 @@ void child_finish(struct child_ctx *c, char *const argv[], char *const env[], co
 	if (pp->no_new_privs)
 		install_seccomp(c);
 	int e = exec_in_path(argv, env);
-	child_fail(c, e, "exec %s", argv[0]);
+	kiln_runtime_child_fail(c, e, "exec %s", argv[0]);
 }
 
 __attribute__((noreturn))
-void child_start(struct child_ctx *c)
+void kiln_runtime_child_start(struct child_ctx *c)
 {
 	const struct plan *p = c->plan;
 
@@ -844,31 +836,31 @@ void child_start(struct child_ctx *c)
 		/* Until the parent has written our id maps we are nobody; then
 		 * become the namespace's root, so what we create is its own. */
 		struct msg m;
-		if (recv_msg(c->sock, &m, NULL) <= 0 || m.type != 'U')
+		if (kiln_runtime_msg_recv(c->sock, &m, NULL) <= 0 || m.type != 'U')
 			_exit(127);
 		if (syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setresuid, 0, 0, 0) < 0)
-			child_fail(c, errno, "user namespace: become root (is id 0 mapped?)");
+			kiln_runtime_child_fail(c, errno, "user namespace: become root (is id 0 mapped?)");
 	}
 	for (size_t i = 0; i < p->n_joins; i++)
 		if (setns(c->join_fds[i], p->joins[i].type) < 0)
-			child_fail(c, errno, "join namespace %s", p->joins[i].path);
+			kiln_runtime_child_fail(c, errno, "join namespace %s", p->joins[i].path);
 	if (p->new_cgroupns) {
 		/* The parent moves us into the cgroup (that takes an RCU grace
 		 * period on v1, so it runs while we build the root); a cgroup
 		 * namespace must be rooted there, so wait for it. */
 		struct msg m;
-		if (recv_msg(c->sock, &m, NULL) <= 0 || m.type != 'C')
+		if (kiln_runtime_msg_recv(c->sock, &m, NULL) <= 0 || m.type != 'C')
 			_exit(127);
 		if (unshare(CLONE_NEWCGROUP) < 0)
-			child_fail(c, errno, "unshare cgroup namespace");
+			kiln_runtime_child_fail(c, errno, "unshare cgroup namespace");
 	}
 	send_type(c->sock, 'N', -1);
 	if (p->hostname && sethostname(p->hostname, strlen(p->hostname)) < 0)
-		child_fail(c, errno, "sethostname %s", p->hostname);
+		kiln_runtime_child_fail(c, errno, "sethostname %s", p->hostname);
 	if (p->domainname && setdomainname(p->domainname, strlen(p->domainname)) < 0)
-		child_fail(c, errno, "setdomainname %s", p->domainname);
+		kiln_runtime_child_fail(c, errno, "setdomainname %s", p->domainname);
 	umask(0);
 	build_root(c);
 	mask_and_protect(c);
-	child_finish(c, p->proc.args, p->proc.env, p->proc.cwd, p->proc.terminal, true);
+	kiln_runtime_child_finish(c, p->proc.args, p->proc.env, p->proc.cwd, p->proc.terminal, true);
 }

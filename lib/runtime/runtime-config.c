@@ -6,34 +6,19 @@
 #include "runtime-int.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <limits.h>
-#include <poll.h>
-#include <linux/capability.h>
-#include <linux/openat2.h>
 #include <sched.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
-#include <sys/wait.h>
-#include <termios.h>
-#include <unistd.h>
 
 #include "capability.h"
-#include "cgroup.h"
 #include "fsutil.h"
 #include "seccomp.h"
 #include "util.h"
@@ -52,7 +37,7 @@ static void strv_free(char **v)
 	free(v);
 }
 
-void plan_free(struct plan *p)
+void kiln_runtime_plan_release(struct plan *p)
 {
 	free(p->rootfs);
 	strv_free(p->proc.args);
@@ -505,7 +490,7 @@ static int parse_id_mappings(json_t *linux_, const char *key, char **out, struct
 }
 
 /* Replace (or add) the net namespace join with path. */
-void plan_join_netns(struct plan *p, const char *path)
+void kiln_runtime_plan_join_netns(struct plan *p, const char *path)
 {
 	p->clone_flags &= ~(unsigned long)CLONE_NEWNET;
 	for (size_t i = 0; i < p->n_joins; i++)
@@ -784,7 +769,7 @@ static int parse_paths(json_t *linux_, const char *key, const char *field, char 
 	return 0;
 }
 
-int plan_load(struct plan *p, const char *bundle, struct kiln_error *err)
+int kiln_runtime_plan_load(struct plan *p, const char *bundle, struct kiln_error *err)
 {
 	_cleanup_free_ char *path = kiln_path_join(bundle, "config.json");
 	_cleanup_free_ char *text = NULL, *root_path = NULL, *rootfs = NULL, *prop = NULL;
@@ -924,6 +909,6 @@ int plan_load(struct plan *p, const char *bundle, struct kiln_error *err)
 out:
 	json_decref(doc);
 	if (rc < 0)
-		plan_free(p);
+		kiln_runtime_plan_release(p);
 	return rc;
 }

@@ -126,20 +126,29 @@ struct child_ctx {
 	const char *cwd;
 };
 
-/* runtime-config.c */
-int plan_load(struct plan *p, const char *bundle, struct kiln_error *err);
-void plan_join_netns(struct plan *p, const char *path);
-void plan_free(struct plan *p);
+/* runtime-config.c: BUNDLE/config.json into *p (zeroed by the caller),
+ * every error naming its field; on failure p holds nothing. */
+int kiln_runtime_plan_load(struct plan *p, const char *bundle, struct kiln_error *err);
+/* Join the network namespace at PATH instead of making a new one. */
+void kiln_runtime_plan_join_netns(struct plan *p, const char *path);
+/* Frees what the plan holds and zeroes it. */
+void kiln_runtime_plan_release(struct plan *p);
 
-/* runtime-child.c */
-void send_msg(int sock, const struct msg *m, int fd);
-ssize_t recv_msg(int sock, struct msg *m, int *fd);
+/* runtime-child.c: one message each way over the SOCK_SEQPACKET pair,
+ * with an fd as SCM_RIGHTS when fd >= 0 (send) or fd != NULL (receive;
+ * -1 when none came).  recv returns the size, 0 at EOF, -1 on error. */
+void kiln_runtime_msg_send(int sock, const struct msg *m, int fd);
+ssize_t kiln_runtime_msg_recv(int sock, struct msg *m, int *fd);
+/* In the child: report 'E' with errnum and the message, then _exit(127). */
 __attribute__((noreturn, format(printf, 3, 4)))
-void child_fail(const struct child_ctx *c, int errnum, const char *fmt, ...);
+void kiln_runtime_child_fail(const struct child_ctx *c, int errnum, const char *fmt, ...);
+/* In the child: stdio or terminal, cwd, rlimits, privileges, 'R', wait for
+ * 'G' (not for exec), seccomp, exec ARGV.  Never returns. */
 __attribute__((noreturn))
-void child_finish(struct child_ctx *c, char *const argv[], char *const env[], const char *cwd,
-		  bool terminal, bool console);
+void kiln_runtime_child_finish(struct child_ctx *c, char *const argv[], char *const env[],
+			       const char *cwd, bool terminal, bool console);
+/* The container's process 1 after clone: namespaces, root, then finish. */
 __attribute__((noreturn))
-void child_start(struct child_ctx *c);
+void kiln_runtime_child_start(struct child_ctx *c);
 
 #endif

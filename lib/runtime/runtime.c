@@ -24,35 +24,21 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <inttypes.h>
-#include <jansson.h>
 #include <limits.h>
-#include <poll.h>
 #include <linux/capability.h>
-#include <linux/openat2.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/syscall.h>
-#include <sys/sysmacros.h>
 #include <sys/wait.h>
-#include <termios.h>
 #include <unistd.h>
 
-#include "capability.h"
 #include "cgroup.h"
-#include "fsutil.h"
-#include "seccomp.h"
 #include "util.h"
 
 /* ---- the parent ---- */
@@ -124,7 +110,7 @@ static void prefer_child_error(int sock, const char *what, struct kiln_error *er
 {
 	struct msg m;
 
-	while (recv_msg(sock, &m, NULL) > 0) {
+	while (kiln_runtime_msg_recv(sock, &m, NULL) > 0) {
 		if (m.type != 'E')
 			continue;
 		/* what may already say it ("container X: exec CMD"). */
@@ -155,7 +141,7 @@ static int write_id_maps(pid_t pid, const struct plan *p, int sock, struct kiln_
 						i ? "uidMappings" : "gidMappings");
 	}
 	struct msg m = { .type = 'U' };
-	send_msg(sock, &m, -1);
+	kiln_runtime_msg_send(sock, &m, -1);
 	return 0;
 }
 
@@ -217,7 +203,7 @@ static int parent_sync(const struct kiln_runtime_options *o, pid_t pid, int sock
 	int fd = -1;
 
 	if (wait_ns) {
-		n = recv_msg(sock, &m, NULL);
+		n = kiln_runtime_msg_recv(sock, &m, NULL);
 		if (n <= 0 || m.type != 'N')
 			goto child_failed;
 		if (o->before_start && o->before_start(o->before_start_ctx, pid, err) < 0) {
@@ -225,7 +211,7 @@ static int parent_sync(const struct kiln_runtime_options *o, pid_t pid, int sock
 			 * failed first (a volume that cannot be mounted), its own
 			 * error is the cause, and before_start only saw it gone. */
 			struct pollfd p = { .fd = sock, .events = POLLIN };
-			if (poll(&p, 1, 0) == 1 && recv_msg(sock, &m, NULL) > 0 && m.type == 'E') {
+			if (poll(&p, 1, 0) == 1 && kiln_runtime_msg_recv(sock, &m, NULL) > 0 && m.type == 'E') {
 				n = 1;
 				goto child_failed;
 			}
@@ -233,7 +219,7 @@ static int parent_sync(const struct kiln_runtime_options *o, pid_t pid, int sock
 			return kiln_error_prefix(err, "%s: before start", what);
 		}
 	}
-	n = recv_msg(sock, &m, &fd);
+	n = kiln_runtime_msg_recv(sock, &m, &fd);
 	if (n <= 0 || m.type != 'R')
 		goto child_failed;
 	if (want_pty && fd < 0) {
@@ -246,9 +232,9 @@ static int parent_sync(const struct kiln_runtime_options *o, pid_t pid, int sock
 	}
 	if (wait_ns) {
 		struct msg go = { .type = 'G' };
-		send_msg(sock, &go, -1);
+		kiln_runtime_msg_send(sock, &go, -1);
 	}
-	n = recv_msg(sock, &m, NULL);
+	n = kiln_runtime_msg_recv(sock, &m, NULL);
 	if (n != 0)
 		goto child_failed;
 	if (fd >= 0 && deliver_pty(o, fd, err) < 0) {
@@ -295,10 +281,10 @@ pid_t kiln_runtime_start(const struct kiln_runtime_options *o, struct kiln_error
 
 	if (!o->bundle || !o->id)
 		return kiln_error_set(err, "container: bundle and id are required");
-	if (plan_load(&plan, o->bundle, err) < 0)
+	if (kiln_runtime_plan_load(&plan, o->bundle, err) < 0)
 		return kiln_error_prefix(err, "container %s: %s", o->id, o->bundle);
 	if (o->join_netns)
-		plan_join_netns(&plan, o->join_netns);
+		kiln_runtime_plan_join_netns(&plan, o->join_netns);
 	if ((plan.clone_flags & CLONE_NEWUSER) && plan.n_joins > 0) {
 		kiln_error_set(err, "container %s: joining namespaces together with a new user "
 			       "namespace is not supported", o->id);
@@ -366,7 +352,7 @@ pid_t kiln_runtime_start(const struct kiln_runtime_options *o, struct kiln_error
 			.join_fds = join_fds, .rootfd = -1,
 		};
 		close(sock[0]);
-		child_start(&c);
+		kiln_runtime_child_start(&c);
 	}
 	int clone_errno = errno;
 	if (dumpable > 0)
@@ -411,7 +397,7 @@ pid_t kiln_runtime_start(const struct kiln_runtime_options *o, struct kiln_error
 	n_cgroup_fds = 0;
 	if (plan.new_cgroupns) {
 		struct msg cm = { .type = 'C' };
-		send_msg(sock[0], &cm, -1);
+		kiln_runtime_msg_send(sock[0], &cm, -1);
 	}
 	if (parent_sync(o, pid, sock[0], true, plan.proc.terminal, what, err) < 0) {
 		pid = -1;
@@ -435,7 +421,7 @@ out:
 	free(join_fds);
 	close_fds((int[]){ sock[0], sock[1], devnull, pidns_fd, own_pidns }, 5);
 	kiln_cgroup_release(&cg);
-	plan_free(&plan);
+	kiln_runtime_plan_release(&plan);
 	return pid;
 }
 
@@ -491,7 +477,7 @@ pid_t kiln_runtime_exec(const struct kiln_runtime_options *o, pid_t container_pi
 	if (!o->bundle || !o->id || !argv || !argv[0])
 		return kiln_error_set(err, "exec: bundle, id and a command are required");
 	snprintf(what, sizeof(what), "container %s: exec %s", o->id, argv[0]);
-	if (plan_load(&plan, o->bundle, err) < 0)
+	if (kiln_runtime_plan_load(&plan, o->bundle, err) < 0)
 		return kiln_error_prefix(err, "%s", what);
 	if (cwd && (cwd[0] != '/' || strlen(cwd) >= PATH_MAX)) {
 		kiln_error_set(err, "%s: cwd \"%s\" is not an absolute path", what, cwd);
@@ -566,12 +552,12 @@ pid_t kiln_runtime_exec(const struct kiln_runtime_options *o, pid_t container_pi
 		int e;
 		close(sock[0]);
 		if ((e = kiln_cgroup_join_fds(cgroup_fds, n_cgroup_fds)))
-			child_fail(&c, e, "join cgroup");
+			kiln_runtime_child_fail(&c, e, "join cgroup");
 		for (size_t i = 0; i < n_joins; i++)
 			if (setns(join_fds[i], joins[i].type) < 0)
-				child_fail(&c, errno, "join namespace of process %d", (int)container_pid);
-		child_finish(&c, argv, env ? env : plan.proc.env, cwd ? cwd : plan.proc.cwd,
-			     o->exec_terminal, false);
+				kiln_runtime_child_fail(&c, errno, "join namespace of process %d", (int)container_pid);
+		kiln_runtime_child_finish(&c, argv, env ? env : plan.proc.env,
+					  cwd ? cwd : plan.proc.cwd, o->exec_terminal, false);
 	}
 	int clone_errno = errno;
 	if (dumpable > 0)
@@ -599,6 +585,6 @@ out:
 	close_fds(cgroup_fds, n_cgroup_fds);
 	close_fds((int[]){ sock[0], sock[1], devnull, pidns_fd, own_pidns }, 5);
 	kiln_cgroup_release(&cg);
-	plan_free(&plan);
+	kiln_runtime_plan_release(&plan);
 	return pid;
 }
