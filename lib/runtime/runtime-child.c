@@ -47,14 +47,15 @@
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-void kiln_runtime_msg_send(int sock, const struct msg *m, int fd)
+ssize_t kiln_runtime_send_fd(int sock, const void *data, size_t len, int fd)
 {
-	struct iovec iov = { (void *)m, offsetof(struct msg, text) + strlen(m->text) + 1 };
+	struct iovec iov = { (void *)data, len };
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
 
 	if (fd >= 0) {
 		struct cmsghdr *c;
@@ -67,8 +68,16 @@ void kiln_runtime_msg_send(int sock, const struct msg *m, int fd)
 		c->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(c), &fd, sizeof(int));
 	}
-	while (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 && errno == EINTR)
-		;
+	do
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+void kiln_runtime_msg_send(int sock, const struct msg *m, int fd)
+{
+	/* Nothing to do on failure: the other side sees EOF or its wait fails. */
+	(void)kiln_runtime_send_fd(sock, m, offsetof(struct msg, text) + strlen(m->text) + 1, fd);
 }
 
 static void send_type(int sock, char type, int fd)

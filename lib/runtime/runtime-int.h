@@ -137,6 +137,9 @@ void kiln_runtime_plan_release(struct plan *p);
 /* runtime-child.c: one message each way over the SOCK_SEQPACKET pair,
  * with an fd as SCM_RIGHTS when fd >= 0 (send) or fd != NULL (receive;
  * -1 when none came).  recv returns the size, 0 at EOF, -1 on error. */
+/* LEN bytes of DATA on SOCK, with FD as SCM_RIGHTS when fd >= 0:
+ * sendmsg's result (EINTR retried). */
+ssize_t kiln_runtime_send_fd(int sock, const void *data, size_t len, int fd);
 void kiln_runtime_msg_send(int sock, const struct msg *m, int fd);
 ssize_t kiln_runtime_msg_recv(int sock, struct msg *m, int *fd);
 /* In the child: report 'E' with errnum and the message, then _exit(127). */

@@ -152,26 +152,9 @@ static int deliver_pty(const struct kiln_runtime_options *o, int master, struct 
 		*o->pty_master = master;
 		return 0;
 	}
-	struct msg m = { 0 };
-	struct iovec iov;
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			     .msg_controllen = sizeof(u.buf) };
-	struct cmsghdr *c;
 	/* runc sends the pty's name as the data. */
-	snprintf(m.text, sizeof(m.text), "/dev/ptmx");
-	iov.iov_base = m.text;
-	iov.iov_len = strlen(m.text);
-	memset(&u, 0, sizeof(u));
-	c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &master, sizeof(int));
-	ssize_t n = sendmsg(o->console_socket_fd, &mh, MSG_NOSIGNAL);
+	static const char name[] = "/dev/ptmx";
+	ssize_t n = kiln_runtime_send_fd(o->console_socket_fd, name, strlen(name), master);
 	int e = errno;
 	close(master);
 	if (n < 0)
