@@ -216,6 +216,23 @@ static const struct named_value *named_value_find(const struct named_value *tabl
 	return NULL;
 }
 
+/* OBJ[KEY], a string naming an entry of TABLE (N entries): the entry, or
+ * NULL with an error naming FIELD ("unknown WHAT").  *name keeps the
+ * string. */
+static const struct named_value *get_named(json_t *obj, const char *key, const char *field,
+					   const struct named_value *table, size_t n,
+					   const char *what, char **name, struct kiln_error *err)
+{
+	const struct named_value *nv;
+
+	if (get_string(obj, key, field, true, name, err) < 0)
+		return NULL;
+	nv = named_value_find(table, n, *name);
+	if (!nv)
+		kiln_error_set(err, "config.json: %s: unknown %s \"%s\"", field, what, *name);
+	return nv;
+}
+
 /* ---- rlimits ---- */
 
 static const struct named_value rlimit_names[] = {
@@ -246,11 +263,10 @@ static int parse_rlimits(json_t *arr, struct process_plan *pp, struct kiln_error
 		if (!json_is_object(r))
 			return kiln_error_set(err, "config.json: %s: must be an object", field);
 		snprintf(field, sizeof(field), "process.rlimits[%zu].type", i);
-		if (get_string(r, "type", field, true, &type, err) < 0)
-			return -1;
-		rl = named_value_find(rlimit_names, KILN_ARRAY_SIZE(rlimit_names), type);
+		rl = get_named(r, "type", field, rlimit_names, KILN_ARRAY_SIZE(rlimit_names), "rlimit",
+			       &type, err);
 		if (!rl)
-			return kiln_error_set(err, "config.json: %s: unknown rlimit \"%s\"", field, type);
+			return -1;
 		snprintf(field, sizeof(field), "process.rlimits[%zu].hard", i);
 		hard = get_typed(r, "hard", field, JSON_INTEGER, true, err, &rc);
 		if (!hard)
@@ -419,11 +435,10 @@ static int parse_namespaces(json_t *arr, struct plan *p, struct kiln_error *err)
 		if (!json_is_object(ns))
 			return kiln_error_set(err, "config.json: linux.namespaces[%zu]: must be an object", i);
 		snprintf(field, sizeof(field), "linux.namespaces[%zu].type", i);
-		if (get_string(ns, "type", field, true, &type, err) < 0)
-			return -1;
-		nt = named_value_find(ns_types, KILN_ARRAY_SIZE(ns_types), type);
+		nt = get_named(ns, "type", field, ns_types, KILN_ARRAY_SIZE(ns_types), "namespace",
+			       &type, err);
 		if (!nt)
-			return kiln_error_set(err, "config.json: %s: unknown namespace \"%s\"", field, type);
+			return -1;
 		if (seen & nt->value)
 			return kiln_error_set(err, "config.json: %s: \"%s\" listed twice", field, type);
 		seen |= nt->value;
