@@ -664,7 +664,7 @@ static const struct bad_case bad_cases[] = {
 	{ "billion laughs", "a: &a [\"lol\",\"lol\"]\nb: &b [*a,*a]\nc: &c [*b,*b]\n", "kiln.yaml:1:4: anchors (&name) are not allowed", "\"a\"" },
 	{ "explicit tag", HEAD "epoch: !!int 5\n", "kiln.yaml:7:8: explicit tags are not allowed in a manifest (every value is a string): found \"tag:yaml.org,2002:int\"", "" },
 	{ "local tag", HEAD "config: !cfg {}\n", "kiln.yaml:7:9: explicit tags are not allowed", "found \"!cfg\"" },
-	{ "non-specific tag", HEAD "name: ! t\n", "kiln.yaml:7:7: explicit tags are not allowed", "found \"!\"" },
+	{ "non-specific tag", HEAD "epoch: ! t\n", "kiln.yaml:7:8: explicit tags are not allowed", "found \"!\"" },
 	{ "str tag", "kiln: !!str 1\n", "kiln.yaml:1:7: explicit tags", "" },
 	{ "tag with escapes", "kiln: !a%1b%0a 1\n", "kiln.yaml:1:7: explicit tags", "found \"!a\\x1b\\n\"" },
 	{ "multiple documents", HEAD "---\nkiln: 1\n", "kiln.yaml:7:1: a second YAML document", "single document" },
