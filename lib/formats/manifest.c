@@ -25,6 +25,7 @@
 #include "fsutil.h"
 #include "hash.h"
 #include "util.h"
+#include "values.h"
 #include "yamltree.h"
 
 /* Longest URL and path accepted, in bytes. */
@@ -468,89 +469,22 @@ static const char *rule_port_spec(const char *s, size_t len)
 
 static const char *rule_signal(const char *s, size_t len)
 {
-	static const char *const names[] = {
-		"HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "IOT", "BUS", "FPE", "KILL", "USR1",
-		"SEGV", "USR2", "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP",
-		"TTIN", "TTOU", "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "POLL",
-		"PWR", "SYS", "RTMIN", "RTMAX",
-	};
-	static const char why[] = "must be a signal name such as SIGTERM (or SIGRTMIN+N, SIGRTMAX-N) or a number from 1 to 64";
-
-	if (all_digits(s, len))
-		return decimal_at_most(s, len, 64) && !(len == 1 && s[0] == '0') ? NULL : why;
-	if (len < 4 || memcmp(s, "SIG", 3) != 0)
-		return why;
-	s += 3;
-	len -= 3;
-	for (size_t i = 0; i < KILN_ARRAY_SIZE(names); i++)
-		if (strlen(names[i]) == len && memcmp(names[i], s, len) == 0)
-			return NULL;
-	/* Real-time signals: SIGRTMIN+1 … SIGRTMIN+30, SIGRTMAX-1 … SIGRTMAX-30. */
-	if (len > 6 && (memcmp(s, "RTMIN+", 6) == 0 || memcmp(s, "RTMAX-", 6) == 0) &&
-	    decimal_at_most(s + 6, len - 6, 30) && s[6] != '0')
-		return NULL;
-	return why;
+	return kiln_values_signal(s, len, NULL);
 }
 
 static bool container_name(const char *s, size_t len)
 {
-	if (len == 0 || len > 128 || !is_alnum(s[0]))
-		return false;
-	for (size_t i = 1; i < len; i++)
-		if (!is_alnum(s[i]) && !in_set(s[i], "_.-"))
-			return false;
-	return true;
+	return kiln_values_name(s, len) == NULL;
 }
 
 static const char *rule_network(const char *s, size_t len)
 {
-	if (!strcmp(s, "bridge") || !strcmp(s, "host") || !strcmp(s, "none"))
-		return NULL;
-	if (kiln_str_has_prefix(s, "container:") && container_name(s + 10, len - 10))
-		return NULL;
-	return "must be bridge, host, none or container:NAME";
+	return kiln_values_network(s, len);
 }
 
-/* "[IP:]HOST:CONTAINER[/tcp|/udp]"; IP is IPv4 or [IPv6]. */
 static const char *rule_publish(const char *s, size_t len)
 {
-	static const char why[] = "must be [IP:]HOST_PORT:CONTAINER_PORT[/tcp|/udp] with ports from 1 to 65535";
-	const char *end = s + len, *p = s, *colon;
-
-	if (len > 4 && (kiln_str_has_suffix(s, "/tcp") || kiln_str_has_suffix(s, "/udp")))
-		end -= 4;
-	if (memchr(s, '/', (size_t)(end - s)))
-		return why;
-	if (*p == '[') {
-		const char *close = memchr(p, ']', (size_t)(end - p));
-		_cleanup_free_ char *addr = NULL;
-		struct in6_addr a6;
-
-		if (!close || close + 1 >= end || close[1] != ':')
-			return why;
-		addr = kiln_xstrndup(p + 1, (size_t)(close - p - 1));
-		if (inet_pton(AF_INET6, addr, &a6) != 1)
-			return "has an invalid IPv6 address";
-		p = close + 2;
-	} else {
-		/* Two colons: the first part is an IPv4 address. */
-		const char *c1 = memchr(p, ':', (size_t)(end - p));
-		const char *c2 = c1 ? memchr(c1 + 1, ':', (size_t)(end - c1 - 1)) : NULL;
-
-		if (c2) {
-			_cleanup_free_ char *addr = kiln_xstrndup(p, (size_t)(c1 - p));
-			struct in_addr a4;
-
-			if (inet_pton(AF_INET, addr, &a4) != 1)
-				return "has an invalid IPv4 address";
-			p = c1 + 1;
-		}
-	}
-	colon = memchr(p, ':', (size_t)(end - p));
-	if (!colon || !port_number(p, (size_t)(colon - p)) ||
-	    !port_number(colon + 1, (size_t)(end - colon - 1)))
-		return why;
-	return NULL;
+	return kiln_values_publish(s, len, NULL, NULL, NULL, NULL);
 }
 
 /* "NAME:/path[:ro|:rw]". */
@@ -592,19 +526,7 @@ static const char *rule_http_path(const char *s, size_t len)
 
 static const char *rule_duration(const char *s, size_t len)
 {
-	static const char why[] = "must be a duration: 1 to 9 digits and a unit ms, s, m or h (e.g. 500ms, 2s)";
-	size_t digits = 0;
-
-	while (digits < len && is_digit(s[digits]))
-		digits++;
-	if (digits == 0 || digits > 9)
-		return why;
-	s += digits;
-	len -= digits;
-	if ((len == 2 && memcmp(s, "ms", 2) == 0) ||
-	    (len == 1 && (s[0] == 's' || s[0] == 'm' || s[0] == 'h')))
-		return NULL;
-	return why;
+	return kiln_values_duration(s, len, NULL);
 }
 
 static const char *rule_count(const char *s, size_t len)
@@ -628,31 +550,7 @@ static const char *rule_positive_count(const char *s, size_t len)
 
 static const char *rule_memory(const char *s, size_t len)
 {
-	static const char why[] = "must be a size in bytes, optionally with a K, M or G suffix (e.g. 128M), greater than 0";
-	uint64_t v = 0, unit = 1;
-	size_t digits = 0;
-
-	while (digits < len && is_digit(s[digits]))
-		digits++;
-	if (digits == 0 || digits > 19)
-		return why;
-	if (len == digits + 1) {
-		switch (s[digits]) {
-		case 'k': case 'K': unit = 1ULL << 10; break;
-		case 'm': case 'M': unit = 1ULL << 20; break;
-		case 'g': case 'G': unit = 1ULL << 30; break;
-		default: return why;
-		}
-	} else if (len != digits) {
-		return why;
-	}
-	for (size_t i = 0; i < digits; i++)
-		v = v * 10 + (uint64_t)(s[i] - '0'); /* 19 digits fit */
-	if (v == 0)
-		return why;
-	if (__builtin_mul_overflow(v, unit, &v) || v > INT64_MAX)
-		return "is too large";
-	return NULL;
+	return kiln_values_size(s, len, NULL);
 }
 
 static const char *rule_cpus(const char *s, size_t len)
