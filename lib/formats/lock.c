@@ -209,21 +209,19 @@ static int expect_kind(struct reader *r, const struct kiln_yaml_node *n, enum ki
 	return 0;
 }
 
-/* Every key of map must be one of allowed; every required one present. */
+/* Every key of map must be one of allowed (NULL-terminated), and every
+ * one of them present: the shared schema walker's check, so an unknown key
+ * is named with its nearest known one, as in the manifest. */
 static int check_keys(struct reader *r, const struct kiln_yaml_node *map, const char *what,
-		      const char *const *allowed, size_t n_allowed, size_t n_required)
+		      const char *const *allowed)
 {
-	for (size_t i = 0; i < map->n_items; i++) {
-		bool ok = false;
-		for (size_t k = 0; k < n_allowed && !ok; k++)
-			ok = strcmp(map->keys[i]->value, allowed[k]) == 0;
-		if (!ok)
-			return bad(r, map->keys[i], what, "unknown key \"%s\"", map->keys[i]->value);
-	}
-	for (size_t k = 0; k < n_required; k++)
-		if (!kiln_yaml_get(map, allowed[k]))
-			return bad(r, map, what, "missing \"%s\"", allowed[k]);
-	return 0;
+	_cleanup_yaml_walk_ struct kiln_yaml_walk w = KILN_YAML_WALK_INIT(r->path, r->err);
+	unsigned n = 0;
+
+	while (allowed[n])
+		n++;
+	kiln_buf_adds(&w.path, what);
+	return kiln_yaml_walk_map(&w, map, allowed, (1u << n) - 1, NULL, NULL);
 }
 
 static char *scalar(struct reader *r, const struct kiln_yaml_node *map, const char *key,
@@ -326,14 +324,14 @@ static int read_package(struct reader *r, const struct kiln_yaml_node *n, struct
 			size_t index)
 {
 	static const char *const keys[] = { "name", "version", "architecture", "source", "filename",
-					    "size", "sha256", "depends" };
+					    "size", "sha256", "depends", NULL };
 	char what[64];
 	const struct kiln_yaml_node *deps, *size;
 	unsigned long long sz = 0;
 
 	snprintf(what, sizeof(what), "packages[%zu]", index);
 	if (expect_kind(r, n, KILN_YAML_MAPPING, what) < 0 ||
-	    check_keys(r, n, what, keys, KILN_ARRAY_SIZE(keys), KILN_ARRAY_SIZE(keys)) < 0)
+	    check_keys(r, n, what, keys) < 0)
 		return -1;
 	if (!(p->name = scalar(r, n, "name", what)) || !(p->version = scalar(r, n, "version", what)) ||
 	    !(p->architecture = scalar(r, n, "architecture", what)) ||
@@ -377,10 +375,12 @@ static int read_package(struct reader *r, const struct kiln_yaml_node *n, struct
 struct kiln_lock *kiln_lock_parse(const char *path, const char *data, size_t len,
 				  struct kiln_error *err)
 {
-	static const char *const top_keys[] = { "kiln-lock", "inputs", "sources", "packages" };
-	static const char *const source_keys[] = { "name", "suite", "release" };
+	static const char *const top_keys[] = { "kiln-lock", "inputs", "sources", "packages", NULL };
+	static const char *const source_keys[] = { "name", "suite", "release", NULL };
+	/* A lock grows with the package closure (see yamltree.h). */
+	static const struct kiln_yaml_options opts = { "lockfile", 1000000 };
 	struct reader r = { path, err };
-	struct kiln_yaml_node *root = kiln_yaml_parse(path, data, len, err);
+	struct kiln_yaml_node *root = kiln_yaml_parse(path, data, len, &opts, err);
 	struct kiln_lock *lock = NULL;
 	const struct kiln_yaml_node *n;
 	size_t *source_order = NULL;
@@ -389,7 +389,7 @@ struct kiln_lock *kiln_lock_parse(const char *path, const char *data, size_t len
 		return NULL;
 	lock = kiln_xcalloc(1, sizeof(*lock));
 	if (expect_kind(&r, root, KILN_YAML_MAPPING, "lock") < 0 ||
-	    check_keys(&r, root, "lock", top_keys, 4, 4) < 0)
+	    check_keys(&r, root, "lock", top_keys) < 0)
 		goto fail;
 	n = kiln_yaml_get(root, "kiln-lock");
 	if (expect_kind(&r, n, KILN_YAML_SCALAR, "kiln-lock") < 0)
@@ -412,7 +412,7 @@ struct kiln_lock *kiln_lock_parse(const char *path, const char *data, size_t len
 		const struct kiln_yaml_node *s = n->items[i];
 		struct kiln_lock_source *ls = &lock->sources[lock->n_sources++];
 		if (expect_kind(&r, s, KILN_YAML_MAPPING, "sources") < 0 ||
-		    check_keys(&r, s, "sources", source_keys, 3, 3) < 0 ||
+		    check_keys(&r, s, "sources", source_keys) < 0 ||
 		    !(ls->name = scalar(&r, s, "name", "sources")) ||
 		    !(ls->suite = scalar(&r, s, "suite", "sources")) ||
 		    !(ls->release = scalar(&r, s, "release", "sources")))

@@ -1,11 +1,11 @@
 /* manifest.c - kiln.yaml, parsed strictly (docs/manifest.md).
  *
- * Two passes.  The first reads libyaml's events into a small tree of our
- * own nodes that remember where they were written; it is where anchors,
- * aliases, tags, deep nesting, too many nodes and extra documents are
- * refused, before any of them can cost memory or surprise a reader.  The
- * second walks that tree with the manifest's schema, keeping a key path
- * ("sources[0].suite") for messages, and copies every accepted value into
+ * Two passes.  The first is the shared YAML reader (yamltree.h): it is
+ * where anchors, aliases, tags, NULs, duplicate keys, deep nesting, too
+ * many nodes and extra documents are refused, before any of them can cost
+ * memory or surprise a reader.  The second walks that tree with the
+ * manifest's schema (the walker of yamltree.h keeps the key path,
+ * "sources[0].suite", for messages), and copies every accepted value into
  * struct kiln_manifest.  The first problem found stops the parse; whatever
  * was built so far is freed.
  *
@@ -20,19 +20,14 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
-#include <yaml.h>
 
 #include "debversion.h"
 #include "fsutil.h"
+#include "hash.h"
 #include "util.h"
+#include "values.h"
 #include "yamltree.h"
 
-/* Hostile input is bounded before it is walked: a manifest nests a few
- * levels and holds a few thousand values, never more. */
-#define MAX_DEPTH KILN_MANIFEST_MAX_DEPTH
-#define MAX_NODES KILN_MANIFEST_MAX_NODES
-/* How much of a user's value a message quotes. */
-#define QUOTE_MAX 80
 /* Longest URL and path accepted, in bytes. */
 #define URL_MAX 2048
 #define PATH_MAX_LEN 4096
@@ -58,423 +53,9 @@ static bool is_alnum(char ch)
 	return is_lower_alnum(ch) || (ch >= 'A' && ch <= 'Z');
 }
 
-/* Append s[0..len) for a message: quotes, backslashes and control
- * characters escaped so that a hostile value cannot drive the terminal,
- * cut after QUOTE_MAX bytes (on a UTF-8 character boundary) with "...".
- * Closes the quote that the caller may have opened: the result ends in
- * '"' and then "..." when cut. */
-static void add_escaped(struct kiln_buf *b, const char *s, size_t len)
+static struct kiln_mark node_mark(const struct kiln_yaml_node *n)
 {
-	size_t n = len;
-
-	if (n > QUOTE_MAX) {
-		n = QUOTE_MAX;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	}
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		if (ch == '"' || ch == '\\') {
-			kiln_buf_addch(b, '\\');
-			kiln_buf_addch(b, (char)ch);
-		} else if (ch == '\n') {
-			kiln_buf_adds(b, "\\n");
-		} else if (ch == '\t') {
-			kiln_buf_adds(b, "\\t");
-		} else if (ch < 0x20 || ch == 0x7f) {
-			kiln_buf_printf(b, "\\x%02x", ch);
-		} else {
-			kiln_buf_addch(b, (char)ch);
-		}
-	}
-	kiln_buf_addch(b, '"');
-	if (n < len)
-		kiln_buf_adds(b, "...");
-}
-
-/* ------------------------------------------------------------------------ */
-/* The node tree                                                             */
-
-enum node_kind { NODE_SCALAR, NODE_SEQUENCE, NODE_MAPPING };
-
-struct node {
-	enum node_kind kind;
-	struct kiln_mark mark;
-	bool empty_plain;      /* `key:` with nothing after it */
-	char *text;            /* scalars: NUL-terminated, may hold NULs ("\0") */
-	size_t len;
-	/* sequences: the items; mappings: key, value, key, value, … */
-	struct node **items;
-	size_t n_items, alloc;
-};
-
-static void node_free(struct node *n)
-{
-	if (!n)
-		return;
-	/* Depth is bounded by MAX_DEPTH, so recursion is safe. */
-	for (size_t i = 0; i < n->n_items; i++)
-		node_free(n->items[i]);
-	free(n->items);
-	free(n->text);
-	free(n);
-}
-
-static inline void node_freep(struct node **n)
-{
-	node_free(*n);
-}
-
-struct reader {
-	const char *file;
-	const char *data;
-	size_t len;
-	struct kiln_error *err;
-	struct node *root;
-	struct node *stack[MAX_DEPTH]; /* open sequences and mappings */
-	size_t depth;
-	size_t n_nodes;
-	unsigned documents;
-	bool done;
-};
-
-static unsigned clamp_uint(size_t v)
-{
-	return v == 0 || v >= UINT_MAX ? UINT_MAX : (unsigned)v;
-}
-
-/* libyaml counts from 0, messages from 1. */
-static struct kiln_mark mark_from_yaml(yaml_mark_t m)
-{
-	struct kiln_mark k = { clamp_uint(m.line + 1), clamp_uint(m.column + 1) };
-
-	return k;
-}
-
-static int reader_fail(struct reader *r, struct kiln_mark m, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int reader_fail(struct reader *r, struct kiln_mark m, const char *fmt, ...)
-{
-	_cleanup_free_ char *msg = NULL;
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
-	va_end(ap);
-	return kiln_error_set(r->err, "%s:%u:%u: %s", r->file, m.line, m.column,
-			      msg ? msg : "out of memory");
-}
-
-static int reader_syntax_error(struct reader *r, const yaml_parser_t *p)
-{
-	const char *problem = p->problem ? p->problem : "unknown error";
-	const char *tab_hint = "";
-	struct kiln_mark m;
-
-	switch (p->error) {
-	case YAML_MEMORY_ERROR:
-		return reader_fail(r, (struct kiln_mark){ 1, 1 }, "out of memory reading YAML");
-	case YAML_READER_ERROR: {
-		/* Bad UTF-8 or a character YAML refuses: an offset, no mark. */
-		_cleanup_free_ char *what = kiln_yaml_reader_problem(
-			r->data, r->len, problem, p->problem_offset, p->problem_value, &m.line, &m.column);
-		return reader_fail(r, m, "not valid UTF-8 text: %s", what);
-	}
-	default:
-		m = mark_from_yaml(p->problem_mark);
-		/* The commonest cause, worth naming. */
-		if (p->problem_mark.index < r->len && r->data[p->problem_mark.index] == '\t')
-			tab_hint = "; YAML does not allow tabs for indentation, use spaces";
-		if (p->context) {
-			struct kiln_mark cm = mark_from_yaml(p->context_mark);
-			return reader_fail(r, m, "YAML syntax error: %s (%s at line %u, column %u)%s",
-					   problem, p->context, cm.line, cm.column, tab_hint);
-		}
-		return reader_fail(r, m, "YAML syntax error: %s%s", problem, tab_hint);
-	}
-}
-
-/* Anchors and aliases are how "billion laughs" documents multiply
- * themselves; a manifest has no need for them.  Tags would give a scalar a
- * type, and every value here is a string. */
-static int reader_check_props(struct reader *r, struct kiln_mark m, const yaml_char_t *anchor,
-			      const yaml_char_t *tag)
-{
-	_cleanup_buf_ struct kiln_buf name = KILN_BUF_INIT;
-
-	if (anchor) {
-		kiln_buf_addch(&name, '"');
-		add_escaped(&name, (const char *)anchor, strlen((const char *)anchor));
-		return reader_fail(r, m, "anchors (&name) are not allowed in a manifest: found %s",
-				   name.data);
-	}
-	if (tag) {
-		kiln_buf_addch(&name, '"');
-		add_escaped(&name, (const char *)tag, strlen((const char *)tag));
-		return reader_fail(r, m,
-				   "explicit tags are not allowed in a manifest (every value is a string): found %s",
-				   name.data);
-	}
-	return 0;
-}
-
-static int reader_add(struct reader *r, enum node_kind kind, struct kiln_mark m, struct node **out)
-{
-	struct node *n;
-
-	if (++r->n_nodes > MAX_NODES)
-		return reader_fail(r, m, "more than %d values: too large for a manifest", MAX_NODES);
-	if (r->depth == 0 && r->root)
-		return reader_fail(r, m, "unexpected value after the document");
-	n = kiln_xcalloc(1, sizeof(*n));
-	n->kind = kind;
-	n->mark = m;
-	if (r->depth == 0) {
-		r->root = n;
-	} else {
-		struct node *parent = r->stack[r->depth - 1];
-
-		kiln_xgrow(&parent->items, &parent->alloc, parent->n_items + 1, sizeof(*parent->items));
-		parent->items[parent->n_items++] = n;
-	}
-	*out = n;
-	return 0;
-}
-
-static int reader_open(struct reader *r, enum node_kind kind, const yaml_event_t *ev,
-		       const yaml_char_t *anchor, const yaml_char_t *tag)
-{
-	struct kiln_mark m = mark_from_yaml(ev->start_mark);
-	struct node *n;
-
-	if (reader_check_props(r, m, anchor, tag) < 0)
-		return -1;
-	if (r->depth >= MAX_DEPTH)
-		return reader_fail(r, m, "nested deeper than %d levels", MAX_DEPTH);
-	if (reader_add(r, kind, m, &n) < 0)
-		return -1;
-	r->stack[r->depth++] = n;
-	return 0;
-}
-
-static int reader_event(struct reader *r, const yaml_event_t *ev)
-{
-	struct kiln_mark m = mark_from_yaml(ev->start_mark);
-	struct node *n;
-
-	switch (ev->type) {
-	case YAML_NO_EVENT:
-	case YAML_STREAM_START_EVENT:
-	case YAML_DOCUMENT_END_EVENT:
-		return 0;
-	case YAML_STREAM_END_EVENT:
-		r->done = true;
-		return 0;
-	case YAML_DOCUMENT_START_EVENT:
-		if (r->documents++ > 0)
-			return reader_fail(r, m,
-					   "a second YAML document: a manifest is a single document");
-		return 0;
-	case YAML_ALIAS_EVENT: {
-		_cleanup_buf_ struct kiln_buf name = KILN_BUF_INIT;
-
-		kiln_buf_addch(&name, '"');
-		add_escaped(&name, (const char *)ev->data.alias.anchor,
-			    strlen((const char *)ev->data.alias.anchor));
-		return reader_fail(r, m, "aliases (*name) are not allowed in a manifest: found %s",
-				   name.data);
-	}
-	case YAML_SCALAR_EVENT:
-		if (reader_check_props(r, m, ev->data.scalar.anchor, ev->data.scalar.tag) < 0)
-			return -1;
-		if (reader_add(r, NODE_SCALAR, m, &n) < 0)
-			return -1;
-		n->text = kiln_xstrndup((const char *)ev->data.scalar.value, ev->data.scalar.length);
-		n->len = ev->data.scalar.length;
-		n->empty_plain = ev->data.scalar.length == 0 &&
-				 ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-		return 0;
-	case YAML_SEQUENCE_START_EVENT:
-		return reader_open(r, NODE_SEQUENCE, ev, ev->data.sequence_start.anchor,
-				   ev->data.sequence_start.tag);
-	case YAML_MAPPING_START_EVENT:
-		return reader_open(r, NODE_MAPPING, ev, ev->data.mapping_start.anchor,
-				   ev->data.mapping_start.tag);
-	case YAML_SEQUENCE_END_EVENT:
-	case YAML_MAPPING_END_EVENT:
-		if (r->depth > 0)
-			r->depth--;
-		return 0;
-	}
-	return 0;
-}
-
-/* The document as a tree, or NULL with err set.  An empty stream is an
- * error: a manifest has required keys. */
-static struct node *read_tree(const char *file, const char *data, size_t len,
-			      struct kiln_error *err)
-{
-	struct reader r = { .file = file, .err = err };
-	yaml_parser_t parser;
-	int rc = 0;
-
-	/* Editors may start UTF-8 with a byte-order mark.  libyaml skips one
-	 * only when it detects the encoding itself, which we do not let it do;
-	 * an editor shows no column for it, so neither do we. */
-	if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0) {
-		data += 3;
-		len -= 3;
-	}
-	r.data = data;
-	r.len = len;
-
-	if (!yaml_parser_initialize(&parser)) {
-		kiln_error_set(err, "%s: out of memory initialising the YAML parser", file);
-		return NULL;
-	}
-	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
-	/* A manifest is UTF-8: no guessing UTF-16 from a BOM. */
-	yaml_parser_set_encoding(&parser, YAML_UTF8_ENCODING);
-	while (!r.done && rc == 0) {
-		yaml_event_t ev;
-
-		if (!yaml_parser_parse(&parser, &ev)) {
-			rc = reader_syntax_error(&r, &parser);
-			break;
-		}
-		rc = reader_event(&r, &ev);
-		yaml_event_delete(&ev);
-	}
-	yaml_parser_delete(&parser);
-	if (rc < 0) {
-		node_free(r.root);
-		return NULL;
-	}
-	if (!r.root) {
-		kiln_error_set(err, "%s:1:1: the manifest is empty (it needs at least kiln, name, sources and packages)",
-			       file);
-		return NULL;
-	}
-	return r.root;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Walking the tree: key paths, messages                                     */
-
-struct ctx {
-	const char *file;
-	struct kiln_error *err;
-	struct kiln_buf path;       /* "sources[0].suite" */
-	struct kiln_buf quotes[4];  /* scratch space for quoted values in one message */
-	unsigned next_quote;
-};
-
-static void ctx_release(struct ctx *c)
-{
-	kiln_buf_release(&c->path);
-	for (size_t i = 0; i < KILN_ARRAY_SIZE(c->quotes); i++)
-		kiln_buf_release(&c->quotes[i]);
-}
-
-/* s[0..len) as a double-quoted string safe to print (see add_escaped).
- * Valid until three more quote() calls. */
-static const char *quote(struct ctx *c, const char *s, size_t len)
-{
-	struct kiln_buf *b = &c->quotes[c->next_quote++ % KILN_ARRAY_SIZE(c->quotes)];
-
-	kiln_buf_reset(b);
-	kiln_buf_addch(b, '"');
-	add_escaped(b, s, len);
-	return b->data;
-}
-
-static const char *quote_node(struct ctx *c, const struct node *n)
-{
-	return quote(c, n->text, n->len);
-}
-
-static int fail(struct ctx *c, const struct node *at, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int fail(struct ctx *c, const struct node *at, const char *fmt, ...)
-{
-	_cleanup_free_ char *msg = NULL;
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
-	va_end(ap);
-	if (c->path.len > 0)
-		return kiln_error_set(c->err, "%s:%u:%u: %s: %s", c->file, at->mark.line,
-				      at->mark.column, c->path.data, msg ? msg : "out of memory");
-	return kiln_error_set(c->err, "%s:%u:%u: %s", c->file, at->mark.line, at->mark.column,
-			      msg ? msg : "out of memory");
-}
-
-/* Path elements: push returns the old length for path_pop. */
-static size_t path_push_key(struct ctx *c, const char *key, size_t len)
-{
-	size_t old = c->path.len;
-	bool plain = len > 0 && len <= 128;
-
-	for (size_t i = 0; i < len && plain; i++) {
-		char ch = key[i];
-		plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-			(ch >= '0' && ch <= '9') || in_set(ch, "._-+/");
-	}
-	if (plain) {
-		if (old > 0)
-			kiln_buf_addch(&c->path, '.');
-		kiln_buf_add(&c->path, key, len);
-	} else {
-		/* A key a reader could not tell apart from the path around it. */
-		kiln_buf_printf(&c->path, "[%s]", quote(c, key, len));
-	}
-	return old;
-}
-
-static size_t path_push_index(struct ctx *c, size_t i)
-{
-	size_t old = c->path.len;
-
-	kiln_buf_printf(&c->path, "[%zu]", i);
-	return old;
-}
-
-static void path_pop(struct ctx *c, size_t old)
-{
-	c->path.len = old;
-	if (c->path.data)
-		c->path.data[old] = '\0';
-}
-
-static const char *kind_name(const struct node *n)
-{
-	switch (n->kind) {
-	case NODE_SCALAR:
-		return n->empty_plain ? "an empty value" : "a string";
-	case NODE_SEQUENCE:
-		return "a list";
-	case NODE_MAPPING:
-		return "a mapping";
-	}
-	return "?";
-}
-
-static const char *kind_wanted(enum node_kind k)
-{
-	return k == NODE_SCALAR ? "a string" : k == NODE_SEQUENCE ? "a list" : "a mapping";
-}
-
-static int expect_kind(struct ctx *c, const struct node *n, enum node_kind kind)
-{
-	if (n->kind != kind)
-		return fail(c, n, "expected %s, got %s", kind_wanted(kind), kind_name(n));
-	if (kind == NODE_SCALAR && memchr(n->text, '\0', n->len))
-		return fail(c, n, "%s contains a NUL byte", quote_node(c, n));
-	return 0;
+	return (struct kiln_mark){ n->line, n->column };
 }
 
 /* ------------------------------------------------------------------------ */
@@ -499,21 +80,10 @@ static inline void strset_release(struct strset *set)
 }
 #define _cleanup_strset_ _cleanup_(strset_release)
 
-static uint64_t hash_bytes(const char *s, size_t len)
-{
-	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
 static struct strset_slot *strset_find(struct strset_slot *slots, size_t cap, const char *s,
 				       size_t len)
 {
-	size_t i = (size_t)hash_bytes(s, len) & (cap - 1);
+	size_t i = (size_t)kiln_hash_fnv1a(s, len) & (cap - 1);
 
 	while (slots[i].s && (slots[i].len != len || memcmp(slots[i].s, s, len) != 0))
 		i = (i + 1) & (cap - 1);
@@ -550,7 +120,7 @@ static unsigned strset_add(struct strset *set, const char *s, size_t len, unsign
 /* ------------------------------------------------------------------------ */
 /* Value rules: NULL when s[0..len) is fine, else why not                    */
 
-typedef const char *(*rule_fn)(const char *s, size_t len);
+typedef kiln_yaml_rule_fn rule_fn;
 
 static bool all_digits(const char *s, size_t len)
 {
@@ -899,89 +469,22 @@ static const char *rule_port_spec(const char *s, size_t len)
 
 static const char *rule_signal(const char *s, size_t len)
 {
-	static const char *const names[] = {
-		"HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "IOT", "BUS", "FPE", "KILL", "USR1",
-		"SEGV", "USR2", "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP",
-		"TTIN", "TTOU", "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "POLL",
-		"PWR", "SYS", "RTMIN", "RTMAX",
-	};
-	static const char why[] = "must be a signal name such as SIGTERM (or SIGRTMIN+N, SIGRTMAX-N) or a number from 1 to 64";
-
-	if (all_digits(s, len))
-		return decimal_at_most(s, len, 64) && !(len == 1 && s[0] == '0') ? NULL : why;
-	if (len < 4 || memcmp(s, "SIG", 3) != 0)
-		return why;
-	s += 3;
-	len -= 3;
-	for (size_t i = 0; i < KILN_ARRAY_SIZE(names); i++)
-		if (strlen(names[i]) == len && memcmp(names[i], s, len) == 0)
-			return NULL;
-	/* Real-time signals: SIGRTMIN+1 … SIGRTMIN+30, SIGRTMAX-1 … SIGRTMAX-30. */
-	if (len > 6 && (memcmp(s, "RTMIN+", 6) == 0 || memcmp(s, "RTMAX-", 6) == 0) &&
-	    decimal_at_most(s + 6, len - 6, 30) && s[6] != '0')
-		return NULL;
-	return why;
+	return kiln_values_signal(s, len, NULL);
 }
 
 static bool container_name(const char *s, size_t len)
 {
-	if (len == 0 || len > 128 || !is_alnum(s[0]))
-		return false;
-	for (size_t i = 1; i < len; i++)
-		if (!is_alnum(s[i]) && !in_set(s[i], "_.-"))
-			return false;
-	return true;
+	return kiln_values_name(s, len) == NULL;
 }
 
 static const char *rule_network(const char *s, size_t len)
 {
-	if (!strcmp(s, "bridge") || !strcmp(s, "host") || !strcmp(s, "none"))
-		return NULL;
-	if (kiln_str_has_prefix(s, "container:") && container_name(s + 10, len - 10))
-		return NULL;
-	return "must be bridge, host, none or container:NAME";
+	return kiln_values_network(s, len);
 }
 
-/* "[IP:]HOST:CONTAINER[/tcp|/udp]"; IP is IPv4 or [IPv6]. */
 static const char *rule_publish(const char *s, size_t len)
 {
-	static const char why[] = "must be [IP:]HOST_PORT:CONTAINER_PORT[/tcp|/udp] with ports from 1 to 65535";
-	const char *end = s + len, *p = s, *colon;
-
-	if (len > 4 && (kiln_str_has_suffix(s, "/tcp") || kiln_str_has_suffix(s, "/udp")))
-		end -= 4;
-	if (memchr(s, '/', (size_t)(end - s)))
-		return why;
-	if (*p == '[') {
-		const char *close = memchr(p, ']', (size_t)(end - p));
-		_cleanup_free_ char *addr = NULL;
-		struct in6_addr a6;
-
-		if (!close || close + 1 >= end || close[1] != ':')
-			return why;
-		addr = kiln_xstrndup(p + 1, (size_t)(close - p - 1));
-		if (inet_pton(AF_INET6, addr, &a6) != 1)
-			return "has an invalid IPv6 address";
-		p = close + 2;
-	} else {
-		/* Two colons: the first part is an IPv4 address. */
-		const char *c1 = memchr(p, ':', (size_t)(end - p));
-		const char *c2 = c1 ? memchr(c1 + 1, ':', (size_t)(end - c1 - 1)) : NULL;
-
-		if (c2) {
-			_cleanup_free_ char *addr = kiln_xstrndup(p, (size_t)(c1 - p));
-			struct in_addr a4;
-
-			if (inet_pton(AF_INET, addr, &a4) != 1)
-				return "has an invalid IPv4 address";
-			p = c1 + 1;
-		}
-	}
-	colon = memchr(p, ':', (size_t)(end - p));
-	if (!colon || !port_number(p, (size_t)(colon - p)) ||
-	    !port_number(colon + 1, (size_t)(end - colon - 1)))
-		return why;
-	return NULL;
+	return kiln_values_publish(s, len, NULL, NULL, NULL, NULL);
 }
 
 /* "NAME:/path[:ro|:rw]". */
@@ -1023,19 +526,7 @@ static const char *rule_http_path(const char *s, size_t len)
 
 static const char *rule_duration(const char *s, size_t len)
 {
-	static const char why[] = "must be a duration: 1 to 9 digits and a unit ms, s, m or h (e.g. 500ms, 2s)";
-	size_t digits = 0;
-
-	while (digits < len && is_digit(s[digits]))
-		digits++;
-	if (digits == 0 || digits > 9)
-		return why;
-	s += digits;
-	len -= digits;
-	if ((len == 2 && memcmp(s, "ms", 2) == 0) ||
-	    (len == 1 && (s[0] == 's' || s[0] == 'm' || s[0] == 'h')))
-		return NULL;
-	return why;
+	return kiln_values_duration(s, len, NULL);
 }
 
 static const char *rule_count(const char *s, size_t len)
@@ -1059,31 +550,7 @@ static const char *rule_positive_count(const char *s, size_t len)
 
 static const char *rule_memory(const char *s, size_t len)
 {
-	static const char why[] = "must be a size in bytes, optionally with a K, M or G suffix (e.g. 128M), greater than 0";
-	uint64_t v = 0, unit = 1;
-	size_t digits = 0;
-
-	while (digits < len && is_digit(s[digits]))
-		digits++;
-	if (digits == 0 || digits > 19)
-		return why;
-	if (len == digits + 1) {
-		switch (s[digits]) {
-		case 'k': case 'K': unit = 1ULL << 10; break;
-		case 'm': case 'M': unit = 1ULL << 20; break;
-		case 'g': case 'G': unit = 1ULL << 30; break;
-		default: return why;
-		}
-	} else if (len != digits) {
-		return why;
-	}
-	for (size_t i = 0; i < digits; i++)
-		v = v * 10 + (uint64_t)(s[i] - '0'); /* 19 digits fit */
-	if (v == 0)
-		return why;
-	if (__builtin_mul_overflow(v, unit, &v) || v > INT64_MAX)
-		return "is too large";
-	return NULL;
+	return kiln_values_size(s, len, NULL);
 }
 
 static const char *rule_cpus(const char *s, size_t len)
@@ -1129,204 +596,57 @@ static const char *rule_on_failure(const char *s, size_t len)
 
 /* A scalar checked by rule and copied into *out.  `what` names the value in
  * the message: "\"x\" is not a valid WHAT: WHY". */
-static int string_field(struct ctx *c, const struct node *n, const char *what, rule_fn rule,
+static int string_field(struct kiln_yaml_walk *c, const struct kiln_yaml_node *n, const char *what, rule_fn rule,
 			char **out)
 {
 	const char *why;
 
-	if (expect_kind(c, n, NODE_SCALAR) < 0)
+	if (kiln_yaml_walk_expect(c, n, KILN_YAML_SCALAR) < 0)
 		return -1;
-	if (rule && (why = rule(n->text, n->len)))
-		return fail(c, n, "%s is not a valid %s: %s", quote_node(c, n), what, why);
+	if (rule && (why = rule(n->value, n->value_len)))
+		return kiln_yaml_walk_fail(c, n, "%s is not a valid %s: %s", kiln_yaml_walk_quote_node(c, n), what, why);
 	free(*out);
-	*out = kiln_xstrndup(n->text, n->len);
+	*out = kiln_xstrndup(n->value, n->value_len);
 	return 0;
 }
 
-static int bool_field(struct ctx *c, const struct node *n, bool *out)
+static int bool_field(struct kiln_yaml_walk *c, const struct kiln_yaml_node *n, bool *out)
 {
-	if (expect_kind(c, n, NODE_SCALAR) < 0)
+	if (kiln_yaml_walk_expect(c, n, KILN_YAML_SCALAR) < 0)
 		return -1;
-	if (!strcmp(n->text, "true"))
+	if (!strcmp(n->value, "true"))
 		*out = true;
-	else if (!strcmp(n->text, "false"))
+	else if (!strcmp(n->value, "false"))
 		*out = false;
 	else
-		return fail(c, n, "%s is not a boolean: write true or false", quote_node(c, n));
+		return kiln_yaml_walk_fail(c, n, "%s is not a boolean: write true or false", kiln_yaml_walk_quote_node(c, n));
 	return 0;
 }
 
 /* A list of strings; *count is set before the items are read so that a
  * failure half-way still frees what was copied. */
-static int string_list(struct ctx *c, const struct node *n, const char *what, rule_fn rule,
+static int string_list(struct kiln_yaml_walk *c, const struct kiln_yaml_node *n, const char *what, rule_fn rule,
 		       char ***out, size_t *count)
 {
-	if (expect_kind(c, n, NODE_SEQUENCE) < 0)
+	if (kiln_yaml_walk_expect(c, n, KILN_YAML_SEQUENCE) < 0)
 		return -1;
 	*out = kiln_xcalloc(n->n_items, sizeof(**out));
 	*count = n->n_items;
 	for (size_t i = 0; i < n->n_items; i++) {
-		size_t old = path_push_index(c, i);
+		size_t old = kiln_yaml_walk_push_index(c, i);
 		int rc = string_field(c, n->items[i], what, rule, &(*out)[i]);
 
-		path_pop(c, old);
+		kiln_yaml_walk_pop(c, old);
 		if (rc < 0)
 			return -1;
 	}
 	return 0;
 }
 
-static int nonempty_list(struct ctx *c, const struct node *n, const char *what)
+static int nonempty_list(struct kiln_yaml_walk *c, const struct kiln_yaml_node *n, const char *what)
 {
-	if (n->kind == NODE_SEQUENCE && n->n_items == 0)
-		return fail(c, n, "must list at least one %s", what);
-	return 0;
-}
-
-/* Edits (insert, delete, replace, swap two neighbours) that turn a into b;
- * UINT_MAX for strings too long to be a typo of a key. */
-static unsigned edit_distance(const char *a, size_t alen, const char *b)
-{
-	enum { MAX = 32 };
-	size_t blen = strlen(b);
-	unsigned d[MAX + 1][MAX + 1];
-
-	if (alen > MAX || blen > MAX)
-		return UINT_MAX;
-	for (size_t i = 0; i <= alen; i++)
-		d[i][0] = (unsigned)i;
-	for (size_t j = 0; j <= blen; j++)
-		d[0][j] = (unsigned)j;
-	for (size_t i = 1; i <= alen; i++) {
-		for (size_t j = 1; j <= blen; j++) {
-			unsigned v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-
-			if (d[i - 1][j] + 1 < v)
-				v = d[i - 1][j] + 1;
-			if (d[i][j - 1] + 1 < v)
-				v = d[i][j - 1] + 1;
-			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-			    d[i - 2][j - 2] + 1 < v)
-				v = d[i - 2][j - 2] + 1;
-			d[i][j] = v;
-		}
-	}
-	return d[alen][blen];
-}
-
-typedef int (*field_fn)(struct ctx *c, unsigned key, const struct node *value, void *obj);
-
-/* A mapping with a fixed set of keys (NULL-terminated; at most 32), of
- * which those whose bit is set in `required` must be there.  fn is called
- * for each key in file order with the key's name pushed on the path. */
-static int map_walk(struct ctx *c, const struct node *map, const char *const *keys,
-		    unsigned required, field_fn fn, void *obj)
-{
-	unsigned first_line[32] = { 0 };
-	unsigned n_keys = 0;
-
-	while (keys[n_keys])
-		n_keys++;
-	if (expect_kind(c, map, NODE_MAPPING) < 0)
-		return -1;
-	for (size_t i = 0; i + 1 < map->n_items; i += 2) {
-		const struct node *k = map->items[i], *v = map->items[i + 1];
-		unsigned idx;
-		size_t old;
-		int rc;
-
-		if (k->kind != NODE_SCALAR)
-			return fail(c, k, "keys must be strings, got %s", kind_name(k));
-		for (idx = 0; idx < n_keys; idx++)
-			if (strlen(keys[idx]) == k->len && memcmp(keys[idx], k->text, k->len) == 0)
-				break;
-		if (idx == n_keys) {
-			_cleanup_buf_ struct kiln_buf list = KILN_BUF_INIT;
-			const char *guess = NULL;
-			/* Suggest the nearest key for a typo, not for a short word
-			 * that is merely two letters from one. */
-			unsigned best = k->len <= 4 ? 2 : 3;
-
-			for (unsigned j = 0; j < n_keys; j++) {
-				unsigned d = edit_distance(k->text, k->len, keys[j]);
-
-				kiln_buf_printf(&list, "%s%s", j ? ", " : "", keys[j]);
-				if (d < best) {
-					best = d;
-					guess = keys[j];
-				}
-			}
-			if (guess)
-				return fail(c, k, "unknown key %s (expected one of: %s); did you mean \"%s\"?",
-					    quote_node(c, k), list.data, guess);
-			return fail(c, k, "unknown key %s (expected one of: %s)", quote_node(c, k),
-				    list.data);
-		}
-		if (first_line[idx])
-			return fail(c, k, "duplicate key \"%s\" (first at line %u)", keys[idx],
-				    first_line[idx]);
-		first_line[idx] = k->mark.line ? k->mark.line : 1;
-		old = path_push_key(c, keys[idx], k->len);
-		rc = fn(c, idx, v, obj);
-		path_pop(c, old);
-		if (rc < 0)
-			return -1;
-	}
-	{
-		_cleanup_buf_ struct kiln_buf missing = KILN_BUF_INIT;
-		unsigned n_missing = 0, last = 0;
-
-		for (unsigned j = 0; j < n_keys; j++)
-			if ((required & (1u << j)) && !first_line[j])
-				n_missing++, last = j;
-		if (n_missing == 0)
-			return 0;
-		for (unsigned j = 0, seen = 0; j < n_keys; j++) {
-			if (!(required & (1u << j)) || first_line[j])
-				continue;
-			if (seen++)
-				kiln_buf_adds(&missing, j == last ? " and " : ", ");
-			kiln_buf_printf(&missing, "\"%s\"", keys[j]);
-		}
-		return fail(c, map, "missing required key%s %s (in the mapping that starts here)",
-			    n_missing > 1 ? "s" : "", missing.data);
-	}
-}
-
-typedef int (*entry_fn)(struct ctx *c, size_t index, const struct node *key,
-			const struct node *value, void *obj);
-
-/* A mapping whose keys are data (packages, env, labels): each key must be
- * a string passing key_rule and appear once; fn sees each pair in file
- * order with the key pushed on the path. */
-static int map_entries(struct ctx *c, const struct node *map, const char *key_what,
-		       rule_fn key_rule, entry_fn fn, void *obj)
-{
-	_cleanup_strset_ struct strset seen = { 0 };
-
-	if (expect_kind(c, map, NODE_MAPPING) < 0)
-		return -1;
-	for (size_t i = 0; i + 1 < map->n_items; i += 2) {
-		const struct node *k = map->items[i], *v = map->items[i + 1];
-		const char *why;
-		unsigned first;
-		size_t old;
-		int rc;
-
-		if (k->kind != NODE_SCALAR)
-			return fail(c, k, "keys must be strings, got %s", kind_name(k));
-		if (expect_kind(c, k, NODE_SCALAR) < 0)
-			return -1;
-		if ((why = key_rule(k->text, k->len)))
-			return fail(c, k, "%s is not a valid %s: %s", quote_node(c, k), key_what, why);
-		if ((first = strset_add(&seen, k->text, k->len, k->mark.line)))
-			return fail(c, k, "duplicate key %s (first at line %u)", quote_node(c, k), first);
-		old = path_push_key(c, k->text, k->len);
-		rc = fn(c, i / 2, k, v, obj);
-		path_pop(c, old);
-		if (rc < 0)
-			return -1;
-	}
+	if (n->kind == KILN_YAML_SEQUENCE && n->n_items == 0)
+		return kiln_yaml_walk_fail(c, n, "must list at least one %s", what);
 	return 0;
 }
 
@@ -1340,10 +660,10 @@ enum { SRC_NAME, SRC_SUITE, SRC_COMPONENTS, SRC_KEYRING, SRC_TRUSTED, SRC_URL, S
 struct source_walk {
 	struct kiln_source *src;
 	struct strset *names;
-	const struct node *keyring, *trusted;
+	const struct kiln_yaml_node *keyring, *trusted;
 };
 
-static int source_field(struct ctx *c, unsigned key, const struct node *v, void *obj)
+static int source_field(struct kiln_yaml_walk *c, unsigned key, const struct kiln_yaml_node *v, void *obj)
 {
 	struct source_walk *w = obj;
 	struct kiln_source *s = w->src;
@@ -1353,9 +673,9 @@ static int source_field(struct ctx *c, unsigned key, const struct node *v, void 
 	case SRC_NAME:
 		if (string_field(c, v, "source name", rule_name, &s->name) < 0)
 			return -1;
-		if ((first = strset_add(w->names, v->text, v->len, v->mark.line)))
-			return fail(c, v, "duplicate source name %s (first at line %u)",
-				    quote_node(c, v), first);
+		if ((first = strset_add(w->names, v->value, v->value_len, v->line)))
+			return kiln_yaml_walk_fail(c, v, "duplicate source name %s (first at line %u)",
+				    kiln_yaml_walk_quote_node(c, v), first);
 		return 0;
 	case SRC_SUITE:
 		return string_field(c, v, "suite", rule_suite, &s->suite);
@@ -1367,13 +687,13 @@ static int source_field(struct ctx *c, unsigned key, const struct node *v, void 
 		    nonempty_list(c, v, "component") < 0)
 			return -1;
 		for (size_t i = 0; i < v->n_items; i++) {
-			const struct node *item = v->items[i];
+			const struct kiln_yaml_node *item = v->items[i];
 
-			if ((first = strset_add(&seen, item->text, item->len, item->mark.line))) {
-				size_t old = path_push_index(c, i);
-				fail(c, item, "duplicate component %s (first at line %u)",
-				     quote_node(c, item), first);
-				path_pop(c, old);
+			if ((first = strset_add(&seen, item->value, item->value_len, item->line))) {
+				size_t old = kiln_yaml_walk_push_index(c, i);
+				kiln_yaml_walk_fail(c, item, "duplicate component %s (first at line %u)",
+				     kiln_yaml_walk_quote_node(c, item), first);
+				kiln_yaml_walk_pop(c, old);
 				return -1;
 			}
 		}
@@ -1393,35 +713,35 @@ static int source_field(struct ctx *c, unsigned key, const struct node *v, void 
 	return 0;
 }
 
-static int parse_sources(struct ctx *c, const struct node *v, struct kiln_manifest *m)
+static int parse_sources(struct kiln_yaml_walk *c, const struct kiln_yaml_node *v, struct kiln_manifest *m)
 {
 	_cleanup_strset_ struct strset names = { 0 };
 
-	if (expect_kind(c, v, NODE_SEQUENCE) < 0 || nonempty_list(c, v, "source") < 0)
+	if (kiln_yaml_walk_expect(c, v, KILN_YAML_SEQUENCE) < 0 || nonempty_list(c, v, "source") < 0)
 		return -1;
 	m->sources = kiln_xcalloc(v->n_items, sizeof(*m->sources));
 	m->n_sources = v->n_items;
 	for (size_t i = 0; i < v->n_items; i++) {
-		const struct node *item = v->items[i];
+		const struct kiln_yaml_node *item = v->items[i];
 		struct kiln_source *s = &m->sources[i];
 		struct source_walk w = { .src = s, .names = &names };
-		size_t old = path_push_index(c, i);
+		size_t old = kiln_yaml_walk_push_index(c, i);
 		int rc;
 
-		s->mark = item->mark;
-		rc = map_walk(c, item, source_keys, 1u << SRC_NAME | 1u << SRC_SUITE, source_field, &w);
+		s->mark = node_mark(item);
+		rc = kiln_yaml_walk_map(c, item, source_keys, 1u << SRC_NAME | 1u << SRC_SUITE, source_field, &w);
 		if (rc == 0 && s->trusted && w.keyring)
-			rc = fail(c, w.trusted,
+			rc = kiln_yaml_walk_fail(c, w.trusted,
 				  "give either keyring or trusted: true, not both");
 		if (rc == 0 && !s->trusted && !w.keyring)
-			rc = fail(c, item,
+			rc = kiln_yaml_walk_fail(c, item,
 				  "missing required key \"keyring\" (or trusted: true to skip signature checks)");
 		if (rc == 0 && !s->components) {
 			s->components = kiln_xcalloc(1, sizeof(*s->components));
 			s->components[0] = kiln_xstrdup("main");
 			s->n_components = 1;
 		}
-		path_pop(c, old);
+		kiln_yaml_walk_pop(c, old);
 		if (rc < 0)
 			return -1;
 	}
@@ -1452,38 +772,38 @@ static bool looks_unpinned(const char *s, size_t len)
 	return letters;
 }
 
-static int package_entry(struct ctx *c, size_t index, const struct node *k, const struct node *v,
+static int package_entry(struct kiln_yaml_walk *c, size_t index, const struct kiln_yaml_node *k, const struct kiln_yaml_node *v,
 			 void *obj)
 {
 	struct kiln_manifest *m = obj;
 	struct kiln_package_pin *p = &m->packages[index];
 	const char *why;
 
-	p->name = kiln_xstrndup(k->text, k->len);
-	p->mark = v->mark;
-	if (expect_kind(c, v, NODE_SCALAR) < 0)
+	p->name = kiln_xstrndup(k->value, k->value_len);
+	p->mark = node_mark(v);
+	if (kiln_yaml_walk_expect(c, v, KILN_YAML_SCALAR) < 0)
 		return -1;
-	if (!kiln_debversion_valid(v->text, v->len, &why)) {
-		if (looks_unpinned(v->text, v->len))
-			return fail(c, v,
+	if (!kiln_debversion_valid(v->value, v->value_len, &why)) {
+		if (looks_unpinned(v->value, v->value_len))
+			return kiln_yaml_walk_fail(c, v,
 				    "version %s is not an exact Debian version (%s); pin an exact version, e.g. 1.35.0-4",
-				    quote_node(c, v), why);
-		return fail(c, v, "version %s is not an exact Debian version (%s)", quote_node(c, v),
+				    kiln_yaml_walk_quote_node(c, v), why);
+		return kiln_yaml_walk_fail(c, v, "version %s is not an exact Debian version (%s)", kiln_yaml_walk_quote_node(c, v),
 			    why);
 	}
-	p->version = kiln_xstrndup(v->text, v->len);
+	p->version = kiln_xstrndup(v->value, v->value_len);
 	return 0;
 }
 
-static int parse_packages(struct ctx *c, const struct node *v, struct kiln_manifest *m)
+static int parse_packages(struct kiln_yaml_walk *c, const struct kiln_yaml_node *v, struct kiln_manifest *m)
 {
-	if (expect_kind(c, v, NODE_MAPPING) < 0)
+	if (kiln_yaml_walk_expect(c, v, KILN_YAML_MAPPING) < 0)
 		return -1;
 	if (v->n_items == 0)
-		return fail(c, v, "must list at least one package (name: exact version)");
-	m->packages = kiln_xcalloc(v->n_items / 2, sizeof(*m->packages));
-	m->n_packages = v->n_items / 2;
-	return map_entries(c, v, "package name", rule_package_name, package_entry, m);
+		return kiln_yaml_walk_fail(c, v, "must list at least one package (name: exact version)");
+	m->packages = kiln_xcalloc(v->n_items, sizeof(*m->packages));
+	m->n_packages = v->n_items;
+	return kiln_yaml_walk_entries(c, v, "package name", rule_package_name, package_entry, m);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1492,7 +812,7 @@ static int parse_packages(struct ctx *c, const struct node *v, struct kiln_manif
 static const char *const file_keys[] = { "src", "dst", "mode", "dir_mode", "owner", NULL };
 enum { FILE_SRC, FILE_DST, FILE_MODE, FILE_DIR_MODE, FILE_OWNER };
 
-static int file_field(struct ctx *c, unsigned key, const struct node *v, void *obj)
+static int file_field(struct kiln_yaml_walk *c, unsigned key, const struct kiln_yaml_node *v, void *obj)
 {
 	struct kiln_file_copy *f = obj;
 
@@ -1511,20 +831,20 @@ static int file_field(struct ctx *c, unsigned key, const struct node *v, void *o
 	return 0;
 }
 
-static int parse_files(struct ctx *c, const struct node *v, struct kiln_manifest *m)
+static int parse_files(struct kiln_yaml_walk *c, const struct kiln_yaml_node *v, struct kiln_manifest *m)
 {
-	if (expect_kind(c, v, NODE_SEQUENCE) < 0)
+	if (kiln_yaml_walk_expect(c, v, KILN_YAML_SEQUENCE) < 0)
 		return -1;
 	m->files = kiln_xcalloc(v->n_items, sizeof(*m->files));
 	m->n_files = v->n_items;
 	for (size_t i = 0; i < v->n_items; i++) {
-		size_t old = path_push_index(c, i);
+		size_t old = kiln_yaml_walk_push_index(c, i);
 		int rc;
 
-		m->files[i].mark = v->items[i]->mark;
-		rc = map_walk(c, v->items[i], file_keys, 1u << FILE_SRC | 1u << FILE_DST, file_field,
+		m->files[i].mark = node_mark(v->items[i]);
+		rc = kiln_yaml_walk_map(c, v->items[i], file_keys, 1u << FILE_SRC | 1u << FILE_DST, file_field,
 			      &m->files[i]);
-		path_pop(c, old);
+		kiln_yaml_walk_pop(c, old);
 		if (rc < 0)
 			return -1;
 	}
@@ -1546,16 +866,16 @@ struct account_walk {
 	struct strset *names, *ids;
 };
 
-static int unique(struct ctx *c, struct strset *set, const struct node *v, const char *what)
+static int unique(struct kiln_yaml_walk *c, struct strset *set, const struct kiln_yaml_node *v, const char *what)
 {
-	unsigned first = strset_add(set, v->text, v->len, v->mark.line);
+	unsigned first = strset_add(set, v->value, v->value_len, v->line);
 
 	if (first)
-		return fail(c, v, "duplicate %s %s (first at line %u)", what, quote_node(c, v), first);
+		return kiln_yaml_walk_fail(c, v, "duplicate %s %s (first at line %u)", what, kiln_yaml_walk_quote_node(c, v), first);
 	return 0;
 }
 
-static int group_field(struct ctx *c, unsigned key, const struct node *v, void *obj)
+static int group_field(struct kiln_yaml_walk *c, unsigned key, const struct kiln_yaml_node *v, void *obj)
 {
 	struct account_walk *w = obj;
 	struct kiln_group *g = w->entry;
@@ -1575,7 +895,7 @@ static int group_field(struct ctx *c, unsigned key, const struct node *v, void *
 	return 0;
 }
 
-static int user_field(struct ctx *c, unsigned key, const struct node *v, void *obj)
+static int user_field(struct kiln_yaml_walk *c, unsigned key, const struct kiln_yaml_node *v, void *obj)
 {
 	struct account_walk *w = obj;
 	struct kiln_user *u = w->entry;
@@ -1601,12 +921,12 @@ static int user_field(struct ctx *c, unsigned key, const struct node *v, void *o
 	return 0;
 }
 
-static int parse_account_list(struct ctx *c, const struct node *v, bool users,
+static int parse_account_list(struct kiln_yaml_walk *c, const struct kiln_yaml_node *v, bool users,
 			      struct kiln_manifest *m)
 {
 	_cleanup_strset_ struct strset names = { 0 }, ids = { 0 };
 
-	if (expect_kind(c, v, NODE_SEQUENCE) < 0)
+	if (kiln_yaml_walk_expect(c, v, KILN_YAML_SEQUENCE) < 0)
 		return -1;
 	if (users) {
 		m->users = kiln_xcalloc(v->n_items, sizeof(*m->users));
@@ -1617,26 +937,26 @@ static int parse_account_list(struct ctx *c, const struct node *v, bool users,
 	}
 	for (size_t i = 0; i < v->n_items; i++) {
 		struct account_walk w = { .names = &names, .ids = &ids };
-		size_t old = path_push_index(c, i);
+		size_t old = kiln_yaml_walk_push_index(c, i);
 		int rc;
 
 		if (users) {
 			w.entry = &m->users[i];
-			rc = map_walk(c, v->items[i], user_keys,
+			rc = kiln_yaml_walk_map(c, v->items[i], user_keys,
 				      1u << USER_NAME | 1u << USER_UID | 1u << USER_GID, user_field, &w);
 		} else {
 			w.entry = &m->groups[i];
-			rc = map_walk(c, v->items[i], group_keys, 1u << GROUP_NAME | 1u << GROUP_GID,
+			rc = kiln_yaml_walk_map(c, v->items[i], group_keys, 1u << GROUP_NAME | 1u << GROUP_GID,
 				      group_field, &w);
 		}
-		path_pop(c, old);
+		kiln_yaml_walk_pop(c, old);
 		if (rc < 0)
 			return -1;
 	}
 	return 0;
 }
 
-static int accounts_field(struct ctx *c, unsigned key, const struct node *v, void *obj)
+static int accounts_field(struct kiln_yaml_walk *c, unsigned key, const struct kiln_yaml_node *v, void *obj)
 {
 	return parse_account_list(c, v, key == ACC_USERS, obj);
 }
@@ -1654,26 +974,26 @@ static const char *rule_label_key(const char *s, size_t len)
 	return len == 0 ? "must not be empty" : NULL;
 }
 
-static int keyval_entry(struct ctx *c, size_t index, const struct node *k, const struct node *v,
+static int keyval_entry(struct kiln_yaml_walk *c, size_t index, const struct kiln_yaml_node *k, const struct kiln_yaml_node *v,
 			void *obj)
 {
 	struct kiln_keyval *kv = &((struct kiln_keyval *)obj)[index];
 
-	kv->key = kiln_xstrndup(k->text, k->len);
+	kv->key = kiln_xstrndup(k->value, k->value_len);
 	return string_field(c, v, "value", NULL, &kv->value);
 }
 
-static int keyval_map(struct ctx *c, const struct node *v, const char *key_what, rule_fn key_rule,
+static int keyval_map(struct kiln_yaml_walk *c, const struct kiln_yaml_node *v, const char *key_what, rule_fn key_rule,
 		      struct kiln_keyval **out, size_t *count)
 {
-	if (expect_kind(c, v, NODE_MAPPING) < 0)
+	if (kiln_yaml_walk_expect(c, v, KILN_YAML_MAPPING) < 0)
 		return -1;
-	*out = kiln_xcalloc(v->n_items / 2, sizeof(**out));
-	*count = v->n_items / 2;
-	return map_entries(c, v, key_what, key_rule, keyval_entry, *out);
+	*out = kiln_xcalloc(v->n_items, sizeof(**out));
+	*count = v->n_items;
+	return kiln_yaml_walk_entries(c, v, key_what, key_rule, keyval_entry, *out);
 }
 
-static int config_field(struct ctx *c, unsigned key, const struct node *v, void *obj)
+static int config_field(struct kiln_yaml_walk *c, unsigned key, const struct kiln_yaml_node *v, void *obj)
 {
 	struct kiln_image_config *cfg = obj;
 
@@ -1731,10 +1051,10 @@ enum { UPD_ORDER, UPD_DRAIN, UPD_ON_FAILURE };
 
 struct health_walk {
 	struct kiln_health *h;
-	const struct node *http, *port, *cmd;
+	const struct kiln_yaml_node *http, *port, *cmd;
 };
 
-static int health_field(struct ctx *c, unsigned key, const struct node *v, void *obj)
+static int health_field(struct kiln_yaml_walk *c, unsigned key, const struct kiln_yaml_node *v, void *obj)
 {
 	struct health_walk *w = obj;
 	struct kiln_health *h = w->h;
@@ -1763,7 +1083,7 @@ static int health_field(struct ctx *c, unsigned key, const struct node *v, void 
 	return 0;
 }
 
-static int resources_field(struct ctx *c, unsigned key, const struct node *v, void *obj)
+static int resources_field(struct kiln_yaml_walk *c, unsigned key, const struct kiln_yaml_node *v, void *obj)
 {
 	struct kiln_service *s = obj;
 
@@ -1778,7 +1098,7 @@ static int resources_field(struct ctx *c, unsigned key, const struct node *v, vo
 	return 0;
 }
 
-static int update_field(struct ctx *c, unsigned key, const struct node *v, void *obj)
+static int update_field(struct kiln_yaml_walk *c, unsigned key, const struct kiln_yaml_node *v, void *obj)
 {
 	struct kiln_service *s = obj;
 
@@ -1793,7 +1113,7 @@ static int update_field(struct ctx *c, unsigned key, const struct node *v, void 
 	return 0;
 }
 
-static int service_field(struct ctx *c, unsigned key, const struct node *v, void *obj)
+static int service_field(struct kiln_yaml_walk *c, unsigned key, const struct kiln_yaml_node *v, void *obj)
 {
 	struct kiln_service *s = obj;
 
@@ -1808,20 +1128,20 @@ static int service_field(struct ctx *c, unsigned key, const struct node *v, void
 		struct health_walk w = { .h = &s->health };
 
 		s->has_health = true;
-		if (map_walk(c, v, health_keys, 0, health_field, &w) < 0)
+		if (kiln_yaml_walk_map(c, v, health_keys, 0, health_field, &w) < 0)
 			return -1;
 		if (w.http && w.cmd)
-			return fail(c, w.cmd, "give either http or cmd, not both");
+			return kiln_yaml_walk_fail(c, w.cmd, "give either http or cmd, not both");
 		if (!w.http && !w.cmd)
-			return fail(c, v, "needs http (a URL path to GET) or cmd (a command to run)");
+			return kiln_yaml_walk_fail(c, v, "needs http (a URL path to GET) or cmd (a command to run)");
 		if (w.port && !w.http)
-			return fail(c, w.port, "port is used only with http");
+			return kiln_yaml_walk_fail(c, w.port, "port is used only with http");
 		return 0;
 	}
 	case SVC_RESOURCES:
-		return map_walk(c, v, resources_keys, 0, resources_field, s);
+		return kiln_yaml_walk_map(c, v, resources_keys, 0, resources_field, s);
 	case SVC_UPDATE:
-		return map_walk(c, v, update_keys, 0, update_field, s);
+		return kiln_yaml_walk_map(c, v, update_keys, 0, update_field, s);
 	}
 	return 0;
 }
@@ -1835,17 +1155,17 @@ static const char *const top_keys[] = { "kiln", "name", "architecture", "sources
 enum { TOP_KILN, TOP_NAME, TOP_ARCHITECTURE, TOP_SOURCES, TOP_PACKAGES, TOP_EPOCH, TOP_BASE,
        TOP_FILES, TOP_ACCOUNTS, TOP_RUN, TOP_CONFIG, TOP_SERVICE };
 
-static int top_field(struct ctx *c, unsigned key, const struct node *v, void *obj)
+static int top_field(struct kiln_yaml_walk *c, unsigned key, const struct kiln_yaml_node *v, void *obj)
 {
 	struct kiln_manifest *m = obj;
 
 	switch (key) {
 	case TOP_KILN:
-		if (expect_kind(c, v, NODE_SCALAR) < 0)
+		if (kiln_yaml_walk_expect(c, v, KILN_YAML_SCALAR) < 0)
 			return -1;
-		if (strcmp(v->text, "1") != 0)
-			return fail(c, v, "unsupported schema version %s (this kiln reads kiln: 1)",
-				    quote_node(c, v));
+		if (strcmp(v->value, "1") != 0)
+			return kiln_yaml_walk_fail(c, v, "unsupported schema version %s (this kiln reads kiln: 1)",
+				    kiln_yaml_walk_quote_node(c, v));
 		return 0;
 	case TOP_NAME:
 		return string_field(c, v, "name", rule_name, &m->name);
@@ -1862,14 +1182,14 @@ static int top_field(struct ctx *c, unsigned key, const struct node *v, void *ob
 	case TOP_FILES:
 		return parse_files(c, v, m);
 	case TOP_ACCOUNTS:
-		return map_walk(c, v, accounts_keys, 0, accounts_field, m);
+		return kiln_yaml_walk_map(c, v, accounts_keys, 0, accounts_field, m);
 	case TOP_RUN:
 		return string_list(c, v, "command", rule_not_empty, &m->run, &m->n_run);
 	case TOP_CONFIG:
-		return map_walk(c, v, config_keys, 0, config_field, &m->config);
+		return kiln_yaml_walk_map(c, v, config_keys, 0, config_field, &m->config);
 	case TOP_SERVICE:
 		m->service.present = true;
-		return map_walk(c, v, service_keys, 0, service_field, &m->service);
+		return kiln_yaml_walk_map(c, v, service_keys, 0, service_field, &m->service);
 	}
 	return 0;
 }
@@ -1877,9 +1197,12 @@ static int top_field(struct ctx *c, unsigned key, const struct node *v, void *ob
 struct kiln_manifest *kiln_manifest_parse(const char *path, const char *data, size_t len,
 					  struct kiln_error *err)
 {
-	_cleanup_(node_freep) struct node *root = NULL;
+	/* Hostile input is bounded before it is walked: a manifest nests a
+	 * few levels and holds a few thousand values, never more. */
+	static const struct kiln_yaml_options opts = { "manifest", KILN_MANIFEST_MAX_NODES };
+	_cleanup_yaml_ struct kiln_yaml_node *root = NULL;
 	_cleanup_manifest_ struct kiln_manifest *m = NULL;
-	struct ctx c = { .file = path, .err = err };
+	_cleanup_yaml_walk_ struct kiln_yaml_walk c = KILN_YAML_WALK_INIT(path, err);
 	int rc;
 
 	if (!data)
@@ -1889,20 +1212,19 @@ struct kiln_manifest *kiln_manifest_parse(const char *path, const char *data, si
 			       KILN_MANIFEST_MAX_SIZE);
 		return NULL;
 	}
-	root = read_tree(path, data, len, err);
+	root = kiln_yaml_parse(path, data, len, &opts, err);
 	if (!root)
 		return NULL;
-	if (root->kind != NODE_MAPPING) {
+	if (root->kind != KILN_YAML_MAPPING) {
 		kiln_error_set(err, "%s:%u:%u: expected a mapping at the top level (kiln: 1, name: …), got %s",
-			       path, root->mark.line, root->mark.column, kind_name(root));
+			       path, root->line, root->column, kiln_yaml_node_kind(root));
 		return NULL;
 	}
 	m = kiln_xcalloc(1, sizeof(*m));
 	m->path = kiln_xstrdup(path);
-	rc = map_walk(&c, root, top_keys,
+	rc = kiln_yaml_walk_map(&c, root, top_keys,
 		      1u << TOP_KILN | 1u << TOP_NAME | 1u << TOP_SOURCES | 1u << TOP_PACKAGES,
 		      top_field, m);
-	ctx_release(&c);
 	if (rc < 0)
 		return NULL;
 	if (!m->architecture)

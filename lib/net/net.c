@@ -21,6 +21,7 @@
 #include "netlink.h"
 #include "process.h"
 #include "util.h"
+#include "values.h"
 
 #define ID_MAX 128
 #define PORTS_MAX 4096
@@ -1255,6 +1256,10 @@ int kiln_net_parse_mode(const char *text, enum kiln_net_mode *mode, const char *
 		*container = NULL;
 	if (!text)
 		return kiln_error_set(err, "network mode: none given");
+	/* One grammar with the manifest and the command line (values.h). */
+	if (kiln_values_network(text, strlen(text)))
+		return kiln_error_set(err, "network mode '%s': %s", text,
+				      kiln_values_network(text, strlen(text)));
 	if (strcmp(text, "bridge") == 0)
 		*mode = KILN_NET_BRIDGE;
 	else if (strcmp(text, "host") == 0)
@@ -1316,11 +1321,16 @@ int kiln_net_parse_port(const char *text, struct kiln_net_port *out, struct kiln
 {
 	char buf[64], *fields[4], *proto = "tcp", *slash;
 	size_t n = 0;
+	const char *why;
 
 	if (!text || !*text)
 		return kiln_error_set(err, "port mapping: empty");
 	if (strlen(text) >= sizeof(buf))
 		return kiln_error_set(err, "port mapping '%.40s…': too long", text);
+	/* One grammar with the manifest and the command line (values.h); the
+	 * fields are then read below. */
+	if ((why = kiln_values_publish(text, strlen(text), NULL, NULL, NULL, NULL)))
+		return kiln_error_set(err, "port mapping '%.64s' %s", text, why);
 	snprintf(buf, sizeof(buf), "%s", text);
 	slash = strchr(buf, '/');
 	if (slash) {

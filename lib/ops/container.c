@@ -32,6 +32,7 @@
 #include "rootfs.h"
 #include "runtime.h"
 #include "util.h"
+#include "values.h"
 
 /* The runtime `kiln run` uses without --runtime: kiln's own (lib/runtime). */
 #define DEFAULT_RUNTIME "kiln"
@@ -90,16 +91,7 @@ const char *kiln_container_status_name(enum kiln_container_status s)
 
 bool kiln_container_name_valid(const char *name)
 {
-	size_t n = strlen(name);
-	if (n == 0 || n > 64)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = name[i];
-		bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
-		if (!alnum && (i == 0 || (ch != '_' && ch != '.' && ch != '-')))
-			return false;
-	}
-	return true;
+	return kiln_values_name(name, strlen(name)) == NULL;
 }
 
 int kiln_container_parse_log_max(const char *text, int64_t *size, int *files, struct kiln_error *err)

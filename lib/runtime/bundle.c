@@ -1,4 +1,5 @@
 #include "bundle.h"
+#include "values.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -561,25 +562,10 @@ char *kiln_bundle_config_json(const struct kiln_bundle_spec *s, struct kiln_erro
 
 int kiln_bundle_parse_size(const char *text, int64_t *out, struct kiln_error *err)
 {
-	char *end;
-	unsigned long long v;
-	int shift = 0;
+	const char *why = kiln_values_size(text ? text : "", text ? strlen(text) : 0, out);
 
-	errno = 0;
-	if (!text || *text < '0' || *text > '9')
-		return kiln_error_set(err, "size '%s': expected a number with an optional k, m, g suffix", text ? text : "");
-	v = strtoull(text, &end, 10);
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	}
-	if (*end == 'b' || *end == 'B')
-		end++;
-	if (errno || *end || v == 0 || v > ((unsigned long long)INT64_MAX >> shift))
-		return kiln_error_set(err, "size '%s': expected a positive number with an optional k, m, g suffix", text);
-	*out = (int64_t)(v << shift);
+	if (why)
+		return kiln_error_set(err, "size '%s' %s", text ? text : "", why);
 	return 0;
 }
 

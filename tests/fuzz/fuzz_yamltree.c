@@ -9,7 +9,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct kiln_error err = { 0 };
-	struct kiln_yaml_node *root = kiln_yaml_parse("fuzz", (const char *)data, size, &err);
+	struct kiln_yaml_node *root = kiln_yaml_parse("fuzz", (const char *)data, size, NULL, &err);
 
 	if (root) {
 		(void)kiln_yaml_get(root, "packages");

@@ -321,7 +321,7 @@ TEST(order_and_sources)
 	CHECK_REFUSED_EDIT("suite: bookworm,", "suite: /abs,", "sources: bad suite");
 	CHECK_REFUSED_EDIT("release: sha256:" H2 "}", "release: md5:abc}", "sources: \"md5:abc\" is not sha256:HEX");
 	CHECK_REFUSED_EDIT("release: sha256:" H2 "}", "release: \"sha256:\"}", "is not sha256:HEX");
-	CHECK_REFUSED_EDIT(", release: sha256:" H2 "}", "}", "sources: missing \"release\"");
+	CHECK_REFUSED_EDIT(", release: sha256:" H2 "}", "}", "sources: missing required key \"release\"");
 	CHECK_REFUSED_EDIT("suite: bookworm,", "suite: bookworm, url: http://x,", "sources: unknown key \"url\"");
 	/* depends must name packages of the lock. */
 	CHECK_REFUSED_EDIT("depends: [libc6]", "depends: [libc7]",
@@ -333,7 +333,7 @@ TEST(bad_package_fields)
 	CHECK_REFUSED_EDIT("name: libc6\n", "name: LibC6\n", "kiln.lock:16:11: packages[1]: bad package name \"LibC6\"");
 	CHECK_REFUSED_EDIT("version: 2.36-9+deb12u10\n", "version: 2.36 9\n", "packages[1]: bad version \"2.36 9\"");
 	CHECK_REFUSED_EDIT("version: 2.36-9+deb12u10\n", "version: \"\"\n", "packages[1]: bad version \"\"");
-	CHECK_REFUSED_EDIT("version: 2.36-9+deb12u10\n", "version: [1]\n", "packages[1]: expected a scalar");
+	CHECK_REFUSED_EDIT("version: 2.36-9+deb12u10\n", "version: [1]\n", "packages[1]: expected a string");
 	CHECK_REFUSED_EDIT("architecture: all\n", "architecture: ../all\n", "packages[2]: bad architecture");
 	CHECK_REFUSED_EDIT("architecture: all\n", "architecture: \"\"\n", "packages[2]: bad architecture");
 	/* Hostile file names. */
@@ -356,25 +356,28 @@ TEST(bad_package_fields)
 	CHECK_REFUSED_EDIT("size: 2757936", "size: 0x10", "size \"0x10\" is not a number");
 	CHECK_REFUSED_EDIT("size: 2757936", "size: 18446744073709551616", "is not a number");
 	CHECK_REFUSED_EDIT("size: 2757936", "size: \"\"", "is not a number");
-	CHECK_REFUSED_EDIT("size: 2757936", "size: {}", "packages[1]: expected a scalar");
+	CHECK_REFUSED_EDIT("size: 2757936", "size: {}", "packages[1]: expected a string");
 	/* depends. */
 	CHECK_REFUSED_EDIT("depends: []", "depends: libc6", "packages[1]: expected a list");
-	CHECK_REFUSED_EDIT("depends: [libc6]", "depends: [[libc6]]", "packages[2]: expected a scalar");
+	CHECK_REFUSED_EDIT("depends: [libc6]", "depends: [[libc6]]", "packages[2]: expected a string");
 	CHECK_REFUSED_EDIT("depends: [libc6]", "depends: [\"Libc6\"]", "packages[2]: bad package name \"Libc6\"");
 	/* Unknown and missing keys. */
 	CHECK_REFUSED_EDIT("    size: 0\n", "    size: 0\n    extra: 1\n", "packages[2]: unknown key \"extra\"");
-	CHECK_REFUSED_EDIT("    size: 0\n", "", "packages[2]: missing \"size\"");
+	/* The schema walker shared with the manifest names a typo's key. */
+	CHECK_REFUSED_EDIT("kiln-lock: 1\n", "kiln-lock: 1\nsoruces: []\n",
+			   "lock: unknown key \"soruces\" (expected one of: kiln-lock, inputs, sources, packages); did you mean \"sources\"?");
+	CHECK_REFUSED_EDIT("    size: 0\n", "", "packages[2]: missing required key \"size\"");
 	CHECK_REFUSED_EDIT("  - name: libc6\n", "  - libc6\n  - name: libc6\n", "packages[1]: expected a mapping");
 }
 
 TEST(bad_top_level)
 {
-	CHECK_REFUSED("", "kiln.lock: empty file");
-	CHECK_REFUSED("# only a comment\n", "kiln.lock: empty file");
+	CHECK_REFUSED("", "kiln.lock:1:1: the lockfile is empty");
+	CHECK_REFUSED("# only a comment\n", "kiln.lock:1:1: the lockfile is empty");
 	CHECK_REFUSED("- a\n", "kiln.lock:1:1: lock: expected a mapping");
 	CHECK_REFUSED_EDIT("kiln-lock: 1\n", "kiln-lock: 2\n", "kiln.lock:2:12: kiln-lock: version \"2\" is not one this kiln reads (1)");
-	CHECK_REFUSED_EDIT("kiln-lock: 1\n", "kiln-lock: [1]\n", "kiln-lock: expected a scalar");
-	CHECK_REFUSED_EDIT("kiln-lock: 1\n", "", "lock: missing \"kiln-lock\"");
+	CHECK_REFUSED_EDIT("kiln-lock: 1\n", "kiln-lock: [1]\n", "kiln-lock: expected a string");
+	CHECK_REFUSED_EDIT("kiln-lock: 1\n", "", "lock: missing required key \"kiln-lock\"");
 	CHECK_REFUSED_EDIT("kiln-lock: 1\n", "kiln-lock: 1\nextra: 1\n", "kiln.lock:3:1: lock: unknown key \"extra\"");
 	CHECK_REFUSED_EDIT("kiln-lock: 1\n", "kiln-lock: 1\nkiln-lock: 1\n", "kiln.lock:3:1: duplicate key \"kiln-lock\"");
 	CHECK_REFUSED_EDIT("inputs: sha256:" H1, "inputs: nonsense", "kiln.lock:3:9: inputs: \"nonsense\" is not sha256:HEX");
@@ -386,8 +389,8 @@ TEST(bad_top_level)
 	CHECK_REFUSED("kiln-lock: 1\ninputs: sha256:" H1 "\nsources: []\npackages:\n",
 		      "packages: expected a list");
 	/* YAML features a lock never has are refused by the tree. */
-	CHECK_REFUSED_EDIT("name: libc6\n", "name: &a libc6\n", "anchors and aliases are not allowed");
-	CHECK_REFUSED_EDIT("depends: [libc6]", "depends: [*a]", "anchors and aliases are not allowed");
+	CHECK_REFUSED_EDIT("name: libc6\n", "name: &a libc6\n", "anchors (&name) are not allowed in a lockfile: found \"a\"");
+	CHECK_REFUSED_EDIT("depends: [libc6]", "depends: [*a]", "aliases (*name) are not allowed in a lockfile: found \"a\"");
 	CHECK_REFUSED_EDIT("name: libc6\n", "name: !!str libc6\n", "explicit tags are not allowed");
 	CHECK_REFUSED_EDIT("kiln-lock: 1\n", "kiln-lock: 1\n---\n", "YAML");
 	/* A NUL byte, raw or escaped. */
@@ -395,7 +398,7 @@ TEST(bad_top_level)
 	struct kiln_error err = { 0 };
 	CHECK(kiln_lock_parse("kiln.lock", nul, sizeof(nul) - 1, &err) == NULL);
 	CHECK_CONTAINS(err.message, "kiln.lock:");
-	CHECK_REFUSED_EDIT("name: libc6\n", "name: \"libc6\\0x\"\n", "NUL character in a value");
+	CHECK_REFUSED_EDIT("name: libc6\n", "name: \"libc6\\0x\"\n", "packages[1].name: \"libc6\\x00x\" contains a NUL byte");
 }
 
 TEST(crlf)
