@@ -120,10 +120,10 @@ int cmd_gc(int argc, char **argv, struct kiln_cli *cli)
 		if (!store)
 			return kiln_cli_fail(cli, &err);
 		if (kiln_gc_run(store, &opt, &res, &err) < 0) {
-			kiln_store_close(store);
+			kiln_store_free(store);
 			return kiln_cli_fail(cli, &err);
 		}
-		kiln_store_close(store);
+		kiln_store_free(store);
 	}
 	kiln_git_free(git);
 	if (cli->json) {

@@ -77,7 +77,7 @@ struct snap {
 
 struct log_ctx {
 	struct kiln_store *store;   /* NULL: no store yet, so no snapshots */
-	struct kiln_keyring ring;
+	struct kiln_sign_keyring ring;
 	bool have_ring;
 	const char *only_name;      /* -f: this manifest's name */
 	const char *hook_logs;      /* where `kiln hook` builds log, or NULL */
@@ -448,8 +448,8 @@ fail:
 out:
 	json_decref(out);
 	kiln_git_history_free(commits, n_commits);
-	kiln_store_close(c.store);
-	kiln_keyring_release(&c.ring);
+	kiln_store_free(c.store);
+	kiln_sign_keyring_release(&c.ring);
 	kiln_hook_location_release(&hook_loc);
 	kiln_git_free(git);
 	return rc;

@@ -281,9 +281,9 @@ out:
 		free(resolved_env[i]);
 	free(resolved_env);
 	kiln_container_release(&c);
-	kiln_container_root_close(root);
+	kiln_container_root_free(root);
 	kiln_snapref_release(&ref);
-	kiln_store_close(store);
+	kiln_store_free(store);
 	return rc;
 }
 
@@ -358,7 +358,7 @@ int cmd_ps(int argc, char **argv, struct kiln_cli *cli)
 		return kiln_cli_usage(cli, "unexpected argument '%s'", argv[optind]);
 	root = kiln_env_container_root_open(&err);
 	if (!root || kiln_container_list(root, &v, &n, &err) < 0) {
-		kiln_container_root_close(root);
+		kiln_container_root_free(root);
 		return kiln_cli_fail(cli, &err);
 	}
 	if (json) {
@@ -432,7 +432,7 @@ int cmd_ps(int argc, char **argv, struct kiln_cli *cli)
 		}
 	}
 	kiln_container_list_free(v, n);
-	kiln_container_root_close(root);
+	kiln_container_root_free(root);
 	return 0;
 }
 
@@ -472,14 +472,14 @@ int cmd_logs(int argc, char **argv, struct kiln_cli *cli)
 		return kiln_cli_usage(cli, "expected one CONTAINER");
 	root = kiln_env_container_root_open(&err);
 	if (!root || kiln_container_find(root, argv[optind], &c, &err) < 0) {
-		kiln_container_root_close(root);
+		kiln_container_root_free(root);
 		return kiln_cli_fail(cli, &err);
 	}
 	fflush(stdout);
 	if (kiln_container_logs(root, &c, follow, 1, &err) < 0)
 		rc = kiln_cli_fail(cli, &err);
 	kiln_container_release(&c);
-	kiln_container_root_close(root);
+	kiln_container_root_free(root);
 	return rc;
 }
 
@@ -506,7 +506,7 @@ static int each_container(struct kiln_cli *cli, char **names, int n, container_a
 			printf("%s\n", names[i]);
 		kiln_container_release(&c);
 	}
-	kiln_container_root_close(root);
+	kiln_container_root_free(root);
 	return rc;
 }
 
@@ -631,7 +631,7 @@ int cmd_exec(int argc, char **argv, struct kiln_cli *cli)
 		return kiln_cli_fail(cli, &err);
 	root = kiln_env_container_root_open(&err);
 	if (!root || kiln_container_find(root, argv[optind], &c, &err) < 0) {
-		kiln_container_root_close(root);
+		kiln_container_root_free(root);
 		return kiln_cli_fail(cli, &err);
 	}
 	fflush(stdout);
@@ -640,6 +640,6 @@ int cmd_exec(int argc, char **argv, struct kiln_cli *cli)
 	else
 		rc = code;
 	kiln_container_release(&c);
-	kiln_container_root_close(root);
+	kiln_container_root_free(root);
 	return rc;
 }

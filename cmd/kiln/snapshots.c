@@ -31,7 +31,7 @@ int kiln_cli_snapshots_open(const struct kiln_cli *cli, struct kiln_cli_snapshot
 
 void kiln_cli_snapshots_close(struct kiln_cli_snapshots *s)
 {
-	kiln_store_close(s->store);
+	kiln_store_free(s->store);
 	kiln_git_free(s->git);
 	free(s->store_dir);
 	free(s->default_name);

@@ -50,7 +50,7 @@ static void verify_help(void)
 /* What verify and audit both need: the snapshots and the trusted keys. */
 struct snap_context {
 	struct kiln_cli_snapshots snaps;
-	struct kiln_keyring ring;
+	struct kiln_sign_keyring ring;
 };
 
 static int open_context(struct kiln_cli *cli, const char *const *pubs, size_t n_pubs, bool need_git,
@@ -69,7 +69,7 @@ static int open_context(struct kiln_cli *cli, const char *const *pubs, size_t n_
 
 static void close_context(struct snap_context *ctx)
 {
-	kiln_keyring_release(&ctx->ring);
+	kiln_sign_keyring_release(&ctx->ring);
 	kiln_cli_snapshots_close(&ctx->snaps);
 }
 

@@ -36,7 +36,7 @@ static void control_release(struct kiln_deb_control *c)
 	memset(c, 0, sizeof(*c));
 }
 
-void kiln_deb_close(struct kiln_deb *deb)
+void kiln_deb_free(struct kiln_deb *deb)
 {
 	if (!deb)
 		return;
@@ -503,11 +503,11 @@ struct kiln_deb *kiln_deb_open_file(const char *path, const char *name,
 
 	if (archive_read_open_filename(deb->outer, path, 1 << 16) != ARCHIVE_OK) {
 		kiln_error_set(err, "open '%s': %s", path, archive_error_string(deb->outer));
-		kiln_deb_close(deb);
+		kiln_deb_free(deb);
 		return NULL;
 	}
 	if (read_head(deb, opts, err) < 0) {
-		kiln_deb_close(deb);
+		kiln_deb_free(deb);
 		return NULL;
 	}
 	return deb;
@@ -521,11 +521,11 @@ struct kiln_deb *kiln_deb_open_memory(const void *data, size_t len, const char *
 
 	if (archive_read_open_memory(deb->outer, data, len) != ARCHIVE_OK) {
 		kiln_error_set(err, "'%s': %s", deb->name, archive_error_string(deb->outer));
-		kiln_deb_close(deb);
+		kiln_deb_free(deb);
 		return NULL;
 	}
 	if (read_head(deb, opts, err) < 0) {
-		kiln_deb_close(deb);
+		kiln_deb_free(deb);
 		return NULL;
 	}
 	return deb;

@@ -10,7 +10,7 @@
  *   deb = kiln_deb_open_file(path, NULL, &opts, err);   reads, checks control
  *   kiln_deb_control(deb)->package ...
  *   kiln_deb_read_data(deb, callback, ctx, err);  each data.tar entry
- *   kiln_deb_close(deb);
+ *   kiln_deb_free(deb);
  *
  * Everything in a .deb is untrusted.  Data entries are refused (with an
  * error naming the .deb and the entry) when their path is absolute, has a
@@ -89,7 +89,7 @@ struct kiln_deb;
 struct kiln_deb *kiln_deb_open_file(const char *path, const char *name,
 				    const struct kiln_deb_options *opts, struct kiln_error *err);
 
-/* The same from a buffer, which must stay valid until kiln_deb_close(). */
+/* The same from a buffer, which must stay valid until kiln_deb_free(). */
 struct kiln_deb *kiln_deb_open_memory(const void *data, size_t len, const char *name,
 				      const struct kiln_deb_options *opts,
 				      struct kiln_error *err);
@@ -118,7 +118,7 @@ int kiln_deb_read_data(struct kiln_deb *deb, kiln_deb_entry_fn fn, void *ctx,
 ssize_t kiln_deb_entry_read(const struct kiln_deb_entry *entry, void *buf, size_t len,
 			    struct kiln_error *err);
 
-void kiln_deb_close(struct kiln_deb *deb);
+void kiln_deb_free(struct kiln_deb *deb);
 
 /* The same .deb with its data.tar member stored uncompressed (and every
  * other member as it was), in a malloc'd buffer: decompressing is the
@@ -132,7 +132,7 @@ void *kiln_deb_expand(const void *data, size_t len, uint64_t max_data, size_t *o
 static inline void kiln_deb_closep(struct kiln_deb **deb)
 {
 	if (*deb)
-		kiln_deb_close(*deb);
+		kiln_deb_free(*deb);
 }
 #define _cleanup_deb_ __attribute__((cleanup(kiln_deb_closep)))
 

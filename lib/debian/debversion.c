@@ -270,7 +270,7 @@ static bool is_lower_alnum(char c)
 	return (c >= 'a' && c <= 'z') || is_digit(c);
 }
 
-bool kiln_package_name_valid(const char *name, size_t len)
+bool kiln_debversion_package_name_valid(const char *name, size_t len)
 {
 	if (len < 2 || !is_lower_alnum(name[0]))
 		return false;
@@ -305,7 +305,7 @@ bool kiln_debversion_satisfies(const char *v, size_t vlen, enum kiln_relation re
 	return true;
 }
 
-const char *kiln_relation_str(enum kiln_relation rel)
+const char *kiln_debversion_relation_str(enum kiln_relation rel)
 {
 	switch (rel) {
 	case KILN_REL_LT:

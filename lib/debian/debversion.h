@@ -36,7 +36,7 @@ bool kiln_debversion_valid(const char *s, size_t len, const char **why);
 
 /* Is name[0..len) a valid Debian package name: at least 2 characters of
  * [a-z0-9+.-], starting with a letter or digit (Debian Policy 5.6.7)? */
-bool kiln_package_name_valid(const char *name, size_t len);
+bool kiln_debversion_package_name_valid(const char *name, size_t len);
 
 /* Version relations as in Depends: "<<", "<=", "=", ">=", ">>". */
 enum kiln_relation {
@@ -53,6 +53,6 @@ bool kiln_debversion_satisfies(const char *v, size_t vlen, enum kiln_relation re
 			       const char *want, size_t wantlen);
 
 /* The relation's spelling ("<<", …; "" for ANY). */
-const char *kiln_relation_str(enum kiln_relation rel);
+const char *kiln_debversion_relation_str(enum kiln_relation rel);
 
 #endif

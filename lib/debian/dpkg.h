@@ -3,7 +3,7 @@
  * kiln never runs dpkg (docs/building.md), yet `dpkg -l`, `dpkg -S` and
  * security scanners must see what is installed.  This module knows the
  * files dpkg would have left in /var/lib/dpkg on Debian 12 (their text;
- * kiln_tree_add_dpkg_status in layer.h puts them into an image):
+ * kiln_layer_tree_add_dpkg_status in layer.h puts them into an image):
  *
  *   status               one paragraph per package: its control fields with
  *                        "Status: install ok installed" after Package and
@@ -25,8 +25,8 @@
 
 #include "error.h"
 
-/* What the database records about one package; kiln_tree_add_deb (layer.h)
- * fills it and kiln_tree_add_dpkg_status puts the database into an image. */
+/* What the database records about one package; kiln_layer_tree_add_deb (layer.h)
+ * fills it and kiln_layer_tree_add_dpkg_status puts the database into an image. */
 struct kiln_dpkg_package {
 	char *package, *version, *architecture;
 	char *multi_arch;          /* NULL when absent */

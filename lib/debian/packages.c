@@ -18,7 +18,7 @@ struct loaded_file {
 	char *label;
 };
 
-struct kiln_pkgindex {
+struct kiln_packages {
 	char *architecture;
 	struct kiln_pkg *pkgs; size_t n_pkgs, alloc_pkgs;
 	struct kiln_provide *provides; size_t n_provides, alloc_provides;
@@ -33,14 +33,14 @@ static bool slice_same(struct kiln_slice a, const char *b, size_t blen)
 	return a.len == blen && memcmp(a.ptr, b, blen) == 0;
 }
 
-struct kiln_pkgindex *kiln_pkgindex_new(const char *architecture)
+struct kiln_packages *kiln_packages_new(const char *architecture)
 {
-	struct kiln_pkgindex *idx = kiln_xcalloc(1, sizeof(*idx));
+	struct kiln_packages *idx = kiln_xcalloc(1, sizeof(*idx));
 	idx->architecture = kiln_xstrdup(architecture);
 	return idx;
 }
 
-void kiln_pkgindex_free(struct kiln_pkgindex *idx)
+void kiln_packages_free(struct kiln_packages *idx)
 {
 	if (!idx)
 		return;
@@ -62,8 +62,8 @@ void kiln_pkgindex_free(struct kiln_pkgindex *idx)
 
 /* Tables keep a load factor under 1/2; they grow by rehashing. */
 static void table_rehash(uint32_t **slots, size_t *cap, size_t want,
-			 struct kiln_slice (*key_of)(const struct kiln_pkgindex *, uint32_t),
-			 const struct kiln_pkgindex *idx)
+			 struct kiln_slice (*key_of)(const struct kiln_packages *, uint32_t),
+			 const struct kiln_packages *idx)
 {
 	size_t ncap = *cap ? *cap : 1024;
 	uint32_t *old = *slots;
@@ -88,20 +88,20 @@ static void table_rehash(uint32_t **slots, size_t *cap, size_t want,
 	free(old);
 }
 
-static struct kiln_slice pkg_key(const struct kiln_pkgindex *idx, uint32_t i)
+static struct kiln_slice pkg_key(const struct kiln_packages *idx, uint32_t i)
 {
 	return idx->pkgs[i].name;
 }
 
-static struct kiln_slice provide_key(const struct kiln_pkgindex *idx, uint32_t i)
+static struct kiln_slice provide_key(const struct kiln_packages *idx, uint32_t i)
 {
 	return idx->provides[i].name;
 }
 
 /* Find the slot for name: the slot holding it, or the empty one to use. */
 static size_t table_find(const uint32_t *slots, size_t cap, const char *name, size_t len,
-			 struct kiln_slice (*key_of)(const struct kiln_pkgindex *, uint32_t),
-			 const struct kiln_pkgindex *idx)
+			 struct kiln_slice (*key_of)(const struct kiln_packages *, uint32_t),
+			 const struct kiln_packages *idx)
 {
 	size_t s = kiln_hash_fnv1a(name, len) & (cap - 1);
 	while (slots[s] != KILN_PKG_NONE) {
@@ -112,43 +112,43 @@ static size_t table_find(const uint32_t *slots, size_t cap, const char *name, si
 	return s;
 }
 
-uint32_t kiln_pkgindex_lookup(const struct kiln_pkgindex *idx, const char *name, size_t len)
+uint32_t kiln_packages_lookup(const struct kiln_packages *idx, const char *name, size_t len)
 {
 	if (!idx->name_cap)
 		return KILN_PKG_NONE;
 	return idx->name_slots[table_find(idx->name_slots, idx->name_cap, name, len, pkg_key, idx)];
 }
 
-uint32_t kiln_pkgindex_providers(const struct kiln_pkgindex *idx, const char *name, size_t len)
+uint32_t kiln_packages_providers(const struct kiln_packages *idx, const char *name, size_t len)
 {
 	if (!idx->prov_cap)
 		return KILN_PKG_NONE;
 	return idx->prov_slots[table_find(idx->prov_slots, idx->prov_cap, name, len, provide_key, idx)];
 }
 
-size_t kiln_pkgindex_count(const struct kiln_pkgindex *idx)
+size_t kiln_packages_count(const struct kiln_packages *idx)
 {
 	return idx->n_pkgs;
 }
 
-const struct kiln_pkg *kiln_pkgindex_get(const struct kiln_pkgindex *idx, uint32_t i)
+const struct kiln_pkg *kiln_packages_get(const struct kiln_packages *idx, uint32_t i)
 {
 	return &idx->pkgs[i];
 }
 
-const struct kiln_provide *kiln_pkgindex_provide(const struct kiln_pkgindex *idx, uint32_t i)
+const struct kiln_provide *kiln_packages_provide(const struct kiln_packages *idx, uint32_t i)
 {
 	return &idx->provides[i];
 }
 
-const char *kiln_pkgindex_file_label(const struct kiln_pkgindex *idx, uint32_t file)
+const char *kiln_packages_file_label(const struct kiln_packages *idx, uint32_t file)
 {
 	return file < idx->n_files ? idx->files[file].label : "?";
 }
 
 /* Append to the end of a same-name chain so index order (and so source
  * order) is kept when walking it. */
-static void index_name(struct kiln_pkgindex *idx, uint32_t i)
+static void index_name(struct kiln_packages *idx, uint32_t i)
 {
 	size_t s;
 	struct kiln_slice name = idx->pkgs[i].name;
@@ -167,7 +167,7 @@ static void index_name(struct kiln_pkgindex *idx, uint32_t i)
 	idx->pkgs[j].next_same_name = i;
 }
 
-static int index_provides(struct kiln_pkgindex *idx, uint32_t i, struct kiln_error *err)
+static int index_provides(struct kiln_packages *idx, uint32_t i, struct kiln_error *err)
 {
 	struct kiln_deps deps = KILN_DEPS_INIT;
 
@@ -228,7 +228,7 @@ static bool filename_is_safe(struct kiln_slice f)
 }
 
 /* Check a finished stanza and keep it when it is for our architecture. */
-static int stanza_finish(struct kiln_pkgindex *idx, struct kiln_pkg *p, const char *label,
+static int stanza_finish(struct kiln_packages *idx, struct kiln_pkg *p, const char *label,
 			 struct kiln_error *err)
 {
 	const char *why = NULL;
@@ -236,7 +236,7 @@ static int stanza_finish(struct kiln_pkgindex *idx, struct kiln_pkg *p, const ch
 
 	if (!p->name.ptr)
 		return kiln_error_set(err, "%s:%u: stanza without a Package field", label, p->line);
-	if (!kiln_package_name_valid(p->name.ptr, p->name.len))
+	if (!kiln_debversion_package_name_valid(p->name.ptr, p->name.len))
 		return kiln_error_set(err, "%s:%u: bad package name \"%.*s\"", label, p->line,
 				      (int)(p->name.len > 100 ? 100 : p->name.len), p->name.ptr);
 	if (!p->version.ptr || !kiln_debversion_valid(p->version.ptr, p->version.len, &why))
@@ -269,7 +269,7 @@ static int stanza_finish(struct kiln_pkgindex *idx, struct kiln_pkg *p, const ch
 	return 0;
 }
 
-static int index_text(struct kiln_pkgindex *idx, uint32_t file, uint32_t origin,
+static int index_text(struct kiln_packages *idx, uint32_t file, uint32_t origin,
 		      struct kiln_error *err)
 {
 	const struct loaded_file *lf = &idx->files[file];
@@ -353,7 +353,7 @@ static int index_text(struct kiln_pkgindex *idx, uint32_t file, uint32_t origin,
 	}
 }
 
-static uint32_t add_loaded(struct kiln_pkgindex *idx, char *data, size_t len, bool mapped,
+static uint32_t add_loaded(struct kiln_packages *idx, char *data, size_t len, bool mapped,
 			   const char *label)
 {
 	kiln_xgrow(&idx->files, &idx->alloc_files, idx->n_files + 1, sizeof(*idx->files));
@@ -361,7 +361,7 @@ static uint32_t add_loaded(struct kiln_pkgindex *idx, char *data, size_t len, bo
 	return (uint32_t)idx->n_files++;
 }
 
-int kiln_pkgindex_add_file(struct kiln_pkgindex *idx, const char *path, const char *label,
+int kiln_packages_add_file(struct kiln_packages *idx, const char *path, const char *label,
 			   uint32_t origin, struct kiln_error *err)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -373,7 +373,7 @@ int kiln_pkgindex_add_file(struct kiln_pkgindex *idx, const char *path, const ch
 	if (fstat(fd, &st) < 0)
 		return kiln_error_errno(err, errno, "stat '%s'", path);
 	if (st.st_size == 0)
-		return kiln_pkgindex_add_buffer(idx, "", 0, label, origin, err);
+		return kiln_packages_add_buffer(idx, "", 0, label, origin, err);
 	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (map == MAP_FAILED)
 		return kiln_error_errno(err, errno, "map '%s'", path);
@@ -381,7 +381,7 @@ int kiln_pkgindex_add_file(struct kiln_pkgindex *idx, const char *path, const ch
 	return index_text(idx, add_loaded(idx, map, (size_t)st.st_size, true, label), origin, err);
 }
 
-int kiln_pkgindex_add_buffer(struct kiln_pkgindex *idx, const char *data, size_t len,
+int kiln_packages_add_buffer(struct kiln_packages *idx, const char *data, size_t len,
 			     const char *label, uint32_t origin, struct kiln_error *err)
 {
 	char *copy = kiln_xmalloc(len + 1);

@@ -21,7 +21,7 @@ struct kiln_pkg {
 	struct kiln_slice depends, pre_depends, provides, conflicts, breaks;
 	struct kiln_slice filename, sha256;
 	uint64_t size;
-	uint32_t origin;          /* the `origin` given to kiln_pkgindex_add_file */
+	uint32_t origin;          /* the `origin` given to kiln_packages_add_file */
 	uint32_t file;            /* which loaded file (for messages) */
 	uint32_t line;            /* line of the stanza in that file */
 	uint32_t next_same_name;  /* chain of packages with this name */
@@ -35,29 +35,29 @@ struct kiln_provide {
 	uint32_t next;             /* chain of providers of this name */
 };
 
-struct kiln_pkgindex;
+struct kiln_packages;
 
-struct kiln_pkgindex *kiln_pkgindex_new(const char *architecture);
-void kiln_pkgindex_free(struct kiln_pkgindex *idx);
+struct kiln_packages *kiln_packages_new(const char *architecture);
+void kiln_packages_free(struct kiln_packages *idx);
 
 /* Map and index the Packages file at path.  origin is the caller's tag for
  * where the file came from (the source's position in the manifest); label
  * names the file in messages.  Malformed stanzas are errors naming label:line. */
-int kiln_pkgindex_add_file(struct kiln_pkgindex *idx, const char *path, const char *label,
+int kiln_packages_add_file(struct kiln_packages *idx, const char *path, const char *label,
 			   uint32_t origin, struct kiln_error *err);
 /* The same for bytes in memory (copied); used by tests and fuzzers. */
-int kiln_pkgindex_add_buffer(struct kiln_pkgindex *idx, const char *data, size_t len,
+int kiln_packages_add_buffer(struct kiln_packages *idx, const char *data, size_t len,
 			     const char *label, uint32_t origin, struct kiln_error *err);
 
-size_t kiln_pkgindex_count(const struct kiln_pkgindex *idx);
-const struct kiln_pkg *kiln_pkgindex_get(const struct kiln_pkgindex *idx, uint32_t i);
-const char *kiln_pkgindex_file_label(const struct kiln_pkgindex *idx, uint32_t file);
+size_t kiln_packages_count(const struct kiln_packages *idx);
+const struct kiln_pkg *kiln_packages_get(const struct kiln_packages *idx, uint32_t i);
+const char *kiln_packages_file_label(const struct kiln_packages *idx, uint32_t file);
 
 /* First package named name (then follow next_same_name), or KILN_PKG_NONE. */
-uint32_t kiln_pkgindex_lookup(const struct kiln_pkgindex *idx, const char *name, size_t len);
+uint32_t kiln_packages_lookup(const struct kiln_packages *idx, const char *name, size_t len);
 /* First Provides entry offering name (then follow ->next), or KILN_PKG_NONE. */
-uint32_t kiln_pkgindex_providers(const struct kiln_pkgindex *idx, const char *name, size_t len);
-const struct kiln_provide *kiln_pkgindex_provide(const struct kiln_pkgindex *idx, uint32_t i);
+uint32_t kiln_packages_providers(const struct kiln_packages *idx, const char *name, size_t len);
+const struct kiln_provide *kiln_packages_provide(const struct kiln_packages *idx, uint32_t i);
 
 /* A relation in a Depends-style field: NAME[:ARCH] [(REL VERSION)]. */
 struct kiln_dep_atom {

@@ -16,7 +16,7 @@ struct chosen_map {
 
 struct state {
 	const struct kiln_resolve_request *req;
-	const struct kiln_pkgindex *idx;
+	const struct kiln_packages *idx;
 	struct chosen_map chosen;
 	uint32_t *order; size_t n_order, alloc_order;   /* chosen, in the order taken */
 	uint32_t *parent;           /* per order position: order position of who pulled it, or NONE */
@@ -38,7 +38,7 @@ struct state {
 
 static const struct kiln_pkg *P(const struct state *s, uint32_t i)
 {
-	return kiln_pkgindex_get(s->idx, i);
+	return kiln_packages_get(s->idx, i);
 }
 
 static size_t map_slot(const struct state *s, const char *name, size_t len)
@@ -125,9 +125,9 @@ static bool pkg_satisfies(const struct state *s, uint32_t pkg, const struct kiln
 
 	if (p->name.len == a->name.len && memcmp(p->name.ptr, a->name.ptr, a->name.len) == 0)
 		return version_fits(p->version, a);
-	for (uint32_t pv = kiln_pkgindex_providers(s->idx, a->name.ptr, a->name.len);
-	     pv != KILN_PKG_NONE; pv = kiln_pkgindex_provide(s->idx, pv)->next) {
-		const struct kiln_provide *pr = kiln_pkgindex_provide(s->idx, pv);
+	for (uint32_t pv = kiln_packages_providers(s->idx, a->name.ptr, a->name.len);
+	     pv != KILN_PKG_NONE; pv = kiln_packages_provide(s->idx, pv)->next) {
+		const struct kiln_provide *pr = kiln_packages_provide(s->idx, pv);
 		if (pr->pkg != pkg)
 			continue;
 		if (a->rel == KILN_REL_ANY)
@@ -149,9 +149,9 @@ static uint32_t chosen_satisfier(const struct state *s, const struct kiln_dep_at
 	c = chosen_get(s, a->name.ptr, a->name.len);
 	if (c != KILN_PKG_NONE && version_fits(P(s, c)->version, a))
 		return c;
-	for (uint32_t pv = kiln_pkgindex_providers(s->idx, a->name.ptr, a->name.len);
-	     pv != KILN_PKG_NONE; pv = kiln_pkgindex_provide(s->idx, pv)->next) {
-		const struct kiln_provide *pr = kiln_pkgindex_provide(s->idx, pv);
+	for (uint32_t pv = kiln_packages_providers(s->idx, a->name.ptr, a->name.len);
+	     pv != KILN_PKG_NONE; pv = kiln_packages_provide(s->idx, pv)->next) {
+		const struct kiln_provide *pr = kiln_packages_provide(s->idx, pv);
 		const struct kiln_pkg *q = P(s, pr->pkg);
 		if (chosen_get(s, q->name.ptr, q->name.len) != pr->pkg)
 			continue;
@@ -260,7 +260,7 @@ static void describe_atom(struct kiln_buf *b, const struct kiln_dep_atom *a)
 	if (a->arch_qualifier.len)
 		kiln_buf_printf(b, ":%.*s", (int)a->arch_qualifier.len, a->arch_qualifier.ptr);
 	if (a->rel != KILN_REL_ANY)
-		kiln_buf_printf(b, " (%s %.*s)", kiln_relation_str(a->rel), (int)a->version.len,
+		kiln_buf_printf(b, " (%s %.*s)", kiln_debversion_relation_str(a->rel), (int)a->version.len,
 				a->version.ptr);
 }
 
@@ -269,7 +269,7 @@ static void describe_versions(const struct state *s, struct kiln_buf *b, const c
 			      size_t len)
 {
 	size_t n = 0;
-	for (uint32_t i = kiln_pkgindex_lookup(s->idx, name, len); i != KILN_PKG_NONE;
+	for (uint32_t i = kiln_packages_lookup(s->idx, name, len); i != KILN_PKG_NONE;
 	     i = P(s, i)->next_same_name) {
 		const struct kiln_pkg *p = P(s, i);
 		const char *src = p->origin < s->req->n_origins ? s->req->origin_names[p->origin] : "?";
@@ -295,17 +295,17 @@ static void describe_providers(const struct state *s, struct kiln_buf *b, const 
 {
 	size_t n = 0;
 
-	for (uint32_t pv = kiln_pkgindex_providers(s->idx, a->name.ptr, a->name.len);
-	     pv != KILN_PKG_NONE; pv = kiln_pkgindex_provide(s->idx, pv)->next) {
-		const struct kiln_provide *pr = kiln_pkgindex_provide(s->idx, pv);
+	for (uint32_t pv = kiln_packages_providers(s->idx, a->name.ptr, a->name.len);
+	     pv != KILN_PKG_NONE; pv = kiln_packages_provide(s->idx, pv)->next) {
+		const struct kiln_provide *pr = kiln_packages_provide(s->idx, pv);
 		const struct kiln_pkg *q = P(s, pr->pkg);
 		bool seen = false;
 
 		if (!(a->rel == KILN_REL_ANY || (pr->version.len && version_fits(pr->version, a))))
 			continue;
-		for (uint32_t pw = kiln_pkgindex_providers(s->idx, a->name.ptr, a->name.len); pw != pv;
-		     pw = kiln_pkgindex_provide(s->idx, pw)->next)
-			if (same_name(s, kiln_pkgindex_provide(s->idx, pw)->pkg, pr->pkg))
+		for (uint32_t pw = kiln_packages_providers(s->idx, a->name.ptr, a->name.len); pw != pv;
+		     pw = kiln_packages_provide(s->idx, pw)->next)
+			if (same_name(s, kiln_packages_provide(s->idx, pw)->pkg, pr->pkg))
 				seen = true;
 		if (seen)
 			continue;
@@ -378,7 +378,7 @@ static uint32_t pick_for_atom(struct state *s, const struct kiln_dep_atom *a, st
 		if (!find_pin(s->req->pins, s->req->n_pins, h->name.ptr, h->name.len) &&
 		    s->revise == KILN_PKG_NONE) {
 			/* Only revise if some other version would fit. */
-			for (uint32_t i = kiln_pkgindex_lookup(s->idx, a->name.ptr, a->name.len);
+			for (uint32_t i = kiln_packages_lookup(s->idx, a->name.ptr, a->name.len);
 			     i != KILN_PKG_NONE; i = P(s, i)->next_same_name)
 				if (version_fits(P(s, i)->version, a) && !is_banned(s, i)) {
 					s->revise = have;
@@ -389,8 +389,8 @@ static uint32_t pick_for_atom(struct state *s, const struct kiln_dep_atom *a, st
 	}
 	/* Two passes: real packages of the name, then providers. */
 	for (int pass = 0; pass < 2 && best == KILN_PKG_NONE; pass++) {
-		uint32_t it = pass == 0 ? kiln_pkgindex_lookup(s->idx, a->name.ptr, a->name.len)
-					: kiln_pkgindex_providers(s->idx, a->name.ptr, a->name.len);
+		uint32_t it = pass == 0 ? kiln_packages_lookup(s->idx, a->name.ptr, a->name.len)
+					: kiln_packages_providers(s->idx, a->name.ptr, a->name.len);
 		while (it != KILN_PKG_NONE) {
 			uint32_t cand;
 			bool fits;
@@ -400,7 +400,7 @@ static uint32_t pick_for_atom(struct state *s, const struct kiln_dep_atom *a, st
 				any_real = true;
 				it = P(s, it)->next_same_name;
 			} else {
-				const struct kiln_provide *pr = kiln_pkgindex_provide(s->idx, it);
+				const struct kiln_provide *pr = kiln_packages_provide(s->idx, it);
 				cand = pr->pkg;
 				fits = a->rel == KILN_REL_ANY || (pr->version.len && version_fits(pr->version, a));
 				it = pr->next;
@@ -445,7 +445,7 @@ static uint32_t pick_for_atom(struct state *s, const struct kiln_dep_atom *a, st
 	} else if (any_real) {
 		kiln_buf_printf(&s->why, "; %.*s has ", (int)a->name.len, a->name.ptr);
 		describe_versions(s, &s->why, a->name.ptr, a->name.len);
-	} else if (kiln_pkgindex_providers(s->idx, a->name.ptr, a->name.len) != KILN_PKG_NONE) {
+	} else if (kiln_packages_providers(s->idx, a->name.ptr, a->name.len) != KILN_PKG_NONE) {
 		kiln_buf_printf(&s->why, "; no provider of %.*s fits", (int)a->name.len, a->name.ptr);
 	} else {
 		kiln_buf_printf(&s->why, "; no source has a package %.*s", (int)a->name.len, a->name.ptr);
@@ -561,23 +561,23 @@ static int choose_pins(struct state *s, struct kiln_error *err)
 		size_t len = strlen(pin->name);
 		uint32_t found = KILN_PKG_NONE;
 
-		for (uint32_t it = kiln_pkgindex_lookup(s->idx, pin->name, len); it != KILN_PKG_NONE;
+		for (uint32_t it = kiln_packages_lookup(s->idx, pin->name, len); it != KILN_PKG_NONE;
 		     it = P(s, it)->next_same_name)
 			if (same_version(P(s, it), pin->version) &&
 			    (found == KILN_PKG_NONE || P(s, it)->origin < P(s, found)->origin))
 				found = it;
 		if (found == KILN_PKG_NONE) {
 			struct kiln_buf b = KILN_BUF_INIT;
-			if (kiln_pkgindex_lookup(s->idx, pin->name, len) != KILN_PKG_NONE) {
+			if (kiln_packages_lookup(s->idx, pin->name, len) != KILN_PKG_NONE) {
 				describe_versions(s, &b, pin->name, len);
 				kiln_error_set(err, "%s%spackages.%s: version \"%s\" is in no source; "
 					       "available: %s", pin->where ? pin->where : "",
 					       pin->where ? ": " : "", pin->name, pin->version, b.data);
-			} else if (kiln_pkgindex_providers(s->idx, pin->name, len) != KILN_PKG_NONE) {
+			} else if (kiln_packages_providers(s->idx, pin->name, len) != KILN_PKG_NONE) {
 				size_t n = 0;
-				for (uint32_t pv = kiln_pkgindex_providers(s->idx, pin->name, len);
-				     pv != KILN_PKG_NONE && n < 10; pv = kiln_pkgindex_provide(s->idx, pv)->next, n++) {
-					const struct kiln_pkg *q = P(s, kiln_pkgindex_provide(s->idx, pv)->pkg);
+				for (uint32_t pv = kiln_packages_providers(s->idx, pin->name, len);
+				     pv != KILN_PKG_NONE && n < 10; pv = kiln_packages_provide(s->idx, pv)->next, n++) {
+					const struct kiln_pkg *q = P(s, kiln_packages_provide(s->idx, pv)->pkg);
 					kiln_buf_printf(&b, "%s%.*s", n ? ", " : "", (int)q->name.len, q->name.ptr);
 				}
 				kiln_error_set(err, "%s%spackages.%s: a virtual package; pin one of its "

@@ -25,7 +25,7 @@ struct kiln_resolve_pin {
 };
 
 struct kiln_resolve_request {
-	const struct kiln_pkgindex *index;
+	const struct kiln_packages *index;
 	const char *architecture;
 	const struct kiln_resolve_pin *pins; size_t n_pins;
 	const struct kiln_resolve_pin *prefer; size_t n_prefer;

@@ -339,7 +339,7 @@ static int read_package(struct reader *r, const struct kiln_yaml_node *n, struct
 	    !(p->filename = scalar(r, n, "filename", what)) ||
 	    !(p->sha256 = scalar(r, n, "sha256", what)))
 		return -1;
-	if (!kiln_package_name_valid(p->name, strlen(p->name)))
+	if (!kiln_debversion_package_name_valid(p->name, strlen(p->name)))
 		return bad(r, kiln_yaml_get(n, "name"), what, "bad package name \"%s\"", p->name);
 	if (!kiln_debversion_valid(p->version, strlen(p->version), NULL))
 		return bad(r, kiln_yaml_get(n, "version"), what, "bad version \"%s\"", p->version);
@@ -365,7 +365,7 @@ static int read_package(struct reader *r, const struct kiln_yaml_node *n, struct
 	for (size_t k = 0; k < deps->n_items; k++) {
 		if (expect_kind(r, deps->items[k], KILN_YAML_SCALAR, what) < 0)
 			return -1;
-		if (!kiln_package_name_valid(deps->items[k]->value, deps->items[k]->value_len))
+		if (!kiln_debversion_package_name_valid(deps->items[k]->value, deps->items[k]->value_len))
 			return bad(r, deps->items[k], what, "bad package name \"%s\"", deps->items[k]->value);
 		p->depends[p->n_depends++] = kiln_xstrdup(deps->items[k]->value);
 	}

@@ -753,7 +753,7 @@ static int parse_sources(struct kiln_yaml_walk *c, const struct kiln_yaml_node *
 
 static const char *rule_package_name(const char *s, size_t len)
 {
-	return kiln_package_name_valid(s, len)
+	return kiln_debversion_package_name_valid(s, len)
 		       ? NULL
 		       : "Debian package names are at least 2 characters of a-z, 0-9, '+', '-' and '.', starting with a letter or digit";
 }

@@ -283,7 +283,7 @@ static int read_entry(struct archive *a, struct archive_entry *ae, const char *p
 	return 0;
 }
 
-void kiln_fslist_release(struct kiln_fslist *l)
+void kiln_imagefs_list_release(struct kiln_imagefs_list *l)
 {
 	if (!l)
 		return;
@@ -295,7 +295,7 @@ void kiln_fslist_release(struct kiln_fslist *l)
 
 /* Read the tar; label starts every message. */
 static int read_tar(struct archive *a, const char *label, const char *const *keep_paths,
-		    struct kiln_fslist *out, struct kiln_error *err)
+		    struct kiln_imagefs_list *out, struct kiln_error *err)
 {
 	uint64_t budget = KILN_IMAGEFS_MAX_BYTES;
 	_cleanup_free_ char *block = kiln_xmalloc(IMAGEFS_BLOCK);
@@ -342,7 +342,7 @@ static int read_tar(struct archive *a, const char *label, const char *const *kee
 /* Read the layer open as fd (consumed; -1: open blob_path here). */
 static int read_layer(int fd, const char *blob_path, const char *label, const char *media_type,
 		      const char *digest, uint64_t want_size, const char *const *keep_paths,
-		      struct kiln_fslist *out, struct kiln_error *err)
+		      struct kiln_imagefs_list *out, struct kiln_error *err)
 {
 	int filter = layer_filter(media_type);
 	struct raw_reader *r;
@@ -422,12 +422,12 @@ static int read_layer(int fd, const char *blob_path, const char *label, const ch
 	close(r->fd);
 	free(r);
 	if (rc < 0)
-		kiln_fslist_release(out);
+		kiln_imagefs_list_release(out);
 	return rc;
 }
 
 int kiln_imagefs_read_layer(const char *blob_path, const char *media_type,
-			    const char *const *keep_paths, struct kiln_fslist *out,
+			    const char *const *keep_paths, struct kiln_imagefs_list *out,
 			    struct kiln_error *err)
 {
 	return read_layer(-1, blob_path, blob_path, media_type, NULL, UINT64_MAX, keep_paths, out, err);
@@ -435,7 +435,7 @@ int kiln_imagefs_read_layer(const char *blob_path, const char *media_type,
 
 int kiln_imagefs_read_layer_checked(const char *blob_path, const char *media_type,
 				    const char *digest, const char *const *keep_paths,
-				    struct kiln_fslist *out, struct kiln_error *err)
+				    struct kiln_imagefs_list *out, struct kiln_error *err)
 {
 	_cleanup_free_ char *label = kiln_xasprintf("layer %s", digest ? digest : blob_path);
 	return read_layer(-1, blob_path, label, media_type, digest, UINT64_MAX, keep_paths, out, err);
@@ -448,7 +448,7 @@ static int entry_path_cmp(const void *key, const void *elem)
 	return strcmp((const char *)key, ((const struct kiln_fsentry *)elem)->path);
 }
 
-const struct kiln_fsentry *kiln_imagefs_find(const struct kiln_fslist *l, const char *path)
+const struct kiln_fsentry *kiln_imagefs_find(const struct kiln_imagefs_list *l, const char *path)
 {
 	if (l->sorted)
 		return bsearch(path, l->e, l->n, sizeof(*l->e), entry_path_cmp);
@@ -458,7 +458,7 @@ const struct kiln_fsentry *kiln_imagefs_find(const struct kiln_fslist *l, const 
 	return NULL;
 }
 
-const char *kiln_imagefs_kept(const struct kiln_fslist *l, const char *path, size_t *len)
+const char *kiln_imagefs_kept(const struct kiln_imagefs_list *l, const char *path, size_t *len)
 {
 	const struct kiln_fsentry *e = kiln_imagefs_find(l, path);
 
@@ -555,7 +555,7 @@ static void entry_copy(struct kiln_fsentry *dst, const struct kiln_fsentry *src)
 #define WHITEOUT ".wh."
 #define OPAQUE ".wh..wh..opq"
 
-int kiln_imagefs_merge(const struct kiln_fslist *layers, size_t n_layers, struct kiln_fslist *out,
+int kiln_imagefs_merge(const struct kiln_imagefs_list *layers, size_t n_layers, struct kiln_imagefs_list *out,
 		       struct kiln_error *err)
 {
 	const struct kiln_fsentry **view = NULL, **next = NULL, **add = NULL;
@@ -565,7 +565,7 @@ int kiln_imagefs_merge(const struct kiln_fslist *layers, size_t n_layers, struct
 
 	memset(out, 0, sizeof(*out));
 	for (size_t l = 0; l < n_layers; l++) {
-		const struct kiln_fslist *layer = &layers[l];
+		const struct kiln_imagefs_list *layer = &layers[l];
 		size_t n_add = 0, n_next = 0, i, j;
 
 		kiln_xgrow(&dead, &alloc_dead, n_view + 1, sizeof(*dead));
@@ -751,7 +751,7 @@ static char *describe_change(const struct kiln_fsentry *a, const struct kiln_fse
 }
 
 /* Sorted path pointers of a list, for "is this path in the other one". */
-static const struct kiln_fsentry **sorted_index(const struct kiln_fslist *l)
+static const struct kiln_fsentry **sorted_index(const struct kiln_imagefs_list *l)
 {
 	const struct kiln_fsentry **v = kiln_xmalloc((l->n ? l->n : 1) * sizeof(*v));
 
@@ -767,8 +767,8 @@ static bool index_has(const struct kiln_fsentry *const *v, size_t n, const char 
 	return i < n && strcmp(v[i]->path, path) == 0;
 }
 
-int kiln_imagefs_first_difference_labeled(const struct kiln_fslist *a, const char *label_a,
-					  const struct kiln_fslist *b, const char *label_b,
+int kiln_imagefs_first_difference_labeled(const struct kiln_imagefs_list *a, const char *label_a,
+					  const struct kiln_imagefs_list *b, const char *label_b,
 					  char **path, char **what)
 {
 	_cleanup_free_ const struct kiln_fsentry **ia = NULL, **ib = NULL;
@@ -816,7 +816,7 @@ int kiln_imagefs_first_difference_labeled(const struct kiln_fslist *a, const cha
 	return 0;
 }
 
-int kiln_imagefs_first_difference(const struct kiln_fslist *a, const struct kiln_fslist *b,
+int kiln_imagefs_first_difference(const struct kiln_imagefs_list *a, const struct kiln_imagefs_list *b,
 				  char **path, char **what)
 {
 	return kiln_imagefs_first_difference_labeled(a, "recorded", b, "rebuilt", path, what);
@@ -828,7 +828,7 @@ int kiln_imagefs_first_difference(const struct kiln_fslist *a, const struct kiln
 
 int kiln_imagefs_read_image_layer(const struct kiln_store *s, const struct kiln_oci_descriptor *d,
 				  size_t index, size_t count, const char *const *keep_paths,
-				  struct kiln_fslist *out, struct kiln_error *err)
+				  struct kiln_imagefs_list *out, struct kiln_error *err)
 {
 	_cleanup_free_ char *path = NULL, *label = NULL;
 	int fd;
@@ -845,19 +845,19 @@ int kiln_imagefs_read_image_layer(const struct kiln_store *s, const struct kiln_
 	return read_layer(fd, path, label, d->media_type, d->digest, d->size, keep_paths, out, err);
 }
 
-void kiln_fslist_release_array(struct kiln_fslist *layers, size_t n)
+void kiln_imagefs_list_release_array(struct kiln_imagefs_list *layers, size_t n)
 {
 	for (size_t i = 0; layers && i < n; i++)
-		kiln_fslist_release(&layers[i]);
+		kiln_imagefs_list_release(&layers[i]);
 	free(layers);
 }
 
 int kiln_imagefs_read_layers(const struct kiln_store *s, const char *manifest_digest,
-			     const char *const *keep_paths, struct kiln_fslist **layers, size_t *n,
+			     const char *const *keep_paths, struct kiln_imagefs_list **layers, size_t *n,
 			     struct kiln_error *err)
 {
 	struct kiln_oci_manifest m = { 0 };
-	struct kiln_fslist *l;
+	struct kiln_imagefs_list *l;
 	_cleanup_free_ char *json = NULL;
 	size_t len;
 
@@ -872,7 +872,7 @@ int kiln_imagefs_read_layers(const struct kiln_store *s, const char *manifest_di
 	for (size_t i = 0; i < m.n_layers; i++) {
 		if (kiln_imagefs_read_image_layer(s, &m.layers[i], i, m.n_layers, keep_paths, &l[i],
 						  err) < 0) {
-			kiln_fslist_release_array(l, i);
+			kiln_imagefs_list_release_array(l, i);
 			kiln_oci_manifest_release(&m);
 			return -1;
 		}
@@ -884,10 +884,10 @@ int kiln_imagefs_read_layers(const struct kiln_store *s, const char *manifest_di
 }
 
 int kiln_imagefs_read_image(const struct kiln_store *s, const char *manifest_digest,
-			    const char *const *keep_paths, struct kiln_fslist *merged,
+			    const char *const *keep_paths, struct kiln_imagefs_list *merged,
 			    struct kiln_error *err)
 {
-	struct kiln_fslist *layers;
+	struct kiln_imagefs_list *layers;
 	size_t n;
 	int rc;
 
@@ -895,6 +895,6 @@ int kiln_imagefs_read_image(const struct kiln_store *s, const char *manifest_dig
 	if (kiln_imagefs_read_layers(s, manifest_digest, keep_paths, &layers, &n, err) < 0)
 		return -1;
 	rc = kiln_imagefs_merge(layers, n, merged, err);
-	kiln_fslist_release_array(layers, n);
+	kiln_imagefs_list_release_array(layers, n);
 	return rc;
 }

@@ -45,13 +45,13 @@ struct kiln_fsentry {
 	size_t kept_len;
 };
 
-struct kiln_fslist {
+struct kiln_imagefs_list {
 	struct kiln_fsentry *e;
 	size_t n;
 	size_t alloc;        /* internal */
 	bool sorted;         /* true for a merged view: sorted by path bytes, one entry per path */
 };
-#define KILN_FSLIST_INIT { NULL, 0, 0, false }
+#define KILN_IMAGEFS_LIST_INIT { NULL, 0, 0, false }
 
 /* Read one layer blob into entries in tar order.  media_type decides the
  * compression: OCI or Docker layer types with gzip, zstd or none (the
@@ -62,7 +62,7 @@ struct kiln_fslist {
  * get type 'h'.  On failure *out is empty and err names the blob and the
  * cause (libarchive's message for a corrupt or truncated stream). */
 int kiln_imagefs_read_layer(const char *blob_path, const char *media_type,
-			    const char *const *keep_paths, struct kiln_fslist *out,
+			    const char *const *keep_paths, struct kiln_imagefs_list *out,
 			    struct kiln_error *err);
 
 /* Like kiln_imagefs_read_layer, also checking that the blob's bytes hash to
@@ -71,15 +71,15 @@ int kiln_imagefs_read_layer(const char *blob_path, const char *media_type,
  * the bad bytes also made the stream unreadable. */
 int kiln_imagefs_read_layer_checked(const char *blob_path, const char *media_type,
 				    const char *digest, const char *const *keep_paths,
-				    struct kiln_fslist *out, struct kiln_error *err);
+				    struct kiln_imagefs_list *out, struct kiln_error *err);
 
 /* Bytes kept for path (an entry of the list, the last one of that path in
  * a layer), or NULL when none were kept.  *len gets their length. */
-const char *kiln_imagefs_kept(const struct kiln_fslist *l, const char *path, size_t *len);
+const char *kiln_imagefs_kept(const struct kiln_imagefs_list *l, const char *path, size_t *len);
 
 /* The entry at path in a merged (sorted) list, by binary search; in a
  * layer listing, the last entry of that path.  NULL when there is none. */
-const struct kiln_fsentry *kiln_imagefs_find(const struct kiln_fslist *l, const char *path);
+const struct kiln_fsentry *kiln_imagefs_find(const struct kiln_imagefs_list *l, const char *path);
 
 /* Apply layers bottom (layers[0]) to top into the final view, sorted by
  * path bytes, one entry per path.  OCI whiteouts: ".wh.NAME" removes NAME
@@ -88,7 +88,7 @@ const struct kiln_fsentry *kiln_imagefs_find(const struct kiln_fslist *l, const 
  * in the view.  A later entry replaces an earlier one of the same path; a
  * non-directory replacing a directory also removes what was below it.
  * Kept bytes are carried along.  Returns 0 (err is for future bounds). */
-int kiln_imagefs_merge(const struct kiln_fslist *layers, size_t n, struct kiln_fslist *out,
+int kiln_imagefs_merge(const struct kiln_imagefs_list *layers, size_t n, struct kiln_imagefs_list *out,
 		       struct kiln_error *err);
 
 /* Compare two layers entry by entry in tar order: a is the recorded layer,
@@ -100,11 +100,11 @@ int kiln_imagefs_merge(const struct kiln_fslist *layers, size_t n, struct kiln_f
  * "mtime 2024-06-01T00:00:00Z vs …", "type file vs symlink", "link target
  * 'a' vs 'b'", "size 3 vs 4", "xattrs differ", "only in the recorded
  * layer", "only in the rebuilt layer", "entry order (… at entry N)". */
-int kiln_imagefs_first_difference(const struct kiln_fslist *a, const struct kiln_fslist *b,
+int kiln_imagefs_first_difference(const struct kiln_imagefs_list *a, const struct kiln_imagefs_list *b,
 				  char **path, char **what);
 /* The same, naming the two sides in messages ("only in the LABEL_A layer"). */
-int kiln_imagefs_first_difference_labeled(const struct kiln_fslist *a, const char *label_a,
-					  const struct kiln_fslist *b, const char *label_b,
+int kiln_imagefs_first_difference_labeled(const struct kiln_imagefs_list *a, const char *label_a,
+					  const struct kiln_imagefs_list *b, const char *label_b,
 					  char **path, char **what);
 
 /* What differs between two entries of the same path: a set of these bits. */
@@ -128,9 +128,9 @@ const char *kiln_fsentry_type_name(char type);
 /* Absolute, or a ".." component. */
 bool kiln_imagefs_path_hostile(const char *path);
 
-void kiln_fslist_release(struct kiln_fslist *l);
-static inline void kiln_fslist_releasep(struct kiln_fslist *l) { kiln_fslist_release(l); }
-#define _cleanup_fslist_ __attribute__((cleanup(kiln_fslist_releasep)))
+void kiln_imagefs_list_release(struct kiln_imagefs_list *l);
+static inline void kiln_imagefs_list_releasep(struct kiln_imagefs_list *l) { kiln_imagefs_list_release(l); }
+#define _cleanup_fslist_ __attribute__((cleanup(kiln_imagefs_list_releasep)))
 
 /* Read layer `index` (0-based) of `count` of an image in store s, as
  * described by d (media type, digest, size), checking digest and size as
@@ -138,22 +138,22 @@ static inline void kiln_fslist_releasep(struct kiln_fslist *l) { kiln_fslist_rel
 struct kiln_oci_descriptor;
 int kiln_imagefs_read_image_layer(const struct kiln_store *s, const struct kiln_oci_descriptor *d,
 				  size_t index, size_t count, const char *const *keep_paths,
-				  struct kiln_fslist *out, struct kiln_error *err);
+				  struct kiln_imagefs_list *out, struct kiln_error *err);
 
 /* Every layer of the image manifest `manifest_digest`, unmerged, in
  * manifest order (for comparing images layer by layer): *layers is a
- * malloc'd array of *n lists; release with kiln_fslist_release_array. */
+ * malloc'd array of *n lists; release with kiln_imagefs_list_release_array. */
 int kiln_imagefs_read_layers(const struct kiln_store *s, const char *manifest_digest,
-			     const char *const *keep_paths, struct kiln_fslist **layers, size_t *n,
+			     const char *const *keep_paths, struct kiln_imagefs_list **layers, size_t *n,
 			     struct kiln_error *err);
-void kiln_fslist_release_array(struct kiln_fslist *layers, size_t n);
+void kiln_imagefs_list_release_array(struct kiln_imagefs_list *layers, size_t n);
 
 /* Read every layer of the image manifest `manifest_digest` in store s
  * (manifest checked against its digest, each layer blob too while it is
  * read: a mismatch fails with err->code = KILN_EXIT_VERIFY) and merge them.
  * Messages name the layer: "layer 2 of 5 (sha256:…): …". */
 int kiln_imagefs_read_image(const struct kiln_store *s, const char *manifest_digest,
-			    const char *const *keep_paths, struct kiln_fslist *merged,
+			    const char *const *keep_paths, struct kiln_imagefs_list *merged,
 			    struct kiln_error *err);
 
 #endif

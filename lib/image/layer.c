@@ -15,15 +15,15 @@ struct kiln_blob {
 	char md5[33];
 };
 
-struct kiln_tree {
+struct kiln_layer_tree {
 	/* Open addressing on the path; each slot is the head of that path's
 	 * versions, highest layer first. */
-	struct kiln_tree_entry **slots;
+	struct kiln_layer_entry **slots;
 	size_t nslots, used;
 	char **packages;               /* interned package names */
 	size_t npackages, packages_alloc;
 	int top_layer;                 /* highest layer added to; -1: none yet */
-	uint64_t content_bytes;        /* file contents held, against KILN_TREE_MAX_BYTES */
+	uint64_t content_bytes;        /* file contents held, against KILN_LAYER_MAX_BYTES */
 };
 
 /* ---- blobs and entries -------------------------------------------------- */
@@ -70,7 +70,7 @@ static void blob_unref(struct kiln_blob *b)
 	}
 }
 
-static void entry_free(struct kiln_tree_entry *e)
+static void entry_free(struct kiln_layer_entry *e)
 {
 	if (!e)
 		return;
@@ -80,7 +80,7 @@ static void entry_free(struct kiln_tree_entry *e)
 	free(e);
 }
 
-const void *kiln_tree_entry_data(const struct kiln_tree_entry *entry, uint64_t *size)
+const void *kiln_layer_entry_data(const struct kiln_layer_entry *entry, uint64_t *size)
 {
 	if (!entry->blob) {
 		*size = 0;
@@ -92,20 +92,20 @@ const void *kiln_tree_entry_data(const struct kiln_tree_entry *entry, uint64_t *
 
 /* ---- the path table ------------------------------------------------------- */
 
-static struct kiln_tree_entry **slot_find(const struct kiln_tree *t, const char *path, size_t len)
+static struct kiln_layer_entry **slot_find(const struct kiln_layer_tree *t, const char *path, size_t len)
 {
 	size_t mask = t->nslots - 1, i = (size_t)kiln_hash_fnv1a(path, len) & mask;
 
 	for (;; i = (i + 1) & mask) {
-		struct kiln_tree_entry *e = t->slots[i];
+		struct kiln_layer_entry *e = t->slots[i];
 		if (!e || (strncmp(e->path, path, len) == 0 && e->path[len] == '\0'))
 			return &t->slots[i];
 	}
 }
 
-static void table_grow(struct kiln_tree *t)
+static void table_grow(struct kiln_layer_tree *t)
 {
-	struct kiln_tree_entry **old = t->slots;
+	struct kiln_layer_entry **old = t->slots;
 	size_t oldn = t->nslots;
 
 	t->nslots = oldn ? oldn * 2 : 1024;
@@ -116,22 +116,22 @@ static void table_grow(struct kiln_tree *t)
 	free(old);
 }
 
-static const struct kiln_tree_entry *lookup_n(const struct kiln_tree *t, const char *path,
+static const struct kiln_layer_entry *lookup_n(const struct kiln_layer_tree *t, const char *path,
 					      size_t len)
 {
 	return *slot_find(t, path, len);
 }
 
-const struct kiln_tree_entry *kiln_tree_get(const struct kiln_tree *tree, const char *path)
+const struct kiln_layer_entry *kiln_layer_tree_get(const struct kiln_layer_tree *tree, const char *path)
 {
 	return lookup_n(tree, path, strlen(path));
 }
 
 /* Store e as its path's version in e->layer: it replaces the version of
  * the same layer, if any, and hides the ones below. */
-static void put_version(struct kiln_tree *t, struct kiln_tree_entry *e)
+static void put_version(struct kiln_layer_tree *t, struct kiln_layer_entry *e)
 {
-	struct kiln_tree_entry **slot;
+	struct kiln_layer_entry **slot;
 
 	if ((t->used + 1) * 10 >= t->nslots * 7)
 		table_grow(t);
@@ -139,7 +139,7 @@ static void put_version(struct kiln_tree *t, struct kiln_tree_entry *e)
 	if (!*slot) {
 		t->used++;
 	} else if ((*slot)->layer == e->layer) {
-		struct kiln_tree_entry *old = *slot;
+		struct kiln_layer_entry *old = *slot;
 		e->below = old->below;
 		old->below = NULL;
 		entry_free(old);
@@ -151,7 +151,7 @@ static void put_version(struct kiln_tree *t, struct kiln_tree_entry *e)
 	*slot = e;
 }
 
-static const char *intern_package(struct kiln_tree *t, const char *name)
+static const char *intern_package(struct kiln_layer_tree *t, const char *name)
 {
 	for (size_t i = 0; i < t->npackages; i++)
 		if (strcmp(t->packages[i], name) == 0)
@@ -161,23 +161,23 @@ static const char *intern_package(struct kiln_tree *t, const char *name)
 	return t->packages[t->npackages++];
 }
 
-struct kiln_tree *kiln_tree_new(void)
+struct kiln_layer_tree *kiln_layer_tree_new(void)
 {
-	struct kiln_tree *t = kiln_xcalloc(1, sizeof(*t));
+	struct kiln_layer_tree *t = kiln_xcalloc(1, sizeof(*t));
 
 	t->top_layer = -1;
 	table_grow(t);
 	return t;
 }
 
-void kiln_tree_free(struct kiln_tree *t)
+void kiln_layer_tree_free(struct kiln_layer_tree *t)
 {
 	if (!t)
 		return;
 	for (size_t i = 0; i < t->nslots; i++) {
-		struct kiln_tree_entry *e = t->slots[i];
+		struct kiln_layer_entry *e = t->slots[i];
 		while (e) {
-			struct kiln_tree_entry *below = e->below;
+			struct kiln_layer_entry *below = e->below;
 			entry_free(e);
 			e = below;
 		}
@@ -189,18 +189,18 @@ void kiln_tree_free(struct kiln_tree *t)
 	free(t);
 }
 
-size_t kiln_tree_layer_size(const struct kiln_tree *t, int layer)
+size_t kiln_layer_size(const struct kiln_layer_tree *t, int layer)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < t->nslots; i++)
-		for (const struct kiln_tree_entry *e = t->slots[i]; e; e = e->below)
+		for (const struct kiln_layer_entry *e = t->slots[i]; e; e = e->below)
 			if (e->layer == layer)
 				n++;
 	return n;
 }
 
-static int use_layer(struct kiln_tree *t, int layer, struct kiln_error *err)
+static int use_layer(struct kiln_layer_tree *t, int layer, struct kiln_error *err)
 {
 	if (layer < 0)
 		return kiln_error_set(err, "layer %d: layers are numbered from 0", layer);
@@ -235,7 +235,7 @@ static void path_push(struct kiln_buf *cur, const char *comp, size_t n)
  * follow_final) are followed, ".." stops at the root, components that do
  * not exist are kept as they are.  *out gets the resolved path ("" for the
  * root). */
-static int resolve(const struct kiln_tree *t, const char *path, bool follow_final,
+static int resolve(const struct kiln_layer_tree *t, const char *path, bool follow_final,
 		   struct kiln_buf *out, struct kiln_error *err)
 {
 	_cleanup_buf_ struct kiln_buf todo = KILN_BUF_INIT;
@@ -249,7 +249,7 @@ static int resolve(const struct kiln_tree *t, const char *path, bool follow_fina
 		const char *comp;
 		size_t n, save;
 		bool last;
-		const struct kiln_tree_entry *e;
+		const struct kiln_layer_entry *e;
 
 		while (pos < todo.len && todo.data[pos] == '/')
 			pos++;
@@ -268,19 +268,19 @@ static int resolve(const struct kiln_tree *t, const char *path, bool follow_fina
 		}
 		save = out->len;
 		path_push(out, comp, n);
-		if (out->len > KILN_TREE_MAX_PATH)
+		if (out->len > KILN_LAYER_MAX_PATH)
 			return kiln_error_set(err, "'%s': resolved path too long", path);
 		if (last && !follow_final)
 			break;
 		e = lookup_n(t, out->data, out->len);
-		if (!e || e->type == KILN_TREE_DIR)
+		if (!e || e->type == KILN_LAYER_DIR)
 			continue;
-		if (e->type != KILN_TREE_SYMLINK) {
+		if (e->type != KILN_LAYER_SYMLINK) {
 			if (last)
 				break;
 			return kiln_error_set(err, "'%s': '%s' is not a directory", path, out->data);
 		}
-		if (++hops > KILN_TREE_MAX_SYMLINKS)
+		if (++hops > KILN_LAYER_MAX_SYMLINKS)
 			return kiln_error_set(err, "'%s': too many levels of symbolic links", path);
 		/* Go on with the link's target, then what was left of the path;
 		 * an absolute target starts again at the root. */
@@ -303,7 +303,7 @@ static int resolve(const struct kiln_tree *t, const char *path, bool follow_fina
 	return 0;
 }
 
-char *kiln_tree_resolve(const struct kiln_tree *tree, const char *path, bool follow_final,
+char *kiln_layer_tree_resolve(const struct kiln_layer_tree *tree, const char *path, bool follow_final,
 			struct kiln_error *err)
 {
 	struct kiln_buf out = KILN_BUF_INIT;
@@ -315,9 +315,9 @@ char *kiln_tree_resolve(const struct kiln_tree *tree, const char *path, bool fol
 	return kiln_buf_detach(&out);
 }
 
-static struct kiln_tree_entry *entry_new(const char *path, enum kiln_tree_type type, int layer)
+static struct kiln_layer_entry *entry_new(const char *path, enum kiln_layer_tree_type type, int layer)
 {
-	struct kiln_tree_entry *e = kiln_xcalloc(1, sizeof(*e));
+	struct kiln_layer_entry *e = kiln_xcalloc(1, sizeof(*e));
 
 	e->path = kiln_xstrdup(path);
 	e->type = type;
@@ -327,54 +327,54 @@ static struct kiln_tree_entry *entry_new(const char *path, enum kiln_tree_type t
 
 /* Every directory above the resolved path must exist: create the missing
  * ones in `layer` (0755 0:0, the epoch), as tar -x does. */
-static int ensure_parents(struct kiln_tree *t, const char *resolved, int layer,
+static int ensure_parents(struct kiln_layer_tree *t, const char *resolved, int layer,
 			  struct kiln_error *err)
 {
 	for (const char *s = strchr(resolved, '/'); s; s = strchr(s + 1, '/')) {
 		size_t n = (size_t)(s - resolved);
-		const struct kiln_tree_entry *e = lookup_n(t, resolved, n);
-		struct kiln_tree_entry *d;
+		const struct kiln_layer_entry *e = lookup_n(t, resolved, n);
+		struct kiln_layer_entry *d;
 
 		if (e) {
-			if (e->type != KILN_TREE_DIR)
+			if (e->type != KILN_LAYER_DIR)
 				return kiln_error_set(err, "'%.*s' is not a directory", (int)n, resolved);
 			continue;
 		}
-		d = entry_new("", KILN_TREE_DIR, layer);
+		d = entry_new("", KILN_LAYER_DIR, layer);
 		free(d->path);
 		d->path = kiln_xstrndup(resolved, n);
 		d->mode = 0755;
-		d->time = KILN_TREE_TIME_EPOCH;
+		d->time = KILN_LAYER_TIME_EPOCH;
 		d->implicit = true;
 		put_version(t, d);
 	}
 	return 0;
 }
 
-static const char *type_name(enum kiln_tree_type type)
+static const char *type_name(enum kiln_layer_tree_type type)
 {
 	switch (type) {
-	case KILN_TREE_DIR: return "directory";
-	case KILN_TREE_FILE: return "file";
-	case KILN_TREE_SYMLINK: return "symlink";
-	case KILN_TREE_HARDLINK: return "hard link";
+	case KILN_LAYER_DIR: return "directory";
+	case KILN_LAYER_FILE: return "file";
+	case KILN_LAYER_SYMLINK: return "symlink";
+	case KILN_LAYER_HARDLINK: return "hard link";
 	}
 	return "entry";
 }
 
 /* Add n (path unresolved, as given; takes ownership) to the tree at its
  * resolved path, following the rules in layer.h. */
-static int add_entry(struct kiln_tree *t, struct kiln_tree_entry *n, struct kiln_error *err)
+static int add_entry(struct kiln_layer_tree *t, struct kiln_layer_entry *n, struct kiln_error *err)
 {
 	_cleanup_buf_ struct kiln_buf resolved = KILN_BUF_INIT;
-	const struct kiln_tree_entry *old;
-	struct kiln_tree_entry *same;
+	const struct kiln_layer_entry *old;
+	struct kiln_layer_entry *same;
 
 	if (resolve(t, n->path, false, &resolved, err) < 0)
 		goto fail;
 	if (resolved.len == 0) {
 		/* The root itself: always a directory, never replaced. */
-		if (n->type == KILN_TREE_DIR) {
+		if (n->type == KILN_LAYER_DIR) {
 			entry_free(n);
 			return 0;
 		}
@@ -385,23 +385,23 @@ static int add_entry(struct kiln_tree *t, struct kiln_tree_entry *n, struct kiln
 	if (ensure_parents(t, resolved.data, n->layer, err) < 0)
 		goto fail;
 	old = lookup_n(t, resolved.data, resolved.len);
-	same = old && old->layer == n->layer ? (struct kiln_tree_entry *)old : NULL;
+	same = old && old->layer == n->layer ? (struct kiln_layer_entry *)old : NULL;
 
-	if (old && old->type == KILN_TREE_DIR && n->type != KILN_TREE_DIR) {
+	if (old && old->type == KILN_LAYER_DIR && n->type != KILN_LAYER_DIR) {
 		kiln_error_set(err, "'%s': cannot replace directory '%s' with a %s", n->path,
 			       resolved.data, type_name(n->type));
 		goto fail;
 	}
-	if (n->type == KILN_TREE_DIR && old && old->type == KILN_TREE_SYMLINK) {
+	if (n->type == KILN_LAYER_DIR && old && old->type == KILN_LAYER_SYMLINK) {
 		/* dpkg keeps a symlink to a directory where a package has a
 		 * directory ("bin/" under merged /usr). */
 		_cleanup_buf_ struct kiln_buf target = KILN_BUF_INIT;
-		const struct kiln_tree_entry *d;
+		const struct kiln_layer_entry *d;
 
 		if (resolve(t, resolved.data, true, &target, err) < 0)
 			goto fail;
 		d = target.len ? lookup_n(t, target.data, target.len) : NULL;
-		if (target.len == 0 || (d && d->type == KILN_TREE_DIR)) {
+		if (target.len == 0 || (d && d->type == KILN_LAYER_DIR)) {
 			entry_free(n);
 			return 0;
 		}
@@ -409,11 +409,11 @@ static int add_entry(struct kiln_tree *t, struct kiln_tree_entry *n, struct kiln
 			       resolved.data);
 		goto fail;
 	}
-	if (n->type == KILN_TREE_DIR && same && same->type == KILN_TREE_DIR) {
+	if (n->type == KILN_LAYER_DIR && same && same->type == KILN_LAYER_DIR) {
 		/* A directory shipped twice in one layer.  The first writer keeps
 		 * mode and owner; kiln's own put_dir always wins; an implicit one
 		 * is taken over. */
-		if (same->implicit || n->time == KILN_TREE_TIME_FIXED) {
+		if (same->implicit || n->time == KILN_LAYER_TIME_FIXED) {
 			same->mode = n->mode;
 			same->uid = n->uid;
 			same->gid = n->gid;
@@ -421,7 +421,7 @@ static int add_entry(struct kiln_tree *t, struct kiln_tree_entry *n, struct kiln
 			same->time = n->time;
 			same->package = n->package;
 			same->implicit = false;
-		} else if (same->time == KILN_TREE_TIME_PACKAGE && n->time == KILN_TREE_TIME_PACKAGE &&
+		} else if (same->time == KILN_LAYER_TIME_PACKAGE && n->time == KILN_LAYER_TIME_PACKAGE &&
 			   n->mtime > same->mtime) {
 			same->mtime = n->mtime;
 		}
@@ -453,11 +453,11 @@ static char *kiln_path(const char *path, struct kiln_error *err)
 	return out;
 }
 
-static int put_common(struct kiln_tree *t, const char *path, enum kiln_tree_type type,
+static int put_common(struct kiln_layer_tree *t, const char *path, enum kiln_layer_tree_type type,
 		      unsigned mode, uint32_t uid, uint32_t gid, int64_t mtime, int layer,
 		      const char *link, struct kiln_blob *blob, struct kiln_error *err)
 {
-	struct kiln_tree_entry *e;
+	struct kiln_layer_entry *e;
 	char *norm;
 
 	if (use_layer(t, layer, err) < 0 || !(norm = kiln_path(path, err))) {
@@ -471,7 +471,7 @@ static int put_common(struct kiln_tree *t, const char *path, enum kiln_tree_type
 	e->uid = uid;
 	e->gid = gid;
 	e->mtime = mtime;
-	e->time = KILN_TREE_TIME_FIXED;
+	e->time = KILN_LAYER_TIME_FIXED;
 	e->link = link ? kiln_xstrdup(link) : NULL;
 	e->blob = blob;
 	if (add_entry(t, e, err) < 0)
@@ -479,7 +479,7 @@ static int put_common(struct kiln_tree *t, const char *path, enum kiln_tree_type
 	return 0;
 }
 
-int kiln_tree_put_file(struct kiln_tree *tree, const char *path, unsigned mode, uint32_t uid,
+int kiln_layer_tree_put_file(struct kiln_layer_tree *tree, const char *path, unsigned mode, uint32_t uid,
 		       uint32_t gid, int64_t mtime, const void *data, size_t len, int layer,
 		       struct kiln_error *err)
 {
@@ -489,47 +489,47 @@ int kiln_tree_put_file(struct kiln_tree *tree, const char *path, unsigned mode, 
 		copy = kiln_xmalloc(len);
 		memcpy(copy, data, len);
 	}
-	return put_common(tree, path, KILN_TREE_FILE, mode, uid, gid, mtime, layer, NULL,
+	return put_common(tree, path, KILN_LAYER_FILE, mode, uid, gid, mtime, layer, NULL,
 			  blob_new(copy, len), err);
 }
 
-int kiln_tree_put_dir(struct kiln_tree *tree, const char *path, unsigned mode, uint32_t uid,
+int kiln_layer_tree_put_dir(struct kiln_layer_tree *tree, const char *path, unsigned mode, uint32_t uid,
 		      uint32_t gid, int64_t mtime, int layer, struct kiln_error *err)
 {
-	return put_common(tree, path, KILN_TREE_DIR, mode, uid, gid, mtime, layer, NULL, NULL,
+	return put_common(tree, path, KILN_LAYER_DIR, mode, uid, gid, mtime, layer, NULL, NULL,
 			  err);
 }
 
-int kiln_tree_put_symlink(struct kiln_tree *tree, const char *path, const char *target,
+int kiln_layer_tree_put_symlink(struct kiln_layer_tree *tree, const char *path, const char *target,
 			  uint32_t uid, uint32_t gid, int64_t mtime, int layer,
 			  struct kiln_error *err)
 {
 	if (!*target || strlen(target) > KILN_DEB_MAX_NAME)
 		return kiln_error_set(err, "put '%s': empty or too long symlink target", path);
-	return put_common(tree, path, KILN_TREE_SYMLINK, 0777, uid, gid, mtime, layer, target,
+	return put_common(tree, path, KILN_LAYER_SYMLINK, 0777, uid, gid, mtime, layer, target,
 			  NULL, err);
 }
 
-struct kiln_tree *kiln_tree_new_root(void)
+struct kiln_layer_tree *kiln_layer_tree_new_root(void)
 {
 	static const char *const dirs[] = { "usr", "usr/bin", "usr/sbin", "usr/lib", "usr/lib64" };
 	static const char *const links[][2] = {
 		{ "bin", "usr/bin" }, { "sbin", "usr/sbin" },
 		{ "lib", "usr/lib" }, { "lib64", "usr/lib64" },
 	};
-	struct kiln_tree *t = kiln_tree_new();
+	struct kiln_layer_tree *t = kiln_layer_tree_new();
 
 	t->top_layer = 0;
 	for (size_t i = 0; i < KILN_ARRAY_SIZE(dirs); i++) {
-		struct kiln_tree_entry *e = entry_new(dirs[i], KILN_TREE_DIR, 0);
+		struct kiln_layer_entry *e = entry_new(dirs[i], KILN_LAYER_DIR, 0);
 		e->mode = 0755;
-		e->time = KILN_TREE_TIME_EPOCH;
+		e->time = KILN_LAYER_TIME_EPOCH;
 		put_version(t, e);
 	}
 	for (size_t i = 0; i < KILN_ARRAY_SIZE(links); i++) {
-		struct kiln_tree_entry *e = entry_new(links[i][0], KILN_TREE_SYMLINK, 0);
+		struct kiln_layer_entry *e = entry_new(links[i][0], KILN_LAYER_SYMLINK, 0);
 		e->mode = 0777;
-		e->time = KILN_TREE_TIME_EPOCH;
+		e->time = KILN_LAYER_TIME_EPOCH;
 		e->link = kiln_xstrdup(links[i][1]);
 		put_version(t, e);
 	}
@@ -545,7 +545,7 @@ struct conffile {
 };
 
 struct unpack {
-	struct kiln_tree *tree;
+	struct kiln_layer_tree *tree;
 	int layer;
 	const char *package;
 	bool has_md5sums;
@@ -645,7 +645,7 @@ static int read_contents(const struct kiln_deb_entry *de, void **data, struct ki
 static int unpack_entry(void *ctx, const struct kiln_deb_entry *de, struct kiln_error *err)
 {
 	struct unpack *u = ctx;
-	struct kiln_tree_entry *e;
+	struct kiln_layer_entry *e;
 	struct conffile *conf = NULL;
 
 	if (!de->path[0]) {
@@ -653,54 +653,54 @@ static int unpack_entry(void *ctx, const struct kiln_deb_entry *de, struct kiln_
 		return 0;
 	}
 	kiln_buf_printf(&u->list, "/%s\n", de->path);
-	e = entry_new(de->path, KILN_TREE_DIR, u->layer);
+	e = entry_new(de->path, KILN_LAYER_DIR, u->layer);
 	e->mode = de->mode;
 	e->uid = de->uid;
 	e->gid = de->gid;
 	e->mtime = de->mtime;
-	e->time = KILN_TREE_TIME_PACKAGE;
+	e->time = KILN_LAYER_TIME_PACKAGE;
 	e->package = u->package;
 	switch (de->type) {
 	case KILN_DEB_DIR:
 		break;
 	case KILN_DEB_SYMLINK:
-		e->type = KILN_TREE_SYMLINK;
+		e->type = KILN_LAYER_SYMLINK;
 		e->link = kiln_xstrdup(de->link_target);
 		break;
 	case KILN_DEB_FILE: {
 		void *data = NULL;
 		/* A small .deb can claim gigabytes: bound what the tree holds. */
-		if (u->tree->content_bytes + de->size > KILN_TREE_MAX_BYTES) {
+		if (u->tree->content_bytes + de->size > KILN_LAYER_MAX_BYTES) {
 			entry_free(e);
 			return kiln_error_set(err, "'%s': the image's files would pass %llu GiB", de->path,
-					      (unsigned long long)(KILN_TREE_MAX_BYTES >> 30));
+					      (unsigned long long)(KILN_LAYER_MAX_BYTES >> 30));
 		}
 		u->tree->content_bytes += de->size;
 		if (read_contents(de, &data, err) < 0) {
 			entry_free(e);
 			return -1;
 		}
-		e->type = KILN_TREE_FILE;
+		e->type = KILN_LAYER_FILE;
 		e->blob = blob_new(data, (size_t)de->size);
 		break;
 	}
 	case KILN_DEB_HARDLINK: {
 		_cleanup_buf_ struct kiln_buf target = KILN_BUF_INIT;
-		const struct kiln_tree_entry *te;
+		const struct kiln_layer_entry *te;
 
 		if (resolve(u->tree, de->hardlink_target, false, &target, err) < 0) {
 			entry_free(e);
 			return kiln_error_prefix(err, "hard link '%s'", de->path);
 		}
 		te = target.len ? lookup_n(u->tree, target.data, target.len) : NULL;
-		if (!te || (te->type != KILN_TREE_FILE && te->type != KILN_TREE_HARDLINK)) {
+		if (!te || (te->type != KILN_LAYER_FILE && te->type != KILN_LAYER_HARDLINK)) {
 			entry_free(e);
 			return kiln_error_set(err, "hard link '%s' to '%s': %s", de->path,
 					      de->hardlink_target,
 					      te ? "not a regular file" : "no such file in the tree");
 		}
 		/* One inode: the link has its target's metadata and bytes. */
-		e->type = KILN_TREE_HARDLINK;
+		e->type = KILN_LAYER_HARDLINK;
 		e->link = kiln_buf_detach(&target);
 		e->blob = blob_ref(te->blob);
 		e->mode = te->mode;
@@ -721,7 +721,7 @@ static int unpack_entry(void *ctx, const struct kiln_deb_entry *de, struct kiln_
 	return add_entry(u->tree, e, err);
 }
 
-int kiln_tree_add_deb(struct kiln_tree *tree, struct kiln_deb *deb, int layer,
+int kiln_layer_tree_add_deb(struct kiln_layer_tree *tree, struct kiln_deb *deb, int layer,
 		      struct kiln_dpkg_package *pkg, struct kiln_error *err)
 {
 	const struct kiln_deb_control *c = kiln_deb_control(deb);
@@ -758,7 +758,7 @@ int kiln_tree_add_deb(struct kiln_tree *tree, struct kiln_deb *deb, int layer,
 	return 0;
 }
 
-int kiln_tree_add_dpkg_status(struct kiln_tree *tree, const struct kiln_dpkg_package *pkgs,
+int kiln_layer_tree_add_dpkg_status(struct kiln_layer_tree *tree, const struct kiln_dpkg_package *pkgs,
 			      size_t n, int layer, int64_t mtime, struct kiln_error *err)
 {
 	static const char *const dirs[] = {
@@ -773,14 +773,14 @@ int kiln_tree_add_dpkg_status(struct kiln_tree *tree, const struct kiln_dpkg_pac
 	if (!status)
 		return -1;
 	for (size_t i = 0; i < KILN_ARRAY_SIZE(dirs); i++)
-		if (kiln_tree_put_dir(tree, dirs[i], 0755, 0, 0, mtime, layer, err) < 0)
+		if (kiln_layer_tree_put_dir(tree, dirs[i], 0755, 0, 0, mtime, layer, err) < 0)
 			return kiln_error_prefix(err, "dpkg database");
 	for (size_t i = 0; i < KILN_ARRAY_SIZE(empty_files); i++)
-		if (kiln_tree_put_file(tree, empty_files[i], 0644, 0, 0, mtime, "", 0, layer, err) < 0)
+		if (kiln_layer_tree_put_file(tree, empty_files[i], 0644, 0, 0, mtime, "", 0, layer, err) < 0)
 			return kiln_error_prefix(err, "dpkg database");
-	if (kiln_tree_put_file(tree, "var/lib/dpkg/status", 0644, 0, 0, mtime, status,
+	if (kiln_layer_tree_put_file(tree, "var/lib/dpkg/status", 0644, 0, 0, mtime, status,
 			       strlen(status), layer, err) < 0 ||
-	    kiln_tree_put_file(tree, "var/lib/dpkg/info/format", 0644, 0, 0, mtime, "1\n", 2, layer,
+	    kiln_layer_tree_put_file(tree, "var/lib/dpkg/info/format", 0644, 0, 0, mtime, "1\n", 2, layer,
 			       err) < 0)
 		return kiln_error_prefix(err, "dpkg database");
 	for (size_t i = 0; i < n; i++) {
@@ -802,7 +802,7 @@ int kiln_tree_add_dpkg_status(struct kiln_tree *tree, const struct kiln_dpkg_pac
 			if (!files[k].text)
 				continue;
 			path = kiln_xasprintf("var/lib/dpkg/info/%s.%s", base, files[k].suffix);
-			if (kiln_tree_put_file(tree, path, 0644, 0, 0, mtime, files[k].text,
+			if (kiln_layer_tree_put_file(tree, path, 0644, 0, 0, mtime, files[k].text,
 					       strlen(files[k].text), layer, err) < 0)
 				return kiln_error_prefix(err, "dpkg database");
 		}
@@ -814,7 +814,7 @@ int kiln_tree_add_dpkg_status(struct kiln_tree *tree, const struct kiln_dpkg_pac
 
 struct item {
 	const char *path;
-	const struct kiln_tree_entry *e; /* NULL: an ancestor directory the layer needs */
+	const struct kiln_layer_entry *e; /* NULL: an ancestor directory the layer needs */
 };
 
 /* A set of strings or pointers by open addressing, for one write. */
@@ -1005,15 +1005,15 @@ static int tar_entry(struct kiln_buf *tar, const struct header *h, const void *d
 	return 0;
 }
 
-static int64_t entry_mtime(const struct kiln_tree_entry *e, const struct kiln_layer_options *o)
+static int64_t entry_mtime(const struct kiln_layer_entry *e, const struct kiln_layer_options *o)
 {
 	int64_t t;
 
 	switch (e->time) {
-	case KILN_TREE_TIME_PACKAGE:
+	case KILN_LAYER_TIME_PACKAGE:
 		t = o->clamp >= 0 && e->mtime > o->clamp ? o->clamp : e->mtime;
 		break;
-	case KILN_TREE_TIME_FIXED:
+	case KILN_LAYER_TIME_FIXED:
 		t = e->mtime;
 		break;
 	default:
@@ -1023,7 +1023,7 @@ static int64_t entry_mtime(const struct kiln_tree_entry *e, const struct kiln_la
 	return t < 0 ? 0 : t;
 }
 
-int kiln_tree_write_layer(const struct kiln_tree *tree, int layer,
+int kiln_layer_write(const struct kiln_layer_tree *tree, int layer,
 			  const struct kiln_layer_options *opts, struct kiln_buf *tar,
 			  struct kiln_layer_result *res, struct kiln_error *err)
 {
@@ -1040,7 +1040,7 @@ int kiln_tree_write_layer(const struct kiln_tree *tree, int layer,
 	if (opts->epoch < 0)
 		return kiln_error_set(err, "layer %d: negative epoch", layer);
 	for (size_t i = 0; i < tree->nslots; i++)
-		for (const struct kiln_tree_entry *e = tree->slots[i]; e; e = e->below)
+		for (const struct kiln_layer_entry *e = tree->slots[i]; e; e = e->below)
 			if (e->layer == layer) {
 				kiln_xgrow(&items, &alloc, nitems + 1, sizeof(*items));
 				items[nitems++] = (struct item){ e->path, e };
@@ -1069,17 +1069,17 @@ int kiln_tree_write_layer(const struct kiln_tree *tree, int layer,
 	qsort(items, nitems, sizeof(*items), item_cmp);
 
 	for (size_t i = 0; i < nitems && rc == 0; i++) {
-		const struct kiln_tree_entry *e = items[i].e;
+		const struct kiln_layer_entry *e = items[i].e;
 		struct header h = { .mode = 0755, .mtime = opts->epoch, .type = '5' };
 		const void *data = NULL;
 
 		kiln_buf_reset(&name);
 		kiln_buf_adds(&name, items[i].path);
 		if (!e) {
-			const struct kiln_tree_entry *lower = lookup_n(tree, items[i].path, strlen(items[i].path));
+			const struct kiln_layer_entry *lower = lookup_n(tree, items[i].path, strlen(items[i].path));
 			while (lower && lower->layer >= layer)
 				lower = lower->below;
-			if (lower && lower->type == KILN_TREE_DIR) {
+			if (lower && lower->type == KILN_LAYER_DIR) {
 				h.mode = lower->mode;
 				h.uid = lower->uid;
 				h.gid = lower->gid;
@@ -1091,14 +1091,14 @@ int kiln_tree_write_layer(const struct kiln_tree *tree, int layer,
 			h.gid = e->gid;
 			h.mtime = entry_mtime(e, opts);
 			switch (e->type) {
-			case KILN_TREE_DIR:
+			case KILN_LAYER_DIR:
 				break;
-			case KILN_TREE_SYMLINK:
+			case KILN_LAYER_SYMLINK:
 				h.type = '2';
 				h.linkname = e->link;
 				break;
-			case KILN_TREE_FILE:
-			case KILN_TREE_HARDLINK: {
+			case KILN_LAYER_FILE:
+			case KILN_LAYER_HARDLINK: {
 				const char *first = e->blob->refs > 1 ? set_get(&links, e->blob) : NULL;
 				if (first) {
 					h.type = '1';

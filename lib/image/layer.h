@@ -1,7 +1,7 @@
 /* layer.h - the image's filesystem as an in-memory tree, and the
  * deterministic layer tar writer (docs/building.md).
  *
- * A struct kiln_tree holds directories, regular files (their bytes in
+ * A struct kiln_layer_tree holds directories, regular files (their bytes in
  * memory), symlinks and hard links keyed by normalized path: relative to
  * the image root, no leading or trailing '/', no "." or ".." components.
  * Every entry belongs to a layer (an index >= 0, e.g. a package bucket) and
@@ -11,7 +11,7 @@
  * at P follows the symlinks already in the tree for every PARENT component
  * of P (a relative target from the link's directory, an absolute one from
  * the root, ".." clamped at the root as in a chroot, at most
- * KILN_TREE_MAX_SYMLINKS hops) and stores the entry at the resolved path.
+ * KILN_LAYER_MAX_SYMLINKS hops) and stores the entry at the resolved path.
  * So "bin/ls" lands at "usr/bin/ls" under merged /usr, and a package's
  * "evil -> /etc" followed by "evil/passwd" lands at "etc/passwd".  The
  * final component is never followed (a package's own symlink replaces it).
@@ -43,64 +43,64 @@
 #include "error.h"
 #include "util.h"
 
-#define KILN_TREE_MAX_SYMLINKS 40
+#define KILN_LAYER_MAX_SYMLINKS 40
 /* Resolved paths longer than this are refused (symlink chains can grow them). */
-#define KILN_TREE_MAX_PATH 16384
+#define KILN_LAYER_MAX_PATH 16384
 
-struct kiln_tree;
+struct kiln_layer_tree;
 struct kiln_blob;
 struct kiln_dpkg_package; /* dpkg.h */
 
-enum kiln_tree_type {
-	KILN_TREE_DIR,
-	KILN_TREE_FILE,
-	KILN_TREE_SYMLINK,
-	KILN_TREE_HARDLINK, /* another name for a regular file's contents */
+enum kiln_layer_tree_type {
+	KILN_LAYER_DIR,
+	KILN_LAYER_FILE,
+	KILN_LAYER_SYMLINK,
+	KILN_LAYER_HARDLINK, /* another name for a regular file's contents */
 };
 
 /* Where an entry's mtime comes from when it is written. */
-enum kiln_tree_time {
-	KILN_TREE_TIME_PACKAGE, /* a .deb's mtime: lowered to the writer's clamp */
-	KILN_TREE_TIME_FIXED,   /* kiln-written content: exactly the given mtime */
-	KILN_TREE_TIME_EPOCH,   /* skeleton and implicit directories: the writer's epoch */
+enum kiln_layer_tree_time {
+	KILN_LAYER_TIME_PACKAGE, /* a .deb's mtime: lowered to the writer's clamp */
+	KILN_LAYER_TIME_FIXED,   /* kiln-written content: exactly the given mtime */
+	KILN_LAYER_TIME_EPOCH,   /* skeleton and implicit directories: the writer's epoch */
 };
 
 /* One version of a path, read-only for callers. */
-struct kiln_tree_entry {
+struct kiln_layer_entry {
 	char *path;                 /* resolved, normalized */
-	enum kiln_tree_type type;
+	enum kiln_layer_tree_type type;
 	unsigned mode;              /* permission bits incl. setuid/setgid/sticky */
 	uint32_t uid, gid;
-	int64_t mtime;              /* meaningful unless time == KILN_TREE_TIME_EPOCH */
-	enum kiln_tree_time time;
+	int64_t mtime;              /* meaningful unless time == KILN_LAYER_TIME_EPOCH */
+	enum kiln_layer_tree_time time;
 	bool implicit;              /* a directory created because a child needed it */
 	int layer;
 	const char *package;        /* shipping package (owned by the tree), or NULL */
 	char *link;                 /* symlink: target verbatim; hard link: resolved target path */
 	struct kiln_blob *blob;     /* file and hard link contents (shared by hard links) */
-	struct kiln_tree_entry *below; /* the same path's version in a lower layer */
+	struct kiln_layer_entry *below; /* the same path's version in a lower layer */
 };
 
 /* The tree holds file contents in memory; an image whose package files
  * add up to more is refused (a hostile .deb can claim any size). */
-#define KILN_TREE_MAX_BYTES ((uint64_t)16 << 30)
+#define KILN_LAYER_MAX_BYTES ((uint64_t)16 << 30)
 
 /* An empty tree (no root skeleton). */
-struct kiln_tree *kiln_tree_new(void);
+struct kiln_layer_tree *kiln_layer_tree_new(void);
 
 /* A tree with Debian 12's merged-/usr root in layer 0: directories usr,
  * usr/bin, usr/sbin, usr/lib, usr/lib64 (0755 0:0, epoch mtime) and the
  * symlinks bin -> usr/bin, sbin -> usr/sbin, lib -> usr/lib,
  * lib64 -> usr/lib64. */
-struct kiln_tree *kiln_tree_new_root(void);
+struct kiln_layer_tree *kiln_layer_tree_new_root(void);
 
-void kiln_tree_free(struct kiln_tree *tree);
-static inline void kiln_tree_freep(struct kiln_tree **t)
+void kiln_layer_tree_free(struct kiln_layer_tree *tree);
+static inline void kiln_layer_tree_freep(struct kiln_layer_tree **t)
 {
 	if (*t)
-		kiln_tree_free(*t);
+		kiln_layer_tree_free(*t);
 }
-#define _cleanup_tree_ __attribute__((cleanup(kiln_tree_freep)))
+#define _cleanup_tree_ __attribute__((cleanup(kiln_layer_tree_freep)))
 
 /* Unpack the data.tar of an opened .deb (kiln_deb_read_data is called
  * here, so each deb is added once) into layer `layer`.  Directories,
@@ -112,13 +112,13 @@ static inline void kiln_tree_freep(struct kiln_tree **t)
  * dpkg records them), md5sums (the package's own, or computed from its
  * files when it has none) and the conffiles with their md5s.  On failure
  * the tree may hold part of the package: discard it. */
-int kiln_tree_add_deb(struct kiln_tree *tree, struct kiln_deb *deb, int layer,
+int kiln_layer_tree_add_deb(struct kiln_layer_tree *tree, struct kiln_deb *deb, int layer,
 		      struct kiln_dpkg_package *pkg, struct kiln_error *err);
 
 /* Put the whole dpkg database for pkgs (dpkg.h) into the tree, in `layer`,
  * every file and directory 0644/0755 0:0 with the given mtime (the layer
  * epoch). */
-int kiln_tree_add_dpkg_status(struct kiln_tree *tree, const struct kiln_dpkg_package *pkgs,
+int kiln_layer_tree_add_dpkg_status(struct kiln_layer_tree *tree, const struct kiln_dpkg_package *pkgs,
 			      size_t n, int layer, int64_t mtime, struct kiln_error *err);
 
 /* Content kiln writes itself (accounts, the dpkg database, files: copied
@@ -127,31 +127,31 @@ int kiln_tree_add_dpkg_status(struct kiln_tree *tree, const struct kiln_dpkg_pac
  * missing parent directories are created (0755 0:0, epoch mtime).
  * put_dir on an existing directory of the same layer replaces its
  * metadata; put_file and put_symlink replace a non-directory. */
-int kiln_tree_put_file(struct kiln_tree *tree, const char *path, unsigned mode, uint32_t uid,
+int kiln_layer_tree_put_file(struct kiln_layer_tree *tree, const char *path, unsigned mode, uint32_t uid,
 		       uint32_t gid, int64_t mtime, const void *data, size_t len, int layer,
 		       struct kiln_error *err);
-int kiln_tree_put_dir(struct kiln_tree *tree, const char *path, unsigned mode, uint32_t uid,
+int kiln_layer_tree_put_dir(struct kiln_layer_tree *tree, const char *path, unsigned mode, uint32_t uid,
 		      uint32_t gid, int64_t mtime, int layer, struct kiln_error *err);
-int kiln_tree_put_symlink(struct kiln_tree *tree, const char *path, const char *target,
+int kiln_layer_tree_put_symlink(struct kiln_layer_tree *tree, const char *path, const char *target,
 			  uint32_t uid, uint32_t gid, int64_t mtime, int layer,
 			  struct kiln_error *err);
 
 /* The visible (highest layer) entry stored at exactly this normalized,
  * resolved path; NULL when there is none.  Nothing is followed. */
-const struct kiln_tree_entry *kiln_tree_get(const struct kiln_tree *tree, const char *path);
+const struct kiln_layer_entry *kiln_layer_tree_get(const struct kiln_layer_tree *tree, const char *path);
 
 /* Resolve path (leading '/' allowed) inside the tree as adding would, also
  * following a final symlink when follow_final.  Components that do not
  * exist yet are kept as they are.  Returns the resolved path (caller
  * frees), or NULL with err set (a loop, a file used as a directory). */
-char *kiln_tree_resolve(const struct kiln_tree *tree, const char *path, bool follow_final,
+char *kiln_layer_tree_resolve(const struct kiln_layer_tree *tree, const char *path, bool follow_final,
 			struct kiln_error *err);
 
 /* Bytes of a file or hard link entry. */
-const void *kiln_tree_entry_data(const struct kiln_tree_entry *entry, uint64_t *size);
+const void *kiln_layer_entry_data(const struct kiln_layer_entry *entry, uint64_t *size);
 
 /* Number of entries (versions) stored in a layer. */
-size_t kiln_tree_layer_size(const struct kiln_tree *tree, int layer);
+size_t kiln_layer_size(const struct kiln_layer_tree *tree, int layer);
 
 struct kiln_layer_options {
 	int64_t epoch;  /* mtime of skeleton, implicit and ancestor directories (>= 0) */
@@ -179,7 +179,7 @@ struct kiln_layer_result {
  * entry.  Ends with two zero blocks, no padding to a record size.  Fills
  * *res; on failure (an mtime ustar cannot hold, a negative epoch) *tar is
  * left as it was. */
-int kiln_tree_write_layer(const struct kiln_tree *tree, int layer,
+int kiln_layer_write(const struct kiln_layer_tree *tree, int layer,
 			  const struct kiln_layer_options *opts, struct kiln_buf *tar,
 			  struct kiln_layer_result *res, struct kiln_error *err);
 

@@ -189,7 +189,7 @@ static void add_file(struct kiln_snapdiff_file **v, size_t *n, const char *path,
 	(*n)++;
 }
 
-void kiln_snapdiff_files(const struct kiln_fslist *a, const struct kiln_fslist *b,
+void kiln_snapdiff_files(const struct kiln_imagefs_list *a, const struct kiln_imagefs_list *b,
 			 struct kiln_snapdiff *out)
 {
 	size_t i = 0, j = 0;
@@ -458,14 +458,14 @@ static const char *const status_keep[] = { KILN_SNAPDIFF_STATUS_PATH, NULL };
 /* Layers read so far, by digest: a layer two images share is read once. */
 struct layer_cache {
 	char (*digest)[KILN_OCI_DIGEST_LEN + 1];
-	struct kiln_fslist *lists;
+	struct kiln_imagefs_list *lists;
 	size_t n;
 };
 
 static void cache_release(struct layer_cache *c)
 {
 	for (size_t i = 0; i < c->n; i++)
-		kiln_fslist_release(&c->lists[i]);
+		kiln_imagefs_list_release(&c->lists[i]);
 	free(c->lists);
 	free(c->digest);
 }
@@ -473,11 +473,11 @@ static void cache_release(struct layer_cache *c)
 /* Merged view of one image and its config blob (*config, malloc'd);
  * layers come from (and go into) the cache. */
 static int image_view(const struct kiln_store *s, const char *manifest, const char *label,
-		      struct layer_cache *cache, struct kiln_fslist *merged, char **config,
+		      struct layer_cache *cache, struct kiln_imagefs_list *merged, char **config,
 		      size_t *config_len, struct kiln_error *err)
 {
 	struct kiln_oci_manifest m = { 0 };
-	struct kiln_fslist *layers = NULL;
+	struct kiln_imagefs_list *layers = NULL;
 	_cleanup_free_ char *json = NULL;
 	size_t len;
 	int rc = -1;
@@ -499,7 +499,7 @@ static int image_view(const struct kiln_store *s, const char *manifest, const ch
 			if (strcmp(cache->digest[k], m.layers[i].digest) == 0)
 				break;
 		if (k == cache->n) {
-			struct kiln_fslist l;
+			struct kiln_imagefs_list l;
 			if (kiln_imagefs_read_image_layer(s, &m.layers[i], i, m.n_layers, status_keep, &l,
 							  err) < 0) {
 				kiln_error_prefix(err, "%s", label);
@@ -525,7 +525,7 @@ int kiln_snapdiff_images(const struct kiln_store *s, const char *manifest_a, con
 			 struct kiln_error *err)
 {
 	struct layer_cache cache = { 0 };
-	_cleanup_fslist_ struct kiln_fslist a = KILN_FSLIST_INIT, b = KILN_FSLIST_INIT;
+	_cleanup_fslist_ struct kiln_imagefs_list a = KILN_IMAGEFS_LIST_INIT, b = KILN_IMAGEFS_LIST_INIT;
 	_cleanup_free_ char *config_a = NULL, *config_b = NULL;
 	const char *sa, *sb;
 	size_t la = 0, lb = 0, lca = 0, lcb = 0;

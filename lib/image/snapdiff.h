@@ -74,7 +74,7 @@ int kiln_snapdiff_packages(const char *status_a, size_t len_a, const char *statu
 			   size_t len_b, struct kiln_snapdiff *out, struct kiln_error *err);
 
 /* Compare two merged (sorted) views. */
-void kiln_snapdiff_files(const struct kiln_fslist *a, const struct kiln_fslist *b,
+void kiln_snapdiff_files(const struct kiln_imagefs_list *a, const struct kiln_imagefs_list *b,
 			 struct kiln_snapdiff *out);
 
 /* Compare two OCI image config JSON texts (see above).  Fails on text that

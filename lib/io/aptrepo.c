@@ -332,7 +332,7 @@ static bool suite_matches(const struct kiln_release *rel, const char *suite)
 }
 
 int kiln_aptrepo_load(struct kiln_aptrepo *repo, const struct kiln_aptrepo_source *src,
-		      uint32_t origin, struct kiln_pkgindex *idx,
+		      uint32_t origin, struct kiln_packages *idx,
 		      char release_sha256[KILN_SHA256_HEX_LEN + 1], struct kiln_error *err)
 {
 	struct release_fetch rf = { 0 };
@@ -386,7 +386,7 @@ int kiln_aptrepo_load(struct kiln_aptrepo *repo, const struct kiln_aptrepo_sourc
 				kiln_error_prefix(err, "source %s", src->name);
 				goto out;
 			}
-			if (kiln_pkgindex_add_file(idx, file, label, origin, err) < 0)
+			if (kiln_packages_add_file(idx, file, label, origin, err) < 0)
 				goto out;
 		}
 	}

@@ -42,7 +42,7 @@ void kiln_aptrepo_free(struct kiln_aptrepo *repo);
 /* Load src's indexes into idx tagged with origin; on success write the
  * sha256 of the verified Release text to release_sha256. */
 int kiln_aptrepo_load(struct kiln_aptrepo *repo, const struct kiln_aptrepo_source *src,
-		      uint32_t origin, struct kiln_pkgindex *idx,
+		      uint32_t origin, struct kiln_packages *idx,
 		      char release_sha256[KILN_SHA256_HEX_LEN + 1], struct kiln_error *err);
 
 /* Decompress (xz, gzip, bzip2, zstd or plain, detected from the bytes) in_path

@@ -19,7 +19,7 @@ void kiln_dsse_pae(const char *payload_type, const void *body, size_t len, struc
 	kiln_buf_add(out, body, len);
 }
 
-char *kiln_base64_encode(const void *data, size_t len)
+char *kiln_dsse_base64_encode(const void *data, size_t len)
 {
 	char *out;
 
@@ -30,7 +30,7 @@ char *kiln_base64_encode(const void *data, size_t len)
 	return out;
 }
 
-unsigned char *kiln_base64_decode(const char *text, size_t text_len, size_t *len)
+unsigned char *kiln_dsse_base64_decode(const char *text, size_t text_len, size_t *len)
 {
 	_cleanup_free_ unsigned char *out = NULL;
 	_cleanup_free_ char *again = NULL;
@@ -52,7 +52,7 @@ unsigned char *kiln_base64_decode(const char *text, size_t text_len, size_t *len
 	if ((size_t)n < pad)
 		return NULL;
 	*len = (size_t)n - pad;
-	again = kiln_base64_encode(out, *len);
+	again = kiln_dsse_base64_encode(out, *len);
 	if (strlen(again) != text_len || memcmp(again, text, text_len) != 0)
 		return NULL;
 	out[*len] = '\0';
@@ -82,8 +82,8 @@ char *kiln_dsse_envelope(const char *payload_type, const void *payload, size_t l
 		kiln_error_set(err, "DSSE: payload type is not valid UTF-8");
 		return NULL;
 	}
-	payload64 = kiln_base64_encode(payload, len);
-	sig64 = kiln_base64_encode(sig, sizeof(sig));
+	payload64 = kiln_dsse_base64_encode(payload, len);
+	sig64 = kiln_dsse_base64_encode(sig, sizeof(sig));
 	signature = json_pack("{s:s, s:s}", "keyid", keyid, "sig", sig64);
 	env = json_pack("{s:s, s:o, s:[o]}", "payload", payload64, "payloadType", type,
 			"signatures", signature);
@@ -146,7 +146,7 @@ int kiln_dsse_verify(const char *envelope, size_t envelope_len, struct kiln_key 
 	sigs = json_object_get(env, "signatures");
 	if (!sigs || !json_is_array(sigs) || json_array_size(sigs) == 0)
 		return bad(err, "no \"signatures\" (a non-empty array)");
-	payload = kiln_base64_decode(payload64, payload64_len, &payload_len);
+	payload = kiln_dsse_base64_decode(payload64, payload64_len, &payload_len);
 	if (!payload)
 		return bad(err, "bad base64 in payload");
 	kiln_dsse_pae(type, payload, payload_len, &pae);
@@ -169,7 +169,7 @@ int kiln_dsse_verify(const char *envelope, size_t envelope_len, struct kiln_key 
 			kiln_error_set(err, "DSSE envelope: signatures[%zu].keyid is not a string", i);
 			return kiln_error_verification(err);
 		}
-		sig = kiln_base64_decode(sig64, sig64_len, &sig_len);
+		sig = kiln_dsse_base64_decode(sig64, sig64_len, &sig_len);
 		if (!sig) {
 			kiln_error_set(err, "DSSE envelope: bad base64 in signatures[%zu].sig", i);
 			return kiln_error_verification(err);
@@ -183,7 +183,7 @@ int kiln_dsse_verify(const char *envelope, size_t envelope_len, struct kiln_key 
 
 		sig64 = member_string(s, "sig", &sig64_len);
 		/* Decoded once above already; it cannot fail here. */
-		sig = kiln_base64_decode(sig64, sig64_len, &sig_len);
+		sig = kiln_dsse_base64_decode(sig64, sig64_len, &sig_len);
 		if (!sig)
 			continue;
 		/* keyid is an unauthenticated hint: try every trusted key. */

@@ -45,9 +45,9 @@ int kiln_dsse_verify(const char *envelope, size_t envelope_len, struct kiln_key 
 		     struct kiln_error *err);
 
 /* Standard base64 with padding (malloc'd). */
-char *kiln_base64_encode(const void *data, size_t len);
-/* Decode text that must be exactly what kiln_base64_encode would give for
+char *kiln_dsse_base64_encode(const void *data, size_t len);
+/* Decode text that must be exactly what kiln_dsse_base64_encode would give for
  * some bytes; returns them (malloc'd, NUL-terminated) or NULL. */
-unsigned char *kiln_base64_decode(const char *text, size_t text_len, size_t *len);
+unsigned char *kiln_dsse_base64_decode(const char *text, size_t text_len, size_t *len);
 
 #endif

@@ -93,7 +93,7 @@ char *kiln_record_format(struct kiln_record *r, const struct kiln_key *key, stru
 			return NULL;
 		}
 		kiln_buf_release(&pae);
-		b64 = kiln_base64_encode(sig, sizeof(sig));
+		b64 = kiln_dsse_base64_encode(sig, sizeof(sig));
 		one = json_object();
 		json_object_set_new(one, "keyid", json_string(r->keyid));
 		json_object_set_new(one, "sig", json_string(b64));
@@ -354,7 +354,7 @@ int kiln_record_read(const struct kiln_store *s, const char *commit, const char 
 	return read_at(dir, label, commit, name, out, found, err);
 }
 
-enum kiln_record_trust kiln_record_judge(const struct kiln_record *r, const struct kiln_keyring *ring,
+enum kiln_record_trust kiln_record_judge(const struct kiln_record *r, const struct kiln_sign_keyring *ring,
 				       const struct kiln_key **signer, struct kiln_error *err)
 {
 	_cleanup_free_ char *body = NULL;
@@ -375,7 +375,7 @@ enum kiln_record_trust kiln_record_judge(const struct kiln_record *r, const stru
 	kiln_dsse_pae(KILN_RECORD_TYPE, body, strlen(body), &pae);
 	for (size_t i = 0; ring && i < r->n_sigs; i++) {
 		size_t siglen;
-		_cleanup_free_ unsigned char *sig = kiln_base64_decode(r->sigs[i], strlen(r->sigs[i]), &siglen);
+		_cleanup_free_ unsigned char *sig = kiln_dsse_base64_decode(r->sigs[i], strlen(r->sigs[i]), &siglen);
 		for (size_t k = 0; k < ring->n; k++) {
 			char id[KILN_KEYID_LEN + 1];
 			/* The keyid is outside the signed body: only a keyid that
@@ -405,7 +405,7 @@ enum kiln_record_trust kiln_record_judge(const struct kiln_record *r, const stru
 	return names_trusted ? KILN_RECORD_BAD_SIGNATURE : KILN_RECORD_UNTRUSTED;
 }
 
-int kiln_record_verify(const struct kiln_record *r, const struct kiln_keyring *ring,
+int kiln_record_verify(const struct kiln_record *r, const struct kiln_sign_keyring *ring,
 		       const struct kiln_key **signer, struct kiln_error *err)
 {
 	return kiln_record_judge(r, ring, signer, err) == KILN_RECORD_SIGNED ? 0 : -1;

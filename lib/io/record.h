@@ -98,12 +98,12 @@ enum kiln_record_trust {
  * verification (exit 3).  Only the signature over the record's canonical
  * body counts; the keyid beside it is a hint and must name the key that
  * verifies. */
-enum kiln_record_trust kiln_record_judge(const struct kiln_record *r, const struct kiln_keyring *ring,
+enum kiln_record_trust kiln_record_judge(const struct kiln_record *r, const struct kiln_sign_keyring *ring,
 					 const struct kiln_key **signer, struct kiln_error *err);
 
 /* kiln_record_judge as a check: 0 when the record is KILN_RECORD_SIGNED,
  * else -1 (exit 3) with the reason. */
-int kiln_record_verify(const struct kiln_record *r, const struct kiln_keyring *ring,
+int kiln_record_verify(const struct kiln_record *r, const struct kiln_sign_keyring *ring,
 		       const struct kiln_key **signer, struct kiln_error *err);
 
 /* Every record in the store, sorted by commit then name.  A file that does

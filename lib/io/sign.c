@@ -395,7 +395,7 @@ int kiln_sign_check_key_path(const char *path, const char *workdir, struct kiln_
 	return kiln_path_check_beneath(workdir, path + n + 1, err);
 }
 
-void kiln_keyring_release(struct kiln_keyring *ring)
+void kiln_sign_keyring_release(struct kiln_sign_keyring *ring)
 {
 	for (size_t i = 0; i < ring->n; i++)
 		kiln_sign_key_free(ring->keys[i]);
@@ -404,7 +404,7 @@ void kiln_keyring_release(struct kiln_keyring *ring)
 	ring->n = ring->alloc = 0;
 }
 
-static int keyring_add(struct kiln_keyring *ring, const char *path, struct kiln_error *err)
+static int keyring_add(struct kiln_sign_keyring *ring, const char *path, struct kiln_error *err)
 {
 	struct kiln_key *key = kiln_sign_load_public(path, err);
 
@@ -488,7 +488,7 @@ void kiln_sign_trusted_paths_free(char **paths, size_t n)
 }
 
 int kiln_sign_load_trusted(const char *const *pub_paths, size_t n_paths, const char *workdir,
-			   struct kiln_keyring *ring, struct kiln_error *err)
+			   struct kiln_sign_keyring *ring, struct kiln_error *err)
 {
 	char **found = NULL;
 	size_t n_found = 0;
@@ -498,7 +498,7 @@ int kiln_sign_load_trusted(const char *const *pub_paths, size_t n_paths, const c
 		for (size_t i = 0; i < n_paths && rc == 0; i++)
 			rc = keyring_add(ring, pub_paths[i], err);
 		if (rc < 0)
-			kiln_keyring_release(ring);
+			kiln_sign_keyring_release(ring);
 		return rc;
 	}
 	if (kiln_sign_trusted_paths(workdir, &found, &n_found, err) < 0)
@@ -511,6 +511,6 @@ int kiln_sign_load_trusted(const char *const *pub_paths, size_t n_paths, const c
 		rc = keyring_add(ring, found[i], err);
 	kiln_sign_trusted_paths_free(found, n_found);
 	if (rc < 0)
-		kiln_keyring_release(ring);
+		kiln_sign_keyring_release(ring);
 	return rc;
 }

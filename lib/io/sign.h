@@ -81,7 +81,7 @@ char *kiln_sign_find_private(const char *option, const char *workdir);
 int kiln_sign_check_key_path(const char *path, const char *workdir, struct kiln_error *err);
 
 /* A set of trusted public keys. */
-struct kiln_keyring {
+struct kiln_sign_keyring {
 	struct kiln_key **keys;
 	size_t n, alloc;
 };
@@ -91,8 +91,8 @@ struct kiln_keyring {
  * n_paths is 0 every WORKDIR/.kiln/trusted/NAME.pub (in name order).  Finding
  * no key at all is an error.  On failure ring holds nothing. */
 int kiln_sign_load_trusted(const char *const *pub_paths, size_t n_paths, const char *workdir,
-			   struct kiln_keyring *ring, struct kiln_error *err);
-void kiln_keyring_release(struct kiln_keyring *ring);
+			   struct kiln_sign_keyring *ring, struct kiln_error *err);
+void kiln_sign_keyring_release(struct kiln_sign_keyring *ring);
 
 /* The WORKDIR/.kiln/trusted/NAME.pub files, in name order (malloc'd; none
  * when the directory does not exist). */

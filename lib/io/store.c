@@ -145,7 +145,7 @@ static struct kiln_store *store_open_fd(int root_fd, const char *dir, bool writa
 	}
 	return s;
 fail:
-	kiln_store_close(s);
+	kiln_store_free(s);
 	return NULL;
 }
 
@@ -198,7 +198,7 @@ struct kiln_store *kiln_store_open_default(const char *option, const char *workd
 	return store_open_fd(fd, dir, writable, err);
 }
 
-void kiln_store_close(struct kiln_store *s)
+void kiln_store_free(struct kiln_store *s)
 {
 	if (!s)
 		return;

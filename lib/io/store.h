@@ -40,7 +40,7 @@ struct kiln_store *kiln_store_open(const char *dir, bool writable, struct kiln_e
  * committed one): it is opened beneath workdir without following any. */
 struct kiln_store *kiln_store_open_default(const char *option, const char *workdir, bool writable,
 					   struct kiln_error *err);
-void kiln_store_close(struct kiln_store *s);
+void kiln_store_free(struct kiln_store *s);
 const char *kiln_store_dir(const struct kiln_store *s);
 /* Open the directory rel ("commits" or "commits/<id>") beneath the store
  * without following symlinks (kiln_dir_open_beneath); create needs the

@@ -1364,7 +1364,7 @@ int kiln_net_parse_port(const char *text, struct kiln_net_port *out, struct kiln
 	return 0;
 }
 
-int kiln_net_port_free(const struct kiln_net_port *port, struct kiln_error *err)
+int kiln_net_port_available(const struct kiln_net_port *port, struct kiln_error *err)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port->host) };
 	bool tcp = port->proto != IPPROTO_UDP;

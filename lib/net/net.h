@@ -154,7 +154,7 @@ int kiln_net_parse_port(const char *text, struct kiln_net_port *out, struct kiln
  * the traffic of a program already listening there (Docker refuses too):
  * -1 with "in use" when binding it fails with EADDRINUSE.  Ports that kiln
  * itself publishes are checked by kiln_net_attach. */
-int kiln_net_port_free(const struct kiln_net_port *port, struct kiln_error *err);
+int kiln_net_port_available(const struct kiln_net_port *port, struct kiln_error *err);
 
 enum kiln_net_mode {
 	KILN_NET_BRIDGE,

@@ -284,7 +284,7 @@ int kiln_netlink_nft_table_exists(const char *name, struct kiln_error *err)
 	g->version = NFNETLINK_V0;
 	nl_attr_str(&r, NFTA_TABLE_NAME, name);
 	rc = nl_transact(nl, &r, NULL, 0, kmsg, sizeof(kmsg), err);
-	kiln_netlink_close(nl);
+	kiln_netlink_free(nl);
 	if (rc < 0)
 		return -1;
 	if (rc == 0)
@@ -312,7 +312,7 @@ int kiln_netlink_nft_generation(uint32_t *out, struct kiln_error *err)
 	g->nfgen_family = AF_UNSPEC;
 	g->version = NFNETLINK_V0;
 	rc = nl_transact(nl, &r, reply, sizeof(reply), kmsg, sizeof(kmsg), err);
-	kiln_netlink_close(nl);
+	kiln_netlink_free(nl);
 	if (rc < 0)
 		return -1;
 	if (rc != 0)
@@ -339,7 +339,7 @@ int kiln_netlink_nft_generation(uint32_t *out, struct kiln_error *err)
 	return kiln_error_set(err, "nftables: ruleset generation: no answer");
 }
 
-void kiln_netlink_close(struct kiln_netlink *nl)
+void kiln_netlink_free(struct kiln_netlink *nl)
 {
 	if (!nl)
 		return;

@@ -21,10 +21,10 @@ struct kiln_netlink;
 /* A socket in the caller's network namespace (netns_fd < 0) or in the
  * namespace netns_fd refers to (an open /proc/PID/ns/net).  The caller's
  * own namespace is never changed: the socket is made by a short-lived
- * thread that joins the namespace first.  Free with kiln_netlink_close(). */
+ * thread that joins the namespace first.  Free with kiln_netlink_free(). */
 struct kiln_netlink *kiln_netlink_open(int netns_fd, struct kiln_error *err);
-void kiln_netlink_close(struct kiln_netlink *nl);
-static inline void kiln_netlink_closep(struct kiln_netlink **nl) { kiln_netlink_close(*nl); }
+void kiln_netlink_free(struct kiln_netlink *nl);
+static inline void kiln_netlink_closep(struct kiln_netlink **nl) { kiln_netlink_free(*nl); }
 #define _cleanup_netlink_ __attribute__((cleanup(kiln_netlink_closep)))
 
 /* The index of the link called name: > 0, 0 when there is none, -1 on error. */

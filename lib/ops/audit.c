@@ -84,7 +84,7 @@ static int locate_difference(const struct kiln_store *rec, const struct kiln_sto
 		goto out;
 	}
 	for (size_t i = 0; i < a.n_layers; i++) {
-		struct kiln_fslist la = { 0 }, lb = { 0 };
+		struct kiln_imagefs_list la = { 0 }, lb = { 0 };
 		if (strcmp(a.layers[i].digest, b.layers[i].digest) == 0)
 			continue;
 		it->layer = i + 1;
@@ -95,15 +95,15 @@ static int locate_difference(const struct kiln_store *rec, const struct kiln_sto
 			goto out;
 		}
 		if (kiln_imagefs_read_image_layer(re, &b.layers[i], i, b.n_layers, NULL, &lb, err) < 0) {
-			kiln_fslist_release(&la);
+			kiln_imagefs_list_release(&la);
 			kiln_error_prefix(err, "rebuilt %s", it->layer_what);
 			goto out;
 		}
 		if (kiln_imagefs_first_difference_labeled(&la, "recorded", &lb, "rebuilt", &it->path, &it->what) == 0)
 			it->what = kiln_xasprintf("same entries, different bytes (%s vs %s)",
 						  a.layers[i].media_type, b.layers[i].media_type);
-		kiln_fslist_release(&la);
-		kiln_fslist_release(&lb);
+		kiln_imagefs_list_release(&la);
+		kiln_imagefs_list_release(&lb);
 		rc = 0;
 		goto out;
 	}
@@ -196,7 +196,7 @@ static int audit_one(const struct kiln_audit_options *opt, struct kiln_git *git,
 	it->seconds = kiln_monotonic_seconds() - start;
 	rc = 0;
 out:
-	kiln_store_close(rebuilt);
+	kiln_store_free(rebuilt);
 	kiln_build_result_release(&br);
 	kiln_provenance_info_release(&info);
 	kiln_verify_result_release(&vr);
@@ -278,7 +278,7 @@ out:
 		*n = 0;
 	}
 	kiln_record_list_free(records, n_records);
-	kiln_store_close(store);
+	kiln_store_free(store);
 	kiln_git_free(git);
 	return rc;
 }

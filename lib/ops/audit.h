@@ -23,7 +23,7 @@ struct kiln_audit_options {
 	const char *store_dir;      /* the recorded store (NULL: default) */
 	const char *rev;            /* NULL: HEAD */
 	const char *name;           /* only this snapshot name (NULL: every one at the commit) */
-	const struct kiln_keyring *ring;
+	const struct kiln_sign_keyring *ring;
 	const char *cache_dir;      /* package cache (NULL: the shared one, files re-hashed) */
 	const char *tmp_dir;        /* where the scratch store goes (NULL or "": /tmp) */
 	const struct kiln_mirror_settings *mirrors; /* for the rebuild (NULL: apt's sources) */

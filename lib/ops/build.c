@@ -525,7 +525,7 @@ static int parse_owner(const char *s, uint32_t *uid, uint32_t *gid)
 
 struct copy_ctx {
 	struct build *b;
-	struct kiln_tree *tree;
+	struct kiln_layer_tree *tree;
 	int layer;
 	const struct kiln_file_copy *f;
 	const char *dst;          /* where "" (the src itself) lands */
@@ -544,23 +544,23 @@ static int copy_entry(void *vctx, const char *rel, enum kiln_git_kind kind, cons
 	(void)blob_id;
 	switch (kind) {
 	case KILN_GIT_DIR:
-		return kiln_tree_put_dir(c->tree, path, c->dir_mode, c->uid, c->gid, c->b->epoch, c->layer, err);
+		return kiln_layer_tree_put_dir(c->tree, path, c->dir_mode, c->uid, c->gid, c->b->epoch, c->layer, err);
 	case KILN_GIT_SYMLINK: {
 		_cleanup_free_ char *target = kiln_xstrndup(data, len);
-		return kiln_tree_put_symlink(c->tree, path, target, c->uid, c->gid, c->b->epoch, c->layer, err);
+		return kiln_layer_tree_put_symlink(c->tree, path, target, c->uid, c->gid, c->b->epoch, c->layer, err);
 	}
 	case KILN_GIT_FILE:
 	case KILN_GIT_EXECUTABLE:
 		/* Without mode:, git's executable bit decides, as `git checkout` does. */
 		mode = c->mode_given ? c->mode : kind == KILN_GIT_EXECUTABLE ? 0755 : 0644;
-		return kiln_tree_put_file(c->tree, path, mode, c->uid, c->gid, c->b->epoch, data, len,
+		return kiln_layer_tree_put_file(c->tree, path, mode, c->uid, c->gid, c->b->epoch, data, len,
 					  c->layer, err);
 	}
 	return 0;
 }
 
 /* files: from the commit's tree, with their modes and owners. */
-static int add_files(struct build *b, struct kiln_tree *tree, int layer, struct kiln_error *err)
+static int add_files(struct build *b, struct kiln_layer_tree *tree, int layer, struct kiln_error *err)
 {
 	for (size_t i = 0; i < b->m->n_files; i++) {
 		const struct kiln_file_copy *f = &b->m->files[i];
@@ -600,24 +600,24 @@ static int add_files(struct build *b, struct kiln_tree *tree, int layer, struct 
 
 /* /etc/passwd, /etc/group and /etc/shadow (formats/accounts) and the
  * users' home directories. */
-static int add_accounts(struct build *b, struct kiln_tree *tree, int layer, struct kiln_error *err)
+static int add_accounts(struct build *b, struct kiln_layer_tree *tree, int layer, struct kiln_error *err)
 {
 	struct kiln_accounts a = { KILN_BUF_INIT, KILN_BUF_INIT, KILN_BUF_INIT };
 	int rc = 0;
 
 	kiln_accounts_format(b->m, &a);
-	rc = kiln_tree_put_file(tree, "etc/passwd", 0644, 0, 0, b->epoch, a.passwd.data, a.passwd.len, layer, err);
+	rc = kiln_layer_tree_put_file(tree, "etc/passwd", 0644, 0, 0, b->epoch, a.passwd.data, a.passwd.len, layer, err);
 	if (rc == 0)
-		rc = kiln_tree_put_file(tree, "etc/group", 0644, 0, 0, b->epoch, a.group.data, a.group.len, layer, err);
+		rc = kiln_layer_tree_put_file(tree, "etc/group", 0644, 0, 0, b->epoch, a.group.data, a.group.len, layer, err);
 	if (rc == 0)
-		rc = kiln_tree_put_file(tree, "etc/shadow", 0640, 0, 42, b->epoch, a.shadow.data, a.shadow.len, layer,
+		rc = kiln_layer_tree_put_file(tree, "etc/shadow", 0640, 0, 42, b->epoch, a.shadow.data, a.shadow.len, layer,
 					err);
 	/* Home directories that do not exist yet belong to their users. */
 	for (size_t i = 0; rc == 0 && i < b->m->n_users; i++) {
 		const struct kiln_user *u = &b->m->users[i];
 		uint32_t uid = (uint32_t)strtoul(u->uid, NULL, 10), gid = (uint32_t)strtoul(u->gid, NULL, 10);
-		if (u->home && strcmp(u->home, "/") != 0 && !kiln_tree_get(tree, u->home + 1))
-			rc = kiln_tree_put_dir(tree, u->home + 1, 0755, uid, gid, b->epoch, layer, err);
+		if (u->home && strcmp(u->home, "/") != 0 && !kiln_layer_tree_get(tree, u->home + 1))
+			rc = kiln_layer_tree_put_dir(tree, u->home + 1, 0755, uid, gid, b->epoch, layer, err);
 	}
 	kiln_accounts_release(&a);
 	return rc;
@@ -645,24 +645,24 @@ static void expand_all(struct build *b, struct kiln_fetch_item *items)
 }
 
 /* The top directories every image has, in the root layer. */
-static int add_skeleton(struct build *b, struct kiln_tree *tree, struct kiln_error *err)
+static int add_skeleton(struct build *b, struct kiln_layer_tree *tree, struct kiln_error *err)
 {
 	static const struct { const char *path; unsigned mode; } dirs[] = {
 		{ "dev", 0755 }, { "etc", 0755 }, { "proc", 0555 }, { "root", 0700 }, { "run", 0755 },
 		{ "sys", 0555 }, { "tmp", 01777 }, { "var", 0755 }, { "var/tmp", 01777 },
 	};
 	for (size_t i = 0; i < KILN_ARRAY_SIZE(dirs); i++)
-		if (kiln_tree_put_dir(tree, dirs[i].path, dirs[i].mode, 0, 0, b->epoch, 0, err) < 0)
+		if (kiln_layer_tree_put_dir(tree, dirs[i].path, dirs[i].mode, 0, 0, b->epoch, 0, err) < 0)
 			return -1;
 	return 0;
 }
 
 /* The tree of the whole image, with each entry owned by its layer. */
-static struct kiln_tree *assemble(struct build *b, struct kiln_build_result *res, struct kiln_error *err)
+static struct kiln_layer_tree *assemble(struct build *b, struct kiln_build_result *res, struct kiln_error *err)
 {
 	struct kiln_fetch_item *items = kiln_xcalloc(b->lock->n_packages + 1, sizeof(*items));
 	struct kiln_dpkg_package *db = kiln_xcalloc(b->lock->n_packages + 1, sizeof(*db));
-	struct kiln_tree *tree = NULL;
+	struct kiln_layer_tree *tree = NULL;
 	char **urls = NULL;
 	int dpkg_layer = 0, files_layer = 0;
 	bool ok = false;
@@ -675,7 +675,7 @@ static struct kiln_tree *assemble(struct build *b, struct kiln_build_result *res
 	}
 	if (fetch_packages(b, items, &urls, res, err) < 0)
 		goto out;
-	tree = kiln_tree_new_root();
+	tree = kiln_layer_tree_new_root();
 	if (add_skeleton(b, tree, err) < 0)
 		goto out;
 	/* Decompressing data.tar is most of the work: do it on every core
@@ -698,15 +698,15 @@ static struct kiln_tree *assemble(struct build *b, struct kiln_build_result *res
 				deb = kiln_deb_open_memory(items[i].expanded, items[i].expanded_len, name, &dopt, err);
 			else
 				deb = kiln_deb_open_file(items[i].path, name, &dopt, err);
-			if (!deb || kiln_tree_add_deb(tree, deb, (int)l, &db[i], err) < 0)
+			if (!deb || kiln_layer_tree_add_deb(tree, deb, (int)l, &db[i], err) < 0)
 				goto out;
-			kiln_deb_close(deb);
+			kiln_deb_free(deb);
 			deb = NULL;
 			free(items[i].expanded);
 			items[i].expanded = NULL;
 		}
 	}
-	if (kiln_tree_add_dpkg_status(tree, db, b->lock->n_packages, dpkg_layer, b->epoch, err) < 0 ||
+	if (kiln_layer_tree_add_dpkg_status(tree, db, b->lock->n_packages, dpkg_layer, b->epoch, err) < 0 ||
 	    add_accounts(b, tree, dpkg_layer, err) < 0)
 		goto out;
 	if (b->m->n_files && add_files(b, tree, files_layer, err) < 0)
@@ -726,7 +726,7 @@ out:
 		free(urls);
 	}
 	if (!ok) {
-		kiln_tree_free(tree);
+		kiln_layer_tree_free(tree);
 		return NULL;
 	}
 	return tree;
@@ -988,7 +988,7 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 		   struct kiln_error *err)
 {
 	struct build b = { .opt = opt };
-	struct kiln_tree *tree = NULL;
+	struct kiln_layer_tree *tree = NULL;
 	_cleanup_free_ char *manifest_dir = kiln_path_dirname(opt->manifest_path);
 	size_t missing = 0;
 	double start = kiln_monotonic_seconds();
@@ -1057,7 +1057,7 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 			struct kiln_layer_result lr;
 			if (l->cached)
 				continue;
-			if (kiln_tree_write_layer(tree, (int)i, &lo, &l->tar, &lr, err) < 0) {
+			if (kiln_layer_write(tree, (int)i, &lo, &l->tar, &lr, err) < 0) {
 				kiln_error_prefix(err, "layer %zu (%s)", i, l->what);
 				goto out;
 			}
@@ -1111,7 +1111,7 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 	res->seconds = kiln_monotonic_seconds() - start;
 	rc = 0;
 out:
-	kiln_tree_free(tree);
+	kiln_layer_tree_free(tree);
 	for (size_t i = 0; i < b.n_layers; i++) {
 		free(b.layers[i].pkgs);
 		free(b.layers[i].what);
@@ -1126,7 +1126,7 @@ out:
 	kiln_lock_free(b.lock);
 	if (b.m)
 		kiln_manifest_free(b.m);
-	kiln_store_close(b.store);
+	kiln_store_free(b.store);
 	kiln_git_free(b.git);
 	return rc;
 }

@@ -348,7 +348,7 @@ struct kiln_container_root *kiln_container_root_open(const struct kiln_container
 	dirs[1] = r->run;
 	for (int i = 0; i < 2; i++) {
 		if (kiln_mkdir_p(dirs[i], 0711, err) < 0) {
-			kiln_container_root_close(r);
+			kiln_container_root_free(r);
 			return NULL;
 		}
 	}
@@ -358,18 +358,18 @@ struct kiln_container_root *kiln_container_root_open(const struct kiln_container
 		_cleanup_free_ char *c = kiln_path_join(r->root, "containers");
 		if (kiln_mkdir_p(a, 0700, err) < 0 || kiln_mkdir_p(b, 0700, err) < 0 ||
 		    kiln_mkdir_p(c, 0700, err) < 0) {
-			kiln_container_root_close(r);
+			kiln_container_root_free(r);
 			return NULL;
 		}
 	}
 	if (kiln_container_reap(r, err) < 0) {
-		kiln_container_root_close(r);
+		kiln_container_root_free(r);
 		return NULL;
 	}
 	return r;
 }
 
-void kiln_container_root_close(struct kiln_container_root *r)
+void kiln_container_root_free(struct kiln_container_root *r)
 {
 	if (!r)
 		return;
@@ -1080,7 +1080,7 @@ static int create(struct kiln_container_root *r, const struct kiln_container_opt
 		return kiln_error_set(err, "--runtime %s: expected kiln or runc", runtime);
 	for (size_t i = 0; i < o->n_ports; i++) {
 		struct kiln_net_port port;
-		if (kiln_net_parse_port(o->ports[i], &port, err) < 0 || kiln_net_port_free(&port, err) < 0)
+		if (kiln_net_parse_port(o->ports[i], &port, err) < 0 || kiln_net_port_available(&port, err) < 0)
 			return kiln_error_prefix(err, "-p %s", o->ports[i]);
 	}
 	/* Unpacking can take a while: before the lock. */

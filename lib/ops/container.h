@@ -98,7 +98,7 @@ struct kiln_container_root_options {
  * o may be NULL (every default); its strings are copied. */
 struct kiln_container_root *kiln_container_root_open(const struct kiln_container_root_options *o,
 						     struct kiln_error *err);
-void kiln_container_root_close(struct kiln_container_root *r);
+void kiln_container_root_free(struct kiln_container_root *r);
 const char *kiln_container_root_dir(const struct kiln_container_root *r);
 const char *kiln_container_run_dir(const struct kiln_container_root *r);
 

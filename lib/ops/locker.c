@@ -115,7 +115,7 @@ int kiln_locker_run(const struct kiln_locker_options *opt, struct kiln_locker_re
 	_cleanup_free_ char **where = NULL;
 	struct kiln_lock *old = NULL;
 	struct kiln_lock new = { 0 };
-	struct kiln_pkgindex *idx = NULL;
+	struct kiln_packages *idx = NULL;
 	struct kiln_aptrepo *repo = NULL;
 	struct kiln_resolution sol = { 0 };
 	size_t n_prefer = 0;
@@ -150,7 +150,7 @@ int kiln_locker_run(const struct kiln_locker_options *opt, struct kiln_locker_re
 		goto out;
 	repo->progress = opt->progress;
 	repo->progress_ctx = opt->progress_ctx;
-	idx = kiln_pkgindex_new(m->architecture);
+	idx = kiln_packages_new(m->architecture);
 	origin_names = kiln_xcalloc(m->n_sources, sizeof(*origin_names));
 	new.inputs = kiln_lock_inputs(m);
 	new.sources = kiln_xcalloc(m->n_sources, sizeof(*new.sources));
@@ -206,7 +206,7 @@ int kiln_locker_run(const struct kiln_locker_options *opt, struct kiln_locker_re
 
 	new.packages = kiln_xcalloc(sol.n_pkgs, sizeof(*new.packages));
 	for (size_t i = 0; i < sol.n_pkgs; i++) {
-		const struct kiln_pkg *p = kiln_pkgindex_get(idx, sol.pkgs[i].pkg);
+		const struct kiln_pkg *p = kiln_packages_get(idx, sol.pkgs[i].pkg);
 		struct kiln_lock_package *lp = &new.packages[new.n_packages++];
 		lp->name = kiln_slice_dup(p->name);
 		lp->version = kiln_slice_dup(p->version);
@@ -252,7 +252,7 @@ out:
 		*tmp = new;
 		kiln_lock_free(tmp);
 	}
-	kiln_pkgindex_free(idx);
+	kiln_packages_free(idx);
 	kiln_aptrepo_free(repo);
 	(void)old_text;
 	return rc;

@@ -88,7 +88,7 @@ int kiln_scaffold_init(const struct kiln_scaffold_options *opt, char **written,
 		{ "debian-security", kiln_xasprintf("%s-security", suite), false },
 	};
 	struct kiln_aptrepo *repo = NULL;
-	struct kiln_pkgindex *idx = NULL;
+	struct kiln_packages *idx = NULL;
 	struct kiln_buf y = KILN_BUF_INIT;
 	struct stat st;
 	int rc = -1;
@@ -98,7 +98,7 @@ int kiln_scaffold_init(const struct kiln_scaffold_options *opt, char **written,
 		goto out;
 	}
 	for (size_t i = 0; i < n_pkgs; i++)
-		if (!kiln_package_name_valid(pkgs[i], strlen(pkgs[i]))) {
+		if (!kiln_debversion_package_name_valid(pkgs[i], strlen(pkgs[i]))) {
 			kiln_error_set(err, "\"%s\" is not a Debian package name", pkgs[i]);
 			goto out;
 		}
@@ -107,7 +107,7 @@ int kiln_scaffold_init(const struct kiln_scaffold_options *opt, char **written,
 		goto out;
 	repo->progress = opt->progress;
 	repo->progress_ctx = opt->progress_ctx;
-	idx = kiln_pkgindex_new(arch);
+	idx = kiln_packages_new(arch);
 	for (size_t i = 0; i < KILN_ARRAY_SIZE(sources); i++) {
 		_cleanup_free_ char *url = kiln_mirror_for_source(opt->mirrors, sources[i].name, sources[i].suite, NULL,
 								  NULL, i == 0 ? err : KILN_ERROR_IGNORE);
@@ -149,20 +149,20 @@ int kiln_scaffold_init(const struct kiln_scaffold_options *opt, char **written,
 	kiln_buf_adds(&y, "packages:                # exact versions only; `kiln lock` adds their dependencies\n");
 	for (size_t i = 0; i < n_pkgs; i++) {
 		uint32_t best = KILN_PKG_NONE;
-		for (uint32_t it = kiln_pkgindex_lookup(idx, pkgs[i], strlen(pkgs[i])); it != KILN_PKG_NONE;
-		     it = kiln_pkgindex_get(idx, it)->next_same_name) {
-			const struct kiln_pkg *c = kiln_pkgindex_get(idx, it);
+		for (uint32_t it = kiln_packages_lookup(idx, pkgs[i], strlen(pkgs[i])); it != KILN_PKG_NONE;
+		     it = kiln_packages_get(idx, it)->next_same_name) {
+			const struct kiln_pkg *c = kiln_packages_get(idx, it);
 			if (best == KILN_PKG_NONE ||
 			    kiln_debversion_compare_n(c->version.ptr, c->version.len,
-						      kiln_pkgindex_get(idx, best)->version.ptr,
-						      kiln_pkgindex_get(idx, best)->version.len) > 0)
+						      kiln_packages_get(idx, best)->version.ptr,
+						      kiln_packages_get(idx, best)->version.len) > 0)
 				best = it;
 		}
 		if (best == KILN_PKG_NONE) {
 			kiln_error_set(err, "no package \"%s\" for %s in suite %s", pkgs[i], arch, suite);
 			goto out;
 		}
-		const struct kiln_pkg *b = kiln_pkgindex_get(idx, best);
+		const struct kiln_pkg *b = kiln_packages_get(idx, best);
 		kiln_buf_printf(&y, "  %s: \"%.*s\"\n", pkgs[i], (int)b->version.len, b->version.ptr);
 	}
 	kiln_buf_adds(&y,
@@ -233,7 +233,7 @@ out:
 	for (size_t i = 0; i < KILN_ARRAY_SIZE(sources); i++)
 		free(sources[i].suite);
 	kiln_buf_release(&y);
-	kiln_pkgindex_free(idx);
+	kiln_packages_free(idx);
 	kiln_aptrepo_free(repo);
 	return rc;
 }

@@ -16,7 +16,7 @@
  * tree's trusted keys, as `kiln verify` would; fills err (exit 3) when not. */
 static int check_record(struct kiln_git *git, const struct kiln_record *r, struct kiln_error *err)
 {
-	struct kiln_keyring ring = KILN_KEYRING_INIT;
+	struct kiln_sign_keyring ring = KILN_KEYRING_INIT;
 	const char *workdir = kiln_git_workdir(git);
 	_cleanup_free_ char *dir = kiln_path_join(workdir, ".kiln/trusted");
 	_cleanup_free_ char *why = NULL;
@@ -33,7 +33,7 @@ static int check_record(struct kiln_git *git, const struct kiln_record *r, struc
 	}
 	kiln_sign_trusted_paths_free(paths, n_paths);
 	trust = kiln_record_judge(r, &ring, NULL, err);
-	kiln_keyring_release(&ring);
+	kiln_sign_keyring_release(&ring);
 	if (trust == KILN_RECORD_SIGNED)
 		return 0;
 	why = kiln_xstrdup(err->message);

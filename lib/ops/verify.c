@@ -184,7 +184,7 @@ static int check_lock(struct kiln_git *git, const struct kiln_record *r, const c
 
 /* Verify the snapshot whose record is already in res->record. */
 static int verify_record(struct kiln_git *git, const struct kiln_store *store,
-			 const struct kiln_keyring *ring, unsigned flags, struct kiln_verify_result *res,
+			 const struct kiln_sign_keyring *ring, unsigned flags, struct kiln_verify_result *res,
 			 struct kiln_error *err)
 {
 	struct kiln_record *r = &res->record;
@@ -283,7 +283,7 @@ out:
 /* Several records may name one image (a forged unsigned one among them):
  * the image verifies when one of them does, signed ones tried first. */
 static int verify_by_digest(struct kiln_git *git, const struct kiln_store *store, const char *digest,
-			    const struct kiln_keyring *ring, unsigned flags, struct kiln_verify_result *res,
+			    const struct kiln_sign_keyring *ring, unsigned flags, struct kiln_verify_result *res,
 			    struct kiln_error *err)
 {
 	struct kiln_record *all = NULL;
@@ -321,7 +321,7 @@ static int verify_by_digest(struct kiln_git *git, const struct kiln_store *store
 }
 
 int kiln_verify_snapshot(struct kiln_git *git, const struct kiln_store *store, const char *text,
-			 const char *default_name, const struct kiln_keyring *ring, unsigned flags,
+			 const char *default_name, const struct kiln_sign_keyring *ring, unsigned flags,
 			 struct kiln_verify_result *res, struct kiln_error *err)
 {
 	memset(res, 0, sizeof(*res));

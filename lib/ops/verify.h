@@ -48,7 +48,7 @@ struct kiln_verify_result {
  * what checks the store's bytes). */
 #define KILN_VERIFY_SKIP_LAYERS 1u
 int kiln_verify_snapshot(struct kiln_git *git, const struct kiln_store *store, const char *text,
-			 const char *default_name, const struct kiln_keyring *ring, unsigned flags,
+			 const char *default_name, const struct kiln_sign_keyring *ring, unsigned flags,
 			 struct kiln_verify_result *res, struct kiln_error *err);
 void kiln_verify_result_release(struct kiln_verify_result *res);
 

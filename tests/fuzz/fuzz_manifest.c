@@ -63,7 +63,7 @@ static void check_manifest(const struct kiln_manifest *m)
 	for (size_t i = 0; i < m->n_packages; i++) {
 		const struct kiln_package_pin *p = &m->packages[i];
 
-		PROMISE(kiln_package_name_valid(p->name, strlen(p->name)));
+		PROMISE(kiln_debversion_package_name_valid(p->name, strlen(p->name)));
 		PROMISE(kiln_debversion_valid(p->version, strlen(p->version), NULL));
 		PROMISE(p->mark.line >= 1 && p->mark.column >= 1);
 	}

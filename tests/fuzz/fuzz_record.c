@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	{
-		struct kiln_keyring ring = { &key, 1, 1 };
+		struct kiln_sign_keyring ring = { &key, 1, 1 };
 		const struct kiln_key *signer;
 		if (r.n_sigs == 0 && kiln_record_verify(&r, &ring, &signer, &err) == 0)
 			abort(); /* unsigned never verifies */

@@ -15,7 +15,7 @@
 #include "tap.h"
 
 static struct opsfix f;
-static struct kiln_keyring ring = KILN_KEYRING_INIT;
+static struct kiln_sign_keyring ring = KILN_KEYRING_INIT;
 
 static int build(const char *manifest_path, int gzip_level, struct kiln_build_result *res)
 {
@@ -191,7 +191,7 @@ int main(void)
 	RUN(differing_rebuild_named);
 	RUN(tampered_record_fails_verification);
 	RUN(commit_without_snapshot);
-	kiln_keyring_release(&ring);
+	kiln_sign_keyring_release(&ring);
 	opsfix_release(&f);
 	return tap_done();
 }

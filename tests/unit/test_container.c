@@ -84,7 +84,7 @@ TEST(root_open)
 	struct kiln_container c;
 	CHECK(kiln_container_find(r, "nosuch", &c, &err) < 0);
 	CHECK_CONTAINS(err.message, "no container 'nosuch'");
-	kiln_container_root_close(r);
+	kiln_container_root_free(r);
 }
 
 TEST(reap_and_find)
@@ -154,7 +154,7 @@ TEST(reap_and_find)
 	CHECK(kiln_container_exec(r, &c, argv, false, &code, &err) < 0);
 	CHECK_CONTAINS(err.message, "not running");
 	kiln_container_release(&c);
-	kiln_container_root_close(r);
+	kiln_container_root_free(r);
 }
 
 TEST(log_max)
@@ -206,7 +206,7 @@ TEST(logs_read_across_rotated_files)
 	_cleanup_free_ char *got = kiln_file_read(out, 1 << 20, NULL, &err);
 	CHECK_STR(got, "one\ntwo\nthree\nfour\nfione\ntwo\nthree\nfour\nfi");
 	kiln_container_release(&c);
-	kiln_container_root_close(r);
+	kiln_container_root_free(r);
 	close(fd);
 	unlink(out);
 }

@@ -257,7 +257,7 @@ static char *open_crafted(const struct kiln_buf *deb, const struct kiln_deb_opti
 
 	if (d && read_data)
 		kiln_deb_read_data(d, collect, &ls, &err);
-	kiln_deb_close(d);
+	kiln_deb_free(d);
 	return kiln_xstrdup(err.message);
 }
 

@@ -229,12 +229,12 @@ TEST(satisfies)
 
 TEST(relation_str)
 {
-	CHECK_STR(kiln_relation_str(KILN_REL_ANY), "");
-	CHECK_STR(kiln_relation_str(KILN_REL_LT), "<<");
-	CHECK_STR(kiln_relation_str(KILN_REL_LE), "<=");
-	CHECK_STR(kiln_relation_str(KILN_REL_EQ), "=");
-	CHECK_STR(kiln_relation_str(KILN_REL_GE), ">=");
-	CHECK_STR(kiln_relation_str(KILN_REL_GT), ">>");
+	CHECK_STR(kiln_debversion_relation_str(KILN_REL_ANY), "");
+	CHECK_STR(kiln_debversion_relation_str(KILN_REL_LT), "<<");
+	CHECK_STR(kiln_debversion_relation_str(KILN_REL_LE), "<=");
+	CHECK_STR(kiln_debversion_relation_str(KILN_REL_EQ), "=");
+	CHECK_STR(kiln_debversion_relation_str(KILN_REL_GE), ">=");
+	CHECK_STR(kiln_debversion_relation_str(KILN_REL_GT), ">>");
 }
 
 TEST(valid_versions)

@@ -74,21 +74,21 @@ TEST(base64_exact)
 	size_t len;
 
 	for (size_t i = 0; i < KILN_ARRAY_SIZE(good); i++) {
-		_cleanup_free_ char *e = kiln_base64_encode(good[i].plain, strlen(good[i].plain));
+		_cleanup_free_ char *e = kiln_dsse_base64_encode(good[i].plain, strlen(good[i].plain));
 		CHECK_STR(e, good[i].b64);
-		d = kiln_base64_decode(good[i].b64, strlen(good[i].b64), &len);
+		d = kiln_dsse_base64_decode(good[i].b64, strlen(good[i].b64), &len);
 		CHECK(d && len == strlen(good[i].plain) && memcmp(d, good[i].plain, len) == 0);
 		free(d);
 	}
 	for (size_t i = 0; i < KILN_ARRAY_SIZE(bad); i++) {
-		d = kiln_base64_decode(bad[i], strlen(bad[i]), &len);
+		d = kiln_dsse_base64_decode(bad[i], strlen(bad[i]), &len);
 		if (d)
 			printf("# accepted \"%s\"\n", bad[i]);
 		CHECK(d == NULL);
 		free(d);
 	}
 	/* A NUL inside the text. */
-	d = kiln_base64_decode("Zm\0v", 4, &len);
+	d = kiln_dsse_base64_decode("Zm\0v", 4, &len);
 	CHECK(d == NULL);
 	free(d);
 }
@@ -113,7 +113,7 @@ TEST(envelope_round_trip)
 	CHECK_STR(env, env2);
 	/* Exactly the documented shape, keys sorted, compact. */
 	CHECK(kiln_sign_keyid(signer, keyid, &err) == 0);
-	b64 = kiln_base64_encode(statement, strlen(statement));
+	b64 = kiln_dsse_base64_encode(statement, strlen(statement));
 	want = kiln_xasprintf("{\"payload\":\"%s\",\"payloadType\":\"%s\",\"signatures\":[{\"keyid\":\"%s\",\"sig\":\"",
 			      b64, type_intoto, keyid);
 	CHECK(kiln_str_has_prefix(env, want));
@@ -212,7 +212,7 @@ TEST(tampered_and_wrong_key)
 	}
 	parts_of(env, &p);
 	/* Another payload under the same signature. */
-	evil64 = kiln_base64_encode("{\"_type\":\"evil\"}", 16);
+	evil64 = kiln_dsse_base64_encode("{\"_type\":\"evil\"}", 16);
 	e = kiln_xasprintf("{\"payload\":\"%s\",\"payloadType\":\"%s\",\"signatures\":[{\"keyid\":\"%s\",\"sig\":\"%s\"}]}",
 			   evil64, type_intoto, p.keyid, p.sig);
 	CHECK_FAILS(e, "no signature by a trusted key");
@@ -376,7 +376,7 @@ TEST(openssl_verifies_kiln_signatures)
 		return;
 	}
 	parts_of(env, &p);
-	sig = (char *)kiln_base64_decode(p.sig, strlen(p.sig), &sig_len);
+	sig = (char *)kiln_dsse_base64_decode(p.sig, strlen(p.sig), &sig_len);
 	CHECK(sig && sig_len == KILN_SIG_LEN);
 	kiln_dsse_pae(type_intoto, statement, strlen(statement), &pae);
 	CHECK(write_file(pae_path, pae.data, pae.len) == 0 && write_file(sig_path, sig, sig_len) == 0);
@@ -412,8 +412,8 @@ TEST(kiln_verifies_openssl_signatures)
 		return;
 	CHECK(kiln_sign_verify(signer_pub, pae.data, pae.len, (unsigned char *)sig, sig_len, &err) == 0);
 	/* The same signature in a hand-made envelope. */
-	sig64 = kiln_base64_encode(sig, sig_len);
-	payload64 = kiln_base64_encode(body, strlen(body));
+	sig64 = kiln_dsse_base64_encode(sig, sig_len);
+	payload64 = kiln_dsse_base64_encode(body, strlen(body));
 	env = kiln_xasprintf("{\"payloadType\":\"%s\",\"signatures\":[{\"sig\":\"%s\"}],\"payload\":\"%s\"}",
 			     type_intoto, sig64, payload64);
 	CHECK(kiln_dsse_verify(env, strlen(env), &signer_pub, 1, &payload, &len, NULL, &err) == 0);

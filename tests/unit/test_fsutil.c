@@ -220,12 +220,12 @@ TEST(store_default_refuses_a_symlinked_snapshots)
 	CHECK_CONTAINS(err.message, "/repo/snapshots' is a symbolic link");
 	CHECK_CONTAINS(err.message, "--store");
 	CHECK(!exists("victim/blobs") && !exists("victim/.lock") && exists("victim/x.tmp.123456"));
-	kiln_store_close(s);
+	kiln_store_free(s);
 	/* Named by the user, the same link is the user's choice. */
 	kiln_error_clear(&err);
 	s = kiln_store_open_default(link, repo, true, &err);
 	CHECK(s != NULL);
-	kiln_store_close(s);
+	kiln_store_free(s);
 	CHECK(exists("victim/blobs/sha256") && exists("victim/index.json"));
 	/* And that store's own temp sweep stays in it. */
 	CHECK(!exists("victim/x.tmp.123456") && exists("victim/keep"));

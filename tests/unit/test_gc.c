@@ -318,7 +318,7 @@ int main(void)
 	RUN(dropping_a_record_frees_exactly_its_blobs);
 	RUN(a_stale_ref_of_a_recorded_manifest_goes);
 	RUN(no_records_at_all_needs_force);
-	kiln_store_close(store);
+	kiln_store_free(store);
 	kiln_sign_key_free(key);
 	{
 		_cleanup_free_ char *cmd = kiln_xasprintf("rm -rf '%s'", top);

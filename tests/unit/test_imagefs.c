@@ -85,7 +85,7 @@ static char *write_layer(const struct spec *s, size_t n, int filter)
 }
 
 static int read_specs(const struct spec *s, size_t n, int filter, const char *media_type,
-		      const char *const *keep, struct kiln_fslist *out, struct kiln_error *err)
+		      const char *const *keep, struct kiln_imagefs_list *out, struct kiln_error *err)
 {
 	_cleanup_free_ char *path = write_layer(s, n, filter);
 	return kiln_imagefs_read_layer(path, media_type, keep, out, err);
@@ -105,7 +105,7 @@ static const struct spec base[] = {
 	{ "run/fifo", 'p', 0600, NULL, NULL, 0, 0 },
 };
 
-static void check_base(const struct kiln_fslist *l)
+static void check_base(const struct kiln_imagefs_list *l)
 {
 	char hex[65];
 
@@ -138,7 +138,7 @@ static void check_base(const struct kiln_fslist *l)
 TEST(read_gzip_zstd_plain)
 {
 	struct kiln_error err = { 0 };
-	_cleanup_fslist_ struct kiln_fslist g = KILN_FSLIST_INIT, z = KILN_FSLIST_INIT, p = KILN_FSLIST_INIT;
+	_cleanup_fslist_ struct kiln_imagefs_list g = KILN_IMAGEFS_LIST_INIT, z = KILN_IMAGEFS_LIST_INIT, p = KILN_IMAGEFS_LIST_INIT;
 	char *path, *what;
 
 	CHECK(read_specs(base, KILN_ARRAY_SIZE(base), ARCHIVE_FILTER_GZIP, KILN_OCI_LAYER_GZIP, NULL, &g, &err) == 0);
@@ -156,7 +156,7 @@ TEST(read_gzip_zstd_plain)
 TEST(empty_layers)
 {
 	struct kiln_error err = { 0 };
-	_cleanup_fslist_ struct kiln_fslist g = KILN_FSLIST_INIT, z = KILN_FSLIST_INIT, p = KILN_FSLIST_INIT;
+	_cleanup_fslist_ struct kiln_imagefs_list g = KILN_IMAGEFS_LIST_INIT, z = KILN_IMAGEFS_LIST_INIT, p = KILN_IMAGEFS_LIST_INIT;
 	_cleanup_free_ char *empty = kiln_xasprintf("%s/zero-bytes", tmp);
 	FILE *f = fopen(empty, "w");
 
@@ -174,7 +174,7 @@ TEST(empty_layers)
 TEST(media_type_must_match)
 {
 	struct kiln_error err = { 0 };
-	_cleanup_fslist_ struct kiln_fslist l = KILN_FSLIST_INIT;
+	_cleanup_fslist_ struct kiln_imagefs_list l = KILN_IMAGEFS_LIST_INIT;
 
 	CHECK(read_specs(base, 3, ARCHIVE_FILTER_GZIP, KILN_OCI_LAYER_ZSTD, NULL, &l, &err) < 0);
 	CHECK(l.n == 0);
@@ -200,7 +200,7 @@ TEST(kept_bytes)
 	};
 	static const char *const keep[] = { "var/lib/dpkg/status", NULL };
 	struct kiln_error err = { 0 };
-	_cleanup_fslist_ struct kiln_fslist l = KILN_FSLIST_INIT, m = KILN_FSLIST_INIT;
+	_cleanup_fslist_ struct kiln_imagefs_list l = KILN_IMAGEFS_LIST_INIT, m = KILN_IMAGEFS_LIST_INIT;
 	const char *k;
 	size_t len = 0;
 
@@ -248,8 +248,8 @@ TEST(merge_whiteouts_and_opaque)
 	};
 	static const char *want[] = { "a", "a-b", "a/gone", "a/keep", "d", "o", "top" };
 	struct kiln_error err = { 0 };
-	struct kiln_fslist layers[3] = { KILN_FSLIST_INIT, KILN_FSLIST_INIT, KILN_FSLIST_INIT };
-	_cleanup_fslist_ struct kiln_fslist m = KILN_FSLIST_INIT;
+	struct kiln_imagefs_list layers[3] = { KILN_IMAGEFS_LIST_INIT, KILN_IMAGEFS_LIST_INIT, KILN_IMAGEFS_LIST_INIT };
+	_cleanup_fslist_ struct kiln_imagefs_list m = KILN_IMAGEFS_LIST_INIT;
 	const struct kiln_fsentry *e;
 
 	CHECK(read_specs(l0, KILN_ARRAY_SIZE(l0), ARCHIVE_FILTER_GZIP, KILN_OCI_LAYER_GZIP, NULL, &layers[0], &err) == 0);
@@ -270,13 +270,13 @@ TEST(merge_whiteouts_and_opaque)
 	CHECK(kiln_imagefs_find(&m, "o/new") == NULL);
 	CHECK(kiln_imagefs_find(&m, "nothing") == NULL);
 	/* Only the lowest layer: everything it has, sorted. */
-	kiln_fslist_release(&m);
+	kiln_imagefs_list_release(&m);
 	CHECK(kiln_imagefs_merge(layers, 1, &m, &err) == 0);
 	CHECK(m.n == KILN_ARRAY_SIZE(l0));
-	kiln_fslist_release(&m);
+	kiln_imagefs_list_release(&m);
 	CHECK(kiln_imagefs_merge(layers, 0, &m, &err) == 0 && m.n == 0);
 	for (int i = 0; i < 3; i++)
-		kiln_fslist_release(&layers[i]);
+		kiln_imagefs_list_release(&layers[i]);
 }
 
 TEST(merge_opaque_root)
@@ -284,15 +284,15 @@ TEST(merge_opaque_root)
 	static const struct spec l0[] = { { "x", 'f', 0644, "1", NULL, 0, 0 }, { "y/", 'd', 0755, NULL, NULL, 0, 0 } };
 	static const struct spec l1[] = { { ".wh..wh..opq", 'f', 0644, "", NULL, 0, 0 }, { "z", 'f', 0644, "", NULL, 0, 0 } };
 	struct kiln_error err = { 0 };
-	struct kiln_fslist layers[2] = { KILN_FSLIST_INIT, KILN_FSLIST_INIT };
-	_cleanup_fslist_ struct kiln_fslist m = KILN_FSLIST_INIT;
+	struct kiln_imagefs_list layers[2] = { KILN_IMAGEFS_LIST_INIT, KILN_IMAGEFS_LIST_INIT };
+	_cleanup_fslist_ struct kiln_imagefs_list m = KILN_IMAGEFS_LIST_INIT;
 
 	CHECK(read_specs(l0, 2, ARCHIVE_FILTER_GZIP, KILN_OCI_LAYER_GZIP, NULL, &layers[0], &err) == 0);
 	CHECK(read_specs(l1, 2, ARCHIVE_FILTER_GZIP, KILN_OCI_LAYER_GZIP, NULL, &layers[1], &err) == 0);
 	CHECK(kiln_imagefs_merge(layers, 2, &m, &err) == 0);
 	CHECK(m.n == 1 && strcmp(m.e[0].path, "z") == 0);
-	kiln_fslist_release(&layers[0]);
-	kiln_fslist_release(&layers[1]);
+	kiln_imagefs_list_release(&layers[0]);
+	kiln_imagefs_list_release(&layers[1]);
 }
 
 /* first_difference of base against base with one entry changed by edit. */
@@ -301,7 +301,7 @@ static void diff_case(void (*edit)(struct spec *s, size_t *n), const char *want_
 	struct spec s[KILN_ARRAY_SIZE(base) + 1];
 	size_t n = KILN_ARRAY_SIZE(base);
 	struct kiln_error err = { 0 };
-	_cleanup_fslist_ struct kiln_fslist a = KILN_FSLIST_INIT, b = KILN_FSLIST_INIT;
+	_cleanup_fslist_ struct kiln_imagefs_list a = KILN_IMAGEFS_LIST_INIT, b = KILN_IMAGEFS_LIST_INIT;
 	_cleanup_free_ char *path = NULL, *what = NULL;
 
 	memcpy(s, base, sizeof(base));
@@ -350,7 +350,7 @@ TEST(first_difference_labeled)
 {
 	static const struct spec one[] = { { "a", 'f', 0644, "x", NULL, 0, 0 } };
 	struct kiln_error err = { 0 };
-	_cleanup_fslist_ struct kiln_fslist a = KILN_FSLIST_INIT, b = KILN_FSLIST_INIT;
+	_cleanup_fslist_ struct kiln_imagefs_list a = KILN_IMAGEFS_LIST_INIT, b = KILN_IMAGEFS_LIST_INIT;
 	_cleanup_free_ char *path = NULL, *what = NULL;
 
 	CHECK(read_specs(one, 1, ARCHIVE_FILTER_GZIP, KILN_OCI_LAYER_GZIP, NULL, &a, &err) == 0);
@@ -370,7 +370,7 @@ TEST(hostile_names)
 		{ ".//usr/./bin//x/", 'd', 0755, NULL, NULL, 0, 0 },
 	};
 	struct kiln_error err = { 0 };
-	_cleanup_fslist_ struct kiln_fslist l = KILN_FSLIST_INIT, clean = KILN_FSLIST_INIT, m = KILN_FSLIST_INIT;
+	_cleanup_fslist_ struct kiln_imagefs_list l = KILN_IMAGEFS_LIST_INIT, clean = KILN_IMAGEFS_LIST_INIT, m = KILN_IMAGEFS_LIST_INIT;
 	_cleanup_free_ char *path = NULL, *what = NULL;
 
 	CHECK(read_specs(s, KILN_ARRAY_SIZE(s), ARCHIVE_FILTER_GZIP, KILN_OCI_LAYER_GZIP, NULL, &l, &err) == 0);
@@ -401,7 +401,7 @@ static void damaged(const char *src, void (*f)(char *data, size_t *len), const c
 		    const char *digest, struct kiln_error *err, int *rc)
 {
 	_cleanup_free_ char *dst = kiln_xasprintf("%s/damaged-%d", tmp, ++seq);
-	_cleanup_fslist_ struct kiln_fslist l = KILN_FSLIST_INIT;
+	_cleanup_fslist_ struct kiln_imagefs_list l = KILN_IMAGEFS_LIST_INIT;
 	FILE *in = fopen(src, "rb"), *out;
 	char *data = kiln_xmalloc(1 << 20);
 	size_t len = fread(data, 1, 1 << 20, in);
@@ -484,7 +484,7 @@ TEST(corrupt_blobs)
 
 	/* Not a blob at all. */
 	{
-		_cleanup_fslist_ struct kiln_fslist l = KILN_FSLIST_INIT;
+		_cleanup_fslist_ struct kiln_imagefs_list l = KILN_IMAGEFS_LIST_INIT;
 		_cleanup_free_ char *missing = kiln_xasprintf("%s/missing", tmp);
 		kiln_error_clear(&err);
 		CHECK(kiln_imagefs_read_layer(missing, KILN_OCI_LAYER_GZIP, NULL, &l, &err) < 0);
@@ -499,8 +499,8 @@ TEST(many_entries_fast)
 	struct archive *a = archive_write_new();
 	struct archive_entry *e = archive_entry_new();
 	struct kiln_error err = { 0 };
-	struct kiln_fslist layers[2] = { KILN_FSLIST_INIT, KILN_FSLIST_INIT };
-	_cleanup_fslist_ struct kiln_fslist m = KILN_FSLIST_INIT;
+	struct kiln_imagefs_list layers[2] = { KILN_IMAGEFS_LIST_INIT, KILN_IMAGEFS_LIST_INIT };
+	_cleanup_fslist_ struct kiln_imagefs_list m = KILN_IMAGEFS_LIST_INIT;
 
 	archive_write_set_format_pax_restricted(a);
 	archive_write_add_filter_gzip(a);
@@ -529,8 +529,8 @@ TEST(many_entries_fast)
 			CHECK(!"sorted");
 			break;
 		}
-	kiln_fslist_release(&layers[0]);
-	kiln_fslist_release(&layers[1]);
+	kiln_imagefs_list_release(&layers[0]);
+	kiln_imagefs_list_release(&layers[1]);
 }
 
 TEST(changes_and_names)
@@ -661,7 +661,7 @@ TEST(snapdiff_files)
 		{ .path = "d", .type = 'f', .mode = 0755, .sha256 = "44" },
 		{ .path = "new", .type = 'p' },
 	};
-	struct kiln_fslist a = { ea, 5, 0, true }, b = { eb, 5, 0, true };
+	struct kiln_imagefs_list a = { ea, 5, 0, true }, b = { eb, 5, 0, true };
 	struct kiln_snapdiff d = { 0 };
 	_cleanup_free_ char *t0 = NULL, *t1 = NULL;
 

@@ -27,7 +27,7 @@ static int seq;
 /* Add a crafted package (control for name, data tar from the entries the
  * caller wrote into *data) to layer; returns the error message, "" when it
  * worked.  *pkg (may be NULL) gets the dpkg record. */
-static char *add_tar(struct kiln_tree *t, int layer, const char *control,
+static char *add_tar(struct kiln_layer_tree *t, int layer, const char *control,
 		     const struct kiln_buf *data, struct kiln_dpkg_package *pkg)
 {
 	_cleanup_buf_ struct kiln_buf deb = KILN_BUF_INIT;
@@ -41,9 +41,9 @@ static char *add_tar(struct kiln_tree *t, int layer, const char *control,
 	craft_deb(&deb, control, &ended);
 	d = kiln_deb_open_memory(deb.data, deb.len, "crafted.deb", NULL, &err);
 	if (d) {
-		if (kiln_tree_add_deb(t, d, layer, pkg ? pkg : &scratch, &err) == 0 && !pkg)
+		if (kiln_layer_tree_add_deb(t, d, layer, pkg ? pkg : &scratch, &err) == 0 && !pkg)
 			kiln_dpkg_package_release(&scratch);
-		kiln_deb_close(d);
+		kiln_deb_free(d);
 	}
 	return kiln_xstrdup(err.message);
 }
@@ -57,13 +57,13 @@ static char *add_tar(struct kiln_tree *t, int layer, const char *control,
 			CHECK_STR(m_, "");                                    \
 	} while (0)
 
-static int add_deb_file(struct kiln_tree *t, int layer, const char *path,
+static int add_deb_file(struct kiln_layer_tree *t, int layer, const char *path,
 			struct kiln_dpkg_package *pkg)
 {
 	struct kiln_error err = { 0 };
 	_cleanup_deb_ struct kiln_deb *d = kiln_deb_open_file(path, NULL, NULL, &err);
 
-	if (!d || kiln_tree_add_deb(t, d, layer, pkg, &err) < 0) {
+	if (!d || kiln_layer_tree_add_deb(t, d, layer, pkg, &err) < 0) {
 		printf("# %s: %s\n", path, err.message);
 		return -1;
 	}
@@ -73,7 +73,7 @@ static int add_deb_file(struct kiln_tree *t, int layer, const char *path,
 static const struct kiln_layer_options default_opts = { .epoch = 0, .clamp = -1 };
 
 /* Write layer to a new file under tmp; returns its path (caller frees). */
-static char *layer_file(const struct kiln_tree *t, int layer, const struct kiln_layer_options *o,
+static char *layer_file(const struct kiln_layer_tree *t, int layer, const struct kiln_layer_options *o,
 			struct kiln_layer_result *res)
 {
 	_cleanup_buf_ struct kiln_buf tar = KILN_BUF_INIT;
@@ -81,7 +81,7 @@ static char *layer_file(const struct kiln_tree *t, int layer, const struct kiln_
 	struct kiln_layer_result scratch;
 	char *path = kiln_xasprintf("%s/layer-%d-%d.tar", tmp, layer, ++seq);
 
-	if (kiln_tree_write_layer(t, layer, o ? o : &default_opts, &tar, res ? res : &scratch,
+	if (kiln_layer_write(t, layer, o ? o : &default_opts, &tar, res ? res : &scratch,
 				  &err) < 0) {
 		printf("# write layer %d: %s\n", layer, err.message);
 		free(path);
@@ -212,14 +212,14 @@ static void list_has_path(const char *list, const char *path, bool want)
 
 TEST(root_skeleton)
 {
-	_cleanup_tree_ struct kiln_tree *t = kiln_tree_new_root();
+	_cleanup_tree_ struct kiln_layer_tree *t = kiln_layer_tree_new_root();
 	_cleanup_free_ char *tarfile = layer_file(t, 0, NULL, NULL);
 	_cleanup_free_ char *ls = tarfile ? tar_list(tarfile, true) : NULL;
-	const struct kiln_tree_entry *e = kiln_tree_get(t, "bin");
+	const struct kiln_layer_entry *e = kiln_layer_tree_get(t, "bin");
 
-	CHECK(e && e->type == KILN_TREE_SYMLINK && strcmp(e->link, "usr/bin") == 0);
-	e = kiln_tree_get(t, "usr/lib64");
-	CHECK(e && e->type == KILN_TREE_DIR && e->mode == 0755 && e->uid == 0 && e->layer == 0);
+	CHECK(e && e->type == KILN_LAYER_SYMLINK && strcmp(e->link, "usr/bin") == 0);
+	e = kiln_layer_tree_get(t, "usr/lib64");
+	CHECK(e && e->type == KILN_LAYER_DIR && e->mode == 0755 && e->uid == 0 && e->layer == 0);
 	CHECK_STR(ls, "lrwxrwxrwx 0/0 0 1970-01-01 00:00:00 bin -> usr/bin\n"
 		      "lrwxrwxrwx 0/0 0 1970-01-01 00:00:00 lib -> usr/lib\n"
 		      "lrwxrwxrwx 0/0 0 1970-01-01 00:00:00 lib64 -> usr/lib64\n"
@@ -229,12 +229,12 @@ TEST(root_skeleton)
 		      "drwxr-xr-x 0/0 0 1970-01-01 00:00:00 usr/lib/\n"
 		      "drwxr-xr-x 0/0 0 1970-01-01 00:00:00 usr/lib64/\n"
 		      "drwxr-xr-x 0/0 0 1970-01-01 00:00:00 usr/sbin/\n");
-	CHECK(kiln_tree_layer_size(t, 0) == 9);
+	CHECK(kiln_layer_size(t, 0) == 9);
 }
 
 TEST(resolve_inside_root)
 {
-	_cleanup_tree_ struct kiln_tree *t = kiln_tree_new_root();
+	_cleanup_tree_ struct kiln_layer_tree *t = kiln_layer_tree_new_root();
 	struct kiln_error err = { 0 };
 	struct {
 		const char *path;
@@ -252,7 +252,7 @@ TEST(resolve_inside_root)
 	};
 
 	for (size_t i = 0; i < KILN_ARRAY_SIZE(cases); i++) {
-		_cleanup_free_ char *r = kiln_tree_resolve(t, cases[i].path, cases[i].follow, &err);
+		_cleanup_free_ char *r = kiln_layer_tree_resolve(t, cases[i].path, cases[i].follow, &err);
 		CHECK_STR(r, cases[i].want);
 	}
 }
@@ -275,27 +275,27 @@ static void merged_entries(struct kiln_buf *d)
 
 TEST(merged_usr)
 {
-	_cleanup_tree_ struct kiln_tree *t = kiln_tree_new_root();
+	_cleanup_tree_ struct kiln_layer_tree *t = kiln_layer_tree_new_root();
 	_cleanup_buf_ struct kiln_buf d = KILN_BUF_INIT;
 	struct kiln_dpkg_package pkg;
-	const struct kiln_tree_entry *e;
+	const struct kiln_layer_entry *e;
 	_cleanup_free_ char *l0 = NULL, *l1 = NULL, *ls = NULL, *dir = NULL;
 	struct stat st_ls, st_dir;
 
 	merged_entries(&d);
 	CHECK_ADD(t, 1, CRAFT_CONTROL("coreutils-t", "1.0", "amd64"), &d, &pkg, "");
-	e = kiln_tree_get(t, "usr/bin/ls");
-	CHECK(e && e->type == KILN_TREE_FILE && e->layer == 1 && e->package &&
+	e = kiln_layer_tree_get(t, "usr/bin/ls");
+	CHECK(e && e->type == KILN_LAYER_FILE && e->layer == 1 && e->package &&
 	      strcmp(e->package, "coreutils-t") == 0);
-	CHECK(kiln_tree_get(t, "bin/ls") == NULL);
-	e = kiln_tree_get(t, "bin");
-	CHECK(e && e->type == KILN_TREE_SYMLINK && e->layer == 0);
-	CHECK(kiln_tree_get(t, "usr/lib/x86_64-linux-gnu/libls.so.1") != NULL);
-	e = kiln_tree_get(t, "usr/sbin/init");
-	CHECK(e && e->type == KILN_TREE_SYMLINK && strcmp(e->link, "../lib/systemd/systemd") == 0);
+	CHECK(kiln_layer_tree_get(t, "bin/ls") == NULL);
+	e = kiln_layer_tree_get(t, "bin");
+	CHECK(e && e->type == KILN_LAYER_SYMLINK && e->layer == 0);
+	CHECK(kiln_layer_tree_get(t, "usr/lib/x86_64-linux-gnu/libls.so.1") != NULL);
+	e = kiln_layer_tree_get(t, "usr/sbin/init");
+	CHECK(e && e->type == KILN_LAYER_SYMLINK && strcmp(e->link, "../lib/systemd/systemd") == 0);
 	/* The hard link's target "bin/ls" resolves through the symlink too. */
-	e = kiln_tree_get(t, "usr/bin/dir");
-	CHECK(e && e->type == KILN_TREE_HARDLINK && strcmp(e->link, "usr/bin/ls") == 0);
+	e = kiln_layer_tree_get(t, "usr/bin/dir");
+	CHECK(e && e->type == KILN_LAYER_HARDLINK && strcmp(e->link, "usr/bin/ls") == 0);
 	/* dpkg's .list keeps the package's own paths. */
 	CHECK_STR(pkg.list, "/.\n/bin\n/bin/ls\n/lib\n/lib/x86_64-linux-gnu\n"
 			    "/lib/x86_64-linux-gnu/libls.so.1\n/sbin\n/sbin/init\n/usr\n/usr/bin\n"
@@ -332,10 +332,10 @@ TEST(merged_usr)
 
 TEST(escape_attempts_stay_inside)
 {
-	_cleanup_tree_ struct kiln_tree *t = kiln_tree_new_root();
+	_cleanup_tree_ struct kiln_layer_tree *t = kiln_layer_tree_new_root();
 	_cleanup_buf_ struct kiln_buf d = KILN_BUF_INIT;
 	struct kiln_dpkg_package pkg;
-	const struct kiln_tree_entry *e;
+	const struct kiln_layer_entry *e;
 	_cleanup_free_ char *passwd = kiln_file_read("/etc/passwd", 1 << 20, NULL, NULL);
 	_cleanup_free_ char *l0 = NULL, *l1 = NULL, *ls = NULL, *dir = NULL;
 
@@ -351,14 +351,14 @@ TEST(escape_attempts_stay_inside)
 	craft_tar_entry(&d, "./hl", '1', 0644, NULL, "evil/passwd", 0);
 	CHECK_ADD(t, 1, CRAFT_CONTROL("evil", "1.0", "all"), &d, &pkg, "");
 
-	e = kiln_tree_get(t, "etc/passwd");
-	CHECK(e && e->type == KILN_TREE_FILE);
-	e = kiln_tree_get(t, "tmp/kiln-escape-test/pwned");
-	CHECK(e && e->type == KILN_TREE_FILE);
-	CHECK(kiln_tree_get(t, "etc/shadow-kiln") != NULL);
-	e = kiln_tree_get(t, "hl");
-	CHECK(e && e->type == KILN_TREE_HARDLINK && strcmp(e->link, "etc/passwd") == 0);
-	CHECK(kiln_tree_get(t, "evil/passwd") == NULL);
+	e = kiln_layer_tree_get(t, "etc/passwd");
+	CHECK(e && e->type == KILN_LAYER_FILE);
+	e = kiln_layer_tree_get(t, "tmp/kiln-escape-test/pwned");
+	CHECK(e && e->type == KILN_LAYER_FILE);
+	CHECK(kiln_layer_tree_get(t, "etc/shadow-kiln") != NULL);
+	e = kiln_layer_tree_get(t, "hl");
+	CHECK(e && e->type == KILN_LAYER_HARDLINK && strcmp(e->link, "etc/passwd") == 0);
+	CHECK(kiln_layer_tree_get(t, "evil/passwd") == NULL);
 	list_has_path(pkg.list, "/evil/passwd", true);
 
 	l0 = layer_file(t, 0, NULL, NULL);
@@ -419,7 +419,7 @@ TEST(symlink_loops)
 	};
 
 	for (size_t i = 0; i < KILN_ARRAY_SIZE(cases); i++) {
-		_cleanup_tree_ struct kiln_tree *t = kiln_tree_new_root();
+		_cleanup_tree_ struct kiln_layer_tree *t = kiln_layer_tree_new_root();
 		_cleanup_buf_ struct kiln_buf d = KILN_BUF_INIT;
 		_cleanup_free_ char *m = NULL;
 
@@ -434,14 +434,14 @@ TEST(symlink_loops)
 	}
 	/* 40 hops are fine, 41 are not. */
 	{
-		_cleanup_tree_ struct kiln_tree *t = kiln_tree_new_root();
+		_cleanup_tree_ struct kiln_layer_tree *t = kiln_layer_tree_new_root();
 		_cleanup_buf_ struct kiln_buf d = KILN_BUF_INIT;
 		chain_entries(&d, 40);
 		CHECK_ADD(t, 1, CRAFT_CONTROL("chain", "1.0", "all"), &d, NULL, "");
-		CHECK(kiln_tree_get(t, "real/f") != NULL);
+		CHECK(kiln_layer_tree_get(t, "real/f") != NULL);
 	}
 	{
-		_cleanup_tree_ struct kiln_tree *t = kiln_tree_new_root();
+		_cleanup_tree_ struct kiln_layer_tree *t = kiln_layer_tree_new_root();
 		_cleanup_buf_ struct kiln_buf d = KILN_BUF_INIT;
 		chain_entries(&d, 41);
 		CHECK_ADD(t, 1, CRAFT_CONTROL("chain", "1.0", "all"), &d, NULL,
@@ -477,7 +477,7 @@ TEST(bad_links_and_types)
 	};
 
 	for (size_t i = 0; i < KILN_ARRAY_SIZE(cases); i++) {
-		_cleanup_tree_ struct kiln_tree *t = kiln_tree_new_root();
+		_cleanup_tree_ struct kiln_layer_tree *t = kiln_layer_tree_new_root();
 		_cleanup_buf_ struct kiln_buf d = KILN_BUF_INIT;
 		_cleanup_free_ char *m = NULL;
 
@@ -495,11 +495,11 @@ TEST(bad_links_and_types)
 
 TEST(shared_paths_between_packages)
 {
-	_cleanup_tree_ struct kiln_tree *t = kiln_tree_new_root();
+	_cleanup_tree_ struct kiln_layer_tree *t = kiln_layer_tree_new_root();
 	_cleanup_buf_ struct kiln_buf a = KILN_BUF_INIT;
 	_cleanup_buf_ struct kiln_buf b = KILN_BUF_INIT;
 	struct kiln_dpkg_package pa, pb;
-	const struct kiln_tree_entry *e;
+	const struct kiln_layer_entry *e;
 	uint64_t size;
 
 	craft_mtime = 1000;
@@ -515,10 +515,10 @@ TEST(shared_paths_between_packages)
 	CHECK_ADD(t, 1, CRAFT_CONTROL("pkg-b", "1.0", "all"), &b, &pb, "");
 	/* The later file wins; the directory keeps its first writer's mode,
 	 * and the later mtime. */
-	e = kiln_tree_get(t, "usr/share/common/f");
+	e = kiln_layer_tree_get(t, "usr/share/common/f");
 	CHECK(e && strcmp(e->package, "pkg-b") == 0 && e->mode == 0600);
-	CHECK(e && memcmp(kiln_tree_entry_data(e, &size), "from b\n", 7) == 0 && size == 7);
-	e = kiln_tree_get(t, "usr/share/common");
+	CHECK(e && memcmp(kiln_layer_entry_data(e, &size), "from b\n", 7) == 0 && size == 7);
+	e = kiln_layer_tree_get(t, "usr/share/common");
 	CHECK(e && e->mode == 0755 && e->mtime == 2000 && strcmp(e->package, "pkg-a") == 0);
 	list_has_path(pa.list, "/usr/share/common/f", true);
 	list_has_path(pb.list, "/usr/share/common/f", true);
@@ -528,11 +528,11 @@ TEST(shared_paths_between_packages)
 	/* In two layers each layer keeps its own version; the tree shows the
 	 * upper one, as the stacked layers do. */
 	{
-		_cleanup_tree_ struct kiln_tree *t2 = kiln_tree_new_root();
+		_cleanup_tree_ struct kiln_layer_tree *t2 = kiln_layer_tree_new_root();
 		_cleanup_free_ char *f1 = NULL, *f2 = NULL, *dir = NULL;
 		CHECK_ADD(t2, 1, CRAFT_CONTROL("pkg-a", "1.0", "all"), &a, NULL, "");
 		CHECK_ADD(t2, 2, CRAFT_CONTROL("pkg-b", "1.0", "all"), &b, NULL, "");
-		e = kiln_tree_get(t2, "usr/share/common/f");
+		e = kiln_layer_tree_get(t2, "usr/share/common/f");
 		CHECK(e && e->layer == 2 && e->below && e->below->layer == 1);
 		f1 = layer_file(t2, 1, NULL, NULL);
 		f2 = layer_file(t2, 2, NULL, NULL);
@@ -553,7 +553,7 @@ TEST(shared_paths_between_packages)
 
 TEST(layers_are_filled_in_order)
 {
-	_cleanup_tree_ struct kiln_tree *t = kiln_tree_new_root();
+	_cleanup_tree_ struct kiln_layer_tree *t = kiln_layer_tree_new_root();
 	_cleanup_buf_ struct kiln_buf d = KILN_BUF_INIT;
 	struct kiln_error err = { 0 };
 
@@ -561,9 +561,9 @@ TEST(layers_are_filled_in_order)
 	CHECK_ADD(t, 2, CRAFT_CONTROL("late", "1.0", "all"), &d, NULL, "");
 	CHECK_ADD(t, 1, CRAFT_CONTROL("early", "1.0", "all"), &d, NULL,
 		  "layer 1: layer 2 was already added to, and layers are filled in increasing order");
-	CHECK(kiln_tree_put_file(t, "x", 0644, 0, 0, 0, "x", 1, 1, &err) == -1);
-	CHECK(kiln_tree_put_file(t, "x", 0644, 0, 0, 0, "x", 1, -1, &err) == -1);
-	CHECK(kiln_tree_put_file(t, "x", 0644, 0, 0, 0, "x", 1, 2, &err) == 0);
+	CHECK(kiln_layer_tree_put_file(t, "x", 0644, 0, 0, 0, "x", 1, 1, &err) == -1);
+	CHECK(kiln_layer_tree_put_file(t, "x", 0644, 0, 0, 0, "x", 1, -1, &err) == -1);
+	CHECK(kiln_layer_tree_put_file(t, "x", 0644, 0, 0, 0, "x", 1, 2, &err) == 0);
 }
 
 /* ---- writing layers -------------------------------------------------------- */
@@ -618,7 +618,7 @@ static void full_entries(struct kiln_buf *d)
 
 TEST(layer_tar_through_gnu_tar)
 {
-	_cleanup_tree_ struct kiln_tree *t = kiln_tree_new_root();
+	_cleanup_tree_ struct kiln_layer_tree *t = kiln_layer_tree_new_root();
 	_cleanup_buf_ struct kiln_buf d = KILN_BUF_INIT;
 	_cleanup_buf_ struct kiln_buf tar = KILN_BUF_INIT;
 	struct kiln_layer_result res;
@@ -630,10 +630,10 @@ TEST(layer_tar_through_gnu_tar)
 
 	full_entries(&d);
 	CHECK_ADD(t, 1, CRAFT_CONTROL("full", "1.0", "all"), &d, NULL, "");
-	CHECK(kiln_tree_put_file(t, "/srv/www/index.html", 0644, 33, 33, 1234567, "<h1>hi</h1>\n",
+	CHECK(kiln_layer_tree_put_file(t, "/srv/www/index.html", 0644, 33, 33, 1234567, "<h1>hi</h1>\n",
 				 12, 1, &err) == 0);
 	/* An owner beyond ustar's 7 octal digits needs a pax uid record. */
-	CHECK(kiln_tree_put_file(t, "usr/share/full/big-uid", 0644, 3000000, 0, CRAFT_MTIME, "big\n",
+	CHECK(kiln_layer_tree_put_file(t, "usr/share/full/big-uid", 0644, 3000000, 0, CRAFT_MTIME, "big\n",
 				 4, 1, &err) == 0);
 	l0 = layer_file(t, 0, NULL, NULL);
 	l1 = layer_file(t, 1, &(struct kiln_layer_options){ .epoch = 7, .clamp = -1 }, &res);
@@ -643,7 +643,7 @@ TEST(layer_tar_through_gnu_tar)
 	{
 		/* diff_id is the sha256 of exactly these bytes. */
 		struct kiln_layer_result r2;
-		CHECK(kiln_tree_write_layer(t, 1, &(struct kiln_layer_options){ .epoch = 7, .clamp = -1 },
+		CHECK(kiln_layer_write(t, 1, &(struct kiln_layer_options){ .epoch = 7, .clamp = -1 },
 					    &tar, &r2, &err) == 0);
 		kiln_sha256_hex(tar.data, tar.len, hex);
 		CHECK(strncmp(r2.diff_id, "sha256:", 7) == 0 && strcmp(r2.diff_id + 7, hex) == 0);
@@ -768,7 +768,7 @@ TEST(layer_tar_through_gnu_tar)
 
 TEST(clamp_and_epoch)
 {
-	_cleanup_tree_ struct kiln_tree *t = kiln_tree_new_root();
+	_cleanup_tree_ struct kiln_layer_tree *t = kiln_layer_tree_new_root();
 	_cleanup_buf_ struct kiln_buf d = KILN_BUF_INIT;
 	struct kiln_error err = { 0 };
 	_cleanup_free_ char *f1 = NULL, *f2 = NULL, *ls1 = NULL, *ls2 = NULL;
@@ -781,8 +781,8 @@ TEST(clamp_and_epoch)
 	craft_mtime = -5;
 	craft_mtime = CRAFT_MTIME;
 	CHECK_ADD(t, 1, CRAFT_CONTROL("times", "1.0", "all"), &d, NULL, "");
-	CHECK(kiln_tree_put_file(t, "opt/kiln", 0644, 0, 0, 1800000000, "k", 1, 1, &err) == 0);
-	CHECK(kiln_tree_put_file(t, "var/lib/x/y", 0644, 0, 0, 5, "k", 1, 1, &err) == 0);
+	CHECK(kiln_layer_tree_put_file(t, "opt/kiln", 0644, 0, 0, 1800000000, "k", 1, 1, &err) == 0);
+	CHECK(kiln_layer_tree_put_file(t, "var/lib/x/y", 0644, 0, 0, 5, "k", 1, 1, &err) == 0);
 	f1 = layer_file(t, 1, &(struct kiln_layer_options){ .epoch = 10, .clamp = 1000000000 }, NULL);
 	f2 = layer_file(t, 1, &(struct kiln_layer_options){ .epoch = 0, .clamp = -1 }, NULL);
 	ls1 = f1 ? tar_list(f1, true) : NULL;
@@ -798,14 +798,14 @@ TEST(clamp_and_epoch)
 	{
 		_cleanup_buf_ struct kiln_buf tar = KILN_BUF_INIT;
 		struct kiln_layer_result r;
-		CHECK(kiln_tree_write_layer(t, 1, &(struct kiln_layer_options){ .epoch = -1, .clamp = -1 },
+		CHECK(kiln_layer_write(t, 1, &(struct kiln_layer_options){ .epoch = -1, .clamp = -1 },
 					    &tar, &r, &err) == -1);
 	}
 }
 
 TEST(hard_links_across_layers)
 {
-	_cleanup_tree_ struct kiln_tree *t = kiln_tree_new_root();
+	_cleanup_tree_ struct kiln_layer_tree *t = kiln_layer_tree_new_root();
 	_cleanup_buf_ struct kiln_buf a = KILN_BUF_INIT;
 	_cleanup_buf_ struct kiln_buf b = KILN_BUF_INIT;
 	_cleanup_free_ char *f1 = NULL, *f2 = NULL, *ls1 = NULL, *ls2 = NULL, *dir = NULL;
@@ -836,7 +836,7 @@ TEST(hard_links_across_layers)
 
 /* Two packages with disjoint files and shared directories (different
  * directory mtimes), added to one layer in the given order. */
-static void build_pair(struct kiln_tree *t, bool reverse)
+static void build_pair(struct kiln_layer_tree *t, bool reverse)
 {
 	_cleanup_buf_ struct kiln_buf p = KILN_BUF_INIT;
 	_cleanup_buf_ struct kiln_buf q = KILN_BUF_INIT;
@@ -872,11 +872,11 @@ static void build_pair(struct kiln_tree *t, bool reverse)
 
 static void pair_layer(bool reverse, struct kiln_buf *tar, struct kiln_layer_result *res)
 {
-	_cleanup_tree_ struct kiln_tree *t = kiln_tree_new_root();
+	_cleanup_tree_ struct kiln_layer_tree *t = kiln_layer_tree_new_root();
 	struct kiln_error err = { 0 };
 
 	build_pair(t, reverse);
-	CHECK(kiln_tree_write_layer(t, 1, &(struct kiln_layer_options){ .epoch = 0, .clamp = 1650000000 },
+	CHECK(kiln_layer_write(t, 1, &(struct kiln_layer_options){ .epoch = 0, .clamp = 1650000000 },
 				    tar, res, &err) == 0);
 }
 
@@ -935,40 +935,40 @@ TEST(deterministic_bytes)
 
 TEST(put_api)
 {
-	_cleanup_tree_ struct kiln_tree *t = kiln_tree_new_root();
+	_cleanup_tree_ struct kiln_layer_tree *t = kiln_layer_tree_new_root();
 	struct kiln_error err = { 0 };
-	const struct kiln_tree_entry *e;
+	const struct kiln_layer_entry *e;
 	uint64_t size;
 
-	CHECK(kiln_tree_put_dir(t, "/srv/www/", 0750, 0, 33, 5, 2, &err) == 0);
-	e = kiln_tree_get(t, "srv/www");
-	CHECK(e && e->type == KILN_TREE_DIR && e->mode == 0750 && e->gid == 33 && !e->implicit);
-	e = kiln_tree_get(t, "srv");
+	CHECK(kiln_layer_tree_put_dir(t, "/srv/www/", 0750, 0, 33, 5, 2, &err) == 0);
+	e = kiln_layer_tree_get(t, "srv/www");
+	CHECK(e && e->type == KILN_LAYER_DIR && e->mode == 0750 && e->gid == 33 && !e->implicit);
+	e = kiln_layer_tree_get(t, "srv");
 	CHECK(e && e->implicit && e->mode == 0755);
 	/* put_dir again: kiln's word is final. */
-	CHECK(kiln_tree_put_dir(t, "srv/www", 0755, 0, 0, 6, 2, &err) == 0);
-	e = kiln_tree_get(t, "srv/www");
+	CHECK(kiln_layer_tree_put_dir(t, "srv/www", 0755, 0, 0, 6, 2, &err) == 0);
+	e = kiln_layer_tree_get(t, "srv/www");
 	CHECK(e && e->mode == 0755 && e->gid == 0 && e->mtime == 6);
-	CHECK(kiln_tree_put_symlink(t, "/sbin/nologin-link", "/usr/sbin/nologin", 0, 0, 5, 2, &err) == 0);
-	e = kiln_tree_get(t, "usr/sbin/nologin-link");
-	CHECK(e && e->type == KILN_TREE_SYMLINK && strcmp(e->link, "/usr/sbin/nologin") == 0);
-	CHECK(kiln_tree_put_file(t, "etc/passwd", 0644, 0, 0, 5, "root:x:0:0::/root:/bin/sh\n", 26, 2,
+	CHECK(kiln_layer_tree_put_symlink(t, "/sbin/nologin-link", "/usr/sbin/nologin", 0, 0, 5, 2, &err) == 0);
+	e = kiln_layer_tree_get(t, "usr/sbin/nologin-link");
+	CHECK(e && e->type == KILN_LAYER_SYMLINK && strcmp(e->link, "/usr/sbin/nologin") == 0);
+	CHECK(kiln_layer_tree_put_file(t, "etc/passwd", 0644, 0, 0, 5, "root:x:0:0::/root:/bin/sh\n", 26, 2,
 				 &err) == 0);
-	CHECK(kiln_tree_put_file(t, "etc/passwd", 0600, 0, 0, 5, "x", 1, 3, &err) == 0);
-	e = kiln_tree_get(t, "etc/passwd");
+	CHECK(kiln_layer_tree_put_file(t, "etc/passwd", 0600, 0, 0, 5, "x", 1, 3, &err) == 0);
+	e = kiln_layer_tree_get(t, "etc/passwd");
 	CHECK(e && e->layer == 3 && e->mode == 0600 && e->below && e->below->layer == 2);
-	CHECK(e && kiln_tree_entry_data(e, &size) && size == 1);
+	CHECK(e && kiln_layer_entry_data(e, &size) && size == 1);
 	/* Refused: "..", a file as a directory, a directory replaced. */
-	CHECK(kiln_tree_put_file(t, "../etc/x", 0644, 0, 0, 5, "x", 1, 3, &err) == -1);
+	CHECK(kiln_layer_tree_put_file(t, "../etc/x", 0644, 0, 0, 5, "x", 1, 3, &err) == -1);
 	CHECK_CONTAINS(err.message, "'..' is not allowed");
-	CHECK(kiln_tree_put_file(t, "etc/passwd/x", 0644, 0, 0, 5, "x", 1, 3, &err) == -1);
+	CHECK(kiln_layer_tree_put_file(t, "etc/passwd/x", 0644, 0, 0, 5, "x", 1, 3, &err) == -1);
 	CHECK_CONTAINS(err.message, "put 'etc/passwd/x': 'etc/passwd/x': 'etc/passwd' is not a directory");
-	CHECK(kiln_tree_put_file(t, "srv", 0644, 0, 0, 5, "x", 1, 3, &err) == -1);
+	CHECK(kiln_layer_tree_put_file(t, "srv", 0644, 0, 0, 5, "x", 1, 3, &err) == -1);
 	CHECK_CONTAINS(err.message, "cannot replace directory 'srv' with a file");
-	CHECK(kiln_tree_put_symlink(t, "x", "", 0, 0, 5, 3, &err) == -1);
+	CHECK(kiln_layer_tree_put_symlink(t, "x", "", 0, 0, 5, 3, &err) == -1);
 	/* The root is a directory and stays one. */
-	CHECK(kiln_tree_put_dir(t, "/", 0700, 0, 0, 5, 3, &err) == 0);
-	CHECK(kiln_tree_put_file(t, "/", 0644, 0, 0, 5, "x", 1, 3, &err) == -1);
+	CHECK(kiln_layer_tree_put_dir(t, "/", 0700, 0, 0, 5, 3, &err) == 0);
+	CHECK(kiln_layer_tree_put_file(t, "/", 0644, 0, 0, 5, "x", 1, 3, &err) == -1);
 }
 
 /* ---- the dpkg database ----------------------------------------------------- */
@@ -994,14 +994,14 @@ static bool dpkg_tools(void)
 
 TEST(dpkg_database)
 {
-	_cleanup_tree_ struct kiln_tree *t = kiln_tree_new_root();
+	_cleanup_tree_ struct kiln_layer_tree *t = kiln_layer_tree_new_root();
 	_cleanup_buf_ struct kiln_buf app = KILN_BUF_INIT, lib = KILN_BUF_INIT, mer = KILN_BUF_INIT;
 	_cleanup_buf_ struct kiln_buf meta = KILN_BUF_INIT;
 	struct kiln_dpkg_package pkgs[4];
 	struct kiln_error err = { 0 };
 	_cleanup_free_ char *status = NULL, *dir = NULL, *admin = NULL, *root = NULL;
 	_cleanup_free_ char *conf_md5 = NULL;
-	const struct kiln_tree_entry *e;
+	const struct kiln_layer_entry *e;
 	uint64_t size;
 
 	craft_tar_entry(&app, "./", '5', 0755, NULL, NULL, 0);
@@ -1043,8 +1043,8 @@ TEST(dpkg_database)
 		craft_ar_member(&deb, "control.tar.gz", ctl.data, ctl.len);
 		craft_ar_member(&deb, "data.tar.gz", data.data, data.len);
 		d = kiln_deb_open_memory(deb.data, deb.len, "kt-app.deb", NULL, &err);
-		CHECK(d && kiln_tree_add_deb(t, d, 1, &pkgs[0], &err) == 0);
-		kiln_deb_close(d);
+		CHECK(d && kiln_layer_tree_add_deb(t, d, 1, &pkgs[0], &err) == 0);
+		kiln_deb_free(d);
 	}
 	CHECK_ADD(t, 1, "Package: kt-lib\nVersion: 0.9\nArchitecture: amd64\nMulti-Arch: same\n"
 			"Maintainer: kiln tests <t@kiln.invalid>\nDescription: lib\n", &lib, &pkgs[1], "");
@@ -1071,17 +1071,17 @@ TEST(dpkg_database)
 	CHECK_CONTAINS(status, "\nPackage: kt-lib\nStatus: install ok installed\nVersion: 0.9\n");
 	CHECK(status && strstr(status, "kt-app") < strstr(status, "kt-lib") &&
 	      strstr(status, "kt-lib") < strstr(status, "kt-merged"));
-	CHECK(kiln_tree_add_dpkg_status(t, pkgs, 4, 3, 0, &err) == 0);
-	e = kiln_tree_get(t, "var/lib/dpkg/info/kt-meta.md5sums");
-	CHECK(e && kiln_tree_entry_data(e, &size) && size == 0);
-	CHECK(kiln_tree_get(t, "var/lib/dpkg/info/kt-meta.conffiles") == NULL);
-	e = kiln_tree_get(t, "var/lib/dpkg/info/kt-lib:amd64.list");
+	CHECK(kiln_layer_tree_add_dpkg_status(t, pkgs, 4, 3, 0, &err) == 0);
+	e = kiln_layer_tree_get(t, "var/lib/dpkg/info/kt-meta.md5sums");
+	CHECK(e && kiln_layer_entry_data(e, &size) && size == 0);
+	CHECK(kiln_layer_tree_get(t, "var/lib/dpkg/info/kt-meta.conffiles") == NULL);
+	e = kiln_layer_tree_get(t, "var/lib/dpkg/info/kt-lib:amd64.list");
 	CHECK(e && e->layer == 3);
-	CHECK(kiln_tree_get(t, "var/lib/dpkg/info/kt-app.list") != NULL);
-	CHECK(kiln_tree_get(t, "var/lib/dpkg/info/kt-app.conffiles") != NULL);
-	CHECK(kiln_tree_get(t, "var/lib/dpkg/info/kt-merged.md5sums") != NULL);
-	e = kiln_tree_get(t, "var/lib/dpkg/status");
-	CHECK(e && kiln_tree_entry_data(e, &size) && size == strlen(status));
+	CHECK(kiln_layer_tree_get(t, "var/lib/dpkg/info/kt-app.list") != NULL);
+	CHECK(kiln_layer_tree_get(t, "var/lib/dpkg/info/kt-app.conffiles") != NULL);
+	CHECK(kiln_layer_tree_get(t, "var/lib/dpkg/info/kt-merged.md5sums") != NULL);
+	e = kiln_layer_tree_get(t, "var/lib/dpkg/status");
+	CHECK(e && kiln_layer_entry_data(e, &size) && size == strlen(status));
 	{
 		/* The same package twice is refused. */
 		struct kiln_dpkg_package twice[2] = { pkgs[0], pkgs[0] };
@@ -1171,11 +1171,11 @@ TEST(fixture_packages)
 		"pool/main/d/data-all/data-all_1.0_all.deb",          /* zstd */
 		"pool/main/a/alt-a/alt-a_1.0_amd64.deb",              /* uncompressed */
 	};
-	_cleanup_tree_ struct kiln_tree *t = kiln_tree_new_root();
+	_cleanup_tree_ struct kiln_layer_tree *t = kiln_layer_tree_new_root();
 	struct kiln_dpkg_package pkgs[KILN_ARRAY_SIZE(files)];
 	struct kiln_error err = { 0 };
 	_cleanup_free_ char *dir = NULL, *admin = NULL, *root = NULL;
-	const struct kiln_tree_entry *e;
+	const struct kiln_layer_entry *e;
 	struct stat a, b;
 	size_t n = 0;
 
@@ -1189,12 +1189,12 @@ TEST(fixture_packages)
 			n++;
 	}
 	CHECK(n == KILN_ARRAY_SIZE(files));
-	CHECK(kiln_tree_add_dpkg_status(t, pkgs, n, 4, 0, &err) == 0);
+	CHECK(kiln_layer_tree_add_dpkg_status(t, pkgs, n, 4, 0, &err) == 0);
 
-	e = kiln_tree_get(t, "usr/bin/layout-edge");
-	CHECK(e && e->type == KILN_TREE_FILE && e->mode == 0755);
-	CHECK(kiln_tree_get(t, "usr/lib/layout-edge/plugin.txt") != NULL);
-	CHECK(kiln_tree_get(t, "var/lib/layout-edge-postinst-ran") == NULL);
+	e = kiln_layer_tree_get(t, "usr/bin/layout-edge");
+	CHECK(e && e->type == KILN_LAYER_FILE && e->mode == 0755);
+	CHECK(kiln_layer_tree_get(t, "usr/lib/layout-edge/plugin.txt") != NULL);
+	CHECK(kiln_layer_tree_get(t, "var/lib/layout-edge-postinst-ran") == NULL);
 	list_has_path(pkgs[0].list, "/bin/layout-edge", true);
 	list_has_path(pkgs[0].list, "/usr/bin/layout-edge", false);
 	list_has_path(pkgs[0].list, "/.", true);

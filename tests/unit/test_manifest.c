@@ -855,11 +855,11 @@ TEST(package_name_valid)
 					   "libÃ©" };
 
 	for (size_t i = 0; i < KILN_ARRAY_SIZE(good); i++)
-		CHECK(kiln_package_name_valid(good[i], strlen(good[i])));
+		CHECK(kiln_debversion_package_name_valid(good[i], strlen(good[i])));
 	for (size_t i = 0; i < KILN_ARRAY_SIZE(bad); i++)
-		CHECK(!kiln_package_name_valid(bad[i], strlen(bad[i])));
-	CHECK(!kiln_package_name_valid("ab\0c", 4));
-	CHECK(kiln_package_name_valid("curlXX", 4));
+		CHECK(!kiln_debversion_package_name_valid(bad[i], strlen(bad[i])));
+	CHECK(!kiln_debversion_package_name_valid("ab\0c", 4));
+	CHECK(kiln_debversion_package_name_valid("curlXX", 4));
 }
 
 TEST(byte_order_mark_and_crlf)

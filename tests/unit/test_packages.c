@@ -16,11 +16,11 @@
 #define STANZA(name, version, arch) \
 	"Package: " name "\nVersion: " version "\nArchitecture: " arch "\n" TAIL(name)
 
-static struct kiln_pkgindex *load(const char *text, struct kiln_error *err, int *rc)
+static struct kiln_packages *load(const char *text, struct kiln_error *err, int *rc)
 {
-	struct kiln_pkgindex *idx = kiln_pkgindex_new("amd64");
+	struct kiln_packages *idx = kiln_packages_new("amd64");
 	kiln_error_clear(err);
-	*rc = kiln_pkgindex_add_buffer(idx, text, strlen(text), "P", 0, err);
+	*rc = kiln_packages_add_buffer(idx, text, strlen(text), "P", 0, err);
 	return idx;
 }
 
@@ -29,16 +29,16 @@ static struct kiln_pkgindex *load(const char *text, struct kiln_error *err, int 
 	do {                                                       \
 		struct kiln_error e_ = { 0 };                      \
 		int rc_;                                           \
-		struct kiln_pkgindex *i_ = load(text, &e_, &rc_);  \
+		struct kiln_packages *i_ = load(text, &e_, &rc_);  \
 		CHECK(rc_ == -1);                                  \
 		CHECK_CONTAINS(e_.message, want);                  \
-		kiln_pkgindex_free(i_);                            \
+		kiln_packages_free(i_);                            \
 	} while (0)
 
-static const struct kiln_pkg *find(const struct kiln_pkgindex *idx, const char *name)
+static const struct kiln_pkg *find(const struct kiln_packages *idx, const char *name)
 {
-	uint32_t i = kiln_pkgindex_lookup(idx, name, strlen(name));
-	return i == KILN_PKG_NONE ? NULL : kiln_pkgindex_get(idx, i);
+	uint32_t i = kiln_packages_lookup(idx, name, strlen(name));
+	return i == KILN_PKG_NONE ? NULL : kiln_packages_get(idx, i);
 }
 
 static bool slice_is(struct kiln_slice s, const char *want)
@@ -50,7 +50,7 @@ TEST(full_stanza)
 {
 	struct kiln_error err = { 0 };
 	int rc;
-	struct kiln_pkgindex *idx = load(
+	struct kiln_packages *idx = load(
 		"Package: libc6\n"
 		"Source: glibc\n"
 		"Version: 2.36-9+deb12u7\n"
@@ -81,7 +81,7 @@ TEST(full_stanza)
 	CHECK(rc == 0);
 	if (rc)
 		printf("# %s\n", err.message);
-	CHECK(kiln_pkgindex_count(idx) == 1);
+	CHECK(kiln_packages_count(idx) == 1);
 	const struct kiln_pkg *p = find(idx, "libc6");
 	CHECK(p != NULL);
 	if (p) {
@@ -100,47 +100,47 @@ TEST(full_stanza)
 		CHECK(p->origin == 0 && p->file == 0 && p->line == 1);
 		CHECK(p->next_same_name == KILN_PKG_NONE);
 	}
-	CHECK_STR(kiln_pkgindex_file_label(idx, 0), "P");
-	CHECK_STR(kiln_pkgindex_file_label(idx, 7), "?");
+	CHECK_STR(kiln_packages_file_label(idx, 0), "P");
+	CHECK_STR(kiln_packages_file_label(idx, 7), "?");
 	CHECK(find(idx, "libc") == NULL);
 	CHECK(find(idx, "libc6x") == NULL);
 	CHECK(find(idx, "glibc") == NULL);
 
 	/* Provides are indexed by name, with their versions. */
-	uint32_t pv = kiln_pkgindex_providers(idx, "libc6-x", 7);
+	uint32_t pv = kiln_packages_providers(idx, "libc6-x", 7);
 	CHECK(pv != KILN_PKG_NONE);
 	if (pv != KILN_PKG_NONE) {
-		const struct kiln_provide *pr = kiln_pkgindex_provide(idx, pv);
+		const struct kiln_provide *pr = kiln_packages_provide(idx, pv);
 		CHECK(slice_is(pr->version, "2.36") && pr->pkg == 0 && pr->next == KILN_PKG_NONE);
 	}
-	pv = kiln_pkgindex_providers(idx, "c-lib", 5);
-	CHECK(pv != KILN_PKG_NONE && kiln_pkgindex_provide(idx, pv)->version.len == 0);
-	CHECK(kiln_pkgindex_providers(idx, "libc6", 5) == KILN_PKG_NONE);
+	pv = kiln_packages_providers(idx, "c-lib", 5);
+	CHECK(pv != KILN_PKG_NONE && kiln_packages_provide(idx, pv)->version.len == 0);
+	CHECK(kiln_packages_providers(idx, "libc6", 5) == KILN_PKG_NONE);
 	/* Recommends do not make providers. */
-	CHECK(kiln_pkgindex_providers(idx, "libidn2-0", 9) == KILN_PKG_NONE);
-	kiln_pkgindex_free(idx);
+	CHECK(kiln_packages_providers(idx, "libidn2-0", 9) == KILN_PKG_NONE);
+	kiln_packages_free(idx);
 }
 
 TEST(empty_index)
 {
 	struct kiln_error err = { 0 };
 	int rc;
-	struct kiln_pkgindex *idx = load("", &err, &rc);
-	CHECK(rc == 0 && kiln_pkgindex_count(idx) == 0);
-	CHECK(kiln_pkgindex_lookup(idx, "a", 1) == KILN_PKG_NONE);
-	CHECK(kiln_pkgindex_providers(idx, "a", 1) == KILN_PKG_NONE);
-	kiln_pkgindex_free(idx);
+	struct kiln_packages *idx = load("", &err, &rc);
+	CHECK(rc == 0 && kiln_packages_count(idx) == 0);
+	CHECK(kiln_packages_lookup(idx, "a", 1) == KILN_PKG_NONE);
+	CHECK(kiln_packages_providers(idx, "a", 1) == KILN_PKG_NONE);
+	kiln_packages_free(idx);
 	idx = load("\n\n  \n\n", &err, &rc);
-	CHECK(rc == 0 && kiln_pkgindex_count(idx) == 0);
-	kiln_pkgindex_free(idx);
-	kiln_pkgindex_free(NULL);
+	CHECK(rc == 0 && kiln_packages_count(idx) == 0);
+	kiln_packages_free(idx);
+	kiln_packages_free(NULL);
 }
 
 TEST(architectures_and_chains)
 {
 	struct kiln_error err = { 0 };
 	int rc;
-	struct kiln_pkgindex *idx = load(
+	struct kiln_packages *idx = load(
 		STANZA("foo", "1.0", "amd64") "\n"
 		/* Other architectures are skipped, even malformed ones past the
 		 * name and version. */
@@ -152,42 +152,42 @@ TEST(architectures_and_chains)
 	CHECK(rc == 0);
 	if (rc)
 		printf("# %s\n", err.message);
-	CHECK(kiln_pkgindex_count(idx) == 3);
+	CHECK(kiln_packages_count(idx) == 3);
 	CHECK(find(idx, "bar") == NULL);
 	/* The chain keeps the file's order. */
 	const char *want[] = { "1.0", "2.0", "0.5" };
 	size_t n = 0;
-	for (uint32_t i = kiln_pkgindex_lookup(idx, "foo", 3); i != KILN_PKG_NONE;
-	     i = kiln_pkgindex_get(idx, i)->next_same_name, n++)
-		CHECK(n < 3 && slice_is(kiln_pkgindex_get(idx, i)->version, want[n]));
+	for (uint32_t i = kiln_packages_lookup(idx, "foo", 3); i != KILN_PKG_NONE;
+	     i = kiln_packages_get(idx, i)->next_same_name, n++)
+		CHECK(n < 3 && slice_is(kiln_packages_get(idx, i)->version, want[n]));
 	CHECK(n == 3);
 	CHECK(find(idx, "foo")->line == 1);
-	kiln_pkgindex_free(idx);
+	kiln_packages_free(idx);
 }
 
 TEST(several_files)
 {
 	struct kiln_error err = { 0 };
-	struct kiln_pkgindex *idx = kiln_pkgindex_new("arm64");
+	struct kiln_packages *idx = kiln_packages_new("arm64");
 	const char *a = STANZA("foo", "1", "arm64");
 	const char *b = "\n" STANZA("foo", "2", "arm64");
 
-	CHECK(kiln_pkgindex_add_buffer(idx, a, strlen(a), "first", 0, &err) == 0);
-	CHECK(kiln_pkgindex_add_buffer(idx, b, strlen(b), "second", 3, &err) == 0);
-	uint32_t i = kiln_pkgindex_lookup(idx, "foo", 3);
-	const struct kiln_pkg *p = kiln_pkgindex_get(idx, i);
+	CHECK(kiln_packages_add_buffer(idx, a, strlen(a), "first", 0, &err) == 0);
+	CHECK(kiln_packages_add_buffer(idx, b, strlen(b), "second", 3, &err) == 0);
+	uint32_t i = kiln_packages_lookup(idx, "foo", 3);
+	const struct kiln_pkg *p = kiln_packages_get(idx, i);
 	CHECK(p->origin == 0 && p->file == 0);
-	p = kiln_pkgindex_get(idx, p->next_same_name);
+	p = kiln_packages_get(idx, p->next_same_name);
 	CHECK(p->origin == 3 && p->file == 1 && p->line == 2);
-	CHECK_STR(kiln_pkgindex_file_label(idx, p->file), "second");
-	kiln_pkgindex_free(idx);
+	CHECK_STR(kiln_packages_file_label(idx, p->file), "second");
+	kiln_packages_free(idx);
 }
 
 TEST(add_file)
 {
 	char dir[] = "/tmp/kiln-test-packages.XXXXXX";
 	struct kiln_error err = { 0 };
-	struct kiln_pkgindex *idx = kiln_pkgindex_new("amd64");
+	struct kiln_packages *idx = kiln_packages_new("amd64");
 
 	CHECK(mkdtemp(dir) != NULL);
 	char *path = kiln_xasprintf("%s/Packages", dir);
@@ -197,14 +197,14 @@ TEST(add_file)
 	fclose(f);
 	fclose(fopen(empty, "w"));
 
-	CHECK(kiln_pkgindex_add_file(idx, path, "Packages(main)", 1, &err) == 0);
-	CHECK(kiln_pkgindex_add_file(idx, empty, "empty", 2, &err) == 0);
-	CHECK(kiln_pkgindex_count(idx) == 1);
+	CHECK(kiln_packages_add_file(idx, path, "Packages(main)", 1, &err) == 0);
+	CHECK(kiln_packages_add_file(idx, empty, "empty", 2, &err) == 0);
+	CHECK(kiln_packages_count(idx) == 1);
 	CHECK(find(idx, "foo") && find(idx, "foo")->origin == 1);
-	CHECK_STR(kiln_pkgindex_file_label(idx, 0), "Packages(main)");
+	CHECK_STR(kiln_packages_file_label(idx, 0), "Packages(main)");
 
 	char *missing = kiln_xasprintf("%s/nope", dir);
-	CHECK(kiln_pkgindex_add_file(idx, missing, "nope", 0, &err) == -1);
+	CHECK(kiln_packages_add_file(idx, missing, "nope", 0, &err) == -1);
 	CHECK_CONTAINS(err.message, "open '");
 	CHECK_CONTAINS(err.message, "No such file");
 
@@ -212,7 +212,7 @@ TEST(add_file)
 	f = fopen(path, "w");
 	fputs("\n\nPackage: xy\n", f);
 	fclose(f);
-	CHECK(kiln_pkgindex_add_file(idx, path, "L", 0, &err) == -1);
+	CHECK(kiln_packages_add_file(idx, path, "L", 0, &err) == -1);
 	CHECK_CONTAINS(err.message, "L:3: package xy: bad or missing Version");
 
 	unlink(path);
@@ -221,7 +221,7 @@ TEST(add_file)
 	free(path);
 	free(empty);
 	free(missing);
-	kiln_pkgindex_free(idx);
+	kiln_packages_free(idx);
 }
 
 TEST(missing_fields)
@@ -256,9 +256,9 @@ TEST(bad_names_and_versions)
 	/* Names with '+' and '.' and versions with epochs and '~' are fine. */
 	struct kiln_error err = { 0 };
 	int rc;
-	struct kiln_pkgindex *idx = load(STANZA("g++-12.x", "1:2.0~rc1-1+b2", "amd64"), &err, &rc);
+	struct kiln_packages *idx = load(STANZA("g++-12.x", "1:2.0~rc1-1+b2", "amd64"), &err, &rc);
 	CHECK(rc == 0 && find(idx, "g++-12.x"));
-	kiln_pkgindex_free(idx);
+	kiln_packages_free(idx);
 }
 
 TEST(hostile_filenames)
@@ -280,9 +280,9 @@ TEST(hostile_filenames)
 	CHECK_REFUSED(FN("pool/a\n b.deb"), "unsafe Filename");
 	struct kiln_error err = { 0 };
 	int rc;
-	struct kiln_pkgindex *idx = load(FN("pool/..a/b../c..deb"), &err, &rc);
+	struct kiln_packages *idx = load(FN("pool/..a/b../c..deb"), &err, &rc);
 	CHECK(rc == 0);
-	kiln_pkgindex_free(idx);
+	kiln_packages_free(idx);
 	/* 4097 bytes is too long. */
 	struct kiln_buf b = KILN_BUF_INIT;
 	kiln_buf_adds(&b, "Package: foo\nVersion: 1\nArchitecture: amd64\nSize: 1\nSHA256: " H1 "\nFilename: ");
@@ -317,12 +317,12 @@ TEST(bad_sha256_and_size)
 	CHECK_REFUSED(SZ("18446744073709551615"), "bad Size");
 	struct kiln_error err = { 0 };
 	int rc;
-	struct kiln_pkgindex *idx = load(SZ("18446744073709551614"), &err, &rc);
+	struct kiln_packages *idx = load(SZ("18446744073709551614"), &err, &rc);
 	CHECK(rc == 0 && find(idx, "foo") && find(idx, "foo")->size == 18446744073709551614ULL);
-	kiln_pkgindex_free(idx);
+	kiln_packages_free(idx);
 	idx = load(SZ("0"), &err, &rc);
 	CHECK(rc == 0 && find(idx, "foo") && find(idx, "foo")->size == 0);
-	kiln_pkgindex_free(idx);
+	kiln_packages_free(idx);
 #undef SZ
 }
 
@@ -330,7 +330,7 @@ TEST(crlf_and_folding)
 {
 	struct kiln_error err = { 0 };
 	int rc;
-	struct kiln_pkgindex *idx = load(
+	struct kiln_packages *idx = load(
 		"Package: foo\r\nVersion: 1.0\r\nArchitecture: amd64\r\n"
 		"Depends: a (>= 1\r\n ), b |\r\n c\r\n"
 		"Provides: v (= 1.0\r\n ), w\r\n"
@@ -349,12 +349,12 @@ TEST(crlf_and_folding)
 		CHECK(d.n_atoms == 3 && slice_is(d.atoms[0].version, "1") && slice_is(d.atoms[2].name, "c"));
 		kiln_deps_release(&d);
 	}
-	uint32_t pv = kiln_pkgindex_providers(idx, "v", 1);
-	CHECK(pv != KILN_PKG_NONE && slice_is(kiln_pkgindex_provide(idx, pv)->version, "1.0"));
+	uint32_t pv = kiln_packages_providers(idx, "v", 1);
+	CHECK(pv != KILN_PKG_NONE && slice_is(kiln_packages_provide(idx, pv)->version, "1.0"));
 	/* Field names are case-insensitive. */
 	p = find(idx, "bar");
 	CHECK(p && slice_is(p->version, "2") && p->size == 3 && slice_is(p->sha256, H2));
-	kiln_pkgindex_free(idx);
+	kiln_packages_free(idx);
 }
 
 TEST(bad_provides)
@@ -371,17 +371,17 @@ TEST(bad_provides)
 				TAIL("p") "\n", i, i);
 	struct kiln_error err = { 0 };
 	int rc, n = 0;
-	struct kiln_pkgindex *idx = load(b.data, &err, &rc);
+	struct kiln_packages *idx = load(b.data, &err, &rc);
 	CHECK(rc == 0);
-	for (uint32_t pv = kiln_pkgindex_providers(idx, "virt", 4); pv != KILN_PKG_NONE;
-	     pv = kiln_pkgindex_provide(idx, pv)->next, n++) {
-		const struct kiln_provide *pr = kiln_pkgindex_provide(idx, pv);
+	for (uint32_t pv = kiln_packages_providers(idx, "virt", 4); pv != KILN_PKG_NONE;
+	     pv = kiln_packages_provide(idx, pv)->next, n++) {
+		const struct kiln_provide *pr = kiln_packages_provide(idx, pv);
 		char want[16];
 		snprintf(want, sizeof(want), "%d", n);
 		CHECK(slice_is(pr->version, want) && pr->pkg == (uint32_t)n);
 	}
 	CHECK(n == 50);
-	kiln_pkgindex_free(idx);
+	kiln_packages_free(idx);
 	kiln_buf_release(&b);
 }
 
@@ -394,10 +394,10 @@ TEST(malformed_text)
 	CHECK_REFUSED("Package foo\n", "P:1: expected \"Field: value\"");
 	static const char nul[] = "Package: fo\0o\nVersion: 1\nArchitecture: amd64\n" TAIL("foo");
 	struct kiln_error err = { 0 };
-	struct kiln_pkgindex *idx = kiln_pkgindex_new("amd64");
-	CHECK(kiln_pkgindex_add_buffer(idx, nul, sizeof(nul) - 1, "P", 0, &err) == -1);
+	struct kiln_packages *idx = kiln_packages_new("amd64");
+	CHECK(kiln_packages_add_buffer(idx, nul, sizeof(nul) - 1, "P", 0, &err) == -1);
 	CHECK_CONTAINS(err.message, "bad package name");
-	kiln_pkgindex_free(idx);
+	kiln_packages_free(idx);
 }
 
 TEST(many_packages)
@@ -409,24 +409,24 @@ TEST(many_packages)
 	for (int i = 0; i < 20000; i++)
 		kiln_buf_printf(&b, "Package: pkg%d\nVersion: %d\nArchitecture: amd64\nProvides: virt%d\n"
 				"Filename: pool/p%d.deb\nSize: %d\nSHA256: " H1 "\n\n", i, i, i % 3000, i, i);
-	struct kiln_pkgindex *idx = load(b.data, &err, &rc);
-	CHECK(rc == 0 && kiln_pkgindex_count(idx) == 20000);
+	struct kiln_packages *idx = load(b.data, &err, &rc);
+	CHECK(rc == 0 && kiln_packages_count(idx) == 20000);
 	int bad = 0;
 	for (int i = 0; i < 20000; i++) {
 		char name[32];
 		int n = snprintf(name, sizeof(name), "pkg%d", i);
-		uint32_t k = kiln_pkgindex_lookup(idx, name, (size_t)n);
-		if (k == KILN_PKG_NONE || kiln_pkgindex_get(idx, k)->size != (uint64_t)i)
+		uint32_t k = kiln_packages_lookup(idx, name, (size_t)n);
+		if (k == KILN_PKG_NONE || kiln_packages_get(idx, k)->size != (uint64_t)i)
 			bad++;
 	}
 	CHECK(bad == 0);
-	CHECK(kiln_pkgindex_lookup(idx, "pkg20000", 8) == KILN_PKG_NONE);
+	CHECK(kiln_packages_lookup(idx, "pkg20000", 8) == KILN_PKG_NONE);
 	int n = 0;
-	for (uint32_t pv = kiln_pkgindex_providers(idx, "virt7", 5); pv != KILN_PKG_NONE;
-	     pv = kiln_pkgindex_provide(idx, pv)->next)
+	for (uint32_t pv = kiln_packages_providers(idx, "virt7", 5); pv != KILN_PKG_NONE;
+	     pv = kiln_packages_provide(idx, pv)->next)
 		n++;
 	CHECK(n == 7); /* pkg7, pkg3007, … pkg18007 */
-	kiln_pkgindex_free(idx);
+	kiln_packages_free(idx);
 	kiln_buf_release(&b);
 }
 
@@ -455,7 +455,7 @@ static char *deps(const char *field, bool alternatives)
 			if (at->arch_qualifier.len)
 				kiln_buf_printf(&out, ":%.*s", (int)at->arch_qualifier.len, at->arch_qualifier.ptr);
 			if (at->rel != KILN_REL_ANY)
-				kiln_buf_printf(&out, " %s %.*s", kiln_relation_str(at->rel),
+				kiln_buf_printf(&out, " %s %.*s", kiln_debversion_relation_str(at->rel),
 						(int)at->version.len, at->version.ptr);
 		}
 	}

@@ -135,9 +135,9 @@ static char *with_member(const char *text, const char *key, const char *value)
 	return line;
 }
 
-static struct kiln_keyring ring_of(struct kiln_key **keys, size_t n)
+static struct kiln_sign_keyring ring_of(struct kiln_key **keys, size_t n)
 {
-	struct kiln_keyring ring = { keys, n, n };
+	struct kiln_sign_keyring ring = { keys, n, n };
 	return ring;
 }
 
@@ -170,8 +170,8 @@ TEST(signed_round_trip)
 	struct kiln_error err = { 0 };
 	_cleanup_free_ char *text = record_text(key1), *again = NULL;
 	struct kiln_key *only1[] = { key1 }, *only2[] = { key2 }, *both[] = { key2, key1 };
-	struct kiln_keyring ring1 = ring_of(only1, 1), ring2 = ring_of(only2, 1), ring12 = ring_of(both, 2);
-	struct kiln_keyring none = ring_of(NULL, 0);
+	struct kiln_sign_keyring ring1 = ring_of(only1, 1), ring2 = ring_of(only2, 1), ring12 = ring_of(both, 2);
+	struct kiln_sign_keyring none = ring_of(NULL, 0);
 	const struct kiln_key *signer = (const struct kiln_key *)&err;
 	struct kiln_record r;
 	char d[KILN_OCI_DIGEST_LEN + 1];
@@ -233,8 +233,8 @@ TEST(judge_policy)
 	struct kiln_error err = { 0 };
 	_cleanup_free_ char *signed_text = record_text(key1), *unsigned_text = record_text(NULL);
 	struct kiln_key *only1[] = { key1 }, *only2[] = { key2 }, *both[] = { key2, key1 };
-	struct kiln_keyring ring1 = ring_of(only1, 1), ring2 = ring_of(only2, 1), ring12 = ring_of(both, 2);
-	struct kiln_keyring none = ring_of(NULL, 0);
+	struct kiln_sign_keyring ring1 = ring_of(only1, 1), ring2 = ring_of(only2, 1), ring12 = ring_of(both, 2);
+	struct kiln_sign_keyring none = ring_of(NULL, 0);
 	const struct kiln_key *signer = NULL;
 	struct kiln_record r;
 
@@ -295,7 +295,7 @@ TEST(unsigned_round_trip)
 	struct kiln_error err = { 0 };
 	_cleanup_free_ char *text = record_text(NULL);
 	struct kiln_key *only1[] = { key1 };
-	struct kiln_keyring ring1 = ring_of(only1, 1);
+	struct kiln_sign_keyring ring1 = ring_of(only1, 1);
 	struct kiln_record r;
 
 	CHECK(text != NULL);
@@ -427,7 +427,7 @@ TEST(every_byte_change_refused)
 {
 	_cleanup_free_ char *text = record_text(key1);
 	struct kiln_key *only1[] = { key1 };
-	struct kiln_keyring ring1 = ring_of(only1, 1);
+	struct kiln_sign_keyring ring1 = ring_of(only1, 1);
 	size_t len = text ? strlen(text) : 0, accepted = 0, tried = 0;
 	_cleanup_free_ char *copy = NULL;
 
@@ -471,7 +471,7 @@ TEST(keyid_must_name_the_signer)
 	_cleanup_free_ char *text = record_text(key1), *t = NULL;
 	char keyid2[KILN_KEYID_LEN + 1];
 	struct kiln_key *only1[] = { key1 }, *both[] = { key1, key2 };
-	struct kiln_keyring ring1 = ring_of(only1, 1), ring12 = ring_of(both, 2);
+	struct kiln_sign_keyring ring1 = ring_of(only1, 1), ring12 = ring_of(both, 2);
 	struct kiln_record r;
 
 	if (!text)
@@ -749,7 +749,7 @@ TEST(signature_list_shape)
 	{
 		struct kiln_error err = { 0 };
 		struct kiln_key *only1[] = { key1 };
-		struct kiln_keyring ring1 = ring_of(only1, 1);
+		struct kiln_sign_keyring ring1 = ring_of(only1, 1);
 		struct kiln_record r;
 		static const char *const sigs[] = { "AAAA", "", "not base64!", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==" };
 		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
@@ -886,7 +886,7 @@ TEST(store_write_read)
 	struct kiln_error err = { 0 };
 	struct kiln_store *s = fresh_store("s1");
 	struct kiln_key *only1[] = { key1 };
-	struct kiln_keyring ring1 = ring_of(only1, 1);
+	struct kiln_sign_keyring ring1 = ring_of(only1, 1);
 	struct kiln_record r;
 	bool found = true;
 	_cleanup_free_ char *path = NULL, *data = NULL, *want = NULL;
@@ -939,7 +939,7 @@ TEST(store_write_read)
 	CHECK(kiln_record_read(s, commit_a, "other", &r, &found, &err) == 0);
 	CHECK(found && r.n_sigs == 1);
 	kiln_record_release(&r);
-	kiln_store_close(s);
+	kiln_store_free(s);
 }
 
 TEST(store_misplaced_records_refused)
@@ -978,7 +978,7 @@ TEST(store_misplaced_records_refused)
 	n = 99;
 	CHECK(kiln_record_list_commit(s, commit_b, &list, &n, &err) < 0);
 	CHECK(list == NULL && n == 0);
-	kiln_store_close(s);
+	kiln_store_free(s);
 }
 
 TEST(store_list)
@@ -1040,7 +1040,7 @@ TEST(store_list)
 		CHECK(n == 3);
 		kiln_record_list_free(list, n);
 	}
-	kiln_store_close(s);
+	kiln_store_free(s);
 }
 
 TEST(store_junk_refused)
@@ -1095,7 +1095,7 @@ TEST(store_junk_refused)
 	CHECK(kiln_record_list(s, &list, &n, &err) < 0);
 	CHECK_CONTAINS(err.message, "adir.json");
 	CHECK(rmdir(dir_record) == 0);
-	kiln_store_close(s);
+	kiln_store_free(s);
 }
 
 /* A record file larger than KILN_RECORD_MAX is an error, never "no
@@ -1123,7 +1123,7 @@ TEST(store_oversized_record_is_an_error)
 	errno = 0;
 	CHECK(kiln_record_read(s, commit_a, "web", &r, &found, &err) < 0);
 	CHECK_CONTAINS(err.message, "larger than");
-	kiln_store_close(s);
+	kiln_store_free(s);
 }
 
 TEST(note_lines)

@@ -12,9 +12,9 @@
 
 /* A universe: "name version [Field: value]…" lines, one package per line;
  * fields are separated by ';'.  Architecture defaults to amd64. */
-static struct kiln_pkgindex *universe_n(const char *const *sources, size_t n_sources)
+static struct kiln_packages *universe_n(const char *const *sources, size_t n_sources)
 {
-	struct kiln_pkgindex *idx = kiln_pkgindex_new("amd64");
+	struct kiln_packages *idx = kiln_packages_new("amd64");
 
 	for (size_t src = 0; src < n_sources; src++) {
 		struct kiln_buf b = KILN_BUF_INIT;
@@ -47,7 +47,7 @@ static struct kiln_pkgindex *universe_n(const char *const *sources, size_t n_sou
 					version);
 			free(copy);
 		}
-		if (kiln_pkgindex_add_buffer(idx, b.data ? b.data : "", b.len, "Packages", (uint32_t)src,
+		if (kiln_packages_add_buffer(idx, b.data ? b.data : "", b.len, "Packages", (uint32_t)src,
 					     &err) < 0)
 			printf("# universe: %s\n", err.message);
 		kiln_buf_release(&b);
@@ -55,7 +55,7 @@ static struct kiln_pkgindex *universe_n(const char *const *sources, size_t n_sou
 	return idx;
 }
 
-static struct kiln_pkgindex *universe(const char *text)
+static struct kiln_packages *universe(const char *text)
 {
 	return universe_n(&text, 1);
 }
@@ -82,7 +82,7 @@ static size_t parse_pins(const char *spec, struct kiln_resolve_pin *pins, char *
 
 /* Resolve and render "name=version[*][(dep,dep)] …" in the resolution's
  * order, or "!message" on failure. */
-static char *resolve_ex(struct kiln_pkgindex *idx, const char *pins_spec, const char *prefer_spec,
+static char *resolve_ex(struct kiln_packages *idx, const char *pins_spec, const char *prefer_spec,
 			unsigned *restarts)
 {
 	static const char *const origins[] = { "debian", "updates", "extra" };
@@ -110,7 +110,7 @@ static char *resolve_ex(struct kiln_pkgindex *idx, const char *pins_spec, const 
 	if (restarts)
 		*restarts = res.restarts;
 	for (size_t i = 0; i < res.n_pkgs; i++) {
-		const struct kiln_pkg *p = kiln_pkgindex_get(idx, res.pkgs[i].pkg);
+		const struct kiln_pkg *p = kiln_packages_get(idx, res.pkgs[i].pkg);
 		kiln_buf_printf(&out, "%s%.*s=%.*s%s", i ? " " : "", (int)p->name.len, p->name.ptr,
 				(int)p->version.len, p->version.ptr, res.pkgs[i].pinned ? "*" : "");
 		if (p->origin)
@@ -130,20 +130,20 @@ static char *resolve_ex(struct kiln_pkgindex *idx, const char *pins_spec, const 
 /* Resolve pins (and prefer) in the universe text; compare with want. */
 #define CHECK_RESOLVE(text, pins, prefer, want)                              \
 	do {                                                                 \
-		struct kiln_pkgindex *idx_ = universe(text);                 \
+		struct kiln_packages *idx_ = universe(text);                 \
 		char *got_ = resolve_ex(idx_, pins, prefer, NULL);           \
 		CHECK_STR(got_, want);                                       \
 		free(got_);                                                  \
-		kiln_pkgindex_free(idx_);                                    \
+		kiln_packages_free(idx_);                                    \
 	} while (0)
 #define CHECK_RESOLVE_FAILS(text, pins, prefer, want)                        \
 	do {                                                                 \
-		struct kiln_pkgindex *idx_ = universe(text);                 \
+		struct kiln_packages *idx_ = universe(text);                 \
 		char *got_ = resolve_ex(idx_, pins, prefer, NULL);           \
 		CHECK(got_ && got_[0] == '!');                               \
 		CHECK_CONTAINS(got_, want);                                  \
 		free(got_);                                                  \
-		kiln_pkgindex_free(idx_);                                    \
+		kiln_packages_free(idx_);                                    \
 	} while (0)
 
 TEST(single_pin)
@@ -187,7 +187,7 @@ TEST(relations)
 	for (size_t i = 0; i < KILN_ARRAY_SIZE(cases); i++) {
 		char *text = kiln_xasprintf("aa 1; Depends: %s\n%s", cases[i].dep, versions);
 		char *want = kiln_xasprintf("aa=1*(bb) %s", cases[i].want);
-		struct kiln_pkgindex *idx = universe(text);
+		struct kiln_packages *idx = universe(text);
 		char *got = resolve_ex(idx, "aa=1", NULL, NULL);
 		if (strcmp(got, want) != 0)
 			printf("# Depends: %s\n", cases[i].dep);
@@ -195,7 +195,7 @@ TEST(relations)
 		free(got);
 		free(want);
 		free(text);
-		kiln_pkgindex_free(idx);
+		kiln_packages_free(idx);
 	}
 	CHECK_RESOLVE_FAILS("aa 1; Depends: bb (>> 1:0)\n bb 1\nbb 1:0", "aa=1", NULL,
 			    "cannot satisfy Depends of aa 1: bb (>> 1:0); bb has 1 (debian), 1:0 (debian)");
@@ -395,14 +395,14 @@ TEST(pin_errors)
 			    "packages.mta: a virtual package; pin one of its providers instead: postfix, exim4");
 	CHECK_RESOLVE_FAILS("xx 1", "nothere=1", NULL, "packages.nothere: no source has a package of that name");
 	/* With a place in the manifest. */
-	struct kiln_pkgindex *idx = universe("bb 1");
+	struct kiln_packages *idx = universe("bb 1");
 	struct kiln_resolve_pin pin = { "bb", "2", "kiln.yaml:7:5" };
 	struct kiln_resolve_request req = { .index = idx, .architecture = "amd64", .pins = &pin, .n_pins = 1 };
 	struct kiln_resolution res;
 	struct kiln_error err = { 0 };
 	CHECK(kiln_resolve(&req, &res, &err) == -1);
 	CHECK_STR(err.message, "kiln.yaml:7:5: packages.bb: version \"2\" is in no source; available: 1 (?)");
-	kiln_pkgindex_free(idx);
+	kiln_packages_free(idx);
 	/* Many versions are cut short. */
 	struct kiln_buf b = KILN_BUF_INIT;
 	for (int i = 1; i <= 30; i++)
@@ -412,7 +412,7 @@ TEST(pin_errors)
 	CHECK_CONTAINS(got, "20 (debian), …");
 	CHECK(got && !strstr(got, "21 (debian)"));
 	free(got);
-	kiln_pkgindex_free(idx);
+	kiln_packages_free(idx);
 	kiln_buf_release(&b);
 }
 
@@ -435,7 +435,7 @@ TEST(prefer)
 TEST(backtracking)
 {
 	/* A needs B >= 1 (newest 3); C needs B << 2: B 1 is the answer. */
-	struct kiln_pkgindex *idx = universe("aa 1; Depends: bb (>= 1)\n"
+	struct kiln_packages *idx = universe("aa 1; Depends: bb (>= 1)\n"
 					     "cc 1; Depends: bb (<< 2)\n"
 					     "bb 1\nbb 2\nbb 3\nbb 1.5\n");
 	unsigned restarts = 0;
@@ -443,7 +443,7 @@ TEST(backtracking)
 	CHECK_STR(got, "aa=1*(bb) bb=1.5 cc=1*(bb)");
 	CHECK(restarts == 2); /* 3 and 2 set aside */
 	free(got);
-	kiln_pkgindex_free(idx);
+	kiln_packages_free(idx);
 
 	/* Deeper: the revised package was pulled in transitively. */
 	CHECK_RESOLVE("aa 1; Depends: xx\nxx 1; Depends: bb\ncc 1; Depends: yy\nyy 1; Depends: bb (= 1)\nbb 1\nbb 2",
@@ -484,21 +484,21 @@ TEST(sources_order)
 	/* The same version in two sources: the earlier source wins; a newer
 	 * version in a later source still wins on version. */
 	const char *two[] = { "aa 1; Depends: bb, cc\nbb 1\ncc 1", "bb 1\ncc 2" };
-	struct kiln_pkgindex *idx = universe_n(two, 2);
+	struct kiln_packages *idx = universe_n(two, 2);
 	char *got = resolve_ex(idx, "aa=1", NULL, NULL);
 	CHECK_STR(got, "aa=1*(bb,cc) bb=1 cc=2@1");
 	free(got);
 	got = resolve_ex(idx, "aa=1 cc=9", NULL, NULL);
 	CHECK_STR(got, "!packages.cc: version \"9\" is in no source; available: 1 (debian), 2 (updates)");
 	free(got);
-	kiln_pkgindex_free(idx);
+	kiln_packages_free(idx);
 	/* A pin of a version in both sources takes the first. */
 	const char *dup[] = { "xx 1", "yy 1", "xx 1" };
 	idx = universe_n(dup, 3);
 	got = resolve_ex(idx, "xx=1", NULL, NULL);
 	CHECK_STR(got, "xx=1*");
 	free(got);
-	kiln_pkgindex_free(idx);
+	kiln_packages_free(idx);
 }
 
 TEST(large_closure)
@@ -508,7 +508,7 @@ TEST(large_closure)
 	for (int i = 0; i < 2000; i++)
 		kiln_buf_printf(&b, "p%d 1; Depends: p%d, q%d | r%d\nq%d 1\n", i, i + 1, i, i, i);
 	kiln_buf_adds(&b, "p2000 1\n");
-	struct kiln_pkgindex *idx = universe(b.data);
+	struct kiln_packages *idx = universe(b.data);
 	struct kiln_resolve_pin pin = { "p0", "1", NULL };
 	struct kiln_resolve_request req = { .index = idx, .architecture = "amd64", .pins = &pin, .n_pins = 1 };
 	struct kiln_resolution res;
@@ -518,8 +518,8 @@ TEST(large_closure)
 	/* Sorted by name (byte order). */
 	bool sorted = true;
 	for (size_t i = 1; i < res.n_pkgs; i++) {
-		const struct kiln_pkg *x = kiln_pkgindex_get(idx, res.pkgs[i - 1].pkg);
-		const struct kiln_pkg *y = kiln_pkgindex_get(idx, res.pkgs[i].pkg);
+		const struct kiln_pkg *x = kiln_packages_get(idx, res.pkgs[i - 1].pkg);
+		const struct kiln_pkg *y = kiln_packages_get(idx, res.pkgs[i].pkg);
 		size_t m = x->name.len < y->name.len ? x->name.len : y->name.len;
 		int c = memcmp(x->name.ptr, y->name.ptr, m);
 		if (c > 0 || (c == 0 && x->name.len >= y->name.len))
@@ -527,7 +527,7 @@ TEST(large_closure)
 	}
 	CHECK(sorted);
 	kiln_resolution_release(&res);
-	kiln_pkgindex_free(idx);
+	kiln_packages_free(idx);
 	kiln_buf_release(&b);
 
 	/* The chain in a message is bounded. */
@@ -539,7 +539,7 @@ TEST(large_closure)
 	CHECK_CONTAINS(got, "cannot satisfy Depends of p199 1: p200; no source has a package p200");
 	CHECK(got && strlen(got) < KILN_ERROR_MAX);
 	free(got);
-	kiln_pkgindex_free(idx);
+	kiln_packages_free(idx);
 	kiln_buf_release(&b);
 }
 

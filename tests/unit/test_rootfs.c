@@ -277,7 +277,7 @@ TEST(layer_once)
 	CHECK(kiln_rootfs_layer(layers, s, "sha256:nothex", &err) == NULL);
 	kiln_buf_release(&tar);
 	kiln_buf_release(&tar2);
-	kiln_store_close(s);
+	kiln_store_free(s);
 	kiln_rootfs_remove(d, NULL);
 }
 

@@ -377,7 +377,7 @@ TEST(find_private_key)
 TEST(trusted_keys)
 {
 	struct kiln_error err = { 0 };
-	struct kiln_keyring ring = KILN_KEYRING_INIT;
+	struct kiln_sign_keyring ring = KILN_KEYRING_INIT;
 	_cleanup_free_ char *work = in_top("work"), *trusted = in_top("work/.kiln/trusted");
 	_cleanup_free_ char *p1 = in_top("work/.kiln/trusted/one.pub");
 	_cleanup_free_ char *p2 = in_top("work/.kiln/trusted/two.pub");
@@ -398,17 +398,17 @@ TEST(trusted_keys)
 		CHECK_STR(kiln_sign_key_path(ring.keys[0]), p1);
 		CHECK_STR(kiln_sign_key_path(ring.keys[1]), p2);
 	}
-	kiln_keyring_release(&ring);
+	kiln_sign_keyring_release(&ring);
 	CHECK(ring.n == 0 && ring.keys == NULL);
 	/* --pub paths replace the directory. */
 	CHECK(kiln_sign_load_trusted(paths, 1, work, &ring, &err) == 0);
 	CHECK(ring.n == 1);
-	kiln_keyring_release(&ring);
+	kiln_sign_keyring_release(&ring);
 	/* One bad key fails the whole set, naming it. */
 	CHECK(kiln_sign_load_trusted(bad_paths, 2, work, &ring, &err) < 0);
 	CHECK_CONTAINS(err.message, ec_pub);
 	CHECK(ring.n == 0);
-	kiln_keyring_release(&ring);
+	kiln_sign_keyring_release(&ring);
 }
 
 int main(void)

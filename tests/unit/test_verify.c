@@ -48,7 +48,7 @@ static void setup(void)
 static int verify(const char *text, const char *pub, struct kiln_verify_result *res,
 		  struct kiln_error *err)
 {
-	struct kiln_keyring ring = KILN_KEYRING_INIT;
+	struct kiln_sign_keyring ring = KILN_KEYRING_INIT;
 	const char *paths[] = { pub };
 	struct kiln_git *git = NULL;
 	struct kiln_store *store = NULL;
@@ -63,9 +63,9 @@ static int verify(const char *text, const char *pub, struct kiln_verify_result *
 	if (store)
 		rc = kiln_verify_snapshot(git, store, text, NULL, &ring, 0, res, err);
 	if (store)
-		kiln_store_close(store);
+		kiln_store_free(store);
 	kiln_git_free(git);
-	kiln_keyring_release(&ring);
+	kiln_sign_keyring_release(&ring);
 	return rc;
 }
 
