@@ -570,3 +570,21 @@ int kiln_path_check_beneath(const char *base, const char *rel, struct kiln_error
 	}
 	return 0;
 }
+
+DIR *kiln_dir_stream(int fd)
+{
+	int dup_fd = dup(fd);
+	DIR *d;
+
+	if (dup_fd < 0)
+		return NULL;
+	d = fdopendir(dup_fd);
+	if (!d) {
+		int saved = errno;
+		close(dup_fd);
+		errno = saved;
+		return NULL;
+	}
+	rewinddir(d);
+	return d;
+}

@@ -2,6 +2,7 @@
 #ifndef KILN_FSUTIL_H
 #define KILN_FSUTIL_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -148,6 +149,10 @@ int kiln_file_write_atomic_at(int dirfd, const char *label, const char *name, co
  * every entry whose name does not start with '.'), with unlinkat() on dirfd:
  * a symlink entry is removed itself, never followed; directories stay. */
 void kiln_dir_remove_matching(int dirfd, const char *mark);
+
+/* A directory stream over fd, read from its start, on a duplicate of fd:
+ * closedir() leaves fd open for its owner.  NULL with errno set. */
+DIR *kiln_dir_stream(int fd);
 
 /* mkdir -p of rel beneath the directory base: base as the user named it
  * (kiln_dir_open), rel beneath it following no symlink

@@ -418,24 +418,6 @@ static int compare_records(const void *a, const void *b)
 	return c ? c : strcmp(x->name, y->name);
 }
 
-/* A directory stream over fd, which stays open (read from its start). */
-static DIR *opendir_at(int fd)
-{
-	int dup_fd = dup(fd);
-	DIR *d;
-
-	if (dup_fd < 0)
-		return NULL;
-	d = fdopendir(dup_fd);
-	if (!d) {
-		int saved = errno;
-		close(dup_fd);
-		errno = saved;
-		return NULL;
-	}
-	rewinddir(d);
-	return d;
-}
 
 /* Records under commits/<commit>/ (open as commits_fd's entry commit,
  * never through a symlink), appended to *out. */
@@ -451,7 +433,7 @@ static int list_dir(const struct kiln_store *s, int commits_fd, const char *comm
 
 	if (fd < 0)
 		return errno == ENOENT ? (kiln_error_clear(err), 0) : -1;
-	d = opendir_at(fd);
+	d = kiln_dir_stream(fd);
 	if (!d)
 		return kiln_error_errno(err, errno, "open '%s'", dir);
 	while (rc == 0 && (errno = 0, de = readdir(d))) {
@@ -534,7 +516,7 @@ int kiln_record_list(const struct kiln_store *s, struct kiln_record **out, size_
 		return 0;
 	if (commits < 0)
 		return -1;
-	d = opendir_at(commits);
+	d = kiln_dir_stream(commits);
 	if (!d)
 		return kiln_error_errno(err, errno, "open '%s'", dir);
 	while (rc == 0 && (errno = 0, de = readdir(d))) {
@@ -660,7 +642,7 @@ int kiln_record_scan(const struct kiln_store *s, struct kiln_record **out, size_
 		return 0;
 	if (commits < 0)
 		return -1;
-	d = opendir_at(commits);
+	d = kiln_dir_stream(commits);
 	if (!d)
 		return kiln_error_errno(err, errno, "open '%s'", dir);
 	while ((de = readdir(d))) {
@@ -675,7 +657,7 @@ int kiln_record_scan(const struct kiln_store *s, struct kiln_record **out, size_
 		sub = kiln_path_join(dir, de->d_name);
 		/* A commit directory that is a symlink is skipped, never followed. */
 		sub_fd = openat(commits, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		c = sub_fd >= 0 ? opendir_at(sub_fd) : NULL;
+		c = sub_fd >= 0 ? kiln_dir_stream(sub_fd) : NULL;
 		if (!c) {
 			(*skipped)++;
 			continue;

@@ -26,25 +26,6 @@ struct kiln_store {
 	bool writable;
 };
 
-/* A directory stream over a descriptor kept open in the store (read from
- * its start; closedir leaves the store's descriptor open). */
-static DIR *opendir_at(int fd)
-{
-	int dup_fd = dup(fd);
-	DIR *d;
-
-	if (dup_fd < 0)
-		return NULL;
-	d = fdopendir(dup_fd);
-	if (!d) {
-		int saved = errno;
-		close(dup_fd);
-		errno = saved;
-		return NULL;
-	}
-	rewinddir(d);
-	return d;
-}
 
 /* An OCI layout file, written when missing.  One that is there but is not
  * a regular file (a symlink out of the store) is refused, not followed. */
@@ -80,7 +61,7 @@ static void clear_tmp(struct kiln_store *s)
 	kiln_dir_remove_matching(s->dir_fd, ".tmp.");
 	kiln_dir_remove_matching(s->cache_fd, ".tmp.");
 	commits = kiln_dir_open_beneath(s->dir_fd, s->dir, "commits", false, 0, KILN_ERROR_IGNORE);
-	if (commits < 0 || !(d = opendir_at(commits)))
+	if (commits < 0 || !(d = kiln_dir_stream(commits)))
 		return;
 	while ((de = readdir(d))) {
 		_cleanup_close_ int sub = -1;
@@ -544,7 +525,7 @@ int kiln_store_blob_list(const struct kiln_store *s, struct kiln_store_blob **ou
 	*n = 0;
 	if (s->blobs_fd < 0)
 		return 0;
-	d = opendir_at(s->blobs_fd);
+	d = kiln_dir_stream(s->blobs_fd);
 	if (!d)
 		return kiln_error_errno(err, errno, "list '%s'", dir);
 	errno = 0;
@@ -639,7 +620,7 @@ int kiln_store_cache_list(const struct kiln_store *s, char ***keys, size_t *n,
 	*n = 0;
 	if (s->cache_fd < 0)
 		return 0;
-	d = opendir_at(s->cache_fd);
+	d = kiln_dir_stream(s->cache_fd);
 	if (!d)
 		return kiln_error_errno(err, errno, "list '%s'", dir);
 	while ((de = readdir(d))) {
