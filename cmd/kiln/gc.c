@@ -106,13 +106,14 @@ int cmd_gc(int argc, char **argv, struct kiln_cli *cli)
 		return kiln_cli_fail(cli, &err);
 	kiln_error_clear(&err);
 	store_dir = kiln_store_default_dir(kiln_cli_store(cli), git ? kiln_git_workdir(git) : ".");
-	kiln_git_free(git);
 	/* No store is nothing to collect; opening it for writing would make one. */
 	if (lstat(store_dir, &st) < 0 && errno == ENOENT) {
 		if (!cli->quiet && !cli->json)
 			printf("no store at %s: nothing to collect\n", store_dir);
-		if (!cli->json)
+		if (!cli->json) {
+			kiln_git_free(git);
 			return 0;
+		}
 	} else {
 		store = kiln_store_open_default(kiln_cli_store(cli), git ? kiln_git_workdir(git) : ".", true, &err);
 		kiln_git_free(git);
