@@ -27,7 +27,15 @@ trust_test_key() { mkdir -p "${1:-.}/.kiln/trusted" && cp "$KILN_PUB" "${1:-.}/.
 tap_n=0
 tap_failed=0
 _cleanups=()
-on_exit() { local c; for c in "${_cleanups[@]}"; do eval "$c"; done; rm -rf "$T"; }
+on_exit() { local c; for c in "${_cleanups[@]}"; do eval "$c"; done; reap_runc_under_t; rm -rf "$T"; }
+# Containers podman started with its storage under $T (podman --root "$T/…")
+# outlive a podman that failed mid-way (its own state lost under load): force
+# them down by bundle path, so that nothing this script started survives it.
+reap_runc_under_t() {
+	command -v runc >/dev/null || return 0
+	runc list 2>/dev/null | awk -v t="$T/" 'NR > 1 && index($4, t) == 1 { print $1 }' |
+		while read -r id; do runc delete --force "$id" >/dev/null 2>&1; done
+}
 trap on_exit EXIT
 # Register a cleanup command run on exit (before $T is removed).
 at_exit() { _cleanups+=("$1"); }
