@@ -38,6 +38,7 @@
 #include "fsutil.h"
 #include "runtime.h"
 #include "seccomp.h"
+#include "seccompfix.h"
 #include "tap.h"
 #include "util.h"
 
@@ -1191,37 +1192,6 @@ static int make_sctest(const char *rootfs)
 	fclose(f);
 	snprintf(cmd, sizeof(cmd), "gcc -static -O1 -o %s/bin/sctest %s", rootfs, src);
 	return system(cmd) == 0 ? 0 : -1;
-}
-
-/* In a forked child: install the compiled profile, run probe, report its
- * output through a pipe. */
-static char *under_filter(json_t *profile, void (*probe)(int fd))
-{
-	struct kiln_seccomp s;
-	struct kiln_error err = { 0 };
-	int p[2], st;
-
-	if (kiln_seccomp_compile(profile, &s, &err) < 0)
-		return kiln_xasprintf("compile: %s", err.message);
-	if (pipe(p) < 0)
-		abort();
-	pid_t pid = fork();
-	if (pid == 0) {
-		close(p[0]);
-		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-		int e = kiln_seccomp_install(&s);
-		if (e)
-			dprintf(p[1], "install: %s\n", strerror(e));
-		else
-			probe(p[1]);
-		_exit(0);
-	}
-	close(p[1]);
-	char *out = read_fd_all(p[0]);
-	close(p[0]);
-	waitpid(pid, &st, 0);
-	kiln_seccomp_release(&s);
-	return out;
 }
 
 static void result(int fd, const char *name, long r)
