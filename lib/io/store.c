@@ -98,8 +98,8 @@ static struct kiln_store *store_open_fd(int root_fd, const char *dir, bool writa
 			}
 			goto fail;
 		}
-		if (flock(s->lock_fd, LOCK_EX) < 0) {
-			kiln_error_errno(err, errno, "lock store '%s'", dir);
+		if (kiln_lockfile_lock(s->lock_fd, dir, 0, err) < 0) {
+			kiln_error_prefix(err, "store '%s'", dir);
 			goto fail;
 		}
 		if ((s->blobs_fd = kiln_dir_open_beneath(root_fd, dir, "blobs/sha256", true, 0755, err)) < 0 ||
