@@ -131,6 +131,13 @@ struct kiln_container_root *kiln_env_container_root_open(struct kiln_error *err)
 	return kiln_container_root_open(&o, err);
 }
 
+const char *kiln_env_root_dir(void)
+{
+	const char *v = getenv("KILN_ROOT");
+
+	return v && *v ? v : KILN_CONTAINER_ROOT_DEFAULT;
+}
+
 const char *kiln_env_runtime(void)
 {
 	return getenv("KILN_RUNTIME");

@@ -9,6 +9,7 @@
 #include "gc.h"
 #include "gitrepo.h"
 #include "kiln.h"
+#include "history.h"
 #include "store.h"
 #include "util.h"
 
@@ -77,6 +78,9 @@ int cmd_gc(int argc, char **argv, struct kiln_cli *cli)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kiln_gc_options opt = { 0 };
+	char **roots = NULL;
+	size_t n_roots = 0;
+	int rc;
 	struct kiln_gc_result res = { 0 };
 	struct kiln_error err = { 0 };
 	struct kiln_git *git;
@@ -120,7 +124,16 @@ int cmd_gc(int argc, char **argv, struct kiln_cli *cli)
 		git = NULL;
 		if (!store)
 			return kiln_cli_fail(cli, &err);
-		if (kiln_gc_run(store, &opt, &res, &err) < 0) {
+		/* Every snapshot a service's history names is a rollback target. */
+		if (kiln_history_all_digests(kiln_env_root_dir(), &roots, &n_roots, &err) < 0) {
+			kiln_store_free(store);
+			return kiln_cli_fail(cli, &err);
+		}
+		opt.extra_roots = roots;
+		opt.n_extra_roots = n_roots;
+		rc = kiln_gc_run(store, &opt, &res, &err);
+		kiln_strv_free(roots, n_roots);
+		if (rc < 0) {
 			kiln_store_free(store);
 			return kiln_cli_fail(cli, &err);
 		}

@@ -104,6 +104,9 @@ int cmd_log(int argc, char **argv, struct kiln_cli *cli);
 int cmd_hook(int argc, char **argv, struct kiln_cli *cli);
 int cmd_gc(int argc, char **argv, struct kiln_cli *cli);
 int cmd_diff(int argc, char **argv, struct kiln_cli *cli);
+int cmd_deploy(int argc, char **argv, struct kiln_cli *cli);
+int cmd_rollback(int argc, char **argv, struct kiln_cli *cli);
+int cmd_history(int argc, char **argv, struct kiln_cli *cli);
 
 /* "12.3 MB" (decimal units, as progress shows them) into buf. */
 void kiln_cli_format_size(uint64_t bytes, char buf[32]);
@@ -118,6 +121,8 @@ void kiln_env_container_root(struct kiln_container_root_options *o);
 struct kiln_container_root *kiln_env_container_root_open(struct kiln_error *err);
 /* $KILN_RUNTIME: the runtime when --runtime is not given (NULL: unset). */
 const char *kiln_env_runtime(void);
+/* ROOT: $KILN_ROOT, else KILN_CONTAINER_ROOT_DEFAULT (services' histories live there). */
+const char *kiln_env_root_dir(void);
 /* $SOURCE_DATE_EPOCH (reproducible-builds.org), NULL when unset. */
 const char *kiln_env_source_date_epoch(void);
 

@@ -312,7 +312,7 @@ struct kiln_container_root *kiln_container_root_open(const struct kiln_container
 		r->root = kiln_xstrdup(env);
 		r->run = kiln_path_join(env, "run");
 	} else {
-		r->root = kiln_xstrdup("/var/lib/kiln");
+		r->root = kiln_xstrdup(KILN_CONTAINER_ROOT_DEFAULT);
 		r->run = kiln_xstrdup("/run/kiln");
 	}
 	r->runc_root = kiln_path_join(r->run, "runc");
@@ -368,6 +368,7 @@ void kiln_container_root_free(struct kiln_container_root *r)
 }
 
 const char *kiln_container_root_dir(const struct kiln_container_root *r) { return r->root; }
+const struct kiln_net_config *kiln_container_root_net(const struct kiln_container_root *r) { return &r->net; }
 const char *kiln_container_run_dir(const struct kiln_container_root *r) { return r->run; }
 
 /* ---- listing and lookup ----------------------------------------------------- */

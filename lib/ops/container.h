@@ -50,6 +50,8 @@
 #include "error.h"
 #include "store.h"
 
+struct kiln_net_config;
+
 #define KILN_CONTAINER_ID_HEX 32
 
 enum kiln_container_status {
@@ -70,6 +72,8 @@ struct kiln_container {
 	char *address;                /* bridge address, or NULL */
 	char *stop_signal;            /* the image's, or NULL (SIGTERM) */
 	char *error;                  /* why it did not start, or NULL */
+	char *commit;                 /* PROVISIONAL (svcrun) */
+	char *service;                /* PROVISIONAL (svcrun) */
 	bool auto_remove;             /* --rm */
 	enum kiln_container_status status;
 	int exit_code;                /* when exited: code or 128+signal */
@@ -79,6 +83,9 @@ struct kiln_container {
 };
 void kiln_container_release(struct kiln_container *c);
 const char *kiln_container_status_name(enum kiln_container_status s);
+
+/* ROOT without $KILN_ROOT. */
+#define KILN_CONTAINER_ROOT_DEFAULT "/var/lib/kiln"
 
 /* Where containers live, and the settings shared by every command. */
 struct kiln_container_root;
@@ -101,6 +108,9 @@ struct kiln_container_root *kiln_container_root_open(const struct kiln_container
 void kiln_container_root_free(struct kiln_container_root *r);
 const char *kiln_container_root_dir(const struct kiln_container_root *r);
 const char *kiln_container_run_dir(const struct kiln_container_root *r);
+/* How its containers are networked (for a service's published ports,
+ * lib/net's kiln_net_service_*). */
+const struct kiln_net_config *kiln_container_root_net(const struct kiln_container_root *r);
 
 /* Reap every container whose monitor is gone (see above). */
 int kiln_container_reap(struct kiln_container_root *r, struct kiln_error *err);
@@ -151,6 +161,8 @@ struct kiln_container_options {
 	int log_files;                /* keep this many files; 0: KILN_CONTAINER_LOG_FILES_DEFAULT */
 	const char *runtime;          /* "kiln" or "runc"; NULL: kiln (the command line passes $KILN_RUNTIME) */
 	bool auto_remove, detach, terminal;
+	const char *commit, *service; /* PROVISIONAL (svcrun) */
+	bool init;                    /* PROVISIONAL (init) */
 };
 
 /* Create the container (layers unpacked, overlay mounted, config.json

@@ -150,6 +150,14 @@ int kiln_gc_run(struct kiln_store *s, const struct kiln_gc_options *opt,
 		if (r->referrer[0] && reach_manifest(s, r->referrer, what, &reachable, err) < 0)
 			goto out;
 	}
+	for (size_t i = 0; i < opt->n_extra_roots; i++) {
+		const char *d = opt->extra_roots[i];
+		_cleanup_free_ char *what = kiln_xasprintf("refusing to collect: deployed snapshot %s", d);
+		if (!kiln_store_has_blob(s, d))
+			continue;
+		if (reach_manifest(s, d, what, &reachable, err) < 0)
+			goto out;
+	}
 	set_seal(&reachable);
 
 	if (kiln_store_blob_list(s, &blobs, &n_blobs, err) < 0)

@@ -1,6 +1,7 @@
 /* gc.h - dropping what no recorded snapshot reaches (`kiln gc`).
  *
- * The roots are the snapshot records (STORE/commits/<commit>/<name>.json):
+ * The roots are the snapshot records (STORE/commits/<commit>/<name>.json)
+ * and the images a deploy history names (kiln_gc_options.extra_roots):
  * a record reaches its image manifest, that manifest's config and layers,
  * its DSSE envelope, and its referrer manifest with that manifest's config
  * (the empty `{}` blob) and layers.  Everything else goes: index.json
@@ -27,6 +28,11 @@
 struct kiln_gc_options {
 	bool dry_run;               /* count, delete nothing */
 	bool allow_no_records;      /* a store with images but no record at all may be emptied */
+	/* More roots: image manifest digests that must stay with their config
+	 * and layers even without a record (every snapshot a service's
+	 * deploy history names: docs/deploy.md, Rollback).  Ones the store
+	 * does not hold are skipped. */
+	char *const *extra_roots; size_t n_extra_roots;
 };
 
 struct kiln_gc_result {
