@@ -510,6 +510,22 @@ static const char *rule_named_volume(const char *s, size_t len)
 	return NULL;
 }
 
+static const char *rule_boolean(const char *s, size_t len)
+{
+	return (len == 4 && !memcmp(s, "true", 4)) || (len == 5 && !memcmp(s, "false", 5))
+		       ? NULL
+		       : "must be true or false";
+}
+
+/* A service is named by its manifest's name (rule_name), and its name
+ * is a container name too: at most 64 characters (docs/manifest.md). */
+static const char *rule_service_name(const char *s, size_t len)
+{
+	if (len > 64)
+		return "use 1 to 64 characters";
+	return rule_name(s, len);
+}
+
 static const char *rule_http_path(const char *s, size_t len)
 {
 	if (len == 0 || s[0] != '/')
@@ -1038,20 +1054,21 @@ static int config_field(struct kiln_yaml_walk *c, unsigned key, const struct kil
 /* service                                                                   */
 
 static const char *const service_keys[] = { "network", "publish", "volumes", "health",
-					     "resources", "update", NULL };
+					     "resources", "update", "init", "after", NULL };
 static const char *const health_keys[] = { "http", "port", "cmd", "interval", "timeout",
-					    "start_period", "retries", NULL };
+					    "start_period", "retries", "tcp", NULL };
 static const char *const resources_keys[] = { "memory", "pids", "cpus", NULL };
-static const char *const update_keys[] = { "order", "drain", "on_failure", NULL };
-enum { SVC_NETWORK, SVC_PUBLISH, SVC_VOLUMES, SVC_HEALTH, SVC_RESOURCES, SVC_UPDATE };
+static const char *const update_keys[] = { "order", "drain", "on_failure", "grace", "monitor", NULL };
+enum { SVC_NETWORK, SVC_PUBLISH, SVC_VOLUMES, SVC_HEALTH, SVC_RESOURCES, SVC_UPDATE, SVC_INIT,
+       SVC_AFTER };
 enum { HEALTH_HTTP, HEALTH_PORT, HEALTH_CMD, HEALTH_INTERVAL, HEALTH_TIMEOUT,
-       HEALTH_START_PERIOD, HEALTH_RETRIES };
+       HEALTH_START_PERIOD, HEALTH_RETRIES, HEALTH_TCP };
 enum { RES_MEMORY, RES_PIDS, RES_CPUS };
-enum { UPD_ORDER, UPD_DRAIN, UPD_ON_FAILURE };
+enum { UPD_ORDER, UPD_DRAIN, UPD_ON_FAILURE, UPD_GRACE, UPD_MONITOR };
 
 struct health_walk {
 	struct kiln_health *h;
-	const struct kiln_yaml_node *http, *port, *cmd;
+	const struct kiln_yaml_node *http, *port, *cmd, *tcp;
 };
 
 static int health_field(struct kiln_yaml_walk *c, unsigned key, const struct kiln_yaml_node *v, void *obj)
@@ -1079,6 +1096,9 @@ static int health_field(struct kiln_yaml_walk *c, unsigned key, const struct kil
 		return string_field(c, v, "duration", rule_duration, &h->start_period);
 	case HEALTH_RETRIES:
 		return string_field(c, v, "count", rule_count, &h->retries);
+	case HEALTH_TCP:
+		w->tcp = v;
+		return string_field(c, v, "port", rule_port, &h->tcp);
 	}
 	return 0;
 }
@@ -1109,6 +1129,10 @@ static int update_field(struct kiln_yaml_walk *c, unsigned key, const struct kil
 		return string_field(c, v, "duration", rule_duration, &s->update_drain);
 	case UPD_ON_FAILURE:
 		return string_field(c, v, "failure action", rule_on_failure, &s->update_on_failure);
+	case UPD_GRACE:
+		return string_field(c, v, "duration", rule_duration, &s->update_grace);
+	case UPD_MONITOR:
+		return string_field(c, v, "duration", rule_duration, &s->update_monitor);
 	}
 	return 0;
 }
@@ -1130,12 +1154,39 @@ static int service_field(struct kiln_yaml_walk *c, unsigned key, const struct ki
 		s->has_health = true;
 		if (kiln_yaml_walk_map(c, v, health_keys, 0, health_field, &w) < 0)
 			return -1;
-		if (w.http && w.cmd)
-			return kiln_yaml_walk_fail(c, w.cmd, "give either http or cmd, not both");
-		if (!w.http && !w.cmd)
-			return kiln_yaml_walk_fail(c, v, "needs http (a URL path to GET) or cmd (a command to run)");
+		/* The later of two kinds is the one named wrong. */
+		if ((w.http != NULL) + (w.tcp != NULL) + (w.cmd != NULL) > 1) {
+			const struct kiln_yaml_node *later = w.cmd ? w.cmd : w.tcp;
+			if (w.cmd && w.tcp && w.tcp->line > w.cmd->line)
+				later = w.tcp;
+			return kiln_yaml_walk_fail(c, later, "give one of http, tcp and cmd, not more");
+		}
+		if (!w.http && !w.cmd && !w.tcp)
+			return kiln_yaml_walk_fail(c, v, "needs http (a URL path to GET), tcp (a port to connect "
+						   "to) or cmd (a command to run)");
 		if (w.port && !w.http)
 			return kiln_yaml_walk_fail(c, w.port, "port is used only with http");
+		return 0;
+	}
+	case SVC_INIT:
+		return string_field(c, v, "boolean", rule_boolean, &s->init);
+	case SVC_AFTER: {
+		_cleanup_strset_ struct strset seen = { 0 };
+		unsigned first;
+
+		if (string_list(c, v, "service name", rule_service_name, &s->after, &s->n_after) < 0)
+			return -1;
+		for (size_t i = 0; i < v->n_items; i++) {
+			const struct kiln_yaml_node *item = v->items[i];
+
+			if ((first = strset_add(&seen, item->value, item->value_len, item->line))) {
+				size_t old = kiln_yaml_walk_push_index(c, i);
+				kiln_yaml_walk_fail(c, item, "duplicate service name %s (first at line %u)",
+						    kiln_yaml_walk_quote_node(c, item), first);
+				kiln_yaml_walk_pop(c, old);
+				return -1;
+			}
+		}
 		return 0;
 	}
 	case SVC_RESOURCES:
@@ -1328,6 +1379,11 @@ void kiln_manifest_free(struct kiln_manifest *m)
 	free_strings(m->service.volumes, m->service.n_volumes);
 	free(m->service.health.http);
 	free(m->service.health.port);
+	free(m->service.health.tcp);
+	free(m->service.init);
+	free_strings(m->service.after, m->service.n_after);
+	free(m->service.update_grace);
+	free(m->service.update_monitor);
 	free_strings(m->service.health.cmd, m->service.health.n_cmd);
 	free(m->service.health.interval);
 	free(m->service.health.timeout);

@@ -90,7 +90,8 @@ struct kiln_image_config {
 
 struct kiln_health {
 	char *http;            /* path, e.g. "/" */
-	char *port;
+	char *port;            /* with http only */
+	char *tcp;             /* a container port to connect to */
 	char **cmd; size_t n_cmd;
 	char *interval, *timeout, *start_period; /* durations "500ms", "2s" */
 	char *retries;
@@ -103,8 +104,12 @@ struct kiln_service {
 	char **volumes; size_t n_volumes;   /* "NAME:/path[:ro]" */
 	struct kiln_health health; bool has_health;
 	char *memory, *pids, *cpus;         /* resources */
+	char *init;            /* "true" | "false" */
+	char **after; size_t n_after;       /* names of other services */
 	char *update_order;    /* start-first | stop-first */
 	char *update_drain;    /* duration */
+	char *update_grace;    /* duration */
+	char *update_monitor;  /* duration */
 	char *update_on_failure; /* rollback | pause | continue */
 };
 

@@ -28,6 +28,7 @@
 #define RECORD_MAX (256 * 1024)
 #define CONTAINER_IFNAME "eth0"
 #define LEASE_SUFFIX ".lease"
+#define SERVICE_SUFFIX ".service"
 
 /* The configuration with defaults applied and the subnet parsed. */
 struct net_setup {
@@ -41,6 +42,7 @@ struct net_setup {
 	struct in_addr gateway;
 	uint32_t first, last;  /* leasable addresses, host byte order */
 	char *leases_dir;
+	char *services_dir;
 	char *lock_path;
 	char *ruleset_path;
 };
@@ -58,9 +60,23 @@ struct lease_list {
 	size_t n, alloc;
 };
 
+/* A service's published ports and the container they point at. */
+struct service {
+	char name[KILN_NET_SERVICE_MAX + 1];
+	char target[ID_MAX + 1];
+	struct kiln_net_port *ports;
+	size_t n_ports;
+};
+
+struct service_list {
+	struct service *items;
+	size_t n, alloc;
+};
+
 static void setup_release(struct net_setup *s)
 {
 	free(s->leases_dir);
+	free(s->services_dir);
 	free(s->lock_path);
 	free(s->ruleset_path);
 }
@@ -83,6 +99,24 @@ static void lease_list_release(struct lease_list *list)
 	list->n = list->alloc = 0;
 }
 #define _cleanup_lease_list_ _cleanup_(lease_list_release)
+
+static void service_release(struct service *v)
+{
+	free(v->ports);
+	v->ports = NULL;
+	v->n_ports = 0;
+}
+#define _cleanup_service_ _cleanup_(service_release)
+
+static void service_list_release(struct service_list *list)
+{
+	for (size_t i = 0; i < list->n; i++)
+		service_release(&list->items[i]);
+	free(list->items);
+	list->items = NULL;
+	list->n = list->alloc = 0;
+}
+#define _cleanup_service_list_ _cleanup_(service_list_release)
 
 /* --- names and configuration --- */
 
@@ -192,6 +226,7 @@ static int setup_init(const struct kiln_net_config *c, struct net_setup *s, stru
 	    parse_subnet(c->subnet ? c->subnet : KILN_NET_DEFAULT_SUBNET, s, err) < 0)
 		return kiln_error_prefix(err, "network");
 	s->leases_dir = kiln_path_join(s->state_dir, "leases");
+	s->services_dir = kiln_path_join(s->state_dir, "services");
 	s->lock_path = kiln_path_join(s->state_dir, "lock");
 	s->ruleset_path = kiln_path_join(s->state_dir, "ruleset.nft");
 	return 0;
@@ -269,6 +304,13 @@ static bool veth_name_valid(const char *name)
 	return true;
 }
 
+/* One space between fields, nothing sscanf would skip or cut. */
+static bool record_line_malformed(const char *line)
+{
+	return strlen(line) > 256 || line[0] == ' ' || strstr(line, "  ") || strchr(line, '\t') ||
+	       line[strlen(line) - 1] == ' ';
+}
+
 /* Every field is checked as strictly as when it was first written: the id
  * is a valid name, the address one of ours to lease, the veth a name we
  * make, each key once, ports as kiln_net_parse_port() accepts them. */
@@ -299,9 +341,7 @@ static int lease_parse(const struct net_setup *s, const char *path, const char *
 			}
 			continue;
 		}
-		/* One space between fields, nothing sscanf would skip or cut. */
-		if (strlen(line) > 256 || line[0] == ' ' || strstr(line, "  ") || strchr(line, '\t') ||
-		    line[strlen(line) - 1] == ' ') {
+		if (record_line_malformed(line)) {
 			why = "malformed";
 			goto bad;
 		}
@@ -460,6 +500,246 @@ static int lease_list_load(const struct net_setup *s, struct lease_list *list, s
 	return rc;
 }
 
+/* --- service records --- */
+
+static int check_service(const char *name, struct kiln_error *err)
+{
+	const char *why;
+
+	if (!name || !*name)
+		return kiln_error_set(err, "service name is empty");
+	/* The rule of container names (values.h), so the two read alike. */
+	why = kiln_values_name(name, strnlen(name, KILN_NET_SERVICE_MAX + 1));
+	if (why)
+		return kiln_error_set(err, "service name '%.64s%s': %s", name,
+				      strlen(name) > 64 ? "…" : "", why);
+	return 0;
+}
+
+static char *service_path(const struct net_setup *s, const char *name)
+{
+	return kiln_xasprintf("%s/%s" SERVICE_SUFFIX, s->services_dir, name);
+}
+
+static char *service_format(const struct service *v)
+{
+	struct kiln_buf b = KILN_BUF_INIT;
+
+	kiln_buf_printf(&b, "kiln-net-service 1\nservice %s\ntarget %s\n", v->name, v->target);
+	for (size_t i = 0; i < v->n_ports; i++) {
+		const struct kiln_net_port *p = &v->ports[i];
+		kiln_buf_printf(&b, "port %s %u %u %s\n", proto_name(p->proto), p->host, p->container,
+				p->host_address[0] ? p->host_address : "*");
+	}
+	return kiln_buf_detach(&b);
+}
+
+/* Unlike a lease, a service record outlives a reboot (the deployed
+ * service is still the one it names), so it is made durable: temp file,
+ * fsync, rename, fsync of the directory.  A crash leaves the old record or
+ * the new one. */
+static int service_write(const struct net_setup *s, const struct service *v, struct kiln_error *err)
+{
+	_cleanup_free_ char *path = service_path(s, v->name);
+	_cleanup_free_ char *text = service_format(v);
+
+	if (kiln_mkdir_p(s->services_dir, 0700, err) < 0)
+		return -1;
+	return kiln_file_replace(path, text, strlen(text), 0600, 0, err);
+}
+
+static int service_unlink(const struct net_setup *s, const char *name, struct kiln_error *err)
+{
+	_cleanup_free_ char *path = service_path(s, name);
+
+	if (unlink(path) < 0 && errno != ENOENT)
+		return kiln_error_errno(err, errno, "remove '%s'", path);
+	return kiln_fsync_dir_of(path, err);
+}
+
+/* As strict as lease_parse: the name and target valid, each once, ports
+ * as kiln_net_parse_port() accepts them and none twice. */
+static int service_parse(const char *path, const char *text, struct service *v,
+			 struct kiln_error *err)
+{
+	_cleanup_free_ char *copy = kiln_xstrdup(text);
+	size_t alloc = 0;
+	int line_no = 0;
+	char *save = NULL;
+	const char *why = NULL;
+
+	memset(v, 0, sizeof(*v));
+	if (strlen(text) == 0 || text[strlen(text) - 1] != '\n') {
+		why = "incomplete";
+		goto bad;
+	}
+	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char key[32], a[ID_MAX + 1], b[16], c2[16], d[16], extra[2];
+		int n;
+
+		line_no++;
+		if (line_no == 1) {
+			if (strcmp(line, "kiln-net-service 1") != 0) {
+				why = "not a kiln-net-service 1 record";
+				goto bad;
+			}
+			continue;
+		}
+		if (record_line_malformed(line)) {
+			why = "malformed";
+			goto bad;
+		}
+		n = sscanf(line, "%31s %128s %15s %15s %15s %1s", key, a, b, c2, d, extra);
+		if (n == 2 && strcmp(key, "service") == 0) {
+			if (v->name[0] || check_service(a, NULL) < 0) {
+				why = v->name[0] ? "second service" : "service is not a valid name";
+				goto bad;
+			}
+			snprintf(v->name, sizeof(v->name), "%s", a);
+		} else if (n == 2 && strcmp(key, "target") == 0) {
+			if (v->target[0] || check_id(a, NULL) < 0) {
+				why = v->target[0] ? "second target" : "target is not a valid container id";
+				goto bad;
+			}
+			snprintf(v->target, sizeof(v->target), "%s", a);
+		} else if (n == 5 && strcmp(key, "port") == 0 && strlen(a) < 16) {
+			if (v->n_ports >= PORTS_MAX) {
+				why = "too many ports";
+				goto bad;
+			}
+			kiln_xgrow(&v->ports, &alloc, v->n_ports + 1, sizeof(*v->ports));
+			if (port_parse_fields(a, b, c2, strcmp(d, "*") == 0 ? "" : d,
+					      &v->ports[v->n_ports]) < 0) {
+				why = "port is not PROTO HOST CONTAINER ADDRESS|*";
+				goto bad;
+			}
+			v->n_ports++;
+		} else {
+			why = "unknown or malformed";
+			goto bad;
+		}
+	}
+	if (!v->name[0] || !v->target[0]) {
+		line_no = 0;
+		why = "incomplete";
+		goto bad;
+	}
+	for (size_t i = 0; i < v->n_ports; i++)
+		for (size_t j = 0; j < i; j++)
+			if (ports_overlap(&v->ports[i], &v->ports[j])) {
+				why = "port published twice";
+				goto bad;
+			}
+	return 0;
+bad:
+	service_release(v);
+	if (line_no == 0)
+		return kiln_error_set(err, "service record '%s': %s", path, why);
+	return kiln_error_set(err, "service record '%s': bad line %d: %s", path, line_no, why);
+}
+
+/* Read the record of service name: 1 found, 0 none, -1 error. */
+static int service_read(const struct net_setup *s, const char *name, struct service *v,
+			struct kiln_error *err)
+{
+	_cleanup_free_ char *path = service_path(s, name);
+	_cleanup_free_ char *text = NULL;
+	struct stat st;
+	size_t len = 0;
+
+	memset(v, 0, sizeof(*v));
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return kiln_error_errno(err, errno, "stat '%s'", path);
+	}
+	if (!S_ISREG(st.st_mode))
+		return kiln_error_set(err, "service record '%s': not a regular file", path);
+	text = kiln_file_read_regular(path, RECORD_MAX, &len, err);
+	if (!text)
+		return -1;
+	if (strlen(text) != len)
+		return kiln_error_set(err, "service record '%s': contains a NUL byte", path);
+	if (service_parse(path, text, v, err) < 0)
+		return -1;
+	if (strcmp(v->name, name) != 0) {
+		kiln_error_set(err, "service record '%s': belongs to '%s'", path, v->name);
+		service_release(v);
+		return -1;
+	}
+	return 1;
+}
+
+/* All service records (temporary files of a crash removed, as for
+ * leases).  Two services publishing one host port would mean two DNAT
+ * rules for it: refused, naming both. */
+static int service_list_load(const struct net_setup *s, struct service_list *list,
+			     struct kiln_error *err)
+{
+	DIR *dir = opendir(s->services_dir);
+	struct dirent *e;
+	int rc = 0;
+
+	memset(list, 0, sizeof(*list));
+	if (!dir) {
+		if (errno == ENOENT)
+			return 0;
+		return kiln_error_errno(err, errno, "open '%s'", s->services_dir);
+	}
+	while ((e = readdir(dir)) != NULL) {
+		size_t len = strlen(e->d_name);
+		char name[KILN_NET_SERVICE_MAX + 1];
+		struct service v;
+
+		if (e->d_name[0] == '.')
+			continue;
+		if (strstr(e->d_name, SERVICE_SUFFIX ".tmp.")) {
+			unlinkat(dirfd(dir), e->d_name, 0);
+			continue;
+		}
+		if (!kiln_str_has_suffix(e->d_name, SERVICE_SUFFIX) ||
+		    len - strlen(SERVICE_SUFFIX) > KILN_NET_SERVICE_MAX)
+			continue;
+		memcpy(name, e->d_name, len - strlen(SERVICE_SUFFIX));
+		name[len - strlen(SERVICE_SUFFIX)] = '\0';
+		if (check_service(name, NULL) < 0)
+			continue;
+		int found = service_read(s, name, &v, err);
+		if (found < 0) {
+			rc = -1;
+			break;
+		}
+		if (found == 0)
+			continue;
+		for (size_t i = 0; i < list->n && rc == 0; i++)
+			for (size_t j = 0; j < list->items[i].n_ports && rc == 0; j++)
+				for (size_t k = 0; k < v.n_ports && rc == 0; k++)
+					if (ports_overlap(&list->items[i].ports[j], &v.ports[k]))
+						rc = kiln_error_set(err, "service record '%s/%s" SERVICE_SUFFIX
+								    "': host port %u also published by "
+								    "service '%s'", s->services_dir, name,
+								    v.ports[k].host, list->items[i].name);
+		if (rc < 0) {
+			service_release(&v);
+			break;
+		}
+		kiln_xgrow(&list->items, &list->alloc, list->n + 1, sizeof(*list->items));
+		list->items[list->n++] = v;
+	}
+	closedir(dir);
+	if (rc < 0)
+		service_list_release(list);
+	return rc;
+}
+
+static const struct lease *lease_find(const struct lease_list *list, const char *id)
+{
+	for (size_t i = 0; i < list->n; i++)
+		if (strcmp(list->items[i].id, id) == 0)
+			return &list->items[i];
+	return NULL;
+}
+
 /* --- nftables --- */
 
 static const char *nft_binary(void)
@@ -490,11 +770,12 @@ static int nft_load(const char *path, struct kiln_error *err)
 	return 0;
 }
 
-/* The whole table, a pure function of the configuration and the leases'
- * ports.  "table; delete table; table {…}" replaces it atomically whether
+/* The whole table, a pure function of the configuration, the leases'
+ * ports and the services' ports and targets.  "table; delete table; table {…}" replaces it atomically whether
  * or not it existed.  The boot id makes a ruleset loaded before a reboot
  * (and gone with it) differ from the one wanted now. */
-static char *ruleset_generate(const struct net_setup *s, const struct lease_list *list)
+static char *ruleset_generate(const struct net_setup *s, const struct lease_list *list,
+			      const struct service_list *services)
 {
 	struct kiln_buf b = KILN_BUF_INIT;
 	_cleanup_free_ char *boot = kiln_file_read("/proc/sys/kernel/random/boot_id", 64, NULL, NULL);
@@ -540,6 +821,27 @@ static char *ruleset_generate(const struct net_setup *s, const struct lease_list
 				kiln_buf_printf(&b, "ip daddr %s ", p->host_address);
 			kiln_buf_printf(&b, "%s dport %u dnat to %s:%u comment \"%s\"\n",
 					proto_name(p->proto), p->host, addr, p->container, l->id);
+		}
+	}
+	/* A service's ports go to its target's address.  A target without a
+	 * lease (the container is gone) gets no rule: connections are refused
+	 * by the host rather than sent to an address nobody holds. */
+	for (size_t i = 0; services && i < services->n; i++) {
+		const struct service *v = &services->items[i];
+		const struct lease *l = lease_find(list, v->target);
+		char addr[16];
+
+		if (!l)
+			continue;
+		format_ipv4(l->address, addr);
+		for (size_t j = 0; j < v->n_ports; j++) {
+			const struct kiln_net_port *p = &v->ports[j];
+
+			kiln_buf_adds(&b, "\t\t");
+			if (p->host_address[0])
+				kiln_buf_printf(&b, "ip daddr %s ", p->host_address);
+			kiln_buf_printf(&b, "%s dport %u dnat to %s:%u comment \"service %s\"\n",
+					proto_name(p->proto), p->host, addr, p->container, v->name);
 		}
 	}
 	/* Outbound masquerade; 127.0.0.1 as source is meaningless in the
@@ -669,10 +971,10 @@ static void ruleset_remember(const struct net_setup *s, uint32_t before_load)
  * the table in the kernel is still exactly as loaded (see ruleset_intact):
  * the common attach without ports, on a host whose ruleset nobody changed
  * since, costs one netlink question and no nft run. */
-static int ruleset_apply(const struct net_setup *s, const struct lease_list *list, bool force,
-			 struct kiln_error *err)
+static int ruleset_apply(const struct net_setup *s, const struct lease_list *list,
+			 const struct service_list *services, bool force, struct kiln_error *err)
 {
-	_cleanup_free_ char *want = ruleset_generate(s, list);
+	_cleanup_free_ char *want = ruleset_generate(s, list, services);
 	_cleanup_free_ char *have = NULL;
 	_cleanup_free_ char *pending = kiln_xasprintf("%s.pending", s->ruleset_path);
 	uint32_t generation = 0;
@@ -918,8 +1220,11 @@ static void port_describe(const struct kiln_net_port *p, char *buf, size_t size)
 		 proto_name(p->proto));
 }
 
-static int ports_check(const struct lease_list *list, const struct kiln_net_port *ports,
-		       size_t n_ports, struct kiln_error *err)
+/* ports are well-formed, none twice, none held by a container's -p or by
+ * a service other than self (NULL: every service). */
+static int ports_check(const struct lease_list *list, const struct service_list *services,
+		       const char *self, const struct kiln_net_port *ports, size_t n_ports,
+		       struct kiln_error *err)
 {
 	char text[48];
 
@@ -948,6 +1253,15 @@ static int ports_check(const struct lease_list *list, const struct kiln_net_port
 					return kiln_error_set(err, "host port %s: already published by "
 							      "container '%s'", text,
 							      list->items[k].id);
+		for (size_t k = 0; k < services->n; k++) {
+			const struct service *v = &services->items[k];
+			if (self && strcmp(v->name, self) == 0)
+				continue;
+			for (size_t j = 0; j < v->n_ports; j++)
+				if (ports_overlap(p, &v->ports[j]))
+					return kiln_error_set(err, "host port %s: already published by "
+							      "service '%s'", text, v->name);
+		}
 	}
 	return 0;
 }
@@ -999,9 +1313,14 @@ static int detach_locked(const struct net_setup *s, const char *id, struct kiln_
 {
 	_cleanup_lease_ struct lease l = { 0 };
 	_cleanup_lease_list_ struct lease_list rest = { 0 };
+	_cleanup_service_list_ struct service_list services = { 0 };
 	_cleanup_free_ char *path = lease_path(s, id);
-	int found = lease_read(s, id, &l, err);
+	int found;
 
+	/* First, so that a bad service record stops us before any change. */
+	if (service_list_load(s, &services, err) < 0)
+		return -1;
+	found = lease_read(s, id, &l, err);
 	if (found < 0)
 		return -1;
 	if (found) {
@@ -1018,7 +1337,7 @@ static int detach_locked(const struct net_setup *s, const char *id, struct kiln_
 		return host_teardown(s, err);
 	/* Rules depend only on ports: nothing to do for a lease without any,
 	 * unless the table is not in the state recorded. */
-	return ruleset_apply(s, &rest, false, err);
+	return ruleset_apply(s, &rest, &services, false, err);
 }
 
 static int attach_locked(const struct net_setup *s, const char *id, int netns_fd,
@@ -1026,17 +1345,18 @@ static int attach_locked(const struct net_setup *s, const char *id, int netns_fd
 			 struct kiln_net_attachment *out, bool *recorded, struct kiln_error *err)
 {
 	_cleanup_lease_list_ struct lease_list list = { 0 };
+	_cleanup_service_list_ struct service_list services = { 0 };
 	_cleanup_netlink_ struct kiln_netlink *nl = NULL;
 	struct lease *l;
 	int bridge_index, errnum = 0;
 
-	if (lease_list_load(s, &list, err) < 0)
+	if (lease_list_load(s, &list, err) < 0 || service_list_load(s, &services, err) < 0)
 		return -1;
 	for (size_t i = 0; i < list.n; i++)
 		if (strcmp(list.items[i].id, id) == 0)
 			return kiln_error_set(err, "already attached (lease '%s/%s" LEASE_SUFFIX "')",
 					      s->leases_dir, id);
-	if (ports_check(&list, ports, n_ports, err) < 0)
+	if (ports_check(&list, &services, NULL, ports, n_ports, err) < 0)
 		return -1;
 
 	/* The new lease joins the list, so the ruleset includes its ports. */
@@ -1062,7 +1382,7 @@ static int attach_locked(const struct net_setup *s, const char *id, int netns_fd
 	if (!nl || host_setup(s, nl, &bridge_index, err) < 0 ||
 	    kiln_netlink_neigh_delete(nl, bridge_index, l->address, err) < 0)
 		return -1;
-	if (ruleset_apply(s, &list, false, err) < 0)
+	if (ruleset_apply(s, &list, &services, false, err) < 0)
 		return -1;
 	for (int attempt = 0;; attempt++) {
 		if (kiln_netlink_veth_add(nl, l->veth, bridge_index, CONTAINER_IFNAME, netns_fd, &errnum,
@@ -1144,13 +1464,16 @@ int kiln_net_reap(const struct kiln_net_config *c, char *const *live, size_t n_l
 {
 	_cleanup_setup_ struct net_setup s = { 0 };
 	_cleanup_lease_list_ struct lease_list list = { 0 };
+	_cleanup_service_list_ struct service_list services = { 0 };
 	_cleanup_close_ int lock = -1;
 	size_t reaped = 0;
 
 	if (setup_init(c, &s, err) < 0)
 		return kiln_error_prefix(err, "network reap");
 	lock = state_lock(&s, err);
-	if (lock < 0 || lease_list_load(&s, &list, err) < 0)
+	/* Service records survive every reap; a bad one stops it. */
+	if (lock < 0 || lease_list_load(&s, &list, err) < 0 ||
+	    service_list_load(&s, &services, err) < 0)
 		return kiln_error_prefix(err, "network reap");
 	for (size_t i = 0; i < list.n; i++) {
 		bool alive = false;
@@ -1172,7 +1495,7 @@ int kiln_net_reap(const struct kiln_net_config *c, char *const *live, size_t n_l
 	 * or edited behind our back.  A detach above did it already. */
 	if (reaped == 0 && (list.n > 0 || s.keep_idle)) {
 		int exists = list.n > 0 ? 1 : kiln_netlink_nft_table_exists(s.table, err);
-		if (exists < 0 || (exists && ruleset_apply(&s, &list, false, err) < 0))
+		if (exists < 0 || (exists && ruleset_apply(&s, &list, &services, false, err) < 0))
 			return kiln_error_prefix(err, "network reap");
 	}
 	return 0;
@@ -1219,6 +1542,181 @@ int kiln_net_lookup(const struct kiln_net_config *c, const char *id,
 		out->prefix = s.prefix;
 	}
 	return found;
+}
+
+/* --- services --- */
+
+/* Does the service's previous record publish p already (same protocol and
+ * port, on every address or on p's)?  Then the port is ours. */
+static bool service_holds(const struct service *old, const struct kiln_net_port *p)
+{
+	for (size_t i = 0; old && i < old->n_ports; i++) {
+		const struct kiln_net_port *q = &old->ports[i];
+		if (q->proto == p->proto && q->host == p->host &&
+		    (!q->host_address[0] || strcmp(q->host_address, p->host_address) == 0))
+			return true;
+	}
+	return false;
+}
+
+/* Load services' (possibly changed) records into the table, when there
+ * is one to load into: with leases, or kept idle and present. */
+static int service_ruleset_apply(const struct net_setup *s, const struct lease_list *leases,
+				 const struct service_list *services, struct kiln_error *err)
+{
+	int exists = leases->n > 0 ? 1 : 0;
+
+	if (!exists && s->keep_idle && (exists = kiln_netlink_nft_table_exists(s->table, err)) < 0)
+		return -1;
+	return exists ? ruleset_apply(s, leases, services, false, err) : 0;
+}
+
+static int service_switch_locked(const struct net_setup *s, const char *name, const char *target,
+				 const struct kiln_net_port *ports, size_t n_ports,
+				 struct kiln_error *err)
+{
+	_cleanup_lease_list_ struct lease_list leases = { 0 };
+	_cleanup_service_list_ struct service_list services = { 0 };
+	_cleanup_service_ struct service previous = { 0 };
+	struct service *v = NULL;
+	bool had = false;
+
+	if (lease_list_load(s, &leases, err) < 0 || service_list_load(s, &services, err) < 0)
+		return -1;
+	if (!lease_find(&leases, target))
+		return kiln_error_set(err, "container '%s' has no lease (not attached in bridge mode)",
+				      target);
+	if (ports_check(&leases, &services, name, ports, n_ports, err) < 0)
+		return -1;
+	for (size_t i = 0; i < services.n && !v; i++)
+		if (strcmp(services.items[i].name, name) == 0)
+			v = &services.items[i];
+	/* A program listening on a host port the service takes now would
+	 * silently lose its traffic to the DNAT rule. */
+	for (size_t i = 0; i < n_ports; i++) {
+		if (service_holds(v, &ports[i]))
+			continue;
+		if (kiln_net_port_available(&ports[i], err) < 0)
+			return -1;
+	}
+	if (v) {
+		/* Kept to put back should nft refuse the new rules. */
+		had = true;
+		previous = *v;
+		v->ports = NULL;
+		v->n_ports = 0;
+	} else {
+		kiln_xgrow(&services.items, &services.alloc, services.n + 1, sizeof(*services.items));
+		v = &services.items[services.n++];
+		memset(v, 0, sizeof(*v));
+		snprintf(v->name, sizeof(v->name), "%s", name);
+	}
+	snprintf(v->target, sizeof(v->target), "%s", target);
+	if (n_ports) {
+		v->ports = kiln_xcalloc(n_ports, sizeof(*ports));
+		memcpy(v->ports, ports, n_ports * sizeof(*ports));
+	}
+	v->n_ports = n_ports;
+
+	/* The record first: from its rename on, it is what every later
+	 * attach, detach, reap or switch loads, whatever happens to us. */
+	if (service_write(s, v, err) < 0)
+		return -1;
+	if (ruleset_apply(s, &leases, &services, false, err) < 0) {
+		/* nft refused: put the previous record back, and its rules. */
+		if (had)
+			service_write(s, &previous, KILN_ERROR_IGNORE);
+		else
+			service_unlink(s, name, KILN_ERROR_IGNORE);
+		return -1;
+	}
+	return 0;
+}
+
+int kiln_net_service_switch(const struct kiln_net_config *c, const char *service,
+			    const char *target_id, const struct kiln_net_port *ports, size_t n_ports,
+			    struct kiln_error *err)
+{
+	_cleanup_setup_ struct net_setup s = { 0 };
+	_cleanup_close_ int lock = -1;
+
+	if (check_service(service, err) < 0)
+		return kiln_error_prefix(err, "network service");
+	if (check_id(target_id, err) < 0 || setup_init(c, &s, err) < 0)
+		return kiln_error_prefix(err, "network service '%s'", service);
+	if (n_ports && !ports)
+		return kiln_error_set(err, "network service '%s': no ports given", service);
+	lock = state_lock(&s, err);
+	if (lock < 0 || service_switch_locked(&s, service, target_id, ports, n_ports, err) < 0)
+		return kiln_error_prefix(err, "network service '%s' to '%s'", service, target_id);
+	return 0;
+}
+
+int kiln_net_service_lookup(const struct kiln_net_config *c, const char *service,
+			    char target_id[129], struct kiln_net_port **ports, size_t *n_ports,
+			    struct kiln_error *err)
+{
+	_cleanup_setup_ struct net_setup s = { 0 };
+	_cleanup_service_ struct service v = { 0 };
+	int found;
+
+	if (ports)
+		*ports = NULL;
+	if (n_ports)
+		*n_ports = 0;
+	if (check_service(service, err) < 0)
+		return kiln_error_prefix(err, "network service lookup");
+	if (setup_init(c, &s, err) < 0)
+		return kiln_error_prefix(err, "network service lookup '%s'", service);
+	found = service_read(&s, service, &v, err);
+	if (found < 0)
+		return kiln_error_prefix(err, "network service lookup '%s'", service);
+	if (found) {
+		if (target_id)
+			snprintf(target_id, ID_MAX + 1, "%s", v.target);
+		if (ports) {
+			*ports = v.ports;
+			v.ports = NULL;
+		}
+		if (n_ports)
+			*n_ports = v.n_ports;
+	}
+	return found;
+}
+
+int kiln_net_service_remove(const struct kiln_net_config *c, const char *service,
+			    struct kiln_error *err)
+{
+	_cleanup_setup_ struct net_setup s = { 0 };
+	_cleanup_lease_list_ struct lease_list leases = { 0 };
+	_cleanup_service_list_ struct service_list services = { 0 };
+	_cleanup_close_ int lock = -1;
+	size_t k = 0;
+
+	if (check_service(service, err) < 0)
+		return kiln_error_prefix(err, "network service remove");
+	if (setup_init(c, &s, err) < 0)
+		return kiln_error_prefix(err, "network service remove '%s'", service);
+	lock = state_lock(&s, err);
+	if (lock < 0 || lease_list_load(&s, &leases, err) < 0 ||
+	    service_list_load(&s, &services, err) < 0)
+		return kiln_error_prefix(err, "network service remove '%s'", service);
+	while (k < services.n && strcmp(services.items[k].name, service) != 0)
+		k++;
+	if (k == services.n)
+		return 0;
+	if (service_unlink(&s, service, err) < 0)
+		return kiln_error_prefix(err, "network service remove '%s'", service);
+	struct service gone = services.items[k];
+	services.items[k] = services.items[--services.n];
+	if (service_ruleset_apply(&s, &leases, &services, err) < 0) {
+		/* The rules still publish the ports: so does the record again. */
+		service_write(&s, &gone, KILN_ERROR_IGNORE);
+		service_release(&gone);
+		return kiln_error_prefix(err, "network service remove '%s'", service);
+	}
+	service_release(&gone);
+	return 0;
 }
 
 /* --- the other modes --- */

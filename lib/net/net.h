@@ -138,6 +138,42 @@ int kiln_net_teardown(const struct kiln_net_config *c, struct kiln_error *err);
 int kiln_net_lookup(const struct kiln_net_config *c, const char *id,
 		    struct kiln_net_attachment *out, struct kiln_error *err);
 
+/* Services (docs/containers.md, "Services' published ports"): published
+ * ports that belong to a service, not to a container, and point at one
+ * container (the target) at a time. */
+#define KILN_NET_SERVICE_MAX 64 /* service names: the rule of container names (values.h) */
+
+/* Point service's published ports at the container target_id (which must
+ * hold a lease: kiln_net_attach'ed, bridge mode), replacing the service's
+ * previous ports and target, in one nftables transaction.  ports may
+ * differ from the previous call's (a new version publishes other ports).
+ * Conflicts (a host port, same protocol and overlapping host address,
+ * held by another service or by a container's own -p, or twice in ports)
+ * fail and change nothing.  Host ports the service did not publish before
+ * are checked with kiln_net_port_available; ones it already publishes are
+ * not (they are ours).  The record is written (temp + fsync + rename)
+ * before the ruleset is loaded, so a crash leaves either the old or the
+ * new target in the record, and the next attach/detach/reap/switch loads
+ * the ruleset the record says.  When nft refuses the new ruleset, the
+ * previous record is put back.  Established connections keep going to the
+ * previous target (conntrack keeps their translation); new ones go to the
+ * new target. */
+int kiln_net_service_switch(const struct kiln_net_config *c, const char *service,
+			    const char *target_id, const struct kiln_net_port *ports, size_t n_ports,
+			    struct kiln_error *err);
+
+/* The service's current target: 1 (target_id filled, *ports/n_ports
+ * malloc'd, the caller frees *ports; any of the three may be NULL to not
+ * ask), 0 no record, -1 error (a malformed record, named). */
+int kiln_net_service_lookup(const struct kiln_net_config *c, const char *service,
+			    char target_id[129], struct kiln_net_port **ports, size_t *n_ports,
+			    struct kiln_error *err);
+
+/* Forget the service's ports: record and rules (idempotent: no record is
+ * fine; a malformed one is an error and is kept). */
+int kiln_net_service_remove(const struct kiln_net_config *c, const char *service,
+			    struct kiln_error *err);
+
 /* The MAC of a bridge container's eth0, as Docker makes it: 02:42 and the
  * address's four bytes.  The same address always has the same MAC, so a
  * container replaced on its predecessor's address is reached at once

@@ -329,7 +329,9 @@ TEST(full_sources_and_accounts)
 		"  volumes: [\"data:/data:ro\", \"cache.1:/var/cache:rw\"]\n"
 		"  health: {cmd: [/bin/true], start_period: 0s, retries: 0}\n"
 		"  resources: {memory: \"1073741824\", pids: 1, cpus: \"2\"}\n"
-		"  update: {order: stop-first, on_failure: continue}\n";
+		"  update: {order: stop-first, on_failure: continue, grace: 3s, monitor: 1m}\n"
+		"  init: \"false\"\n"
+		"  after: [db, cache]\n";
 	struct kiln_error err = { 0 };
 	_cleanup_manifest_ struct kiln_manifest *m = parse(yaml, &err);
 
@@ -371,6 +373,12 @@ TEST(full_sources_and_accounts)
 	CHECK_STR(m->service.health.retries, "0");
 	CHECK_STR(m->service.memory, "1073741824");
 	CHECK(m->service.update_drain == NULL);
+	CHECK_STR(m->service.update_grace, "3s");
+	CHECK_STR(m->service.update_monitor, "1m");
+	CHECK_STR(m->service.init, "false");
+	CHECK(m->service.n_after == 2);
+	CHECK_STR(m->service.after[1], "cache");
+	CHECK(m->service.health.tcp == NULL);
 }
 
 TEST(base_forms)
@@ -412,6 +420,10 @@ TEST(value_forms_accepted)
 		"service: {resources: {memory: 512k, cpus: \"0.25\"}}",
 		"service: {resources: {memory: 8G, cpus: \"64\"}}",
 		"service: {update: {drain: 1m}}",
+		"service: {update: {grace: 1m30s, monitor: 0s}}",
+		"service: {health: {tcp: \"65535\", retries: \"1\"}}",
+		"service: {init: false, after: [db, cache-1]}",
+		"service: {after: []}",
 		"files: [{src: \"a b/c\", dst: /x}]",
 		"files: [{src: ./, dst: /}]",
 		"files: [{src: a, dst: /b, mode: \"7777\"}]",
@@ -641,7 +653,18 @@ static const struct bad_case bad_cases[] = {
 	{ "volume without name", HEAD "service: {volumes: [\"/host:/c\"]}\n", "kiln.yaml:7:21: service.volumes[0]: \"/host:/c\" is not a valid volume", "NAME" },
 	{ "volume relative path", HEAD "service: {volumes: [\"data:c\"]}\n", "kiln.yaml:7:21: service.volumes[0]", "absolute" },
 	{ "volume bad option", HEAD "service: {volumes: [\"data:/c:rx\"]}\n", "kiln.yaml:7:21: service.volumes[0]", ":ro or :rw" },
-	{ "health both", HEAD "service: {health: {http: /, cmd: [x]}}\n", "kiln.yaml:7:34: service.health: give either http or cmd", "" },
+	{ "health both", HEAD "service: {health: {http: /, cmd: [x]}}\n", "kiln.yaml:7:34: service.health: give one of http, tcp and cmd", "" },
+	{ "health http and tcp", HEAD "service: {health: {http: /, tcp: 80}}\n", "kiln.yaml:7:34: service.health: give one of http, tcp and cmd", "" },
+	{ "health tcp and cmd", HEAD "service: {health: {tcp: 80, cmd: [x]}}\n", "kiln.yaml:7:34: service.health: give one of http, tcp and cmd", "" },
+	{ "health tcp port zero", HEAD "service: {health: {tcp: \"0\"}}\n", "kiln.yaml:7:25: service.health.tcp: \"0\" is not a valid port", "1 to 65535" },
+	{ "health port with tcp", HEAD "service: {health: {tcp: 80, port: 80}}\n", "kiln.yaml:7:35: service.health: port is used only with http", "" },
+	{ "init not a boolean", HEAD "service: {init: yes}\n", "kiln.yaml:7:17: service.init: \"yes\" is not a valid boolean", "true or false" },
+	{ "init is a list", HEAD "service: {init: [true]}\n", "kiln.yaml:7:17: service.init: expected a string, got a list", "" },
+	{ "after not a list", HEAD "service: {after: db}\n", "kiln.yaml:7:18: service.after: expected a list", "" },
+	{ "after bad name", HEAD "service: {after: [Db]}\n", "kiln.yaml:7:19: service.after[0]: \"Db\" is not a valid service name", "lowercase" },
+	{ "after duplicate", HEAD "service: {after: [db, db]}\n", "kiln.yaml:7:23: service.after[1]: duplicate service name \"db\" (first at line 7)", "" },
+	{ "grace without unit", HEAD "service: {update: {grace: \"10\"}}\n", "kiln.yaml:7:27: service.update.grace: \"10\" is not a valid duration", "" },
+	{ "monitor bad", HEAD "service: {update: {monitor: 1d}}\n", "kiln.yaml:7:29: service.update.monitor: \"1d\" is not a valid duration", "" },
 	{ "health neither", HEAD "service: {health: {interval: 1s}}\n", "kiln.yaml:7:19: service.health: needs http", "" },
 	{ "health port without http", HEAD "service: {health: {cmd: [x], port: 80}}\n", "kiln.yaml:7:36: service.health: port is used only with http", "" },
 	{ "health path", HEAD "service: {health: {http: healthz}}\n", "kiln.yaml:7:26: service.health.http: \"healthz\" is not a valid HTTP path", "'/'" },

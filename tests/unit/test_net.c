@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -290,6 +291,129 @@ TEST(hostile_lease_records_refused)
 	CHECK(access("/sys/class/net/kxnever0", F_OK) != 0);
 }
 
+/* Service records are as strict as leases: a bad one is named by lookup,
+ * switch, remove and reap, and kept. */
+TEST(hostile_service_records_refused)
+{
+	struct kiln_net_config c = { .state_dir = tmp_state, .bridge = "kxnever0",
+				     .subnet = "10.99.0.0/24", .nft_table = "kiln_never" };
+	static const struct {
+		const char *body, *why;
+	} bad[] = {
+		{ "kiln-net-lease 1\nservice w\ntarget a\n", "not a kiln-net-service 1 record" },
+		{ "kiln-net-service 2\nservice w\ntarget a\n", "not a kiln-net-service 1 record" },
+		{ "service w\n", "incomplete" },
+		{ "target a\n", "incomplete" },
+		{ "service w\ntarget a", "incomplete" },
+		{ "service w\ntarget a b\n", "unknown or malformed" },
+		{ "service w\ntarget -a\n", "target is not a valid container id" },
+		{ "service w\ntarget ../a\n", "target is not a valid container id" },
+		{ "service w\ntarget a\ntarget b\n", "second target" },
+		{ "service w\nservice w\ntarget a\n", "second service" },
+		{ "service .w\ntarget a\n", "service is not a valid name" },
+		{ "service other\ntarget a\n", "belongs to 'other'" },
+		{ "service  w\ntarget a\n", "malformed" },
+		{ "service w\ntarget a \n", "malformed" },
+		{ "service w\ntarget\ta\n", "malformed" },
+		{ "service w\ntarget a\nweight 3\n", "unknown or malformed" },
+		{ "service w\ntarget a\nport tcp 0 80 *\n", "port is not" },
+		{ "service w\ntarget a\nport udp 80 65536 *\n", "port is not" },
+		{ "service w\ntarget a\nport sctp 80 80 *\n", "port is not" },
+		{ "service w\ntarget a\nport tcp 80 80 localhost\n", "port is not" },
+		{ "service w\ntarget a\nport tcp 80 80 *\nport tcp 80 81 127.0.0.1\n",
+		  "port published twice" },
+	};
+	_cleanup_free_ char *dir = kiln_path_join(tmp_state, "services");
+	_cleanup_free_ char *path = kiln_path_join(dir, "w.service");
+	struct kiln_net_port port = { .host = 80, .container = 80, .proto = IPPROTO_TCP };
+	struct kiln_error err = { 0 };
+	char target[129];
+
+	CHECK(kiln_mkdir_p(dir, 0700, &err) == 0);
+	for (size_t i = 0; i < KILN_ARRAY_SIZE(bad); i++) {
+		const char *body = bad[i].body;
+		_cleanup_free_ char *text = kiln_str_has_prefix(body, "kiln-")
+			? kiln_xstrdup(body) : kiln_xasprintf("kiln-net-service 1\n%s", body);
+		kiln_error_clear(&err);
+		CHECK(kiln_file_write_atomic(path, text, strlen(text), 0600, &err) == 0);
+		int rc = kiln_net_service_lookup(&c, "w", target, NULL, NULL, &err);
+		CHECK(rc == -1);
+		CHECK_CONTAINS(err.message, path);
+		CHECK_CONTAINS(err.message, bad[i].why);
+		if (rc != -1 || !strstr(err.message, bad[i].why))
+			printf("# record %zu: %s\n", i, err.message);
+		kiln_error_clear(&err);
+		CHECK(kiln_net_service_remove(&c, "w", &err) == -1);
+		CHECK_CONTAINS(err.message, path);
+		kiln_error_clear(&err);
+		CHECK(kiln_net_service_switch(&c, "w", "a", &port, 1, &err) == -1);
+		CHECK_CONTAINS(err.message, path);
+		kiln_error_clear(&err);
+		CHECK(kiln_net_service_switch(&c, "other", "a", NULL, 0, &err) == -1);
+		CHECK_CONTAINS(err.message, path);
+		kiln_error_clear(&err);
+		CHECK(kiln_net_reap(&c, NULL, 0, &err) == -1);
+		CHECK_CONTAINS(err.message, path);
+		kiln_error_clear(&err);
+		CHECK(kiln_net_detach(&c, "a", &err) == -1);
+		CHECK_CONTAINS(err.message, path);
+		CHECK(access(path, F_OK) == 0); /* kept for a human to see */
+	}
+	/* A symbolic link, a NUL byte, two services publishing one port. */
+	unlink(path);
+	CHECK(symlink("/etc/hostname", path) == 0);
+	kiln_error_clear(&err);
+	CHECK(kiln_net_service_lookup(&c, "w", target, NULL, NULL, &err) == -1);
+	CHECK_CONTAINS(err.message, "not a regular file");
+	unlink(path);
+	static const char nul[] = "kiln-net-service 1\nservice w\0\ntarget a\n";
+	CHECK(kiln_file_write_atomic(path, nul, sizeof(nul) - 1, 0600, &err) == 0);
+	kiln_error_clear(&err);
+	CHECK(kiln_net_service_lookup(&c, "w", target, NULL, NULL, &err) == -1);
+	CHECK_CONTAINS(err.message, "NUL byte");
+	_cleanup_free_ char *path2 = kiln_path_join(dir, "w2.service");
+	const char *r1 = "kiln-net-service 1\nservice w\ntarget a\nport udp 53 53 127.0.0.1\n";
+	const char *r2 = "kiln-net-service 1\nservice w2\ntarget b\nport udp 53 5353 *\n";
+	CHECK(kiln_file_write_atomic(path, r1, strlen(r1), 0600, &err) == 0);
+	CHECK(kiln_file_write_atomic(path2, r2, strlen(r2), 0600, &err) == 0);
+	kiln_error_clear(&err);
+	struct kiln_net_port *ports = NULL;
+	size_t n_ports = 0;
+	CHECK(kiln_net_service_lookup(&c, "w", target, &ports, &n_ports, &err) == 1); /* alone: fine */
+	CHECK_STR(target, "a");
+	CHECK(n_ports == 1 && ports && ports[0].host == 53 && ports[0].container == 53 &&
+	      ports[0].proto == IPPROTO_UDP && strcmp(ports[0].host_address, "127.0.0.1") == 0);
+	free(ports);
+	CHECK(kiln_net_reap(&c, NULL, 0, &err) == -1);
+	CHECK_CONTAINS(err.message, "also published by service");
+	unlink(path);
+	unlink(path2);
+	/* Names: the rule of container names. */
+	kiln_error_clear(&err);
+	CHECK(kiln_net_service_lookup(&c, "w", target, NULL, NULL, &err) == 0);
+	CHECK(kiln_net_service_remove(&c, "w", &err) == 0);
+	CHECK(kiln_net_service_lookup(&c, "../w", target, NULL, NULL, &err) == -1);
+	CHECK_CONTAINS(err.message, "service name '../w'");
+	kiln_error_clear(&err);
+	CHECK(kiln_net_service_switch(&c, "", "a", NULL, 0, &err) == -1);
+	CHECK_CONTAINS(err.message, "service name is empty");
+	char long_name[70];
+	memset(long_name, 'x', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	kiln_error_clear(&err);
+	CHECK(kiln_net_service_remove(&c, long_name, &err) == -1);
+	CHECK_CONTAINS(err.message, "must be 1 to 64");
+	kiln_error_clear(&err);
+	CHECK(kiln_net_service_switch(&c, "w", "a/b", NULL, 0, &err) == -1);
+	CHECK_CONTAINS(err.message, "character '/' not allowed");
+	/* A target without a lease. */
+	kiln_error_clear(&err);
+	CHECK(kiln_net_service_switch(&c, "w", "ghost", &port, 1, &err) == -1);
+	CHECK_CONTAINS(err.message, "container 'ghost' has no lease");
+	CHECK(access(path, F_OK) != 0);
+	CHECK(access("/sys/class/net/kxnever0", F_OK) != 0);
+}
+
 /* --- the real kernel --- */
 
 static char suffix[8];
@@ -315,7 +439,7 @@ static char state[128], state_small[128];
 static struct kiln_net_config cfg, cfg_small;
 static uint16_t port_tcp, port_udp;
 
-#define MAX_CHILDREN 32
+#define MAX_CHILDREN 64
 static pid_t children[MAX_CHILDREN];
 static size_t n_children;
 
@@ -1229,6 +1353,511 @@ TEST(loopback_up)
 	CHECK(kiln_net_loopback_up(n, &err) == -1);
 }
 
+/* --- services: published ports switched from one container to another --- */
+
+/* A server in pid's namespace on TCP port: for each connection, reads once
+ * (so a client can hold a connection open across a switch) and answers
+ * name.  Returns the server's pid. */
+static pid_t hold_server_start(pid_t pid, const char *name, uint16_t port)
+{
+	int p[2];
+	char c;
+	pid_t child;
+
+	if (pipe(p) < 0)
+		return -1;
+	child = fork();
+	if (child == 0) {
+		char path[64];
+		struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(port) };
+		int one = 1, fd;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		signal(SIGCHLD, SIG_IGN); /* connection handlers reap themselves */
+		snprintf(path, sizeof(path), "/proc/%ld/ns/net", (long)pid);
+		int nsfd = open(path, O_RDONLY);
+		if (nsfd < 0 || setns(nsfd, CLONE_NEWNET) < 0)
+			_exit(1);
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 128) < 0)
+			_exit(1);
+		if (write(p[1], "x", 1) != 1)
+			_exit(1);
+		for (;;) {
+			int conn = accept(fd, NULL, NULL);
+			char buf[64];
+			if (conn < 0)
+				continue;
+			if (fork() == 0) {
+				prctl(PR_SET_PDEATHSIG, SIGKILL);
+				if (read(conn, buf, sizeof(buf)) > 0 && write(conn, name, strlen(name)) < 0)
+					_exit(1);
+				_exit(0);
+			}
+			close(conn);
+		}
+	}
+	close(p[1]);
+	if (child < 0 || read(p[0], &c, 1) != 1) {
+		close(p[0]);
+		return -1;
+	}
+	close(p[0]);
+	track(child);
+	return child;
+}
+
+/* A TCP connection to 127.0.0.1:port from the host, or -1. */
+static int loopback_connect(uint16_t port)
+{
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct timeval tv = { 5, 0 };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&to, sizeof(to)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Send a request on fd and read the answer to its end ("" on failure). */
+static void exchange(int fd, char *out, size_t size)
+{
+	size_t len = 0;
+	ssize_t n;
+
+	out[0] = '\0';
+	if (send(fd, "ping", 4, MSG_NOSIGNAL) != 4)
+		return;
+	while (len + 1 < size && (n = recv(fd, out + len, size - 1 - len, 0)) > 0)
+		len += (size_t)n;
+	out[len] = '\0';
+}
+
+static char *ask(uint16_t port)
+{
+	return request(0, "127.0.0.1", port, IPPROTO_TCP);
+}
+
+static pid_t svc_ns[8], svc_server[8]; /* a b c d e */
+static struct kiln_net_attachment svc_att[8];
+static uint16_t svc_port(int i)
+{
+	return (uint16_t)(port_tcp + 4 + i);
+}
+
+static bool service_exists(const char *name)
+{
+	_cleanup_free_ char *p = kiln_xasprintf("%s/services/%s.service", state, name);
+	return access(p, F_OK) == 0;
+}
+
+static char *rules_now(void)
+{
+	return sh("nft -a list table ip %s 2>&1", table);
+}
+
+/* Two containers, A and B, each answering its name on 8080; service "web"
+ * publishes 127.0.0.1:P, first to A, then to B: new connections reach B,
+ * one established to A before the switch still completes with A. */
+TEST(service_switch)
+{
+	struct kiln_error err = { 0 };
+	struct kiln_net_port port = { .host = svc_port(0), .container = 8080, .proto = IPPROTO_TCP,
+				      .host_address = "127.0.0.1" };
+	struct kiln_net_port *got = NULL;
+	size_t n_got = 0;
+	char target[129] = "", held_answer[64];
+
+	for (int i = 0; i < 2; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "svc-%c", 'a' + i);
+		svc_ns[i] = container_new();
+		CHECK(kiln_net_attach(&cfg, id, svc_ns[i], NULL, 0, &svc_att[i], &err) == 0);
+		if (err.message[0])
+			printf("# %s\n", err.message);
+		svc_server[i] = hold_server_start(svc_ns[i], i ? "B" : "A", 8080);
+		CHECK(svc_server[i] > 0);
+	}
+	CHECK(kiln_net_service_lookup(&cfg, "web", target, &got, &n_got, &err) == 0);
+	CHECK(got == NULL && n_got == 0);
+	_cleanup_free_ char *before = ask(svc_port(0));
+	CHECK_CONTAINS(before, "Connection refused");
+
+	CHECK(kiln_net_service_switch(&cfg, "web", "svc-a", &port, 1, &err) == 0);
+	if (err.message[0])
+		printf("# %s\n", err.message);
+	CHECK(kiln_net_service_lookup(&cfg, "web", target, &got, &n_got, &err) == 1);
+	CHECK_STR(target, "svc-a");
+	CHECK(n_got == 1 && got && memcmp(got, &port, sizeof(port)) == 0);
+	free(got);
+	_cleanup_free_ char *first = ask(svc_port(0));
+	CHECK_STR(first, "A");
+	_cleanup_free_ char *rules = sh("nft list table ip %s", table);
+	_cleanup_free_ char *want = kiln_xasprintf("ip daddr 127.0.0.1 tcp dport %u dnat to %s:8080 "
+						   "comment \"service web\"", svc_port(0),
+						   svc_att[0].address);
+	CHECK_CONTAINS(rules, want);
+
+	/* Established to A, not a byte sent yet. */
+	int held = loopback_connect(svc_port(0));
+	CHECK(held >= 0);
+	CHECK(kiln_net_service_switch(&cfg, "web", "svc-b", &port, 1, &err) == 0);
+	if (err.message[0])
+		printf("# %s\n", err.message);
+	CHECK(kiln_net_service_lookup(&cfg, "web", target, NULL, NULL, &err) == 1);
+	CHECK_STR(target, "svc-b");
+	_cleanup_free_ char *second = ask(svc_port(0));
+	CHECK_STR(second, "B");
+	exchange(held, held_answer, sizeof(held_answer));
+	CHECK_STR(held_answer, "A");
+	close(held);
+	_cleanup_free_ char *rules2 = sh("nft list table ip %s", table);
+	CHECK(strstr(rules2, svc_att[0].address) == NULL);
+	/* One rule for the port, whatever the number of switches. */
+	_cleanup_free_ char *count = sh("nft list table ip %s | grep -c 'comment \"service web\"'", table);
+	CHECK_STR(count, "1\n");
+}
+
+struct load_counts {
+	volatile long done, a, b, failed, stop;
+	char first_failure[128];
+};
+
+/* Connections from the host's loopback, one after the other, while the
+ * service is switched between A and B twenty times: every one is answered
+ * by A or by B, none fails. */
+TEST(service_switch_under_load)
+{
+	struct kiln_net_port port = { .host = svc_port(0), .container = 8080, .proto = IPPROTO_TCP,
+				      .host_address = "127.0.0.1" };
+	struct load_counts *counts = mmap(NULL, sizeof(*counts), PROT_READ | PROT_WRITE,
+					  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	pid_t client;
+	int switches_ok = 0;
+
+	CHECK(counts != MAP_FAILED);
+	if (counts == MAP_FAILED)
+		return;
+	memset(counts, 0, sizeof(*counts));
+	client = fork();
+	if (client == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		while (!counts->stop) {
+			char answer[64];
+			int fd = loopback_connect(svc_port(0));
+			if (fd >= 0) {
+				exchange(fd, answer, sizeof(answer));
+				close(fd);
+			} else {
+				snprintf(answer, sizeof(answer), "connect: %s", strerror(errno));
+			}
+			if (strcmp(answer, "A") == 0)
+				__atomic_add_fetch(&counts->a, 1, __ATOMIC_SEQ_CST);
+			else if (strcmp(answer, "B") == 0)
+				__atomic_add_fetch(&counts->b, 1, __ATOMIC_SEQ_CST);
+			else if (__atomic_add_fetch(&counts->failed, 1, __ATOMIC_SEQ_CST) == 1)
+				snprintf(counts->first_failure, sizeof(counts->first_failure), "'%s'",
+					 answer);
+			__atomic_add_fetch(&counts->done, 1, __ATOMIC_SEQ_CST);
+		}
+		_exit(0);
+	}
+	track(client);
+	for (int i = 0; i < 20; i++) {
+		struct kiln_error err = { 0 };
+		/* Let a few connections through between switches (progress,
+		 * not time: the client's sockets time out, so it always moves). */
+		long mark = __atomic_load_n(&counts->done, __ATOMIC_SEQ_CST);
+		while (__atomic_load_n(&counts->done, __ATOMIC_SEQ_CST) < mark + 3)
+			usleep(1000);
+		if (kiln_net_service_switch(&cfg, "web", i % 2 ? "svc-b" : "svc-a", &port, 1, &err) == 0)
+			switches_ok++;
+		else
+			printf("# switch %d: %s\n", i, err.message);
+	}
+	long mark = __atomic_load_n(&counts->done, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&counts->done, __ATOMIC_SEQ_CST) < mark + 3)
+		usleep(1000);
+	counts->stop = 1;
+	waitpid(client, NULL, 0);
+	child_kill(client);
+	printf("# %ld connections across 20 switches: %ld to A, %ld to B, %ld failed %s\n",
+	       counts->done, counts->a, counts->b, counts->failed, counts->first_failure);
+	CHECK(switches_ok == 20);
+	CHECK(counts->failed == 0);
+	CHECK(counts->a > 0 && counts->b > 0);
+	CHECK(counts->a + counts->b == counts->done);
+	munmap(counts, sizeof(*counts));
+	/* The last switch was to B. */
+	_cleanup_free_ char *now = ask(svc_port(0));
+	CHECK_STR(now, "B");
+}
+
+/* The record belongs to the service: it outlives the detach of any
+ * container, its target's too, and reaps, and the bridge and table going
+ * with the last lease.  A target without a lease gets no rule: refused by
+ * the host, not sent to an address nobody holds. */
+TEST(service_survives_detach_and_reap)
+{
+	struct kiln_error err = { 0 };
+	char target[129] = "";
+	char *live[] = { "svc-b" };
+	struct kiln_net_port port2 = { .host = svc_port(1), .container = 8080, .proto = IPPROTO_TCP,
+				       .host_address = "127.0.0.1" };
+
+	CHECK(kiln_net_detach(&cfg, "svc-a", &err) == 0);
+	CHECK(service_exists("web"));
+	CHECK(kiln_net_service_lookup(&cfg, "web", target, NULL, NULL, &err) == 1);
+	CHECK_STR(target, "svc-b");
+	_cleanup_free_ char *b1 = ask(svc_port(0));
+	CHECK_STR(b1, "B");
+	CHECK(kiln_net_reap(&cfg, live, 1, &err) == 0);
+	CHECK(service_exists("web"));
+	_cleanup_free_ char *b2 = ask(svc_port(0));
+	CHECK_STR(b2, "B");
+
+	/* The target goes, the last lease with it: no bridge, no table. */
+	CHECK(kiln_net_detach(&cfg, "svc-b", &err) == 0);
+	if (err.message[0])
+		printf("# %s\n", err.message);
+	CHECK(!link_exists(bridge));
+	_cleanup_free_ char *tables = sh("nft list tables");
+	_cleanup_free_ char *t = kiln_xasprintf("table ip %s\n", table);
+	CHECK(strstr(tables, t) == NULL);
+	CHECK(kiln_net_reap(&cfg, NULL, 0, &err) == 0);
+	CHECK(kiln_net_service_lookup(&cfg, "web", target, NULL, NULL, &err) == 1);
+	CHECK_STR(target, "svc-b");
+
+	/* Another container comes: the table is back, without a rule for
+	 * web, whose target has no lease. */
+	svc_ns[2] = container_new();
+	CHECK(kiln_net_attach(&cfg, "svc-c", svc_ns[2], NULL, 0, &svc_att[2], &err) == 0);
+	if (err.message[0])
+		printf("# %s\n", err.message);
+	svc_server[2] = hold_server_start(svc_ns[2], "C", 8080);
+	_cleanup_free_ char *rules = sh("nft list table ip %s", table);
+	CHECK_CONTAINS(rules, "masquerade");
+	CHECK(strstr(rules, "service web") == NULL);
+	_cleanup_free_ char *refused = ask(svc_port(0));
+	CHECK_CONTAINS(refused, "Connection refused");
+
+	/* Switched to C, with another port (a new version publishes others). */
+	CHECK(kiln_net_service_switch(&cfg, "web", "svc-c", &port2, 1, &err) == 0);
+	if (err.message[0])
+		printf("# %s\n", err.message);
+	_cleanup_free_ char *c1 = ask(svc_port(1));
+	CHECK_STR(c1, "C");
+	_cleanup_free_ char *old = ask(svc_port(0));
+	CHECK_CONTAINS(old, "Connection refused");
+	child_kill(svc_ns[0]);
+	child_kill(svc_ns[1]);
+}
+
+/* A host port held by a service cannot be published by a container, nor
+ * by another service, and the other way round; none of the refusals
+ * changes a record or a rule. */
+TEST(service_conflicts_both_ways)
+{
+	struct kiln_error err = { 0 };
+	struct kiln_net_attachment a;
+	/* web holds 127.0.0.1:P1 (to C). */
+	struct kiln_net_port any_p1 = { .host = svc_port(1), .container = 80, .proto = IPPROTO_TCP };
+	struct kiln_net_port any_p2 = { .host = svc_port(2), .container = 80, .proto = IPPROTO_TCP };
+	struct kiln_net_port lo_p2 = { .host = svc_port(2), .container = 8080, .proto = IPPROTO_TCP,
+				       .host_address = "127.0.0.1" };
+	struct kiln_net_port udp_p1 = { .host = svc_port(1), .container = 8080, .proto = IPPROTO_UDP };
+	struct kiln_net_port lo_p1 = { .host = svc_port(1), .container = 8080, .proto = IPPROTO_TCP,
+				       .host_address = "127.0.0.1" };
+	struct kiln_net_port lo_p3 = { .host = svc_port(3), .container = 8080, .proto = IPPROTO_TCP,
+				       .host_address = "127.0.0.1" };
+	struct kiln_net_port twice[2] = { lo_p3, lo_p3 };
+	twice[1].container = 81;
+
+	/* A container's -p on the service's port. */
+	svc_ns[3] = container_new();
+	CHECK(kiln_net_attach(&cfg, "svc-d", svc_ns[3], &any_p1, 1, &a, &err) == -1);
+	_cleanup_free_ char *want1 = kiln_xasprintf("host port %u/tcp: already published by service "
+						    "'web'", svc_port(1));
+	CHECK_CONTAINS(err.message, want1);
+	CHECK(!lease_exists(state, "svc-d"));
+	_cleanup_free_ char *inside = sh("nsenter --net=/proc/%d/ns/net ip -o link | wc -l", svc_ns[3]);
+	CHECK_STR(inside, "1\n");
+	_cleanup_free_ char *c1 = ask(svc_port(1));
+	CHECK_STR(c1, "C");
+
+	/* A service on a container's -p port, on another service's port. */
+	kiln_error_clear(&err);
+	CHECK(kiln_net_attach(&cfg, "svc-d", svc_ns[3], &any_p2, 1, &a, &err) == 0);
+	_cleanup_free_ char *rules = rules_now();
+	CHECK(kiln_net_service_switch(&cfg, "web2", "svc-c", &lo_p2, 1, &err) == -1);
+	_cleanup_free_ char *want2 = kiln_xasprintf("host port 127.0.0.1:%u/tcp: already published by "
+						    "container 'svc-d'", svc_port(2));
+	CHECK_CONTAINS(err.message, want2);
+	CHECK_CONTAINS(err.message, "network service 'web2' to 'svc-c'");
+	kiln_error_clear(&err);
+	CHECK(kiln_net_service_switch(&cfg, "web2", "svc-c", &lo_p1, 1, &err) == -1);
+	_cleanup_free_ char *want3 = kiln_xasprintf("host port 127.0.0.1:%u/tcp: already published by "
+						    "service 'web'", svc_port(1));
+	CHECK_CONTAINS(err.message, want3);
+	kiln_error_clear(&err);
+	CHECK(kiln_net_service_switch(&cfg, "web2", "svc-c", twice, 2, &err) == -1);
+	CHECK_CONTAINS(err.message, "published twice");
+	kiln_error_clear(&err);
+	CHECK(kiln_net_service_switch(&cfg, "web2", "svc-gone", &lo_p3, 1, &err) == -1);
+	CHECK_CONTAINS(err.message, "container 'svc-gone' has no lease");
+	/* web itself moving onto svc-d's port: refused, web unchanged. */
+	kiln_error_clear(&err);
+	CHECK(kiln_net_service_switch(&cfg, "web", "svc-d", &lo_p2, 1, &err) == -1);
+	CHECK_CONTAINS(err.message, want2);
+	char target[129];
+	CHECK(kiln_net_service_lookup(&cfg, "web", target, NULL, NULL, &err) == 1);
+	CHECK_STR(target, "svc-c");
+
+	/* A program listening on a port new to the service: refused.  On
+	 * one the service publishes already: that is the service's own. */
+	int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int listener2 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in at = { .sin_family = AF_INET, .sin_port = htons(svc_port(3)),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	CHECK(bind(listener, (struct sockaddr *)&at, sizeof(at)) == 0 && listen(listener, 1) == 0);
+	at.sin_port = htons(svc_port(1));
+	CHECK(bind(listener2, (struct sockaddr *)&at, sizeof(at)) == 0 && listen(listener2, 1) == 0);
+	kiln_error_clear(&err);
+	CHECK(kiln_net_service_switch(&cfg, "web2", "svc-c", &lo_p3, 1, &err) == -1);
+	CHECK_CONTAINS(err.message, "is in use on this host");
+	CHECK(!service_exists("web2"));
+	_cleanup_free_ char *unchanged = rules_now();
+	CHECK_STR(unchanged, rules);
+	kiln_error_clear(&err);
+	CHECK(kiln_net_service_switch(&cfg, "web", "svc-c", &lo_p1, 1, &err) == 0);
+	if (err.message[0])
+		printf("# %s\n", err.message);
+	close(listener);
+	close(listener2);
+
+	/* Same port, other protocol: no conflict. */
+	kiln_error_clear(&err);
+	CHECK(kiln_net_service_switch(&cfg, "web2", "svc-d", &udp_p1, 1, &err) == 0);
+	if (err.message[0])
+		printf("# %s\n", err.message);
+	CHECK(kiln_net_service_remove(&cfg, "web2", &err) == 0);
+	CHECK(kiln_net_detach(&cfg, "svc-d", &err) == 0);
+	child_kill(svc_ns[3]);
+}
+
+/* The record renamed into place but the ruleset never loaded (a crash
+ * between the two): the next reap, attach, detach or switch loads what the
+ * record says. */
+TEST(service_record_written_not_loaded)
+{
+	struct kiln_error err = { 0 };
+	_cleanup_free_ char *path = kiln_xasprintf("%s/services/web.service", state);
+	char *live[] = { "svc-c", "svc-e" };
+	struct kiln_net_port lo_p4 = { .host = svc_port(4), .container = 8080, .proto = IPPROTO_TCP,
+				       .host_address = "127.0.0.1" };
+
+	svc_ns[4] = container_new();
+	CHECK(kiln_net_attach(&cfg, "svc-e", svc_ns[4], NULL, 0, &svc_att[4], &err) == 0);
+	svc_server[4] = hold_server_start(svc_ns[4], "E", 8080);
+	_cleanup_free_ char *to_e = kiln_xasprintf("kiln-net-service 1\nservice web\ntarget svc-e\n"
+						   "port tcp %u 8080 127.0.0.1\n", svc_port(1));
+	CHECK(kiln_file_write_atomic(path, to_e, strlen(to_e), 0600, &err) == 0);
+	_cleanup_free_ char *still_c = ask(svc_port(1));
+	CHECK_STR(still_c, "C"); /* not loaded: the simulated crash */
+	CHECK(kiln_net_reap(&cfg, live, 2, &err) == 0);
+	if (err.message[0])
+		printf("# %s\n", err.message);
+	_cleanup_free_ char *now_e = ask(svc_port(1));
+	CHECK_STR(now_e, "E");
+
+	/* Again, and this time another service's switch loads it. */
+	_cleanup_free_ char *to_c = kiln_xasprintf("kiln-net-service 1\nservice web\ntarget svc-c\n"
+						   "port tcp %u 8080 127.0.0.1\n", svc_port(1));
+	CHECK(kiln_file_write_atomic(path, to_c, strlen(to_c), 0600, &err) == 0);
+	_cleanup_free_ char *still_e = ask(svc_port(1));
+	CHECK_STR(still_e, "E");
+	CHECK(kiln_net_service_switch(&cfg, "api", "svc-e", &lo_p4, 1, &err) == 0);
+	_cleanup_free_ char *now_c = ask(svc_port(1));
+	CHECK_STR(now_c, "C");
+	_cleanup_free_ char *api = ask(svc_port(4));
+	CHECK_STR(api, "E");
+	/* A leftover temporary record of a crash is swept up. */
+	_cleanup_free_ char *tmp = kiln_xasprintf("%s/services/web.service.tmp.abcdef", state);
+	CHECK(kiln_file_write_atomic(tmp, "partial", 7, 0600, &err) == 0);
+	CHECK(kiln_net_reap(&cfg, live, 2, &err) == 0);
+	CHECK(access(tmp, F_OK) != 0);
+}
+
+/* A malformed record stops every change (the ruleset is made from all
+ * records) with its name, and stays; remove clears a service's rules. */
+TEST(service_malformed_and_remove)
+{
+	struct kiln_error err = { 0 };
+	struct kiln_net_attachment a;
+	_cleanup_free_ char *path = kiln_xasprintf("%s/services/bad.service", state);
+	char *live[] = { "svc-c", "svc-e" };
+	pid_t ns_f = container_new();
+	char target[129];
+
+	CHECK(kiln_file_write_atomic(path, "kiln-net-service 1\nservice bad\n", 31, 0600, &err) == 0);
+	CHECK(kiln_net_attach(&cfg, "svc-f", ns_f, NULL, 0, &a, &err) == -1);
+	CHECK_CONTAINS(err.message, path);
+	CHECK_CONTAINS(err.message, "incomplete");
+	CHECK(!lease_exists(state, "svc-f"));
+	kiln_error_clear(&err);
+	CHECK(kiln_net_service_switch(&cfg, "web", "svc-e", NULL, 0, &err) == -1);
+	CHECK_CONTAINS(err.message, path);
+	kiln_error_clear(&err);
+	CHECK(kiln_net_reap(&cfg, live, 2, &err) == -1);
+	CHECK_CONTAINS(err.message, path);
+	kiln_error_clear(&err);
+	CHECK(kiln_net_detach(&cfg, "svc-e", &err) == -1);
+	CHECK_CONTAINS(err.message, path);
+	CHECK(lease_exists(state, "svc-e"));
+	CHECK(access(path, F_OK) == 0);
+	_cleanup_free_ char *c1 = ask(svc_port(1));
+	CHECK_STR(c1, "C");
+	unlink(path);
+
+	/* remove: the rules go with the record; again is fine. */
+	kiln_error_clear(&err);
+	CHECK(kiln_net_service_remove(&cfg, "web", &err) == 0);
+	if (err.message[0])
+		printf("# %s\n", err.message);
+	CHECK(!service_exists("web"));
+	CHECK(kiln_net_service_lookup(&cfg, "web", target, NULL, NULL, &err) == 0);
+	_cleanup_free_ char *rules = sh("nft list table ip %s", table);
+	CHECK(strstr(rules, "service web") == NULL);
+	CHECK_CONTAINS(rules, "service api");
+	_cleanup_free_ char *gone = ask(svc_port(1));
+	CHECK_CONTAINS(gone, "Connection refused");
+	CHECK(kiln_net_service_remove(&cfg, "web", &err) == 0);
+	CHECK(kiln_net_service_remove(&cfg, "api", &err) == 0);
+	_cleanup_free_ char *api = ask(svc_port(4));
+	CHECK_CONTAINS(api, "Connection refused");
+	_cleanup_free_ char *rules2 = sh("nft list table ip %s", table);
+	CHECK(strstr(rules2, "service") == NULL);
+	/* Its ports are free for a container now. */
+	struct kiln_net_port lo_p1 = { .host = svc_port(1), .container = 8080, .proto = IPPROTO_TCP };
+	kiln_error_clear(&err);
+	CHECK(kiln_net_attach(&cfg, "svc-f", ns_f, &lo_p1, 1, &a, &err) == 0);
+	CHECK(kiln_net_detach(&cfg, "svc-f", &err) == 0);
+	CHECK(kiln_net_detach(&cfg, "svc-e", &err) == 0);
+	CHECK(kiln_net_detach(&cfg, "svc-c", &err) == 0);
+	CHECK(!link_exists(bridge));
+	child_kill(ns_f);
+	child_kill(svc_ns[2]);
+	child_kill(svc_ns[4]);
+}
+
 /* Pick names and a subnet nobody here uses. */
 static int choose_names(void)
 {
@@ -1314,6 +1943,12 @@ static int run_kernel_tests(void)
 		RUN(last_detach_removes_bridge_and_table);
 		RUN(subnet_full);
 		RUN(loopback_up);
+		RUN(service_switch);
+		RUN(service_switch_under_load);
+		RUN(service_survives_detach_and_reap);
+		RUN(service_conflicts_both_ways);
+		RUN(service_record_written_not_loaded);
+		RUN(service_malformed_and_remove);
 		for (size_t i = 0; i < n_children; i++)
 			if (children[i] > 0)
 				kill(children[i], SIGKILL);
@@ -1404,6 +2039,7 @@ int main(int argc, char **argv)
 	RUN(config_and_id_rejected);
 	RUN(detach_unknown_is_fine);
 	RUN(hostile_lease_records_refused);
+	RUN(hostile_service_records_refused);
 	RUN(mac_from_ipv4);
 	fflush(stdout);
 	if (geteuid() != 0) {
