@@ -72,8 +72,6 @@ struct kiln_container {
 	char *address;                /* bridge address, or NULL */
 	char *stop_signal;            /* the image's, or NULL (SIGTERM) */
 	char *error;                  /* why it did not start, or NULL */
-	char *commit;                 /* PROVISIONAL (svcrun) */
-	char *service;                /* PROVISIONAL (svcrun) */
 	bool auto_remove;             /* --rm */
 	enum kiln_container_status status;
 	int exit_code;                /* when exited: code or 128+signal */
@@ -161,8 +159,6 @@ struct kiln_container_options {
 	int log_files;                /* keep this many files; 0: KILN_CONTAINER_LOG_FILES_DEFAULT */
 	const char *runtime;          /* "kiln" or "runc"; NULL: kiln (the command line passes $KILN_RUNTIME) */
 	bool auto_remove, detach, terminal;
-	const char *commit, *service; /* PROVISIONAL (svcrun) */
-	bool init;                    /* PROVISIONAL (init) */
 };
 
 /* Create the container (layers unpacked, overlay mounted, config.json

@@ -18,7 +18,6 @@
 #include "net.h"
 #include "record.h"
 #include "service.h"
-#include "deploy-prov.h"
 #include "snapdiff.h"
 #include "snapref.h"
 #include "store.h"
@@ -354,7 +353,9 @@ static int resolve_snapshot(struct deploy *d, struct target *t, struct kiln_erro
 static int load_target(struct deploy *d, const char *rev, const char *name, struct target *t,
 		       struct kiln_error *err)
 {
-	if (kiln_git_resolve(d->o->git, rev, t->commit, NULL, err) < 0)
+	int64_t commit_time;
+
+	if (kiln_git_resolve(d->o->git, rev, t->commit, &commit_time, err) < 0)
 		return -1;
 	if (find_manifest(d, t->commit, name, &t->ma, err) < 0)
 		return -1;
@@ -878,7 +879,8 @@ static int run_one(struct deploy *d, const char *name, const char *manifest_rel,
 	if (!name) {
 		struct manifest_at ma = { 0 };
 		char commit[KILN_GIT_OID_HEX + 1];
-		if (kiln_git_resolve(o->git, o->rev ? o->rev : "HEAD", commit, NULL, err) < 0 ||
+		int64_t commit_time;
+		if (kiln_git_resolve(o->git, o->rev ? o->rev : "HEAD", commit, &commit_time, err) < 0 ||
 		    find_manifest(&dd, commit, NULL, &ma, err) < 0)
 			return -1;
 		own_name = kiln_xstrdup(ma.m->name);
@@ -967,9 +969,10 @@ int kiln_deploy_all(const struct kiln_deploy_options *o, struct kiln_error *err)
 	struct svc *v = NULL;
 	size_t n = 0, n_order = 0, *order = NULL;
 	char commit[KILN_GIT_OID_HEX + 1];
+	int64_t commit_time;
 	int rc = -1, worst = 0;
 
-	if (kiln_git_resolve(o->git, o->rev ? o->rev : "HEAD", commit, NULL, err) < 0 ||
+	if (kiln_git_resolve(o->git, o->rev ? o->rev : "HEAD", commit, &commit_time, err) < 0 ||
 	    list_manifests(o->git, commit, &l, err) < 0)
 		goto out;
 	v = kiln_xcalloc(l.n + 1, sizeof(*v));

@@ -51,7 +51,8 @@ mkdir www
 version() { echo "$1" >www/index.html; echo ok >www/up; git_commit "$1"; git rev-parse HEAD; }
 expect_rc 0 "lock the service's manifest" kiln lock
 c1=$(version v1); c2=$(version v2); c3=$(version v3); c4=$(version v4); c5=$(version v5)
-rm www/up; cbad=$(version vbad)   # no /up: its health check gets 404
+echo vbad >www/index.html; rm www/up; git_commit vbad   # no /up: its health check gets 404
+cbad=$(git rev-parse HEAD)
 
 # The bystander keeps the bridge (and the host's ARP table on it) up.
 expect_rc 0 "build the snapshots" kiln build --rev "$c1"
@@ -78,7 +79,7 @@ for v in 2 3 4 5; do
 	expect_rc 0 "deploy v$v under load" kiln deploy web --rev "$c"
 	check "v$v answers at once after deploy returns" test "$(page)" = "v$v"
 	check "v$v reads the data v1 wrote to the volume" test "$(page first.txt)" = v1
-	check "its output said what changes (files)" grep -q "changes: .*files" "$T/stdout"
+	check "its output said what changes (files)" grep -q "changes: .*files +0 -0 ~1" <<<"$out"
 done
 expect_rc 0 "rollback to v1 under load" kiln rollback web --to "$c1"
 check "v1 answers after the rollback" test "$(page)" = v1
@@ -88,9 +89,9 @@ check "goes back to what served before: v5" test "$(page)" = v5
 
 # A version whose health check fails never gets a request.
 expect_rc 1 "deploy vbad: its health check fails" kiln deploy web --rev "$cbad"
-check "the failure names the check" grep -q "GET /up on port 8080" "$T/stderr"
-check "and what it saw (status 404)" grep -q "status 404" "$T/stderr"
-check "and the container's last log lines" grep -q "its last log lines" "$T/stderr"
+check "the failure names the check" grep -q "GET /up on port 8080" <<<"$err"
+check "and what it saw (status 404)" grep -q "status 404" <<<"$err"
+check "and the container's last log lines" grep -q "its last log lines" <<<"$err"
 check "v5 still answers" test "$(page)" = v5
 touch "$T/stop"; wait $loader
 total=$(wc -l <"$T/load.1"); fails=$(grep -c '^FAIL' "$T/load.1")
@@ -103,20 +104,22 @@ check "each version answered in order (v1, v2, …, v5, v1, v5)" \
 	test "$(uniq "$T/load.1" | tr '\n' ' ')" = "v1 v2 v3 v4 v5 v1 v5 "
 
 expect_rc 0 "history" kiln history web
-check "history lists the deploys, rollbacks and the failure" \
-	sh -c "grep -c ' deploy ' '$T/stdout' | grep -qx 6 && grep -c ' rollback ' '$T/stdout' | grep -qx 2 && grep -q 'failed' '$T/stdout'"
+check "history lists 6 deploys" test "$(grep -c '^[0-9]* .* deploy ' <<<"$out")" = 6
+check "and 2 rollbacks" test "$(grep -c '^[0-9]* .* rollback ' <<<"$out")" = 2
+check "and the failure" grep -q ' failed ' <<<"$out"
 expect_rc 0 "history --json" kiln history web --json
+echo "$out" >"$T/history.json"
 check "the current entry is v5's commit" \
-	python3 -c 'import json,sys; h=json.load(open(sys.argv[1])); c=[e for e in h if e["current"]]; sys.exit(not (len(c)==1 and c[0]["commit"]==sys.argv[2]))' "$T/stdout" "$c5"
+	python3 -c 'import json,sys; h=json.load(open(sys.argv[1])); c=[e for e in h if e["current"]]; sys.exit(not (len(c)==1 and c[0]["commit"]==sys.argv[2]))' "$T/history.json" "$c5"
 check "the failed entry says why" \
-	python3 -c 'import json,sys; h=json.load(open(sys.argv[1])); sys.exit(not any(e["result"]=="failed" and "status 404" in e.get("message","") for e in h))' "$T/stdout"
+	python3 -c 'import json,sys; h=json.load(open(sys.argv[1])); sys.exit(not any(e["result"]=="failed" and "status 404" in e.get("message","") for e in h))' "$T/history.json"
 service_containers() { kiln ps --json | python3 -c 'import json,sys; print(" ".join(c["name"] for c in json.load(sys.stdin) if c.get("service")=="web"))'; }
 check "one container of the service runs" test "$(service_containers | wc -w)" = 1
 check "the bystander ran throughout" sh -c "kiln ps --json | grep -q keeper-$suffix"
 
 # Already serving: nothing to do.
 expect_rc 0 "deploy v5 again" kiln deploy web --rev "$c5"
-check "says it already serves" grep -q "already serves" "$T/stdout"
+check "says it already serves" grep -q "already serves" <<<"$out"
 
 # Killed at random points: one version serves, nothing is left over, the
 # history tells what happened, the next deploy works.
@@ -127,12 +130,13 @@ for i in 1 2 3 4 5 6; do
 	sleep "0.$(( RANDOM % 10 ))$(( RANDOM % 10 ))"; sleep "$(( RANDOM % 3 ))"
 	kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 	expect_rc 0 "kill $i: history repairs" kiln history web --json
+	echo "$out" >"$T/history.json"
 	check "kill $i: no deploy is left unfinished" \
-		python3 -c 'import json,sys; h=json.load(open(sys.argv[1])); sys.exit(not all(e["result"]!="started" for e in h))' "$T/stdout"
+		python3 -c 'import json,sys; h=json.load(open(sys.argv[1])); sys.exit(not all(e["result"]!="started" for e in h))' "$T/history.json"
 	check "kill $i: exactly one container of the service" test "$(service_containers | wc -w)" = 1
 	p=$(page)
 	check "kill $i: a version serves ($p)" sh -c "echo '$p' | grep -qxE 'v[1-5]'"
-	cur=$(python3 -c 'import json,sys; h=json.load(open(sys.argv[1])); print([e["commit"] for e in h if e["current"]][0])' "$T/stdout")
+	cur=$(python3 -c 'import json,sys; h=json.load(open(sys.argv[1])); print([e["commit"] for e in h if e["current"]][0])' "$T/history.json")
 	check "kill $i: the history's current version is the one serving" \
 		test "$(git log -1 --format=%s "$cur")" = "$p"
 	rules=$(nft list table ip "$KILN_NET_TABLE" | grep -c "dport $port")
