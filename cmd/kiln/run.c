@@ -17,6 +17,7 @@
 #include "manifest.h"
 #include "net.h"
 #include "sealed.h"
+#include "service.h"
 #include "snapref.h"
 #include "store.h"
 #include "util.h"
@@ -40,6 +41,11 @@ static void run_help(void)
 	       "SNAP is NAME@REV (any git revision), NAME (NAME@HEAD), @REV (the manifest's\n"
 	       "name) or sha256:DIGEST.  A NAME is used only when its record is signed by a\n"
 	       "key of .kiln/trusted/ (as kiln verify checks it; else exit 3).\n"
+	       "\n"
+	       "A named snapshot runs with the service: section of the manifest it was built\n"
+	       "from (at its commit): network, publish, volumes, init and resources.  Options\n"
+	       "override them: -p replaces the whole publish list, -v adds a volume (replacing\n"
+	       "one at the same path), --network, --memory, --pids, --cpus replace theirs.\n"
 	       "\n"
 	       "Options:\n"
 	       "  -d, --detach            run in the background; print the container's id\n"
@@ -69,6 +75,7 @@ static void run_help(void)
 	       "      --store DIR         the store\n"
 	       "      --insecure          run a named snapshot whose record is unsigned (--no-sign)\n"
 	       "                          or not signed by a trusted key (also KILN_INSECURE=1)\n"
+	       "      --no-service        ignore the service: section of the snapshot's manifest\n"
 	       "  -h, --help              this help\n"
 	       "\n"
 	       "Environment: KILN_ROOT (default /var/lib/kiln and /run/kiln) holds layers,\n"
@@ -77,9 +84,12 @@ static void run_help(void)
 	       "KILN_NET_TABLE the bridge (kiln0), its subnet (10.88.0.0/16) and nftables table.\n");
 }
 
-/* SNAP → manifest digest, as `kiln export` resolves it. */
-static int resolve_snap(struct kiln_cli *cli, const char *text, unsigned flags, struct kiln_store **store,
-			struct kiln_snapref *ref, struct kiln_error *err)
+/* SNAP → manifest digest, as `kiln export` resolves it; with service,
+ * *manifest is the manifest a named snapshot was built from (read from git
+ * at its commit; NULL for sha256: or when none is known). */
+static int resolve_snap(struct kiln_cli *cli, const char *text, unsigned flags, bool service,
+			struct kiln_store **store, struct kiln_snapref *ref, struct kiln_manifest **manifest,
+			struct kiln_error *err)
 {
 	/* A digest needs no git (whose start-up alone costs milliseconds). */
 	bool digest = kiln_str_has_prefix(text, "sha256:");
@@ -87,6 +97,7 @@ static int resolve_snap(struct kiln_cli *cli, const char *text, unsigned flags, 
 	_cleanup_free_ char *default_name = NULL;
 	int rc = 0;
 
+	*manifest = NULL;
 	if (!git && !digest)
 		return -1;
 	kiln_error_clear(err);
@@ -104,6 +115,9 @@ static int resolve_snap(struct kiln_cli *cli, const char *text, unsigned flags, 
 	}
 	if (kiln_snapref_resolve(git, *store, text, default_name, flags, ref, err) < 0)
 		rc = -1;
+	else if (service && !digest &&
+		 kiln_service_snapshot_manifest(git, *store, ref, kiln_cli_manifest(cli), manifest, err) < 0)
+		rc = kiln_error_prefix(err, "the service: of %s (--no-service runs without it)", text);
 	kiln_git_free(git);
 	return rc;
 }
@@ -115,10 +129,65 @@ static void push(char ***v, size_t *n, size_t *alloc, char *s)
 	(*v)[*n] = NULL;
 }
 
+/* The container path of a volume "SOURCE:PATH[:ro|:rw]" (length in *len). */
+static const char *volume_path(const char *v, size_t *len)
+{
+	const char *p = strchr(v, ':');
+
+	p = p ? p + 1 : v;
+	*len = strcspn(p, ":");
+	return p;
+}
+
+/* The service: of the snapshot's manifest, under what the command line
+ * says (docs/containers.md, "A service's settings"): --network, --memory,
+ * --pids and --cpus replace its values, -p replaces its whole publish
+ * list (as docker-compose run; so does a --network other than bridge),
+ * -v adds to its volumes, replacing one at
+ * the same container path.  Returns the merged volume vector (its strings
+ * borrowed from o and s), to be freed by the caller. */
+static char **apply_service(struct kiln_container_options *o, const struct kiln_service_spec *s)
+{
+	char **volumes = kiln_xcalloc(o->n_volumes + s->n_volumes + 1, sizeof(char *));
+	size_t n = 0;
+
+	if (!o->network)
+		o->network = s->network;
+	/* Ports are published from the bridge only: a --network that leaves
+	 * it leaves the manifest's ports behind (a -p is still refused). */
+	if (!o->n_ports && strcmp(o->network, "bridge") == 0) {
+		o->ports = s->publish;
+		o->n_ports = s->n_publish;
+	}
+	for (size_t i = 0; i < s->n_volumes; i++) {
+		size_t len, cli_len;
+		const char *path = volume_path(s->volumes[i], &len);
+		bool replaced = false;
+		for (size_t k = 0; k < o->n_volumes && !replaced; k++) {
+			const char *cli_path = volume_path(o->volumes[k], &cli_len);
+			replaced = cli_len == len && memcmp(cli_path, path, len) == 0;
+		}
+		if (!replaced)
+			volumes[n++] = s->volumes[i];
+	}
+	for (size_t k = 0; k < o->n_volumes; k++)
+		volumes[n++] = o->volumes[k];
+	o->volumes = volumes;
+	o->n_volumes = n;
+	if (!o->memory)
+		o->memory = s->memory;
+	if (!o->pids)
+		o->pids = s->pids;
+	if (!o->cpus)
+		o->cpus = s->cpus;
+	o->init = o->init || s->init;
+	return volumes;
+}
+
 int cmd_run(int argc, char **argv, struct kiln_cli *cli)
 {
 	enum { O_RM = 256, O_NAME, O_HOSTNAME, O_NETWORK, O_ENTRYPOINT, O_PIDS, O_CPUS, O_RUNTIME, O_STORE,
-	       O_INSECURE, O_CAP_ADD, O_CAP_DROP, O_LOG_MAX };
+	       O_INSECURE, O_CAP_ADD, O_CAP_DROP, O_LOG_MAX, O_NO_SERVICE };
 	static const struct option opts[] = {
 		{ "detach", no_argument, NULL, 'd' },
 		{ "rm", no_argument, NULL, O_RM },
@@ -143,10 +212,16 @@ int cmd_run(int argc, char **argv, struct kiln_cli *cli)
 		{ "file", required_argument, NULL, 'f' },
 		{ "store", required_argument, NULL, O_STORE },
 		{ "insecure", no_argument, NULL, O_INSECURE },
+		{ "no-service", no_argument, NULL, O_NO_SERVICE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kiln_container_options o = { 0 };
+	struct kiln_manifest *manifest = NULL;
+	struct kiln_service_spec spec = { 0 };
+	_cleanup_free_ char **merged_volumes = NULL;
+	_cleanup_free_ char *snapshot_text = NULL;
+	bool no_service = false;
 	struct kiln_error err = { 0 };
 	_cleanup_free_ char **ports = NULL, **volumes = NULL, **env = NULL, **cap_add = NULL, **cap_drop = NULL;
 	size_t a_ports = 0, a_volumes = 0, a_env = 0, a_cap_add = 0, a_cap_drop = 0;
@@ -210,6 +285,7 @@ int cmd_run(int argc, char **argv, struct kiln_cli *cli)
 		case 'f': cli->manifest = optarg; break;
 		case O_STORE: cli->store = optarg; break;
 		case O_INSECURE: insecure = true; break;
+		case O_NO_SERVICE: no_service = true; break;
 		case 'h': run_help(); return 0;
 		default: return kiln_cli_usage(cli, "bad option");
 		}
@@ -257,12 +333,26 @@ int cmd_run(int argc, char **argv, struct kiln_cli *cli)
 	o.env = resolved_env;
 	o.n_env = n_resolved_env;
 
-	if (resolve_snap(cli, argv[optind], kiln_cli_snapref_flags(insecure), &store, &ref, &err) < 0) {
+	if (resolve_snap(cli, argv[optind], kiln_cli_snapref_flags(insecure), !no_service, &store, &ref, &manifest,
+			 &err) < 0) {
 		rc = kiln_cli_fail(cli, &err);
 		goto out;
 	}
 	o.store = store;
 	o.manifest_digest = ref.manifest_digest;
+	if (ref.commit[0])
+		o.commit = ref.commit;
+	/* "@REV" is kept with the name it stood for. */
+	if (argv[optind][0] == '@' && ref.name)
+		o.snapshot = snapshot_text = kiln_xasprintf("%s%s", ref.name, argv[optind]);
+	if (manifest && manifest->service.present) {
+		if (kiln_service_spec_from_manifest(manifest, &spec, &err) < 0) {
+			kiln_error_prefix(&err, "the service: of %s (--no-service runs without it)", argv[optind]);
+			rc = kiln_cli_fail(cli, &err);
+			goto out;
+		}
+		merged_volumes = apply_service(&o, &spec);
+	}
 	root = kiln_env_container_root_open(&err);
 	if (!root) {
 		rc = kiln_cli_fail(cli, &err);
@@ -284,6 +374,9 @@ out:
 	kiln_container_root_free(root);
 	kiln_snapref_release(&ref);
 	kiln_store_free(store);
+	kiln_service_spec_release(&spec);
+	if (manifest)
+		kiln_manifest_free(manifest);
 	return rc;
 }
 
@@ -311,6 +404,20 @@ static char *joined(char *const *v, size_t n, const char *sep)
 		kiln_buf_adds(&b, v[i]);
 	}
 	return kiln_buf_detach(&b);
+}
+
+/* What a container runs, not the revision as typed (which moves with
+ * new commits): NAME@COMMIT12, or the digest's first 12 hex. */
+static char *ps_snapshot(const struct kiln_container *c)
+{
+	const char *snap = c->snapshot ? c->snapshot : "";
+	const char *at = strchr(snap, '@');
+
+	if (c->commit)
+		return kiln_xasprintf("%.*s@%.12s", (int)(at ? at - snap : (ptrdiff_t)strlen(snap)), snap, c->commit);
+	if (kiln_str_has_prefix(snap, "sha256:"))
+		return kiln_xasprintf("%.19s", snap);
+	return kiln_xstrdup(snap);
 }
 
 static void ps_help(void)
@@ -376,6 +483,10 @@ int cmd_ps(int argc, char **argv, struct kiln_cli *cli)
 			json_object_set_new(o, "name", json_string(c->name));
 			json_object_set_new(o, "snapshot", json_string(c->snapshot ? c->snapshot : ""));
 			json_object_set_new(o, "image", json_string(c->image ? c->image : ""));
+			if (c->commit)
+				json_object_set_new(o, "commit", json_string(c->commit));
+			if (c->service)
+				json_object_set_new(o, "service", json_string(c->service));
 			json_object_set_new(o, "command", cmd);
 			json_object_set_new(o, "status", json_string(kiln_container_status_name(c->status)));
 			if (c->status == KILN_CONTAINER_EXITED)
@@ -398,8 +509,8 @@ int cmd_ps(int argc, char **argv, struct kiln_cli *cli)
 		json_decref(a);
 	} else {
 		if (!quiet)
-			printf("%-12s  %-20s  %-24s  %-24s  %-14s  %-26s  %s\n", "CONTAINER ID", "NAME", "SNAPSHOT",
-			       "COMMAND", "CREATED", "STATUS", "NETWORK");
+			printf("%-12s  %-20s  %-24s  %-12s  %-24s  %-14s  %-26s  %s\n", "CONTAINER ID", "NAME",
+			       "SNAPSHOT", "IMAGE", "COMMAND", "CREATED", "STATUS", "NETWORK");
 		for (size_t i = 0; i < n; i++) {
 			struct kiln_container *c = &v[i];
 			char created[48], status[80], since[32];
@@ -425,8 +536,12 @@ int cmd_ps(int argc, char **argv, struct kiln_cli *cli)
 				snprintf(status, sizeof(status), "Created");
 			}
 			_cleanup_free_ char *ports = joined(c->ports, c->n_ports, ",");
-			printf("%.12s  %-20s  %-24s  \"%s\"%*s  %-14s  %-26s  %s%s%s%s%s\n", c->id, c->name,
-			       c->snapshot ? c->snapshot : "", cmd, (int)(22 - (strlen(cmd) > 22 ? 22 : strlen(cmd))), "",
+			_cleanup_free_ char *snap = ps_snapshot(c);
+			const char *image = c->image ? c->image : "";
+			if (kiln_str_has_prefix(image, "sha256:"))
+				image += 7;
+			printf("%.12s  %-20s  %-24s  %-12.12s  \"%s\"%*s  %-14s  %-26s  %s%s%s%s%s\n", c->id, c->name,
+			       snap, image, cmd, (int)(22 - (strlen(cmd) > 22 ? 22 : strlen(cmd))), "",
 			       created, status, c->network ? c->network : "", c->address ? " " : "",
 			       c->address ? c->address : "", *ports ? " " : "", ports);
 		}

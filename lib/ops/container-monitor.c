@@ -593,7 +593,8 @@ out:
 	return code;
 }
 
-/* After the monitor's run: a failure to start becomes the container's error. */
+/* After the monitor's run: a failure to start becomes the container's
+ * error (c->error) and the container is removed; an exit is recorded. */
 static int monitor_finish(struct monitor *m, int code, struct kiln_error *err)
 {
 	_cleanup_free_ char *why = NULL;
@@ -613,8 +614,17 @@ static int monitor_finish(struct monitor *m, int code, struct kiln_error *err)
 			tail = log + len - 400;
 		why = kiln_xasprintf("container did not start (runtime exit %d)%s%s", code, *tail ? ": " : "", tail);
 	}
-	report_ready(m, why ? why : "ok");
-	finish(m->r, m->c, code, why, NULL);
+	if (why) {
+		/* It never ran: nothing of it stays, so its name can be used again
+		 * at once and ps -a shows no husk; the caller reports why. */
+		if (!m->c->error)
+			m->c->error = kiln_xstrdup(why);
+		kiln_container_destroy(m->r, m->c, NULL);
+		report_ready(m, why);
+		return code;
+	}
+	report_ready(m, "ok");
+	finish(m->r, m->c, code, NULL, NULL);
 	return code;
 }
 

@@ -44,6 +44,8 @@ void kiln_container_release(struct kiln_container *c)
 	free(c->name);
 	free(c->snapshot);
 	free(c->image);
+	free(c->commit);
+	free(c->service);
 	kiln_strv_free(c->command, c->n_command);
 	free(c->runtime);
 	free(c->network);
@@ -183,6 +185,8 @@ static char *state_json(const struct kiln_container *c)
 	set_opt(o, "name", c->name);
 	set_opt(o, "snapshot", c->snapshot);
 	set_opt(o, "image", c->image);
+	set_opt(o, "commit", c->commit);
+	set_opt(o, "service", c->service);
 	json_object_set_new(o, "command", strv_json(c->command, c->n_command));
 	set_opt(o, "runtime", c->runtime);
 	set_opt(o, "network", c->network);
@@ -256,6 +260,9 @@ int kiln_container_state_load(const struct kiln_container_root *r, const char *i
 	c->name = json_str(o, "name");
 	c->snapshot = json_str(o, "snapshot");
 	c->image = json_str(o, "image");
+	/* Absent from state.json written before they existed: NULL. */
+	c->commit = json_str(o, "commit");
+	c->service = json_str(o, "service");
 	json_strv(o, "command", &c->command, &c->n_command);
 	c->runtime = json_str(o, "runtime");
 	c->network = json_str(o, "network");

@@ -412,6 +412,8 @@ int kiln_container_create(struct kiln_container_root *r, const struct kiln_conta
 	c->name = o->name ? kiln_xstrdup(o->name) : kiln_xstrndup(c->id, 12);
 	c->snapshot = kiln_xstrdup(o->snapshot ? o->snapshot : o->manifest_digest);
 	c->image = kiln_xstrdup(o->manifest_digest);
+	c->commit = o->commit && *o->commit ? kiln_xstrdup(o->commit) : NULL;
+	c->service = o->service && *o->service ? kiln_xstrdup(o->service) : NULL;
 	c->command = kiln_xcalloc(1, sizeof(char *));
 	c->runtime = kiln_xstrdup(runtime);
 	c->network = kiln_xstrdup(o->network ? o->network : DEFAULT_NETWORK);

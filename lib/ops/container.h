@@ -65,6 +65,8 @@ struct kiln_container {
 	char *name;
 	char *snapshot;               /* SNAP as given */
 	char *image;                  /* its manifest digest */
+	char *commit;                 /* 40-hex commit the snapshot came from; NULL for a sha256: reference */
+	char *service;                /* the service it belongs to (set by deploy); NULL otherwise */
 	char **command; size_t n_command;
 	char *runtime;                /* "runc" or "kiln" */
 	char *network;                /* none, host, bridge, container:NAME */
@@ -141,6 +143,8 @@ struct kiln_container_options {
 	const struct kiln_store *store;
 	const char *manifest_digest;  /* the image */
 	const char *snapshot;         /* SNAP as given (for ps) */
+	const char *commit;           /* the commit SNAP resolved to (40 hex), or NULL */
+	const char *service;          /* the service the container belongs to, or NULL */
 	const char *name;             /* NULL: the id's first 12 digits */
 	const char *hostname;         /* NULL: the name */
 	const char *network;          /* NULL: bridge */
@@ -158,6 +162,7 @@ struct kiln_container_options {
 	int64_t log_max;              /* rotate the log at this size; 0: KILN_CONTAINER_LOG_MAX_DEFAULT */
 	int log_files;                /* keep this many files; 0: KILN_CONTAINER_LOG_FILES_DEFAULT */
 	const char *runtime;          /* "kiln" or "runc"; NULL: kiln (the command line passes $KILN_RUNTIME) */
+	bool init;                    /* a small init as pid 1 (--init, service.init) */
 	bool auto_remove, detach, terminal;
 };
 

@@ -157,6 +157,40 @@ TEST(reap_and_find)
 	kiln_container_root_free(r);
 }
 
+/* state.json keeps the commit and the service a container runs; one
+ * written before they existed loads with neither. */
+TEST(commit_and_service)
+{
+	const char *a = "e0000000000000000000000000000006", *b = "f0000000000000000000000000000007";
+	const char *commit = "0123456789abcdef0123456789abcdef01234567";
+	_cleanup_free_ char *dir = kiln_xasprintf("%s/run/containers/%s", root_dir, a);
+	_cleanup_free_ char *state = kiln_path_join(dir, "state.json");
+	_cleanup_free_ char *json = kiln_xasprintf(
+		"{\"id\":\"%s\",\"name\":\"svc\",\"status\":\"running\",\"runtime\":\"kiln\",\"network\":\"none\","
+		"\"command\":[],\"ports\":[],\"created\":3,\"image\":\"sha256:%064d\",\"commit\":\"%s\","
+		"\"service\":\"web\"}", a, 0, commit);
+	struct kiln_error err = { 0 };
+	struct kiln_container_root *r;
+	struct kiln_container c;
+
+	write_state(a, "svc", "running", false);
+	kiln_file_write_atomic(state, json, strlen(json), 0644, NULL);
+	write_state(b, "old", "exited", false);
+	r = kiln_container_root_open(&root_options, &err); /* reaps a: rewrites its state */
+	CHECK(r != NULL);
+	if (!r)
+		return;
+	CHECK(kiln_container_find(r, "svc", &c, &err) == 0);
+	CHECK(c.status == KILN_CONTAINER_EXITED); /* its monitor was dead: reaped, state saved again */
+	CHECK_STR(c.commit ? c.commit : "", commit);
+	CHECK_STR(c.service ? c.service : "", "web");
+	kiln_container_release(&c);
+	CHECK(kiln_container_find(r, "old", &c, &err) == 0);
+	CHECK(c.commit == NULL && c.service == NULL);
+	kiln_container_release(&c);
+	kiln_container_root_free(r);
+}
+
 TEST(log_max)
 {
 	struct kiln_error err = { 0 };
@@ -221,6 +255,7 @@ int main(void)
 	RUN(names);
 	RUN(root_open);
 	RUN(reap_and_find);
+	RUN(commit_and_service);
 	RUN(log_max);
 	RUN(logs_read_across_rotated_files);
 	kiln_rootfs_remove(root_dir, NULL);
