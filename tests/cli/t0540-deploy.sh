@@ -40,7 +40,7 @@ cat >>kiln.yaml <<EOF
 files:
   - {src: www/, dst: /www/}
 config:
-  cmd: [sh, -c, "[ -f /data/first ] || cat /www/index.html >/data/first; cp /data/first /www/first.txt; exec httpd -f -p 8080 -h /www"]
+  cmd: [sh, -c, "[ -f /data/first ] || cat /www/index.html >/data/first; cp /data/first /www/first.txt; exec httpd -f -v -p 8080 -h /www"]
 service:
   publish: ["127.0.0.1:$port:8080"]
   volumes: ["$volume:/data"]
@@ -56,7 +56,7 @@ cbad=$(git rev-parse HEAD)
 
 # The bystander keeps the bridge (and the host's ARP table on it) up.
 expect_rc 0 "build the snapshots" kiln build --rev "$c1"
-expect_rc 0 "run a bystander on the bridge" kiln run -d --name keeper-$suffix web@"$c1" sleep 600
+expect_rc 0 "run a bystander on the bridge" kiln run -d --no-service --name keeper-$suffix web@"$c1" sleep 600
 
 page() { curl -s --max-time 2 "http://127.0.0.1:$port/${1:-}"; }
 
@@ -115,7 +115,7 @@ check "the failed entry says why" \
 	python3 -c 'import json,sys; h=json.load(open(sys.argv[1])); sys.exit(not any(e["result"]=="failed" and "status 404" in e.get("message","") for e in h))' "$T/history.json"
 service_containers() { kiln ps --json | python3 -c 'import json,sys; print(" ".join(c["name"] for c in json.load(sys.stdin) if c.get("service")=="web"))'; }
 check "one container of the service runs" test "$(service_containers | wc -w)" = 1
-check "the bystander ran throughout" sh -c "kiln ps --json | grep -q keeper-$suffix"
+check "the bystander ran throughout" sh -c "\"\$KILN\" ps --json | grep -q keeper-$suffix"
 
 # Already serving: nothing to do.
 expect_rc 0 "deploy v5 again" kiln deploy web --rev "$c5"
@@ -123,14 +123,18 @@ check "says it already serves" grep -q "already serves" <<<"$out"
 
 # Killed at random points: one version serves, nothing is left over, the
 # history tells what happened, the next deploy works.
+rm -f "$T/stop"; load 2 & loader=$!
 for i in 1 2 3 4 5 6; do
-	if [ $((i % 2)) = 1 ]; then c=$c2; want=v2; else c=$c3; want=v3; fi
-	kiln deploy web --rev "$c" >"$T/kill.out" 2>&1 &
+	if [ $((i % 2)) = 1 ]; then c=$c2; else c=$c3; fi
+	"$KILN" deploy web --rev "$c" >"$T/kill.out" 2>&1 &
 	pid=$!
-	sleep "0.$(( RANDOM % 10 ))$(( RANDOM % 10 ))"; sleep "$(( RANDOM % 3 ))"
+	delay="$(( RANDOM % 2 )).$(( RANDOM % 10 ))$(( RANDOM % 10 ))"
+	sleep "$delay"
 	kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+	echo "# kill $i after $delay s, during: $(tail -1 "$T/kill.out")"
 	expect_rc 0 "kill $i: history repairs" kiln history web --json
 	echo "$out" >"$T/history.json"
+	echo "# kill $i: the deploy ended $(python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))[-1]; print(e["result"], "-", e.get("message", ""))' "$T/history.json")"
 	check "kill $i: no deploy is left unfinished" \
 		python3 -c 'import json,sys; h=json.load(open(sys.argv[1])); sys.exit(not all(e["result"]!="started" for e in h))' "$T/history.json"
 	check "kill $i: exactly one container of the service" test "$(service_containers | wc -w)" = 1
@@ -139,9 +143,14 @@ for i in 1 2 3 4 5 6; do
 	cur=$(python3 -c 'import json,sys; h=json.load(open(sys.argv[1])); print([e["commit"] for e in h if e["current"]][0])' "$T/history.json")
 	check "kill $i: the history's current version is the one serving" \
 		test "$(git log -1 --format=%s "$cur")" = "$p"
-	rules=$(nft list table ip "$KILN_NET_TABLE" | grep -c "dport $port")
-	check "kill $i: one DNAT rule set for the port (no leftover)" test "$rules" -ge 1 -a "$rules" -le 2
+	rules=$(nft list table ip "$KILN_NET_TABLE" | grep "dport $port" | grep -o "dnat to [0-9.:]*" | sort -u)
+	addr=$(kiln ps --json | python3 -c 'import json,sys; print([c["address"] for c in json.load(sys.stdin) if c.get("service")=="web"][0])')
+	check "kill $i: the port's DNAT rules lead to the serving container only" test "$rules" = "dnat to $addr:8080"
 done
+touch "$T/stop"; wait $loader
+total=$(wc -l <"$T/load.2"); fails=$(grep -c '^FAIL' "$T/load.2")
+echo "# $total requests while deploys were killed; $fails failed"
+check "not one request failed while deploys were killed" test "$fails" = 0
 expect_rc 0 "the next deploy works" kiln deploy web --rev "$c4"
 check "v4 answers" test "$(page)" = v4
 
