@@ -19,12 +19,19 @@
  *                        veth name, published ports.  Written (temp file +
  *                        rename) before the veth is made, so a crash at any
  *                        point leaves a record that detach/reap can undo.
+ *   services/NAME.service  a service's published ports and its target
+ *                        container (kiln_net_service_switch): written
+ *                        durably (temp file + fsync + rename) before the
+ *                        ruleset that uses it is loaded, and kept across
+ *                        detach and reap of any container (its target's
+ *                        too) and across reboots.
  *   ruleset.nft          the last nftables ruleset loaded (for debugging).
  *   ruleset.nft.seen     the kernel's ruleset generation and `nft list
  *                        table` right after that load: how attach, detach
  *                        and reap tell that the table is still as loaded.
- * The records are the truth: the nftables table is regenerated from them
- * and loaded atomically (`nft -f`, one transaction) on every change, and
+ * The records (leases and services) are the truth: the nftables table is
+ * regenerated from them and loaded atomically (`nft -f`, one transaction)
+ * on every change, and
  * whenever the table in the kernel is no longer the one loaded (flushed,
  * a chain deleted, a rule added: the 127.0.0.0/8 guard below must not
  * silently go).  Records are only ever written by kiln and are read back as
@@ -32,6 +39,8 @@
  * name ("kv" and 8 hex digits), ports or form is not what kiln writes, or
  * two records sharing a veth or an address, make attach, detach, reap and
  * lookup fail with an error naming the record, which is left in place.
+ * The same for service records (name, target id, ports; two services
+ * publishing one host port), which also stop the service functions.
  * One state_dir per (bridge, nft table) pair: two state directories must
  * not share a bridge or a table.
  *
@@ -40,9 +49,12 @@
  *   - the bridge, up, with the gateway address (first host address of the
  *     subnet) and net.ipv4.conf.BRIDGE.route_localnet=1, so that traffic
  *     to 127.0.0.1:PORT can be DNATed to a container;
- *   - nftables table "ip TABLE": DNAT of published ports for traffic to any
- *     local address (prerouting, and output for the host's own connections
- *     incl. 127.0.0.1), masquerade of the subnet going elsewhere, of
+ *   - nftables table "ip TABLE": DNAT of published ports (containers' -p
+ *     ports; services' ports to their target's address while the target
+ *     holds a lease, and no rule while it does not, so that the host
+ *     refuses those connections) for traffic to any local address
+ *     (prerouting, and output for the host's own connections incl.
+ *     127.0.0.1), masquerade of the subnet going elsewhere, of
  *     127.0.0.0/8 going to the subnet and of containers reaching a
  *     published port of another container through the host (hairpin);
  *     a drop of anything addressed to 127.0.0.0/8 arriving from the bridge
@@ -50,6 +62,17 @@
  *     to the host's loopback, CVE-2020-8558).
  *   - net.ipv4.ip_forward=1 (set when it is 0, never set back: other
  *     software may rely on it, as with Docker).
+ *
+ * Services (kiln_net_service_switch; docs/containers.md, "Services'
+ * published ports"): a deployed service's published ports belong to the
+ * service, not to a container, and point at one container at a time.
+ * Moving them to another container is one record rename and one `nft -f`
+ * transaction: no moment without a rule, connections established before
+ * keep going to the old container (conntrack keeps their translation), new
+ * ones reach the new.  A host port belongs to one container's -p or one
+ * service: attach and switch refuse the others, changing nothing.  The
+ * bridge and the table still go with the last lease; the service records
+ * stay, and the next attach loads them.
  * Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN for setns) and the nft tool.
  * IPv4 only.
  */

@@ -4,6 +4,11 @@
  * inside one answers on 127.0.0.1:PORT and on the bridge address of the
  * host (TCP and UDP), leases, DNAT rules and veths come and go with
  * attach/detach/reap, concurrent attaches get distinct addresses.
+ * Services: published ports switched from container A to B (new
+ * connections reach B, one established to A completes with A, a stream of
+ * connections across twenty switches never fails), records that outlive
+ * their containers, conflicts with -p ports both ways, a crash between
+ * the record and the load, malformed records refused and kept.
  *
  * Only loopback and the addresses this test gives its own namespaces are
  * used.  Every name carries a per-run suffix; the body runs in a child and
