@@ -297,6 +297,8 @@ static int retire(const struct deploy *d, const struct kiln_container *c, int64_
 
 /* ---- one deploy ----------------------------------------------------------- */
 
+static int open_store(struct deploy *d, struct kiln_error *err);
+
 struct target {
 	char commit[KILN_GIT_OID_HEX + 1];
 	struct manifest_at ma;
@@ -322,7 +324,9 @@ static int resolve_snapshot(struct deploy *d, struct target *t, struct kiln_erro
 	struct kiln_snapref ref = { 0 };
 	_cleanup_free_ char *text = NULL;
 
-	if (kiln_record_read(d->store, t->commit, t->spec.name, &r, &found, err) < 0)
+	found = false;
+	if (open_store(d, err) < 0 || (d->store && kiln_record_read(d->store, t->commit, t->spec.name, &r, &found,
+								     err) < 0))
 		return -1;
 	if (found) {
 		kiln_record_release(&r);
@@ -334,11 +338,15 @@ static int resolve_snapshot(struct deploy *d, struct target *t, struct kiln_erro
 		say(d, "%s@%.12s: not in the store; building it", t->spec.name, t->commit);
 		bo.manifest_path = abs;
 		bo.rev = t->commit;
-		bo.store_dir = d->store_dir;
+		bo.store_dir = o->store_dir;
 		if (kiln_build_run(&bo, &res, err) < 0)
 			return kiln_error_prefix(err, "building %s@%.12s", t->spec.name, t->commit);
 		say(d, "%s@%.12s: built %s", t->spec.name, t->commit, res.manifest_digest);
 		kiln_build_result_release(&res);
+		if (open_store(d, err) < 0)
+			return -1;
+		if (!d->store)
+			return kiln_error_set(err, "no store at %s after building", d->store_dir);
 	}
 	text = kiln_xasprintf("%s@%s", t->spec.name, t->commit);
 	if (kiln_snapref_resolve(o->git, d->store, text, NULL, o->insecure ? KILN_SNAPREF_INSECURE : 0, &ref,
@@ -649,7 +657,8 @@ static int deploy_target(struct deploy *d, struct kiln_history *h, struct target
 				struct target pt = { 0 };
 				struct deploy sub = *d;
 				sub.depth++;
-				say(d, "update.on_failure: rollback to %s@%.12s", v[prev].e.container, v[prev].e.commit);
+				say(d, "update.on_failure: rollback to #%u, %s@%.12s", v[prev].e.seq, s->name,
+				    v[prev].e.commit);
 				if (load_target(&sub, v[prev].e.commit, s->name, &pt, err) < 0 ||
 				    deploy_target(&sub, h, &pt, "auto-rollback", err) != 0) {
 					target_release(&pt);
@@ -806,13 +815,22 @@ out:
 	return rc;
 }
 
+/* The store, read-only (a build it starts takes the write lock itself).
+ * Until something is built there may be no store yet: d->store stays NULL
+ * and resolve_snapshot builds first. */
 static int open_store(struct deploy *d, struct kiln_error *err)
 {
 	const struct kiln_deploy_options *o = d->o;
 
-	d->store_dir = o->store_dir ? kiln_xstrdup(o->store_dir)
-				    : kiln_path_join(kiln_git_workdir(o->git), "snapshots");
+	if (!d->store_dir)
+		d->store_dir = kiln_store_default_dir(o->store_dir, kiln_git_workdir(o->git));
+	if (d->store)
+		return 0;
 	d->store = kiln_store_open_default(o->store_dir, kiln_git_workdir(o->git), false, err);
+	if (!d->store && kiln_error_is(err, KILN_CAUSE_NOT_FOUND)) {
+		kiln_error_clear(err);
+		return 0;
+	}
 	return d->store ? 0 : -1;
 }
 

@@ -162,9 +162,8 @@ static int probe_cmd(const struct kiln_service_spec *s, const struct kiln_health
 	argv[0] = (char *)t->self_exe;
 	argv[1] = "exec";
 	argv[2] = (char *)t->container;
-	argv[3] = "--";
 	for (size_t i = 0; i < n; i++)
-		argv[4 + i] = s->health.cmd[i];
+		argv[3 + i] = s->health.cmd[i];
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return kiln_error_errno(err, errno, "health check: pipe");
 	o.out = pipefd[1];

@@ -21,7 +21,7 @@
 struct kiln_health_target {
 	const char *address;        /* IPv4 to connect to for http and tcp (the container's, or 127.0.0.1) */
 	const char *container;      /* the container's id, for cmd */
-	/* cmd: run as [self_exe, "exec", container, "--", cmd…] (kiln's own
+	/* cmd: run as [self_exe, "exec", container, cmd…] (kiln's own
 	 * `kiln exec`, which enters from a sealed copy of itself). */
 	const char *self_exe;
 	/* Is the container still running?  NULL: not asked. */
