@@ -51,20 +51,8 @@ for t in runc podman unshare /bin/busybox dpkg-deb dpkg-scanpackages; do
 done
 
 # ---- the image ---------------------------------------------------------------
-pkg="$work/pkg"
-mkdir -p "$pkg/DEBIAN" "$pkg/bin"
-cp /bin/busybox "$pkg/bin/busybox"
-for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox "$pkg/bin/$a"; done
-printf 'Package: bench-busybox\nVersion: 1.0\nArchitecture: amd64\nMaintainer: bench <b@localhost>\nDescription: static busybox for bench/container.sh\n' >"$pkg/DEBIAN/control"
 repo="$work/repo"
-mkdir -p "$repo/pool" "$repo/dists/bookworm/main/binary-amd64"
-dpkg-deb --root-owner-group --build "$pkg" "$repo/pool/bench-busybox_1.0_amd64.deb" >/dev/null
-(cd "$repo" && dpkg-scanpackages pool /dev/null 2>/dev/null >dists/bookworm/main/binary-amd64/Packages)
-{
-	printf 'Suite: bookworm\nCodename: bookworm\nArchitectures: amd64\nComponents: main\nSHA256:\n'
-	f=main/binary-amd64/Packages
-	printf ' %s %s %s\n' "$(sha256sum <"$repo/dists/bookworm/$f" | cut -d' ' -f1)" "$(stat -c %s "$repo/dists/bookworm/$f")" "$f"
-} >"$repo/dists/bookworm/Release"
+bench_busybox_repo "$repo"
 bench_mirror_serve "$repo"
 mkdir -p "$work/git" && cd "$work/git" && git init -q .
 cat >kiln.yaml <<EOF

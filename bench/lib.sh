@@ -12,6 +12,7 @@
 #                               + pool/) of LOCK's packages, hard links to the
 #                               .debs in the kiln cache CACHE (fetched by a build);
 #                               DEBS, if given, gets a flat link to each .deb too
+#   bench_busybox_repo DIR      an apt repository of one static busybox package
 #   bench_mirror_serve ROOT     serve ROOT on 127.0.0.1 (python3 http.server):
 #                               the URL in $MIRROR_URL, the server's pid in
 #                               $server_pid (the caller's trap kills it)
@@ -86,4 +87,23 @@ bench_mirror_serve() { # ROOT
 		sleep 0.1
 	done
 	curl -fsS -o /dev/null "$MIRROR_URL/${probe#./}"
+}
+
+# bench_busybox_repo DIR: an unsigned apt repository (dists/bookworm/main) of
+# one package, bench-busybox 1.0: this machine's static /bin/busybox with
+# its applets as /bin links (for the container benchmarks).
+bench_busybox_repo() {
+	local repo=$1 pkg=$1.pkg a f
+	mkdir -p "$pkg/DEBIAN" "$pkg/bin"
+	cp /bin/busybox "$pkg/bin/busybox"
+	for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox "$pkg/bin/$a"; done
+	printf 'Package: bench-busybox\nVersion: 1.0\nArchitecture: amd64\nMaintainer: bench <b@localhost>\nDescription: static busybox for the container benchmarks\n' >"$pkg/DEBIAN/control"
+	mkdir -p "$repo/pool" "$repo/dists/bookworm/main/binary-amd64"
+	dpkg-deb --root-owner-group --build "$pkg" "$repo/pool/bench-busybox_1.0_amd64.deb" >/dev/null
+	(cd "$repo" && dpkg-scanpackages pool /dev/null 2>/dev/null >dists/bookworm/main/binary-amd64/Packages)
+	{
+		printf 'Suite: bookworm\nCodename: bookworm\nArchitectures: amd64\nComponents: main\nSHA256:\n'
+		f=main/binary-amd64/Packages
+		printf ' %s %s %s\n' "$(sha256sum <"$repo/dists/bookworm/$f" | cut -d' ' -f1)" "$(stat -c %s "$repo/dists/bookworm/$f")" "$f"
+	} >"$repo/dists/bookworm/Release"
 }
