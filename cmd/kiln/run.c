@@ -143,9 +143,9 @@ static const char *volume_path(const char *v, size_t *len)
  * says (docs/containers.md, "A service's settings"): --network, --memory,
  * --pids and --cpus replace its values, -p replaces its whole publish
  * list (as docker-compose run; so does a --network other than bridge),
- * -v adds to its volumes, replacing one at
- * the same container path.  Returns the merged volume vector (its strings
- * borrowed from o and s), to be freed by the caller. */
+ * -v adds to its volumes, replacing one at the same container path.
+ * Returns the merged volume vector (its strings borrowed from o and s),
+ * for the caller to free. */
 static char **apply_service(struct kiln_container_options *o, const struct kiln_service_spec *s)
 {
 	char **volumes = kiln_xcalloc(o->n_volumes + s->n_volumes + 1, sizeof(char *));

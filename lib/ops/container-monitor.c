@@ -127,6 +127,10 @@ int kiln_container_reap(struct kiln_container_root *r, struct kiln_error *err)
 			bare.runtime = kiln_xstrdup(""); /* unknown: undo both */
 			kiln_container_destroy(r, &bare, NULL);
 			kiln_container_release(&bare);
+		} else if (c.status == KILN_CONTAINER_CREATED) {
+			/* Its run failed before it started: as a start that fails,
+			 * nothing of it stays (monitor_finish). */
+			kiln_container_destroy(r, &c, NULL);
 		} else if (c.status != KILN_CONTAINER_EXITED) {
 			if (finish(r, &c, 137, "its monitor died; reaped", rc ? NULL : err) < 0)
 				rc = -1;
@@ -754,6 +758,11 @@ int kiln_container_run(struct kiln_container_root *r, const struct kiln_containe
 		monitor_release(&m);
 	}
 	close(lock_fd);
+	/* A monitor that died before it reported left the container behind,
+	 * created, never started: reaped now (lock_fd, which held it off, is
+	 * closed), so its name is free at once. */
+	if (rc < 0 && o->detach)
+		kiln_container_reap(r, NULL);
 	if (out)
 		*out = c;
 	else

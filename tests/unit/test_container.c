@@ -191,6 +191,27 @@ TEST(commit_and_service)
 	kiln_container_root_free(r);
 }
 
+/* A container whose monitor died before it started (status created) is
+ * gone after the reap, name and all, as a start that fails. */
+TEST(created_reaped)
+{
+	const char *a = "90000000000000000000000000000008";
+	struct kiln_error err = { 0 };
+	struct kiln_container_root *r;
+	struct kiln_container c;
+
+	write_state(a, "half", "created", false);
+	r = kiln_container_root_open(&root_options, &err);
+	CHECK(r != NULL);
+	if (!r)
+		return;
+	CHECK(kiln_container_find(r, "half", &c, &err) < 0);
+	CHECK(!exists("/run/containers/", a, ""));
+	CHECK(!exists("/containers/", a, ""));
+	CHECK(!exists("/run/names/half", "", ""));
+	kiln_container_root_free(r);
+}
+
 TEST(log_max)
 {
 	struct kiln_error err = { 0 };
@@ -256,6 +277,7 @@ int main(void)
 	RUN(root_open);
 	RUN(reap_and_find);
 	RUN(commit_and_service);
+	RUN(created_reaped);
 	RUN(log_max);
 	RUN(logs_read_across_rotated_files);
 	kiln_rootfs_remove(root_dir, NULL);
