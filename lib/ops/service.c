@@ -192,9 +192,11 @@ static int spec_fill(const struct kiln_manifest *m, struct kiln_service_spec *s,
 	s->n_volumes = ms->n_volumes;
 	s->after = kiln_strv_dup(ms->after, ms->n_after);
 	s->n_after = ms->n_after;
-	if (!ms->init || strcmp(ms->init, "true") == 0)
+	/* Off unless asked for, as Docker's and compose's init: the process
+	 * the image names is pid 1 (docs/manifest.md). */
+	if (ms->init && strcmp(ms->init, "true") == 0)
 		s->init = true;
-	else if (strcmp(ms->init, "false") == 0)
+	else if (!ms->init || strcmp(ms->init, "false") == 0)
 		s->init = false;
 	else
 		return kiln_error_set(err, "service.init: \"%s\" is not true or false", ms->init);

@@ -44,7 +44,7 @@ TEST(defaults)
 	CHECK_STR(s.network, "bridge");
 	CHECK(s.n_publish == 0 && s.n_volumes == 0 && s.n_after == 0);
 	CHECK(s.memory == 0 && s.pids == 0 && s.cpus == 0);
-	CHECK(s.init);
+	CHECK(!s.init); /* init: off by default, as Docker */
 	CHECK(s.health.kind == KILN_HEALTH_NONE);
 	CHECK(s.health.interval_ms == 1000);
 	CHECK(s.health.timeout_ms == 5000);
