@@ -289,6 +289,7 @@ static int lease_write(const struct net_setup *s, const struct lease *l, struct 
 static int port_parse_fields(const char *proto, const char *host, const char *container,
 			     const char *host_address, struct kiln_net_port *p);
 static bool ports_overlap(const struct kiln_net_port *a, const struct kiln_net_port *b);
+static bool ports_repeat(const struct kiln_net_port *p, size_t n);
 
 /* The host end of a veth as veth_name_random() makes it: "kv" and eight
  * lowercase hex digits.  A record is only ever written by us, so any other
@@ -392,12 +393,10 @@ static int lease_parse(const struct net_setup *s, const char *path, const char *
 		why = "incomplete";
 		goto bad;
 	}
-	for (size_t i = 0; i < l->n_ports; i++)
-		for (size_t j = 0; j < i; j++)
-			if (ports_overlap(&l->ports[i], &l->ports[j])) {
-				why = "port published twice";
-				goto bad;
-			}
+	if (ports_repeat(l->ports, l->n_ports)) {
+		why = "port published twice";
+		goto bad;
+	}
 	return 0;
 bad:
 	lease_release(l);
@@ -406,28 +405,55 @@ bad:
 	return kiln_error_set(err, "lease record '%s': bad line %d: %s", path, line_no, why);
 }
 
-/* Read the record of id: 1 found, 0 none, -1 error. */
-static int lease_read(const struct net_setup *s, const char *id, struct lease *l,
-		      struct kiln_error *err)
+/* The text of a record kiln wrote (what: "lease", "service"): 1 read
+ * (*text malloc'd), 0 no such file, -1 error: a record that is not a
+ * regular file or holds a NUL byte is not kiln's. */
+static int record_text(const char *path, const char *what, char **text, struct kiln_error *err)
 {
-	_cleanup_free_ char *path = lease_path(s, id);
-	_cleanup_free_ char *text = NULL;
 	struct stat st;
 	size_t len = 0;
 
-	memset(l, 0, sizeof(*l));
+	*text = NULL;
 	if (lstat(path, &st) < 0) {
 		if (errno == ENOENT)
 			return 0;
 		return kiln_error_errno(err, errno, "stat '%s'", path);
 	}
 	if (!S_ISREG(st.st_mode))
-		return kiln_error_set(err, "lease record '%s': not a regular file", path);
-	text = kiln_file_read_regular(path, RECORD_MAX, &len, err);
-	if (!text)
+		return kiln_error_set(err, "%s record '%s': not a regular file", what, path);
+	*text = kiln_file_read_regular(path, RECORD_MAX, &len, err);
+	if (!*text)
 		return -1;
-	if (strlen(text) != len)
-		return kiln_error_set(err, "lease record '%s': contains a NUL byte", path);
+	if (strlen(*text) != len) {
+		free(*text);
+		*text = NULL;
+		return kiln_error_set(err, "%s record '%s': contains a NUL byte", what, path);
+	}
+	return 1;
+}
+
+/* Does a list of ports publish one host port twice? */
+static bool ports_repeat(const struct kiln_net_port *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < i; j++)
+			if (ports_overlap(&p[i], &p[j]))
+				return true;
+	return false;
+}
+
+/* Read the record of id: 1 found, 0 none, -1 error. */
+static int lease_read(const struct net_setup *s, const char *id, struct lease *l,
+		      struct kiln_error *err)
+{
+	_cleanup_free_ char *path = lease_path(s, id);
+	_cleanup_free_ char *text = NULL;
+	int r;
+
+	memset(l, 0, sizeof(*l));
+	r = record_text(path, "lease", &text, err);
+	if (r <= 0)
+		return r;
 	if (lease_parse(s, path, text, l, err) < 0)
 		return -1;
 	if (strcmp(l->id, id) != 0) {
@@ -624,12 +650,10 @@ static int service_parse(const char *path, const char *text, struct service *v,
 		why = "incomplete";
 		goto bad;
 	}
-	for (size_t i = 0; i < v->n_ports; i++)
-		for (size_t j = 0; j < i; j++)
-			if (ports_overlap(&v->ports[i], &v->ports[j])) {
-				why = "port published twice";
-				goto bad;
-			}
+	if (ports_repeat(v->ports, v->n_ports)) {
+		why = "port published twice";
+		goto bad;
+	}
 	return 0;
 bad:
 	service_release(v);
@@ -644,22 +668,12 @@ static int service_read(const struct net_setup *s, const char *name, struct serv
 {
 	_cleanup_free_ char *path = service_path(s, name);
 	_cleanup_free_ char *text = NULL;
-	struct stat st;
-	size_t len = 0;
+	int r;
 
 	memset(v, 0, sizeof(*v));
-	if (lstat(path, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return kiln_error_errno(err, errno, "stat '%s'", path);
-	}
-	if (!S_ISREG(st.st_mode))
-		return kiln_error_set(err, "service record '%s': not a regular file", path);
-	text = kiln_file_read_regular(path, RECORD_MAX, &len, err);
-	if (!text)
-		return -1;
-	if (strlen(text) != len)
-		return kiln_error_set(err, "service record '%s': contains a NUL byte", path);
+	r = record_text(path, "service", &text, err);
+	if (r <= 0)
+		return r;
 	if (service_parse(path, text, v, err) < 0)
 		return -1;
 	if (strcmp(v->name, name) != 0) {

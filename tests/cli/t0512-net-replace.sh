@@ -17,18 +17,7 @@ export KILN_APT_ETC="$T/etc"; mkdir -p "$T/etc"
 export KILN_ROOT="$T/root" KILN_CGROUP_PARENT="kiln-t0512-$$"
 at_exit cleanup_containers
 
-# Networking of this run only (as t0520): a bridge, a free /24 and a table.
-suffix=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
-export KILN_NET_BRIDGE="kp$suffix" KILN_NET_TABLE="kiln_replace_$suffix"
-routes=$(ip -4 route show table all; ip -4 -o addr)
-for i in $(seq 0 40); do
-	a=$(( 150 + (0x${suffix:0:2} + i) % 50 )); b=$(( (0x${suffix:2:2} + 11 * i) % 250 ))
-	case "$routes" in *"10.$a.$b."*|*"10.$a.0.0/16"*|*"10.0.0.0/8"*) continue ;; esac
-	export KILN_NET_SUBNET="10.$a.$b.0/24"; net="10.$a.$b"; break
-done
-port=$(( 34000 + 0x${suffix:4:2} * 4 ))
-ip_forward_ref enter
-at_exit 'ip link del "$KILN_NET_BRIDGE" 2>/dev/null; nft delete table ip "$KILN_NET_TABLE" 2>/dev/null; ip_forward_ref leave'
+private_network replace 34000
 git_commit() { git -c user.name=t -c user.email=t@localhost -c commit.gpgsign=false commit -qm "$1"; }
 addr_of() { kiln ps --json | python3 -c 'import json,sys; print([c.get("address","") for c in json.load(sys.stdin) if c["name"]==sys.argv[1]][0])' "$1"; }
 # The MAC kiln must give ADDRESS: 02:42 and its four bytes in hex.

@@ -16,17 +16,8 @@ export KILN_APT_ETC="$T/etc"; mkdir -p "$T/etc"
 export KILN_ROOT="$T/root" KILN_CGROUP_PARENT="kiln-t0530-$$"
 at_exit cleanup_containers
 
-suffix=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
-export KILN_NET_BRIDGE="ks$suffix" KILN_NET_TABLE="kiln_svc_$suffix"
-routes=$(ip -4 route show table all; ip -4 -o addr)
-for i in $(seq 0 40); do
-	a=$(( 150 + (0x${suffix:0:2} + i) % 50 )); b=$(( (0x${suffix:2:2} + 13 * i) % 250 ))
-	case "$routes" in *"10.$a.$b."*|*"10.$a.0.0/16"*|*"10.0.0.0/8"*) continue ;; esac
-	export KILN_NET_SUBNET="10.$a.$b.0/24"; break
-done
-port=$(( 36000 + 0x${suffix:4:2} * 4 )); port2=$((port + 1)); port3=$((port + 2))
-ip_forward_ref enter
-at_exit 'ip link del "$KILN_NET_BRIDGE" 2>/dev/null; nft delete table ip "$KILN_NET_TABLE" 2>/dev/null; ip_forward_ref leave'
+private_network svc 36000
+port2=$((port + 1)); port3=$((port + 2))
 git_commit() { git -c user.name=t -c user.email=t@localhost -c commit.gpgsign=false commit -qm "$1"; }
 json_of() { kiln ps -a --json | python3 -c 'import json,sys; c=[c for c in json.load(sys.stdin) if c["name"]==sys.argv[1]]; print(c[0].get(sys.argv[2], "") if c else "NONE")' "$1" "$2"; }
 serve() { echo "mkdir -p /www && echo '$1' >/www/index.html && exec httpd -f -p 8080 -h /www"; }

@@ -6,6 +6,7 @@
 #   cgroup_layout                v2 (/sys/fs/cgroup is cgroup2, unified) or v1
 #                                (v1 hierarchies, "hybrid" included)
 #   cgroup_left PARENT           the cgroups left below PARENT, in either layout
+#   private_network TAG BASE     this run's own bridge, subnet, nftables table and ports
 
 # net.ipv4.ip_forward is one switch for the host and writing it resets every
 # interface's forwarding, so tests that run at the same time share a count
@@ -51,4 +52,25 @@ cgroup_left() {
 		[ -d "$d" ] && find "$d" -mindepth 1 -type d
 	done
 	true
+}
+
+# private_network TAG PORT_BASE: this run's own network, removed on exit
+# (a trap): bridge k+TAG's first letter+6 hex, nftables table kiln_TAG_HEX,
+# a /24 in 10.150-199.x.0 that no route or address of the host uses, and
+# ip_forward shared as above.  Sets suffix (the 6 hex digits), net (the
+# subnet's first three bytes) and port (PORT_BASE + 4 × a random byte, so
+# PORT_BASE to PORT_BASE+1023: give each script its own range).
+private_network() {
+	local tag=$1 base=$2 routes a b i
+	suffix=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+	export KILN_NET_BRIDGE="k${tag:0:1}$suffix" KILN_NET_TABLE="kiln_${tag}_$suffix"
+	routes=$(ip -4 route show table all; ip -4 -o addr)
+	for i in $(seq 0 40); do
+		a=$(( 150 + (0x${suffix:0:2} + i) % 50 )); b=$(( (0x${suffix:2:2} + 11 * i) % 250 ))
+		case "$routes" in *"10.$a.$b."*|*"10.$a.0.0/16"*|*"10.0.0.0/8"*) continue ;; esac
+		export KILN_NET_SUBNET="10.$a.$b.0/24"; net="10.$a.$b"; break
+	done
+	port=$(( base + 0x${suffix:4:2} * 4 ))
+	ip_forward_ref enter
+	at_exit 'ip link del "$KILN_NET_BRIDGE" 2>/dev/null; nft delete table ip "$KILN_NET_TABLE" 2>/dev/null; ip_forward_ref leave'
 }
