@@ -58,6 +58,9 @@ for rt in $runtimes; do
 	expect_rc 0 "[$rt] /dev/init cannot be written" kiln run --rm --init $R "$SNAP" \
 		sh -c 'echo x 2>/dev/null >/dev/init && echo written || echo refused'
 	check "[$rt] (refused)" test "$out" = refused
+	expect_rc 0 "[$rt] a user other than root runs it too" kiln run --rm --init $R -u 1000:1000 "$SNAP" \
+		sh -c 'id -u; tr "\0" " " </proc/1/cmdline'
+	expect_contains "$out" "1000"$'\n'"/dev/init -- sh" "[$rt] (uid 1000, under /dev/init)"
 
 	# kiln stop of a PID 1 without a TERM handler: at once under the init.
 	expect_rc 0 "[$rt] run -d --init sleep 1000" kiln run -d --init $R --name "s-$rt" "$SNAP" sleep 1000
