@@ -24,6 +24,8 @@ exit_code() {
 # zombies NAME: the container's processes in state Z, as its own ps shows them.
 zombies() { kiln exec "$1" ps -o pid,stat,comm | awk '$2 ~ /^Z/'; }
 has_zombie() { test -n "$(zombies "$1")"; }
+# sleeping NAME: a process of the container is (has exec'd) sleep.
+sleeping() { kiln exec "$1" sh -c 'cat /proc/[0-9]*/comm 2>/dev/null | grep -qx sleep'; }
 no_zombie() { test -z "$(zombies "$1")"; }
 # wait_for N CMD…: CMD succeeds within N tries 0.1 s apart (a bounded wait
 # for something that must happen, not a timing assertion).
@@ -81,13 +83,19 @@ for rt in $runtimes; do
 	kiln rm "s-$rt" "n-$rt" >/dev/null
 
 	# An orphan that exits: reaped by the init, a zombie without it.  The
-	# shell execs sleep, so without --init PID 1 is a sleep that never waits.
-	orphan='(sh -c "echo >/tmp/orphan-done" &); exec sleep 1000'
+	# shell execs sleep, so without --init PID 1 is a sleep that never
+	# waits.  The orphan exits only once the shell has become sleep (until
+	# then the shell itself might reap it): it waits on a fifo the test
+	# writes to then.
+	orphan='mkfifo /tmp/go; (sh -c "read x </tmp/go; echo >/tmp/orphan-done" &); exec sleep 1000'
 	expect_rc 0 "[$rt] run -d --init a shell that orphans a child" \
 		kiln run -d --init $R --name "z-$rt" "$SNAP" sh -c "$orphan"
 	expect_rc 0 "[$rt] run -d the same without --init" kiln run -d $R --name "zn-$rt" "$SNAP" sh -c "$orphan"
-	check "[$rt] the orphans ran" wait_for 100 kiln exec "z-$rt" test -e /tmp/orphan-done
-	check "[$rt] (both)" wait_for 100 kiln exec "zn-$rt" test -e /tmp/orphan-done
+	for c in "z-$rt" "zn-$rt"; do
+		check "[$rt] $c: the shell has become sleep" wait_for 100 sleeping "$c"
+		run kiln exec "$c" sh -c 'echo go >/tmp/go'
+		check "[$rt] $c: the orphan ran and exited" wait_for 100 kiln exec "$c" test -e /tmp/orphan-done
+	done
 	check "[$rt] without the init, the orphan stays a zombie" wait_for 100 has_zombie "zn-$rt"
 	wait_for 100 no_zombie "z-$rt"
 	left=$(zombies "z-$rt")
