@@ -80,7 +80,23 @@ $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(call floor_inc,$(call floor_of,$@)) $(DEP_FLAGS) -c -o $@ $<
 
-$(B)/libkiln.a: $(LIB_OBJ)
+# The container init of `kiln run --init` (lib/runtime/init.h): a program of
+# its own, static (an image may have no libc) and small (-Os, no stdio),
+# whose bytes blob.S assembles into libkiln.a with .incbin.  It does not
+# take $(CFLAGS): -O2 -g or a sanitizer would bloat or break it.
+INIT_CFLAGS := -Os -std=gnu11 -Wall -Wextra -D_GNU_SOURCE -static -s \
+	       -ffunction-sections -fdata-sections -Wl,--gc-sections
+INIT_OBJ := $(B)/lib/runtime/init-blob.o
+
+$(B)/kiln-init: lib/runtime/init/kiln-init.c
+	@mkdir -p $(dir $@)
+	$(CC) $(INIT_CFLAGS) -o $@ $<
+
+$(INIT_OBJ): lib/runtime/init/blob.S $(B)/kiln-init
+	@mkdir -p $(dir $@)
+	$(CC) -c -DKILN_INIT_BIN='"$(B)/kiln-init"' -o $@ $<
+
+$(B)/libkiln.a: $(LIB_OBJ) $(INIT_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 

@@ -50,6 +50,8 @@ static void run_help(void)
 	       "Options:\n"
 	       "  -d, --detach            run in the background; print the container's id\n"
 	       "      --rm                remove the container (and its writable layer) when it exits\n"
+	       "      --init              run kiln's init as PID 1 (at /dev/init): it passes every\n"
+	       "                          signal on to the command and reaps orphaned processes\n"
 	       "      --name NAME         a unique name (default: the id's first 12 digits)\n"
 	       "      --hostname NAME     the container's hostname (default: its name)\n"
 	       "      --network MODE      bridge (the default: an address on the kiln0 bridge),\n"
@@ -187,10 +189,11 @@ static char **apply_service(struct kiln_container_options *o, const struct kiln_
 int cmd_run(int argc, char **argv, struct kiln_cli *cli)
 {
 	enum { O_RM = 256, O_NAME, O_HOSTNAME, O_NETWORK, O_ENTRYPOINT, O_PIDS, O_CPUS, O_RUNTIME, O_STORE,
-	       O_INSECURE, O_CAP_ADD, O_CAP_DROP, O_LOG_MAX, O_NO_SERVICE };
+	       O_INSECURE, O_CAP_ADD, O_CAP_DROP, O_LOG_MAX, O_NO_SERVICE, O_INIT };
 	static const struct option opts[] = {
 		{ "detach", no_argument, NULL, 'd' },
 		{ "rm", no_argument, NULL, O_RM },
+		{ "init", no_argument, NULL, O_INIT },
 		{ "name", required_argument, NULL, O_NAME },
 		{ "hostname", required_argument, NULL, O_HOSTNAME },
 		{ "network", required_argument, NULL, O_NETWORK },
@@ -245,6 +248,7 @@ int cmd_run(int argc, char **argv, struct kiln_cli *cli)
 		switch (ch) {
 		case 'd': o.detach = true; break;
 		case O_RM: o.auto_remove = true; break;
+		case O_INIT: o.init = true; break;
 		case O_NAME: o.name = optarg; break;
 		case O_HOSTNAME: o.hostname = optarg; break;
 		case O_NETWORK: o.network = optarg; break;

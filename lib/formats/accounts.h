@@ -3,7 +3,11 @@
  *
  * root comes first and nobody/nogroup last, the manifest's entries in
  * between in their order; every account is locked in shadow (root and
- * nobody '*', users '!').  Pure: the same manifest gives the same bytes.
+ * nobody '*', users '!').  The day of the last password change is the
+ * layer epoch's day, as useradd writes it under SOURCE_DATE_EPOCH; an
+ * epoch within day 0 leaves the field empty (aging disabled), never 0,
+ * which shadow(5) reads as "must change the password at the next login".
+ * Pure: the same manifest and epoch give the same bytes.
  */
 #ifndef KILN_ACCOUNTS_H
 #define KILN_ACCOUNTS_H
@@ -11,12 +15,18 @@
 #include "manifest.h"
 #include "util.h"
 
+#include <stdint.h>
+
+/* Seconds in shadow(5)'s day. */
+#define KILN_ACCOUNTS_DAY 86400
+
 struct kiln_accounts {
 	struct kiln_buf passwd, group, shadow;
 };
 
-/* Fill a (zeroed, or released) with the three files' text. */
-void kiln_accounts_format(const struct kiln_manifest *m, struct kiln_accounts *a);
+/* Fill a (zeroed, or released) with the three files' text; epoch is the
+ * layer epoch in seconds (the manifest's epoch:). */
+void kiln_accounts_format(const struct kiln_manifest *m, int64_t epoch, struct kiln_accounts *a);
 /* Free what a holds. */
 void kiln_accounts_release(struct kiln_accounts *a);
 

@@ -598,6 +598,38 @@ static int add_files(struct build *b, struct kiln_layer_tree *tree, int layer, s
 	return 0;
 }
 
+/* A user's home directory belongs to the user (docs/building.md#accounts):
+ * one that does not exist yet is made, as useradd -m does; one a package
+ * ships (postgresql-common's /var/lib/postgresql) is given to the user,
+ * the directory itself and nothing under it, as the package's postinst
+ * does after adduser, which leaves an existing directory alone; kiln runs
+ * no maintainer script.  Directories kiln made itself (the skeleton, an
+ * earlier user's home) are not taken over. */
+static int add_home(struct build *b, struct kiln_layer_tree *tree, const struct kiln_user *u, int layer,
+		    struct kiln_error *err)
+{
+	uint32_t uid = (uint32_t)strtoul(u->uid, NULL, 10), gid = (uint32_t)strtoul(u->gid, NULL, 10);
+	const struct kiln_layer_entry *e;
+	_cleanup_free_ char *path = NULL;
+
+	if (!u->home || strcmp(u->home, "/") == 0)
+		return 0;
+	/* chown follows a symlink, so the home is where its path leads. */
+	path = kiln_layer_tree_resolve(tree, u->home, true, err);
+	if (!path)
+		return kiln_error_prefix(err, "%s: users: %s: home %s", b->manifest_rel, u->name, u->home);
+	if (!*path)
+		return 0;
+	e = kiln_layer_tree_get(tree, path);
+	if (!e)
+		return kiln_layer_tree_put_dir(tree, path, 0755, uid, gid, b->epoch, layer, err);
+	if (e->type != KILN_LAYER_DIR || e->layer >= (int)b->n_layers || b->layers[e->layer].kind != LAYER_PACKAGES ||
+	    (e->uid == uid && e->gid == gid))
+		return 0;
+	return kiln_layer_tree_put_dir(tree, path, e->mode, uid, gid,
+				       e->time == KILN_LAYER_TIME_EPOCH ? b->epoch : e->mtime, layer, err);
+}
+
 /* /etc/passwd, /etc/group and /etc/shadow (formats/accounts) and the
  * users' home directories. */
 static int add_accounts(struct build *b, struct kiln_layer_tree *tree, int layer, struct kiln_error *err)
@@ -605,20 +637,15 @@ static int add_accounts(struct build *b, struct kiln_layer_tree *tree, int layer
 	struct kiln_accounts a = { KILN_BUF_INIT, KILN_BUF_INIT, KILN_BUF_INIT };
 	int rc = 0;
 
-	kiln_accounts_format(b->m, &a);
+	kiln_accounts_format(b->m, b->epoch, &a);
 	rc = kiln_layer_tree_put_file(tree, "etc/passwd", 0644, 0, 0, b->epoch, a.passwd.data, a.passwd.len, layer, err);
 	if (rc == 0)
 		rc = kiln_layer_tree_put_file(tree, "etc/group", 0644, 0, 0, b->epoch, a.group.data, a.group.len, layer, err);
 	if (rc == 0)
 		rc = kiln_layer_tree_put_file(tree, "etc/shadow", 0640, 0, 42, b->epoch, a.shadow.data, a.shadow.len, layer,
 					err);
-	/* Home directories that do not exist yet belong to their users. */
-	for (size_t i = 0; rc == 0 && i < b->m->n_users; i++) {
-		const struct kiln_user *u = &b->m->users[i];
-		uint32_t uid = (uint32_t)strtoul(u->uid, NULL, 10), gid = (uint32_t)strtoul(u->gid, NULL, 10);
-		if (u->home && strcmp(u->home, "/") != 0 && !kiln_layer_tree_get(tree, u->home + 1))
-			rc = kiln_layer_tree_put_dir(tree, u->home + 1, 0755, uid, gid, b->epoch, layer, err);
-	}
+	for (size_t i = 0; rc == 0 && i < b->m->n_users; i++)
+		rc = add_home(b, tree, &b->m->users[i], layer, err);
 	kiln_accounts_release(&a);
 	return rc;
 }

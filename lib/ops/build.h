@@ -24,7 +24,7 @@ struct kiln_mirror_settings; /* mirror.h */
 
 /* Bump when anything that shapes layer bytes changes: every cache key
  * includes it, so old cache entries stop matching. */
-#define KILN_FORMAT_VERSION "kiln-layers-1"
+#define KILN_FORMAT_VERSION "kiln-layers-2"
 
 /* How many layers packages are spread over (stable buckets by name). */
 #define KILN_PACKAGE_BUCKETS 8

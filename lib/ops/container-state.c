@@ -195,6 +195,7 @@ static char *state_json(const struct kiln_container *c)
 	set_opt(o, "stop_signal", c->stop_signal);
 	set_opt(o, "error", c->error);
 	json_object_set_new(o, "auto_remove", json_boolean(c->auto_remove));
+	json_object_set_new(o, "init", json_boolean(c->init));
 	json_object_set_new(o, "status", json_string(kiln_container_status_name(c->status)));
 	json_object_set_new(o, "exit_code", json_integer(c->exit_code));
 	json_object_set_new(o, "pid", json_integer(c->pid));
@@ -271,6 +272,7 @@ int kiln_container_state_load(const struct kiln_container_root *r, const char *i
 	c->stop_signal = json_str(o, "stop_signal");
 	c->error = json_str(o, "error");
 	c->auto_remove = json_is_true(json_object_get(o, "auto_remove"));
+	c->init = json_is_true(json_object_get(o, "init"));
 	status = json_str(o, "status");
 	c->status = !status ? KILN_CONTAINER_EXITED
 		    : strcmp(status, "created") == 0 ? KILN_CONTAINER_CREATED

@@ -28,6 +28,7 @@
 
 #include "bundle.h"
 #include "fsutil.h"
+#include "init.h"
 #include "lockfile.h"
 #include "net.h"
 #include "process.h"
@@ -279,7 +280,7 @@ static int create_locked(struct kiln_container_root *r, const struct kiln_contai
 	_cleanup_free_ char *rootfs = kiln_path_join(sdir, "rootfs"), *upper = kiln_path_join(ldir, "upper");
 	_cleanup_free_ char *work = kiln_path_join(ldir, "work"), *lock = kiln_path_join(sdir, "monitor.lock");
 	_cleanup_free_ char *passwd = NULL, *group = NULL, *netns = NULL, *json = NULL, *cgroups = NULL;
-	_cleanup_free_ char *config_path = kiln_path_join(sdir, "config.json");
+	_cleanup_free_ char *config_path = kiln_path_join(sdir, "config.json"), *init_path = NULL;
 	struct kiln_bundle_process proc = { 0 };
 	struct kiln_bundle_mount *mounts = NULL;
 	char **sources = NULL, **dests = NULL;
@@ -333,8 +334,21 @@ static int create_locked(struct kiln_container_root *r, const struct kiln_contai
 	kiln_strv_free(c->command, c->n_command);
 	c->command = kiln_strv_dup(proc.args, proc.n_args);
 	c->n_command = proc.n_args;
+	/* --init: kiln's init is PID 1 and runs the command (init.h). */
+	if (o->init) {
+		init_path = kiln_init_install(r->root, err);
+		if (!init_path)
+			goto out;
+		char **args = kiln_xcalloc(proc.n_args + 3, sizeof(char *));
+		args[0] = kiln_xstrdup(KILN_INIT_CONTAINER_PATH);
+		args[1] = kiln_xstrdup("--");
+		memcpy(args + 2, proc.args, proc.n_args * sizeof(char *));
+		free(proc.args);
+		proc.args = args;
+		proc.n_args += 2;
+	}
 
-	n_mounts = o->n_volumes + KILN_ARRAY_SIZE(etc_files);
+	n_mounts = o->n_volumes + KILN_ARRAY_SIZE(etc_files) + (init_path ? 1 : 0);
 	mounts = kiln_xcalloc(n_mounts, sizeof(*mounts));
 	sources = kiln_xcalloc(n_mounts, sizeof(char *));
 	dests = kiln_xcalloc(n_mounts, sizeof(char *));
@@ -353,6 +367,15 @@ static int create_locked(struct kiln_container_root *r, const struct kiln_contai
 			goto out;
 		mounts[i].source = sources[i];
 		mounts[i].destination = dests[i];
+	}
+	/* A file on the container's /dev tmpfs: nothing lands in the image. */
+	if (init_path) {
+		size_t i = n_mounts - 1;
+		sources[i] = kiln_xstrdup(init_path);
+		dests[i] = kiln_xstrdup(KILN_INIT_CONTAINER_PATH);
+		mounts[i].source = sources[i];
+		mounts[i].destination = dests[i];
+		mounts[i].readonly = true;
 	}
 	if (getrlimit(RLIMIT_NOFILE, &nofile) < 0) {
 		nofile.rlim_cur = 1024;
@@ -421,6 +444,7 @@ int kiln_container_create(struct kiln_container_root *r, const struct kiln_conta
 	c->n_ports = o->n_ports;
 	c->stop_signal = img.stop_signal ? kiln_xstrdup(img.stop_signal) : NULL;
 	c->auto_remove = o->auto_remove;
+	c->init = o->init;
 	c->status = KILN_CONTAINER_CREATED;
 	c->created = kiln_now_seconds();
 	c->monitor_pid = getpid();

@@ -75,6 +75,7 @@ struct kiln_container {
 	char *stop_signal;            /* the image's, or NULL (SIGTERM) */
 	char *error;                  /* why it did not start, or NULL */
 	bool auto_remove;             /* --rm */
+	bool init;                    /* --init: kiln's init is PID 1 (init.h) */
 	enum kiln_container_status status;
 	int exit_code;                /* when exited: code or 128+signal */
 	pid_t pid;                    /* container init, host pid namespace (0: unknown) */
@@ -162,8 +163,11 @@ struct kiln_container_options {
 	int64_t log_max;              /* rotate the log at this size; 0: KILN_CONTAINER_LOG_MAX_DEFAULT */
 	int log_files;                /* keep this many files; 0: KILN_CONTAINER_LOG_FILES_DEFAULT */
 	const char *runtime;          /* "kiln" or "runc"; NULL: kiln (the command line passes $KILN_RUNTIME) */
-	bool init;                    /* a small init as pid 1 (--init, service.init) */
 	bool auto_remove, detach, terminal;
+	/* --init: kiln's init (lib/runtime/init.h) is the container's PID 1,
+	 * at /dev/init, and runs the command: it forwards signals to it and
+	 * reaps every orphan (--init, service.init). */
+	bool init;
 };
 
 /* Create the container (layers unpacked, overlay mounted, config.json
