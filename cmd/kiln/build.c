@@ -102,6 +102,8 @@ int cmd_build(int argc, char **argv, struct kiln_cli *cli)
 	if (!opt.key_path)
 		opt.key_path = kiln_env_key();
 	opt.cache_dir = cache_dir = kiln_env_cache_dir();
+	opt.tmp_dir = kiln_env_tmpdir();
+	opt.cgroup_parent = kiln_env_build_cgroup_parent();
 	opt.mirrors = kiln_env_mirrors();
 	opt.source_date_epoch = kiln_env_source_date_epoch();
 	opt.progress = kiln_cli_progress;
