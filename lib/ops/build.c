@@ -862,7 +862,17 @@ static int compress_layers(struct build *b, struct kiln_error *err)
 static void step_output(void *ctx, const char *line)
 {
 	const struct build *b = ctx;
-	note(b, "  | %s", line);
+	struct kiln_buf safe = KILN_BUF_INIT;
+
+	/* Control bytes escaped: a step's output must not drive the terminal. */
+	for (const unsigned char *p = (const unsigned char *)line; *p; p++) {
+		if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+			kiln_buf_printf(&safe, "\\x%02x", *p);
+		else
+			kiln_buf_addch(&safe, (char)*p);
+	}
+	note(b, "  | %s", safe.data ? safe.data : "");
+	kiln_buf_release(&safe);
 }
 
 /* A step as the build names it: "kiln.yaml:12 (run[1])". */
@@ -881,6 +891,8 @@ static void step_summary(const char *what, char *out, size_t len)
 		out[j++] = what[i] == '\n' || what[i] == '\t' ? ' ' : what[i];
 	if (j < n && j > 3)
 		memcpy(out + j - 3, "...", 3);
+	while (j > 0 && out[j - 1] == ' ')
+		j--;
 	out[j] = '\0';
 }
 
@@ -958,9 +970,21 @@ static int run_steps(struct build *b, struct kiln_error *err)
 			goto out;
 		}
 		if (r.exit_code != 0) {
+			/* Each line indented, as the build showed it (the command
+			 * line prints "\n  " as a new line, other controls escaped). */
+			struct kiln_buf tail = KILN_BUF_INIT;
+			for (const char *p = r.tail; *p; p++) {
+				if (p == r.tail)
+					kiln_buf_adds(&tail, "\n  | ");
+				if (*p == '\n')
+					kiln_buf_adds(&tail, "\n  | ");
+				else
+					kiln_buf_addch(&tail, *p);
+			}
 			kiln_error_set(err, "%s failed: %s exited with code %d%s%s", name,
 				       step->exec ? step->argv[0] : "/bin/sh -c", r.exit_code,
-				       *r.tail ? "; its last lines:\n" : " (no output)", r.tail);
+				       tail.len ? "; its last lines:" : " (no output)", tail.len ? tail.data : "");
+			kiln_buf_release(&tail);
 			kiln_stage_result_release(&r);
 			goto out;
 		}
@@ -1312,9 +1336,13 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 			kiln_buf_release(&l->packed);
 		}
 	}
-	for (size_t i = 0; i < b.n_layers; i++)
+	for (size_t i = 0; i < b.n_layers; i++) {
+		char what[120];
+		step_summary(b.layers[i].what, what, sizeof(what));
 		note(&b, "layer %zu/%zu %-7s %.19s  %s", i + 1, b.n_layers,
-		     b.layers[i].cached ? "cached" : "built", b.layers[i].blob.digest, b.layers[i].what);
+		     b.layers[i].cached ? "cached" : "built", b.layers[i].blob.digest,
+		     b.layers[i].kind == LAYER_RUN ? what : b.layers[i].what);
+	}
 	/* Blobs first, then the record, then index.json: a kill at any point
 	 * leaves the last complete snapshot what NAME@COMMIT names (references
 	 * resolve through the record; index.json is for OCI tools). */
