@@ -6,11 +6,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -380,7 +383,10 @@ static int write_bundle(const struct kiln_stage_run_options *o, const char *bund
 }
 
 /* Start the command, pass its output on until it and every process of
- * its pid namespace are gone, and wait for it. */
+ * its pid namespace are gone, and wait for it.  SIGINT, SIGTERM and SIGHUP
+ * meant for kiln stop the step instead of killing kiln (the step is in a
+ * session of its own: the terminal's ^C does not reach it), so that its
+ * mounts and scratch directory are still removed; the step then fails. */
 static int execute(const struct kiln_stage_run_options *o, const char *bundle, int *exit_code, char **tail,
 		   struct kiln_error *err)
 {
@@ -389,24 +395,51 @@ static int execute(const struct kiln_stage_run_options *o, const char *bundle, i
 		.console_socket_fd = -1, .before_start = loopback,
 	};
 	struct output out = { .o = o };
-	int pipefd[2];
+	sigset_t stop, old;
+	int pipefd[2], sigfd, stopped_by = 0;
 	pid_t pid;
 	int rc = 0;
 
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGHUP);
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return kiln_error_errno(err, errno, "pipe");
+	pthread_sigmask(SIG_BLOCK, &stop, &old);
+	sigfd = signalfd(-1, &stop, SFD_CLOEXEC);
 	ro.stdio = (struct kiln_runtime_stdio){ -1, pipefd[1], pipefd[1] };
 	pid = kiln_runtime_start(&ro, err);
 	close(pipefd[1]);
 	if (pid < 0) {
 		close(pipefd[0]);
+		if (sigfd >= 0)
+			close(sigfd);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return kiln_error_prefix(err, "start the step");
 	}
 	/* EOF when the last writer is gone: the kernel kills every process
 	 * of the pid namespace when its first one exits. */
 	for (;;) {
+		struct pollfd fds[2] = { { pipefd[0], POLLIN, 0 }, { sigfd, POLLIN, 0 } };
 		char buf[8192];
-		ssize_t n = read(pipefd[0], buf, sizeof(buf));
+		ssize_t n;
+
+		if (poll(fds, sigfd >= 0 ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (sigfd >= 0 && (fds[1].revents & POLLIN)) {
+			struct signalfd_siginfo si;
+			if (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si) && !stopped_by) {
+				stopped_by = (int)si.ssi_signo;
+				kill(pid, SIGKILL);
+			}
+		}
+		if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		n = read(pipefd[0], buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -421,6 +454,13 @@ static int execute(const struct kiln_stage_run_options *o, const char *bundle, i
 		rc = -1;
 	if (kiln_runtime_cleanup(&ro, rc ? KILN_ERROR_IGNORE : err) < 0)
 		rc = -1;
+	if (sigfd >= 0)
+		close(sigfd);
+	/* Signals that came after the step was stopped stay pending, and act
+	 * as they would have once they are unblocked. */
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (stopped_by && rc == 0)
+		rc = kiln_error_set(err, "stopped by %s", strsignal(stopped_by));
 	*tail = output_tail(&out);
 	for (size_t i = 0; i < KILN_STAGE_TAIL_LINES; i++)
 		free(out.tail[i]);

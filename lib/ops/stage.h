@@ -22,6 +22,8 @@
  *   - sockets left out; FIFOs and device nodes are an error (the tar writer
  *     has no such entries); extended attributes (file capabilities) are
  *     not kept.
+ * SIGINT, SIGTERM and SIGHUP that reach the caller while the command runs
+ * stop it (kiln_stage_run then fails: "stopped by …").
  * Every mount is gone when kiln_stage_run returns, and kiln_stage_free
  * removes the scratch directory: nothing is left on the host.
  *

@@ -190,4 +190,23 @@ check "no mount is left under the scratch directory" sh -c "! grep -q ' $TMPDIR'
 check "and no scratch directory" test -z "$(find "$TMPDIR" -maxdepth 1 -name 'kiln-*')"
 check "no cgroup is left" test -z "$(cgroup_left "$KILN_CGROUP_PARENT")"
 
+# ---- kiln stopped (SIGTERM) while a step runs: the step is stopped, nothing is left
+head -n $((LF - 1)) kiln.yaml >kiln.yaml.new && mv kiln.yaml.new kiln.yaml
+echo '  - echo step-started; sleep 7261; echo never' >>kiln.yaml
+git add -A && git_commit stopped
+"$KILN" build >"$T/stop.out" 2>"$T/stop.err" &
+kpid=$!
+for _ in $(seq 1 1200); do grep -q "| step-started" "$T/stop.out" && break; sleep 0.1; done
+check "(the step started)" grep -q "| step-started" "$T/stop.out"
+kill -TERM "$kpid"
+wait "$kpid"; rc=$?
+check "kiln stopped by SIGTERM during a step fails: exit 1" test "$rc" = 1
+check "and says the step was stopped" grep -q "(run\[4\]): stopped by Terminated" "$T/stop.err"
+sed 's/^/# /' "$T/stop.err"
+check "the step's processes are gone" sh -c "! ps -eo args | grep -qx 'sleep 7261'"
+check "the store is as it was" test "$(listing)" = "$before"
+check "no mount is left" sh -c "! grep -q ' $TMPDIR' /proc/self/mountinfo"
+check "no scratch directory" test -z "$(find "$TMPDIR" -maxdepth 1 -name 'kiln-*')"
+check "no cgroup" test -z "$(cgroup_left "$KILN_CGROUP_PARENT")"
+
 done_testing
