@@ -28,6 +28,11 @@ static void build_help(void)
 	       "before is reused without reading any package, and the output says `cached`.\n"
 	       "The image manifest digest is printed last.\n"
 	       "\n"
+	       "run: steps run as root in kiln's sandbox on the image so far (no network,\n"
+	       "no host files, a fixed environment); their output is shown prefixed `|`, and\n"
+	       "each one's changes become a cached layer.  A failing step stops the build,\n"
+	       "naming its manifest line, and stores nothing.\n"
+	       "\n"
 	       "Then the snapshot is signed and recorded: an in-toto statement with SLSA\n"
 	       "provenance (the commit, the lock, every package with its sha256) is signed\n"
 	       "into a DSSE envelope, stored with an OCI 1.1 referrer manifest pointing at the\n"
@@ -102,6 +107,8 @@ int cmd_build(int argc, char **argv, struct kiln_cli *cli)
 	if (!opt.key_path)
 		opt.key_path = kiln_env_key();
 	opt.cache_dir = cache_dir = kiln_env_cache_dir();
+	opt.tmp_dir = kiln_env_tmpdir();
+	opt.cgroup_parent = kiln_env_build_cgroup_parent();
 	opt.mirrors = kiln_env_mirrors();
 	opt.source_date_epoch = kiln_env_source_date_epoch();
 	opt.progress = kiln_cli_progress;

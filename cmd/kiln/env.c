@@ -113,6 +113,13 @@ static const char *env_either(const char *name, const char *old_name)
 	return v ? v : getenv(old_name);
 }
 
+const char *kiln_env_build_cgroup_parent(void)
+{
+	const char *v = getenv("KILN_CGROUP_PARENT");
+
+	return v && *v ? v : NULL;
+}
+
 void kiln_env_container_root(struct kiln_container_root_options *o)
 {
 	o->root = getenv("KILN_ROOT");

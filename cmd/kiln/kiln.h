@@ -74,6 +74,7 @@ const char *kiln_env_store(void);          /* $KILN_STORE */
 const char *kiln_env_key(void);            /* $KILN_KEY */
 bool kiln_env_insecure(void);              /* $KILN_INSECURE set, not "" or "0" */
 const char *kiln_env_tmpdir(void);         /* $TMPDIR, else "/tmp" */
+const char *kiln_env_build_cgroup_parent(void); /* $KILN_CGROUP_PARENT, for run: steps */
 /* The shared cache from $KILN_CACHE, $XDG_CACHE_HOME, $HOME; malloc'd. */
 char *kiln_env_cache_dir(void);
 /* $KILN_MIRROR_<NAME>, $KILN_MIRROR, $KILN_APT_ETC; read once, static. */

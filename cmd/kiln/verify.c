@@ -334,6 +334,7 @@ int cmd_audit(int argc, char **argv, struct kiln_cli *cli)
 	opt.progress = kiln_cli_progress;
 	opt.progress_ctx = cli;
 	opt.tmp_dir = kiln_env_tmpdir();
+	opt.cgroup_parent = kiln_env_build_cgroup_parent();
 	opt.mirrors = kiln_env_mirrors();
 	if (fresh) {
 		fresh_cache = kiln_xasprintf("%s/kiln-audit-cache.XXXXXX", kiln_env_tmpdir());

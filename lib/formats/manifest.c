@@ -1198,6 +1198,42 @@ static int service_field(struct kiln_yaml_walk *c, unsigned key, const struct ki
 }
 
 /* ------------------------------------------------------------------------ */
+/* run                                                                       */
+
+/* Each step a non-empty string (a shell command) or a non-empty list of
+ * strings whose first is not empty (exec form). */
+static int parse_run(struct kiln_yaml_walk *c, const struct kiln_yaml_node *v, struct kiln_manifest *m)
+{
+	if (kiln_yaml_walk_expect(c, v, KILN_YAML_SEQUENCE) < 0)
+		return -1;
+	m->run = kiln_xcalloc(v->n_items + 1, sizeof(*m->run));
+	m->n_run = v->n_items;
+	for (size_t i = 0; i < v->n_items; i++) {
+		const struct kiln_yaml_node *item = v->items[i];
+		struct kiln_run_step *s = &m->run[i];
+		size_t old = kiln_yaml_walk_push_index(c, i);
+		int rc;
+
+		s->mark = node_mark(item);
+		if (item->kind == KILN_YAML_SEQUENCE) {
+			s->exec = true;
+			rc = string_list(c, item, "argument", NULL, &s->argv, &s->n_argv);
+			if (rc == 0 && (item->n_items == 0 || !*s->argv[0]))
+				rc = kiln_yaml_walk_fail(c, item, "a step in exec form needs a command: a "
+							 "non-empty first string");
+		} else {
+			s->argv = kiln_xcalloc(1, sizeof(char *));
+			s->n_argv = 1;
+			rc = string_field(c, item, "command", rule_not_empty, &s->argv[0]);
+		}
+		kiln_yaml_walk_pop(c, old);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
 /* The top level                                                             */
 
 static const char *const top_keys[] = { "kiln", "name", "architecture", "sources", "packages",
@@ -1235,7 +1271,7 @@ static int top_field(struct kiln_yaml_walk *c, unsigned key, const struct kiln_y
 	case TOP_ACCOUNTS:
 		return kiln_yaml_walk_map(c, v, accounts_keys, 0, accounts_field, m);
 	case TOP_RUN:
-		return string_list(c, v, "command", rule_not_empty, &m->run, &m->n_run);
+		return parse_run(c, v, m);
 	case TOP_CONFIG:
 		return kiln_yaml_walk_map(c, v, config_keys, 0, config_field, &m->config);
 	case TOP_SERVICE:
@@ -1364,7 +1400,9 @@ void kiln_manifest_free(struct kiln_manifest *m)
 		free_strings(u->groups, u->n_groups);
 	}
 	free(m->users);
-	free_strings(m->run, m->n_run);
+	for (size_t i = 0; i < m->n_run; i++)
+		free_strings(m->run[i].argv, m->run[i].n_argv);
+	free(m->run);
 	free_strings(m->config.entrypoint, m->config.n_entrypoint);
 	free_strings(m->config.cmd, m->config.n_cmd);
 	free_keyvals(m->config.env, m->config.n_env);

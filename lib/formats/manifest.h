@@ -71,6 +71,15 @@ struct kiln_user {
 	size_t n_groups;
 };
 
+/* One run: step (docs/manifest.md): a string is a shell command
+ * (argv = { the string }, run as /bin/sh -c STRING), a list is the
+ * argv itself (exec form, no shell). */
+struct kiln_run_step {
+	char **argv; size_t n_argv;
+	bool exec;             /* written as a list */
+	struct kiln_mark mark;
+};
+
 struct kiln_keyval {
 	char *key;
 	char *value;
@@ -124,7 +133,7 @@ struct kiln_manifest {
 	struct kiln_file_copy *files; size_t n_files;
 	struct kiln_group *groups; size_t n_groups;
 	struct kiln_user *users; size_t n_users;
-	char **run; size_t n_run;
+	struct kiln_run_step *run; size_t n_run;
 	struct kiln_image_config config;
 	struct kiln_service service;
 };

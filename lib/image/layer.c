@@ -510,6 +510,27 @@ int kiln_layer_tree_put_symlink(struct kiln_layer_tree *tree, const char *path, 
 			  NULL, err);
 }
 
+int kiln_layer_tree_put_hardlink(struct kiln_layer_tree *tree, const char *path, const char *target,
+				 int layer, struct kiln_error *err)
+{
+	_cleanup_buf_ struct kiln_buf resolved = KILN_BUF_INIT;
+	_cleanup_free_ char *norm = kiln_path(target, err);
+	const struct kiln_layer_entry *te;
+
+	if (!norm)
+		return -1;
+	if (resolve(tree, norm, false, &resolved, err) < 0)
+		return kiln_error_prefix(err, "hard link '%s'", path);
+	te = resolved.len ? lookup_n(tree, resolved.data, resolved.len) : NULL;
+	if (!te || (te->type != KILN_LAYER_FILE && te->type != KILN_LAYER_HARDLINK) || te->layer != layer)
+		return kiln_error_set(err, "hard link '%s' to '%s': %s", path, target,
+				      !te ? "no such file in the tree" : te->layer != layer ?
+				      "the file is in another layer" : "not a regular file");
+	/* One inode: the link has its target's metadata and bytes. */
+	return put_common(tree, path, KILN_LAYER_HARDLINK, te->mode, te->uid, te->gid, te->mtime, layer,
+			  resolved.data, blob_ref(te->blob), err);
+}
+
 struct kiln_layer_tree *kiln_layer_tree_new_root(void)
 {
 	static const char *const dirs[] = { "usr", "usr/bin", "usr/sbin", "usr/lib", "usr/lib64" };

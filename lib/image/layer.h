@@ -136,6 +136,11 @@ int kiln_layer_tree_put_symlink(struct kiln_layer_tree *tree, const char *path, 
 			  uint32_t uid, uint32_t gid, int64_t mtime, int layer,
 			  struct kiln_error *err);
 
+/* A hard link at path to the regular file (or hard link) already put at
+ * target in the same layer: the link shares its contents and metadata. */
+int kiln_layer_tree_put_hardlink(struct kiln_layer_tree *tree, const char *path, const char *target,
+				 int layer, struct kiln_error *err);
+
 /* The visible (highest layer) entry stored at exactly this normalized,
  * resolved path; NULL when there is none.  Nothing is followed. */
 const struct kiln_layer_entry *kiln_layer_tree_get(const struct kiln_layer_tree *tree, const char *path);

@@ -156,6 +156,8 @@ static int audit_one(const struct kiln_audit_options *opt, struct kiln_git *git,
 	bo.no_sign = true;
 	bo.no_record = true;
 	bo.cache_dir = opt->cache_dir;
+	bo.tmp_dir = opt->tmp_dir;
+	bo.cgroup_parent = opt->cgroup_parent;
 	bo.mirrors = opt->mirrors;
 	bo.date_mode = info.has_source_date ? KILN_BUILD_DATE_GIVEN : KILN_BUILD_DATE_COMMIT;
 	bo.source_date = info.source_date;

@@ -26,6 +26,7 @@ struct kiln_audit_options {
 	const struct kiln_sign_keyring *ring;
 	const char *cache_dir;      /* package cache (NULL: the shared one, files re-hashed) */
 	const char *tmp_dir;        /* where the scratch store goes (NULL or "": /tmp) */
+	const char *cgroup_parent;  /* of the rebuild's run: steps (NULL: "kiln") */
 	const struct kiln_mirror_settings *mirrors; /* for the rebuild (NULL: apt's sources) */
 	kiln_progress_fn progress; void *progress_ctx;
 };

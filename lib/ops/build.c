@@ -28,14 +28,16 @@
 #include "record.h"
 #include "sign.h"
 #include "dsse.h"
+#include "stage.h"
 #include "store.h"
 #include "util.h"
 
-enum layer_kind { LAYER_ROOT, LAYER_PACKAGES, LAYER_DPKG, LAYER_FILES };
+enum layer_kind { LAYER_ROOT, LAYER_PACKAGES, LAYER_DPKG, LAYER_FILES, LAYER_RUN };
 
 struct plan_layer {
 	enum layer_kind kind;
 	unsigned bucket;
+	size_t step;                     /* LAYER_RUN: index into m->run */
 	size_t *pkgs; size_t n_pkgs;     /* indices into lock->packages */
 	char key[KILN_SHA256_HEX_LEN + 1];
 	char *what;
@@ -208,9 +210,6 @@ static int load_inputs(struct build *b, struct kiln_error *err)
 		return kiln_error_set(err, "%s does not match %s at %.12s (%s): run `kiln lock` and commit "
 				      "the lock", lock_rel, b->manifest_rel, b->commit, why);
 	}
-	if (b->m->n_run)
-		return kiln_error_set(err, "%s: run: steps are not built by this kiln version yet; "
-				      "remove them to build", b->manifest_rel);
 	if (b->m->base && strcmp(b->m->base, "scratch") != 0)
 		return kiln_error_set(err, "%s: base: %s is not built by this kiln version yet (only scratch)",
 				      b->manifest_rel, b->m->base);
@@ -281,6 +280,67 @@ static char *src_path(const struct build *b, const char *src)
 	if (!*b->manifest_dir_rel)
 		return kiln_xstrndup(src, n);
 	return kiln_xasprintf("%s/%.*s", b->manifest_dir_rel, (int)n, src);
+}
+
+/* ---- run: steps (docs/building.md, Steps that run) ---- */
+
+/* Bump when what a step's layer holds for the same output changes (what
+ * is dropped or clamped, the sandbox): it is in every step's key. */
+#define KILN_STAGE_FORMAT "kiln-stage-1"
+
+/* The whole environment of a step: fixed, never the host's, nor the image
+ * config's env (which is for the image's containers; a step that wants a
+ * variable sets it itself, and the config can change without rebuilding
+ * the steps).  NULL-terminated. */
+static char **step_env(const struct build *b)
+{
+	char **env = kiln_xcalloc(8, sizeof(char *));
+	size_t n = 0;
+
+	env[n++] = kiln_xasprintf("SOURCE_DATE_EPOCH=%lld", (long long)b->epoch);
+	env[n++] = kiln_xstrdup("PATH=" KILN_STAGE_PATH);
+	env[n++] = kiln_xstrdup("LANG=C.UTF-8");
+	env[n++] = kiln_xstrdup("TZ=UTC");
+	env[n++] = kiln_xstrdup("HOME=/root");
+	env[n++] = kiln_xstrdup("DEBIAN_FRONTEND=noninteractive");
+	return env;
+}
+
+/* s as a JSON string. */
+static void json_quote(struct kiln_buf *out, const char *s)
+{
+	kiln_buf_addch(out, '"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			kiln_buf_printf(out, "\\%c", *p);
+		else if (*p == '\n')
+			kiln_buf_adds(out, "\\n");
+		else if (*p < 0x20 || *p == 0x7f)
+			kiln_buf_printf(out, "\\u%04x", *p);
+		else
+			kiln_buf_addch(out, (char)*p);
+	}
+	kiln_buf_addch(out, '"');
+}
+
+/* The history's created_by of a step: "run: /bin/sh -c TEXT" or
+ * "run: [\"ARG\", …]" (JSON strings). */
+static char *step_what(const struct kiln_run_step *st)
+{
+	struct kiln_buf w = KILN_BUF_INIT;
+
+	if (!st->exec) {
+		kiln_buf_printf(&w, "run: /bin/sh -c %s", st->argv[0]);
+		return kiln_buf_detach(&w);
+	}
+	kiln_buf_adds(&w, "run: [");
+	for (size_t i = 0; i < st->n_argv; i++) {
+		if (i)
+			kiln_buf_adds(&w, ", ");
+		json_quote(&w, st->argv[i]);
+	}
+	kiln_buf_addch(&w, ']');
+	return kiln_buf_detach(&w);
 }
 
 static int plan(struct build *b, struct kiln_error *err)
@@ -366,6 +426,27 @@ static int plan(struct build *b, struct kiln_error *err)
 					f->mode ? f->mode : "-", f->dir_mode ? f->dir_mode : "-",
 					f->owner ? f->owner : "-");
 		}
+		key_finish(&k, l->key);
+	}
+
+	for (size_t i = 0; i < b->m->n_run; i++) {
+		const struct kiln_run_step *st = &b->m->run[i];
+		char **env = step_env(b);
+
+		l = add_layer(b, LAYER_RUN, &alloc);
+		l->step = i;
+		l->what = step_what(st);
+		/* The step exactly as written (each argument length-prefixed, so
+		 * no two forms collide), its environment and hostname. */
+		key_start(&k, b, "run");
+		kiln_buf_printf(&k, "stage %s\nform %s\nargs %zu\n", KILN_STAGE_FORMAT, st->exec ? "exec" : "shell",
+				st->n_argv);
+		for (size_t j = 0; j < st->n_argv; j++)
+			kiln_buf_printf(&k, "arg %zu %s\n", strlen(st->argv[j]), st->argv[j]);
+		for (size_t j = 0; env[j]; j++)
+			kiln_buf_printf(&k, "env %zu %s\n", strlen(env[j]), env[j]);
+		kiln_buf_printf(&k, "hostname %s\n", KILN_STAGE_HOSTNAME);
+		kiln_strv_free_terminated(env);
 		key_finish(&k, l->key);
 	}
 	return 0;
@@ -802,6 +883,153 @@ static int compress_layers(struct build *b, struct kiln_error *err)
 	return rc;
 }
 
+/* ---- run: steps ---- */
+
+/* One line of what a step says, as the build shows it. */
+static void step_output(void *ctx, const char *line)
+{
+	const struct build *b = ctx;
+	struct kiln_buf safe = KILN_BUF_INIT;
+
+	/* Control bytes escaped: a step's output must not drive the terminal. */
+	for (const unsigned char *p = (const unsigned char *)line; *p; p++) {
+		if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+			kiln_buf_printf(&safe, "\\x%02x", *p);
+		else
+			kiln_buf_addch(&safe, (char)*p);
+	}
+	note(b, "  | %s", safe.data ? safe.data : "");
+	kiln_buf_release(&safe);
+}
+
+/* A step as the build names it: "kiln.yaml:12 (run[1])". */
+static char *step_name(const struct build *b, const struct plan_layer *l)
+{
+	const struct kiln_run_step *st = &b->m->run[l->step];
+	return kiln_xasprintf("%s:%u (run[%zu])", b->manifest_rel, st->mark.line, l->step);
+}
+
+/* What the note shows of a step: one line, not too long. */
+static void step_summary(const char *what, char *out, size_t len)
+{
+	size_t n = strlen(what), j = 0;
+
+	for (size_t i = 0; i < n && j + 1 < len; i++)
+		out[j++] = what[i] == '\n' || what[i] == '\t' ? ' ' : what[i];
+	if (j < n && j > 3)
+		memcpy(out + j - 3, "...", 3);
+	while (j > 0 && out[j - 1] == ' ')
+		j--;
+	out[j] = '\0';
+}
+
+/* A layer's tar as it is (uncompressed when built now, else its blob). */
+static int stage_layer(struct build *b, struct kiln_stage *st, const struct plan_layer *l, struct kiln_error *err)
+{
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ char *data = NULL;
+	size_t len = 0;
+
+	if (!l->cached)
+		return kiln_stage_add_layer(st, l->tar.data, l->tar.len, err);
+	fd = kiln_store_blob_open(b->store, l->blob.digest, err);
+	if (fd < 0)
+		return -1;
+	data = kiln_xmalloc(l->blob.size + 1);
+	while (len < l->blob.size) {
+		ssize_t r = read(fd, data + len, l->blob.size - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return kiln_error_errno(err, r < 0 ? errno : EIO, "read the blob %.19s…", l->blob.digest);
+		len += (size_t)r;
+	}
+	return kiln_stage_add_layer(st, data, len, err);
+}
+
+/* Run every step that is not cached, in order, each over the layers
+ * below it; their layers' tars land in l->tar.  Nothing is stored here:
+ * a failing step leaves the store as it was. */
+static int run_steps(struct build *b, struct kiln_error *err)
+{
+	_cleanup_stage_ struct kiln_stage *st = NULL;
+	char **env = NULL;
+	size_t first = b->n_layers, n_env = 0;
+	int rc = -1;
+
+	for (size_t i = 0; i < b->n_layers && first == b->n_layers; i++)
+		if (b->layers[i].kind == LAYER_RUN && !b->layers[i].cached)
+			first = i;
+	if (first == b->n_layers)
+		return 0;
+	if (geteuid() != 0)
+		return kiln_error_set(err, "%s: run: steps need root (they run in kiln's sandbox: namespaces, "
+				      "overlayfs, a cgroup)", b->manifest_rel);
+	st = kiln_stage_new(b->opt->tmp_dir, err);
+	if (!st)
+		return -1;
+	for (size_t i = 0; i < first; i++)
+		if (stage_layer(b, st, &b->layers[i], err) < 0)
+			return kiln_error_prefix(err, "layer %zu (%s)", i, b->layers[i].what);
+	env = step_env(b);
+	while (env[n_env])
+		n_env++;
+	for (size_t i = first; i < b->n_layers; i++) {
+		struct plan_layer *l = &b->layers[i];
+		const struct kiln_run_step *step = &b->m->run[l->step];
+		_cleanup_free_ char *name = step_name(b, l);
+		_cleanup_free_ char *id = kiln_xasprintf("build-%ld-%zu", (long)getpid(), l->step);
+		char *sh[] = { "/bin/sh", "-c", step->argv[0], NULL };
+		struct kiln_stage_run_options o = {
+			.argv = step->exec ? step->argv : sh, .n_argv = step->exec ? step->n_argv : 3,
+			.env = env, .n_env = n_env, .hostname = KILN_STAGE_HOSTNAME, .epoch = b->epoch,
+			.cgroup_parent = b->opt->cgroup_parent, .id = id,
+			.output = step_output, .output_ctx = b,
+		};
+		struct kiln_stage_result r;
+		char summary[120];
+
+		step_summary(l->what, summary, sizeof(summary));
+		note(b, "%s: %s", name, summary);
+		if (kiln_stage_run(st, &o, &r, err) < 0) {
+			kiln_stage_result_release(&r);
+			kiln_error_prefix(err, "%s", name);
+			goto out;
+		}
+		if (r.exit_code != 0) {
+			/* Each line indented, as the build showed it (the command
+			 * line prints "\n  " as a new line, other controls escaped). */
+			struct kiln_buf tail = KILN_BUF_INIT;
+			for (const char *p = r.tail; *p; p++) {
+				if (p == r.tail)
+					kiln_buf_adds(&tail, "\n  | ");
+				if (*p == '\n')
+					kiln_buf_adds(&tail, "\n  | ");
+				else
+					kiln_buf_addch(&tail, *p);
+			}
+			kiln_error_set(err, "%s failed: %s exited with code %d%s%s", name,
+				       step->exec ? step->argv[0] : "/bin/sh -c", r.exit_code,
+				       tail.len ? "; its last lines:" : " (no output)", tail.len ? tail.data : "");
+			kiln_buf_release(&tail);
+			kiln_stage_result_release(&r);
+			goto out;
+		}
+		l->tar = r.tar;
+		r.tar = (struct kiln_buf)KILN_BUF_INIT;
+		memcpy(l->diff_id, r.diff_id, sizeof(l->diff_id));
+		kiln_stage_result_release(&r);
+		if (i + 1 < b->n_layers && kiln_stage_add_layer(st, l->tar.data, l->tar.len, err) < 0) {
+			kiln_error_prefix(err, "%s: its layer", name);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	kiln_strv_free_terminated(env);
+	return rc;
+}
+
 /* ---- the image ---- */
 
 static char *default_path_env(void)
@@ -1017,7 +1245,7 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 	struct build b = { .opt = opt };
 	struct kiln_layer_tree *tree = NULL;
 	_cleanup_free_ char *manifest_dir = kiln_path_dirname(opt->manifest_path);
-	size_t missing = 0;
+	size_t missing = 0, missing_assembled = 0;
 	double start = kiln_monotonic_seconds();
 	int rc = -1;
 
@@ -1069,11 +1297,27 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 	}
 
 	for (size_t i = 0; i < b.n_layers; i++) {
-		b.layers[i].cached = cache_lookup(&b, &b.layers[i], err);
-		if (!b.layers[i].cached)
+		struct plan_layer *l = &b.layers[i];
+		/* A step may not give the same bytes twice (it writes the date):
+		 * once one runs again, every step above it does too, as docker
+		 * build does. */
+		if (l->kind == LAYER_RUN && i > 0 && b.layers[i - 1].kind == LAYER_RUN && !b.layers[i - 1].cached)
+			l->cached = false;
+		else
+			l->cached = cache_lookup(&b, l, err);
+		if (!l->cached) {
 			missing++;
+			if (l->kind != LAYER_RUN)
+				missing_assembled++;
+		}
+		if (l->kind == LAYER_RUN && l->cached) {
+			_cleanup_free_ char *name = step_name(&b, l);
+			char summary[120];
+			step_summary(l->what, summary, sizeof(summary));
+			note(&b, "%s: %s: cached", name, summary);
+		}
 	}
-	if (missing) {
+	if (missing_assembled) {
 		tree = assemble(&b, res, err);
 		if (!tree)
 			goto out;
@@ -1082,7 +1326,7 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 			/* Package files keep their .deb mtimes (no clamp). */
 			struct kiln_layer_options lo = { .epoch = b.epoch, .clamp = -1 };
 			struct kiln_layer_result lr;
-			if (l->cached)
+			if (l->cached || l->kind == LAYER_RUN)
 				continue;
 			if (kiln_layer_write(tree, (int)i, &lo, &l->tar, &lr, err) < 0) {
 				kiln_error_prefix(err, "layer %zu (%s)", i, l->what);
@@ -1090,6 +1334,12 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 			}
 			memcpy(l->diff_id, lr.diff_id, sizeof(l->diff_id));
 		}
+	}
+	/* The steps run before anything is stored: a failing one leaves
+	 * the store as it was (no blob, no record, no index entry). */
+	if (run_steps(&b, err) < 0)
+		goto out;
+	if (missing) {
 		if (compress_layers(&b, err) < 0)
 			goto out;
 		for (size_t i = 0; i < b.n_layers; i++) {
@@ -1113,9 +1363,13 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 			kiln_buf_release(&l->packed);
 		}
 	}
-	for (size_t i = 0; i < b.n_layers; i++)
+	for (size_t i = 0; i < b.n_layers; i++) {
+		char what[120];
+		step_summary(b.layers[i].what, what, sizeof(what));
 		note(&b, "layer %zu/%zu %-7s %.19s  %s", i + 1, b.n_layers,
-		     b.layers[i].cached ? "cached" : "built", b.layers[i].blob.digest, b.layers[i].what);
+		     b.layers[i].cached ? "cached" : "built", b.layers[i].blob.digest,
+		     b.layers[i].kind == LAYER_RUN ? what : b.layers[i].what);
+	}
 	/* Blobs first, then the record, then index.json: a kill at any point
 	 * leaves the last complete snapshot what NAME@COMMIT names (references
 	 * resolve through the record; index.json is for OCI tools). */

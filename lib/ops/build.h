@@ -43,6 +43,10 @@ struct kiln_build_options {
 	/* The package cache (NULL: kiln_cache_dir's default). */
 	const char *cache_dir;
 	const struct kiln_mirror_settings *mirrors; /* NULL: apt's sources only */
+	/* run: steps (stage.h): their scratch directory goes under tmp_dir
+	 * (NULL: /tmp), their cgroups under cgroup_parent (NULL: "kiln"). */
+	const char *tmp_dir;
+	const char *cgroup_parent;
 	/* Leave no record or git note (kiln audit's scratch builds). */
 	bool no_record;
 	/* The image time: source_date_epoch when set (KILN_BUILD_DATE_ENV:

@@ -971,6 +971,48 @@ TEST(put_api)
 	CHECK(kiln_layer_tree_put_file(t, "/", 0644, 0, 0, 5, "x", 1, 3, &err) == -1);
 }
 
+/* put_hardlink: one inode, written once and then as a link to the first
+ * name in path order; a link to nothing, to a directory or to another
+ * layer's file is refused. */
+TEST(put_hardlink)
+{
+	_cleanup_tree_ struct kiln_layer_tree *t = kiln_layer_tree_new();
+	_cleanup_buf_ struct kiln_buf tar = KILN_BUF_INIT;
+	struct kiln_layer_options lo = { .epoch = 0, .clamp = -1 };
+	struct kiln_layer_result res;
+	struct kiln_error err = { 0 };
+	const struct kiln_layer_entry *e;
+	uint64_t size;
+
+	CHECK(kiln_layer_tree_put_file(t, "lower", 0644, 0, 0, 5, "l", 1, 0, &err) == 0);
+	CHECK(kiln_layer_tree_put_dir(t, "srv", 0755, 0, 0, 5, 1, &err) == 0);
+	CHECK(kiln_layer_tree_put_file(t, "srv/one", 0600, 7, 8, 9, "one\n", 4, 1, &err) == 0);
+	CHECK(kiln_layer_tree_put_hardlink(t, "srv/a-link", "/srv/one", 1, &err) == 0);
+	e = kiln_layer_tree_get(t, "srv/a-link");
+	CHECK(e && e->type == KILN_LAYER_HARDLINK && e->mode == 0600 && e->uid == 7 && e->gid == 8 && e->mtime == 9);
+	CHECK(e && kiln_layer_entry_data(e, &size) && size == 4);
+	CHECK(kiln_layer_tree_put_hardlink(t, "srv/x", "srv/none", 1, &err) == -1);
+	CHECK_CONTAINS(err.message, "no such file in the tree");
+	CHECK(kiln_layer_tree_put_hardlink(t, "srv/x", "srv", 1, &err) == -1);
+	CHECK_CONTAINS(err.message, "not a regular file");
+	CHECK(kiln_layer_tree_put_hardlink(t, "srv/x", "lower", 1, &err) == -1);
+	CHECK_CONTAINS(err.message, "in another layer");
+	CHECK(kiln_layer_write(t, 1, &lo, &tar, &res, &err) == 0);
+	CHECK(res.entries == 3);
+	{
+		char path[] = "/tmp/kiln-test-layer-XXXXXX";
+		int fd = mkstemp(path);
+		_cleanup_free_ char *list = NULL;
+		CHECK(fd >= 0 && kiln_write_all(fd, tar.data, tar.len) == 0);
+		close(fd);
+		list = tar_list(path, true);
+		unlink(path);
+		/* "srv/a-link" sorts first: it holds the bytes, "srv/one" links to it. */
+		CHECK_CONTAINS(list, "-rw------- 7/8 4 1970-01-01 00:00:09 srv/a-link\n");
+		CHECK_CONTAINS(list, "hrw------- 7/8 0 1970-01-01 00:00:09 srv/one link to srv/a-link\n");
+	}
+}
+
 /* ---- the dpkg database ----------------------------------------------------- */
 
 static const char *status_fields =
@@ -1288,6 +1330,7 @@ int main(void)
 	RUN(hard_links_across_layers);
 	RUN(deterministic_bytes);
 	RUN(put_api);
+	RUN(put_hardlink);
 	RUN(dpkg_database);
 	RUN(fixture_packages);
 	craft_rm_rf(tmp);

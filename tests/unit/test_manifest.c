@@ -153,7 +153,8 @@ TEST(design_example_parses)
 	CHECK(m->users[0].n_groups == 0);
 
 	CHECK(m->n_run == 1);
-	CHECK_STR(m->run[0], "update-ca-certificates");
+	CHECK_STR(m->run[0].argv[0], "update-ca-certificates");
+	CHECK(!m->run[0].exec && m->run[0].n_argv == 1);
 
 	const struct kiln_image_config *c = &m->config;
 	static const char *const ep[] = { "/bin/busybox", "httpd", "-f", "-p", "8080", "-h",
@@ -315,7 +316,7 @@ TEST(full_sources_and_accounts)
 		"  users:\n"
 		"    - {name: app, uid: 1000, gid: 1000, groups: [log]}\n"
 		"    - {name: _svc, uid: 0, gid: 0, home: /var/empty, shell: /bin/sh}\n"
-		"run: [\"echo hi\", \"|\\nmultiline\"]\n"
+		"run: [\"echo hi\", \"|\\nmultiline\", [/bin/touch, \"\", /x]]\n"
 		"config:\n"
 		"  entrypoint: []\n"
 		"  user: \"1000:app\"\n"
@@ -360,7 +361,10 @@ TEST(full_sources_and_accounts)
 	CHECK(m->users[0].home == NULL && m->users[0].shell == NULL);
 	CHECK(m->users[0].n_groups == 1);
 	CHECK_STR(m->users[1].shell, "/bin/sh");
-	CHECK(m->n_run == 2);
+	CHECK(m->n_run == 3);
+	CHECK(m->run[2].exec && m->run[2].n_argv == 3);
+	CHECK_STR(m->run[2].argv[0], "/bin/touch");
+	CHECK_STR(m->run[2].argv[1], "");
 	CHECK(m->config.has_entrypoint && m->config.n_entrypoint == 0);
 	CHECK(!m->config.has_cmd);
 	CHECK_STR(m->config.ports[0], "53/udp");
@@ -628,6 +632,10 @@ static const struct bad_case bad_cases[] = {
 
 	/* run and config */
 	{ "empty run step", HEAD "run:\n  - make\n  - \"\"\n", "kiln.yaml:9:5: run[1]: \"\" is not a valid command: must not be empty", "" },
+	{ "empty exec step", HEAD "run:\n  - []\n", "kiln.yaml:8:5: run[0]: a step in exec form needs a command", "" },
+	{ "exec step without command", HEAD "run:\n  - [\"\", x]\n", "kiln.yaml:8:5: run[0]: a step in exec form needs a command", "" },
+	{ "exec step with a list", HEAD "run:\n  - [a, [b]]\n", "kiln.yaml:8:9: run[0][1]: expected a string, got a list", "" },
+	{ "run step a mapping", HEAD "run:\n  - {a: b}\n", "kiln.yaml:8:5: run[0]: expected a string, got a mapping", "" },
 	{ "relative workdir", HEAD "config: {workdir: srv}\n", "kiln.yaml:7:19: config.workdir: \"srv\" is not a valid working directory", "" },
 	{ "port out of range", HEAD "config: {ports: [\"70000/tcp\"]}\n", "kiln.yaml:7:18: config.ports[0]: \"70000/tcp\" is not a valid port", "65535" },
 	{ "port zero", HEAD "config: {ports: [\"0\"]}\n", "kiln.yaml:7:18: config.ports[0]: \"0\" is not a valid port", "" },
@@ -768,7 +776,7 @@ TEST(deep_nesting)
 	for (int i = 0; i < 63; i++)
 		kiln_buf_addch(&b, ']');
 	kiln_buf_addch(&b, '\n');
-	CHECK(fails_with(b.data, b.len, "kiln.yaml:7:7: run[0]: expected a string, got a list", ""));
+	CHECK(fails_with(b.data, b.len, "kiln.yaml:7:8: run[0][0]: expected a string, got a list", ""));
 }
 
 TEST(too_many_values)

@@ -1,0 +1,511 @@
+/* stage.c - a command in the sandbox over the image so far, its changes a
+ * layer (stage.h, docs/building.md). */
+#include "stage.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "bundle.h"
+#include "fsutil.h"
+#include "layer.h"
+#include "net.h"
+#include "rootfs.h"
+#include "runtime.h"
+
+/* A runaway step (a fork bomb) stops at this many tasks. */
+#define STAGE_PIDS 8192
+/* Output lines longer than this are passed on in pieces. */
+#define STAGE_LINE_MAX 4096
+
+struct kiln_stage {
+	char *dir;                  /* the scratch directory */
+	char **layers; size_t n_layers, alloc_layers; /* unpacked, bottom first */
+	unsigned runs;
+};
+
+struct kiln_stage *kiln_stage_new(const char *tmp_dir, struct kiln_error *err)
+{
+	struct kiln_stage *s;
+	_cleanup_free_ char *tmpl = kiln_xasprintf("%s/kiln-stage.XXXXXX", tmp_dir && *tmp_dir ? tmp_dir : "/tmp");
+
+	/* overlayfs takes its paths in a comma- and colon-separated option. */
+	if (strpbrk(tmpl, ":,\\")) {
+		kiln_error_set(err, "the temporary directory '%s' has ':', ',' or '\\', which overlayfs options "
+			       "cannot hold: set TMPDIR to another", tmp_dir);
+		return NULL;
+	}
+	if (!mkdtemp(tmpl)) {
+		kiln_error_errno(err, errno, "create a scratch directory under '%s'", tmp_dir ? tmp_dir : "/tmp");
+		return NULL;
+	}
+	s = kiln_xcalloc(1, sizeof(*s));
+	s->dir = kiln_steal_pointer(&tmpl);
+	return s;
+}
+
+void kiln_stage_free(struct kiln_stage *s)
+{
+	if (!s)
+		return;
+	/* kiln_stage_run unmounts what it mounted; a failure half-way may
+	 * have left its rootfs mounted: kiln_rootfs_remove never crosses into
+	 * a mount, so detach it first. */
+	for (unsigned i = 1; i <= s->runs; i++) {
+		_cleanup_free_ char *rootfs = kiln_xasprintf("%s/run-%u/rootfs", s->dir, i);
+		if (kiln_rootfs_is_mounted(rootfs) == 1)
+			kiln_rootfs_unmount(rootfs, KILN_ERROR_IGNORE);
+	}
+	kiln_rootfs_remove(s->dir, KILN_ERROR_IGNORE);
+	kiln_strv_free(s->layers, s->n_layers);
+	free(s->dir);
+	free(s);
+}
+
+int kiln_stage_add_layer(struct kiln_stage *s, const void *data, size_t len, struct kiln_error *err)
+{
+	_cleanup_free_ char *dir = kiln_xasprintf("%s/layer-%zu", s->dir, s->n_layers);
+
+	if (mkdir(dir, 0755) < 0)
+		return kiln_error_errno(err, errno, "create '%s'", dir);
+	if (kiln_rootfs_unpack(data, len, dir, err) < 0)
+		return kiln_error_prefix(err, "unpack layer %zu", s->n_layers);
+	kiln_xgrow(&s->layers, &s->alloc_layers, s->n_layers + 1, sizeof(*s->layers));
+	s->layers[s->n_layers++] = kiln_steal_pointer(&dir);
+	return 0;
+}
+
+void kiln_stage_result_release(struct kiln_stage_result *r)
+{
+	free(r->tail);
+	kiln_buf_release(&r->tar);
+	memset(r, 0, sizeof(*r));
+}
+
+/* ---- output ---- */
+
+struct output {
+	const struct kiln_stage_run_options *o;
+	struct kiln_buf line;
+	char *tail[KILN_STAGE_TAIL_LINES];
+	size_t n_lines;
+};
+
+static void output_line(struct output *out)
+{
+	char **slot = &out->tail[out->n_lines++ % KILN_STAGE_TAIL_LINES];
+
+	if (out->o->output)
+		out->o->output(out->o->output_ctx, out->line.data ? out->line.data : "");
+	free(*slot);
+	*slot = kiln_xstrdup(out->line.data ? out->line.data : "");
+	kiln_buf_reset(&out->line);
+}
+
+static void output_bytes(struct output *out, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\n') {
+			output_line(out);
+			continue;
+		}
+		kiln_buf_addch(&out->line, p[i]);
+		if (out->line.len >= STAGE_LINE_MAX)
+			output_line(out);
+	}
+}
+
+static char *output_tail(struct output *out)
+{
+	struct kiln_buf t = KILN_BUF_INIT;
+	size_t n = out->n_lines < KILN_STAGE_TAIL_LINES ? out->n_lines : KILN_STAGE_TAIL_LINES;
+
+	for (size_t i = out->n_lines - n; i < out->n_lines; i++)
+		kiln_buf_printf(&t, "%s%s", t.len ? "\n" : "", out->tail[i % KILN_STAGE_TAIL_LINES]);
+	return t.len ? kiln_buf_detach(&t) : kiln_xstrdup("");
+}
+
+/* ---- capture: the upper directory as a layer ---- */
+
+struct capture {
+	struct kiln_layer_tree *tree;
+	int64_t epoch;
+	struct inode { dev_t dev; ino_t ino; char *path; } *inodes;
+	size_t n_inodes, alloc_inodes;
+};
+
+/* Files that differ from build to build whatever the step does, and that
+ * nothing needs (docs/building.md): left out of the layer. */
+static bool dropped(const char *path)
+{
+	static const char *const files[] = {
+		"var/log/dpkg.log", "var/log/alternatives.log", "var/cache/ldconfig/aux-cache",
+	};
+	const char *slash = strrchr(path, '/');
+
+	for (size_t i = 0; i < KILN_ARRAY_SIZE(files); i++)
+		if (strcmp(path, files[i]) == 0)
+			return true;
+	if (kiln_str_has_prefix(path, "var/log/apt/"))
+		return true;
+	return slash && (size_t)(slash - path) == strlen("var/cache/debconf") &&
+	       kiln_str_has_prefix(path, "var/cache/debconf/") && kiln_str_has_suffix(path, "-old");
+}
+
+static int64_t clamp(const struct capture *c, const struct stat *st)
+{
+	int64_t t = st->st_mtim.tv_sec;
+	return t > c->epoch ? c->epoch : t < 0 ? 0 : t;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names in dirfd, sorted (the order the tree sees them in does not
+ * change the tar, but a fixed one keeps hard link choices stable). */
+static char **list_dir(int dirfd, const char *label, size_t *n, struct kiln_error *err)
+{
+	int fd = dup(dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	char **names = NULL;
+	size_t alloc = 0;
+	struct dirent *de;
+
+	*n = 0;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		kiln_error_errno(err, errno, "read '%s'", label);
+		return NULL;
+	}
+	rewinddir(d);
+	while ((errno = 0, de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		kiln_xgrow(&names, &alloc, *n + 2, sizeof(*names));
+		names[(*n)++] = kiln_xstrdup(de->d_name);
+	}
+	if (errno) {
+		kiln_error_errno(err, errno, "read '%s'", label);
+		closedir(d);
+		kiln_strv_free(names, *n);
+		return NULL;
+	}
+	closedir(d);
+	if (!names)
+		names = kiln_xcalloc(1, sizeof(*names));
+	qsort(names, *n, sizeof(*names), name_cmp);
+	return names;
+}
+
+static int capture_file(struct capture *c, int dirfd, const char *name, const char *path,
+			const struct stat *st, struct kiln_error *err)
+{
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ char *data = NULL;
+	size_t len = 0;
+
+	if (st->st_nlink > 1)
+		for (size_t i = 0; i < c->n_inodes; i++)
+			if (c->inodes[i].dev == st->st_dev && c->inodes[i].ino == st->st_ino)
+				return kiln_layer_tree_put_hardlink(c->tree, path, c->inodes[i].path, 0, err);
+	if (strcmp(path, "etc/machine-id") == 0)
+		/* Made anew by every step that runs systemd-machine-id-setup or
+		 * dbus: empty, as mmdebstrap leaves it (set at first boot). */
+		return kiln_layer_tree_put_file(c->tree, path, st->st_mode, st->st_uid, st->st_gid, clamp(c, st), "",
+						0, 0, err);
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return kiln_error_errno(err, errno, "open '%s'", path);
+	if (st->st_size > 0) {
+		data = kiln_xmalloc((size_t)st->st_size);
+		while (len < (size_t)st->st_size) {
+			ssize_t r = read(fd, data + len, (size_t)st->st_size - len);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0)
+				return kiln_error_errno(err, errno, "read '%s'", path);
+			if (r == 0)
+				return kiln_error_set(err, "read '%s': it shrank while it was read", path);
+			len += (size_t)r;
+		}
+	}
+	if (kiln_layer_tree_put_file(c->tree, path, st->st_mode, st->st_uid, st->st_gid, clamp(c, st), data, len, 0,
+				     err) < 0)
+		return -1;
+	if (st->st_nlink > 1) {
+		kiln_xgrow(&c->inodes, &c->alloc_inodes, c->n_inodes + 1, sizeof(*c->inodes));
+		c->inodes[c->n_inodes++] = (struct inode){ st->st_dev, st->st_ino, kiln_xstrdup(path) };
+	}
+	return 0;
+}
+
+static int capture_dir(struct capture *c, int dirfd, const char *rel, struct kiln_error *err)
+{
+	size_t n;
+	char **names = list_dir(dirfd, *rel ? rel : "/", &n, err);
+	int rc = 0;
+
+	if (!names)
+		return -1;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const char *name = names[i];
+		_cleanup_free_ char *path = *rel ? kiln_xasprintf("%s/%s", rel, name) : kiln_xstrdup(name);
+		struct stat st;
+
+		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			rc = kiln_error_errno(err, errno, "stat '%s'", path);
+			break;
+		}
+		/* A file of this name would read as a deletion in the tar. */
+		if (kiln_str_has_prefix(name, ".wh.")) {
+			rc = kiln_error_set(err, "'/%s': a name starting with .wh. cannot be in a layer "
+					    "(OCI whiteouts use them)", path);
+			break;
+		}
+		if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {
+			/* overlayfs' record of a deletion. */
+			_cleanup_free_ char *wh = *rel ? kiln_xasprintf("%s/.wh.%s", rel, name)
+						      : kiln_xasprintf(".wh.%s", name);
+			rc = kiln_layer_tree_put_file(c->tree, wh, 0644, 0, 0, c->epoch, "", 0, 0, err);
+		} else if (S_ISDIR(st.st_mode)) {
+			_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			char opaque[2];
+
+			if (fd < 0) {
+				rc = kiln_error_errno(err, errno, "open '%s'", path);
+				break;
+			}
+			rc = kiln_layer_tree_put_dir(c->tree, path, st.st_mode, st.st_uid, st.st_gid, clamp(c, &st), 0,
+						     err);
+			/* A directory deleted and made again hides what was below it. */
+			if (rc == 0 && fgetxattr(fd, "trusted.overlay.opaque", opaque, sizeof(opaque)) == 1 &&
+			    opaque[0] == 'y') {
+				_cleanup_free_ char *wh = kiln_xasprintf("%s/.wh..wh..opq", path);
+				rc = kiln_layer_tree_put_file(c->tree, wh, 0644, 0, 0, c->epoch, "", 0, 0, err);
+			}
+			if (rc == 0)
+				rc = capture_dir(c, fd, path, err);
+		} else if (S_ISREG(st.st_mode)) {
+			if (!dropped(path))
+				rc = capture_file(c, dirfd, name, path, &st, err);
+		} else if (S_ISLNK(st.st_mode)) {
+			char target[PATH_MAX + 1];
+			ssize_t len = readlinkat(dirfd, name, target, sizeof(target) - 1);
+
+			if (len < 0) {
+				rc = kiln_error_errno(err, errno, "read the symlink '%s'", path);
+				break;
+			}
+			target[len] = '\0';
+			rc = kiln_layer_tree_put_symlink(c->tree, path, target, st.st_uid, st.st_gid, clamp(c, &st), 0,
+							 err);
+		} else if (S_ISSOCK(st.st_mode)) {
+			continue; /* a server's socket: nothing to keep */
+		} else {
+			rc = kiln_error_set(err, "'/%s': a %s cannot be in a layer", path,
+					    S_ISFIFO(st.st_mode) ? "FIFO" : "device node");
+		}
+	}
+	kiln_strv_free(names, n);
+	return rc;
+}
+
+static int capture(const char *upper, int64_t epoch, struct kiln_stage_result *res, struct kiln_error *err)
+{
+	struct capture c = { .tree = kiln_layer_tree_new(), .epoch = epoch };
+	_cleanup_close_ int fd = open(upper, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct kiln_layer_options lo = { .epoch = epoch, .clamp = -1 };
+	struct kiln_layer_result lr;
+	int rc = -1;
+
+	if (fd < 0)
+		kiln_error_errno(err, errno, "open '%s'", upper);
+	else if (capture_dir(&c, fd, "", err) == 0 && kiln_layer_write(c.tree, 0, &lo, &res->tar, &lr, err) == 0) {
+		memcpy(res->diff_id, lr.diff_id, sizeof(res->diff_id));
+		res->entries = lr.entries;
+		rc = 0;
+	}
+	for (size_t i = 0; i < c.n_inodes; i++)
+		free(c.inodes[i].path);
+	free(c.inodes);
+	kiln_layer_tree_free(c.tree);
+	return rc;
+}
+
+/* ---- running ---- */
+
+static int loopback(void *ctx, pid_t pid, struct kiln_error *err)
+{
+	(void)ctx;
+	return kiln_net_loopback_up(pid, err);
+}
+
+static int write_bundle(const struct kiln_stage_run_options *o, const char *bundle, const char *rootfs,
+			const char *cgroups, struct kiln_error *err)
+{
+	struct kiln_bundle_process proc = {
+		.args = (char **)o->argv, .n_args = o->n_argv, .env = (char **)o->env, .n_env = o->n_env,
+		.cwd = "/", .uid = 0, .gid = 0,
+	};
+	struct kiln_bundle_spec spec = {
+		.root_path = rootfs, .hostname = o->hostname ? o->hostname : KILN_STAGE_HOSTNAME,
+		.process = &proc, .network = KILN_BUNDLE_NET_NONE, .pids = STAGE_PIDS, .cgroups_path = cgroups,
+	};
+	_cleanup_free_ char *json = NULL, *path = kiln_path_join(bundle, "config.json");
+	struct rlimit nofile;
+
+	if (getrlimit(RLIMIT_NOFILE, &nofile) < 0)
+		nofile.rlim_cur = 1024, nofile.rlim_max = 4096;
+	spec.nofile_soft = nofile.rlim_cur;
+	spec.nofile_hard = nofile.rlim_max;
+	json = kiln_bundle_config_json(&spec, err);
+	if (!json)
+		return -1;
+	if (mkdir(bundle, 0700) < 0)
+		return kiln_error_errno(err, errno, "create '%s'", bundle);
+	return kiln_file_write_atomic(path, json, strlen(json), 0600, err);
+}
+
+/* Start the command, pass its output on until it and every process of
+ * its pid namespace are gone, and wait for it.  SIGINT, SIGTERM and SIGHUP
+ * meant for kiln stop the step instead of killing kiln (the step is in a
+ * session of its own: the terminal's ^C does not reach it), so that its
+ * mounts and scratch directory are still removed; the step then fails. */
+static int execute(const struct kiln_stage_run_options *o, const char *bundle, int *exit_code, char **tail,
+		   struct kiln_error *err)
+{
+	struct kiln_runtime_options ro = {
+		.bundle = bundle, .id = o->id, .cgroup_parent = o->cgroup_parent ? o->cgroup_parent : "kiln",
+		.console_socket_fd = -1, .before_start = loopback,
+	};
+	struct output out = { .o = o };
+	sigset_t stop, old;
+	int pipefd[2], sigfd, stopped_by = 0;
+	pid_t pid;
+	int rc = 0;
+
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGHUP);
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return kiln_error_errno(err, errno, "pipe");
+	pthread_sigmask(SIG_BLOCK, &stop, &old);
+	sigfd = signalfd(-1, &stop, SFD_CLOEXEC);
+	ro.stdio = (struct kiln_runtime_stdio){ -1, pipefd[1], pipefd[1] };
+	pid = kiln_runtime_start(&ro, err);
+	close(pipefd[1]);
+	if (pid < 0) {
+		close(pipefd[0]);
+		if (sigfd >= 0)
+			close(sigfd);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		return kiln_error_prefix(err, "start the step");
+	}
+	/* EOF when the last writer is gone: the kernel kills every process
+	 * of the pid namespace when its first one exits. */
+	for (;;) {
+		struct pollfd fds[2] = { { pipefd[0], POLLIN, 0 }, { sigfd, POLLIN, 0 } };
+		char buf[8192];
+		ssize_t n;
+
+		if (poll(fds, sigfd >= 0 ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (sigfd >= 0 && (fds[1].revents & POLLIN)) {
+			struct signalfd_siginfo si;
+			if (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si) && !stopped_by) {
+				stopped_by = (int)si.ssi_signo;
+				kill(pid, SIGKILL);
+			}
+		}
+		if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		n = read(pipefd[0], buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		output_bytes(&out, buf, (size_t)n);
+	}
+	close(pipefd[0]);
+	if (out.line.len)
+		output_line(&out);
+	*exit_code = kiln_runtime_wait(pid, err);
+	if (*exit_code < 0)
+		rc = -1;
+	if (kiln_runtime_cleanup(&ro, rc ? KILN_ERROR_IGNORE : err) < 0)
+		rc = -1;
+	if (sigfd >= 0)
+		close(sigfd);
+	/* Signals that came after the step was stopped stay pending, and act
+	 * as they would have once they are unblocked. */
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (stopped_by && rc == 0)
+		rc = kiln_error_set(err, "stopped by %s", strsignal(stopped_by));
+	*tail = output_tail(&out);
+	for (size_t i = 0; i < KILN_STAGE_TAIL_LINES; i++)
+		free(out.tail[i]);
+	kiln_buf_release(&out.line);
+	return rc;
+}
+
+int kiln_stage_run(struct kiln_stage *s, const struct kiln_stage_run_options *o,
+		   struct kiln_stage_result *res, struct kiln_error *err)
+{
+	_cleanup_free_ char *dir = kiln_xasprintf("%s/run-%u", s->dir, ++s->runs);
+	_cleanup_free_ char *upper = kiln_path_join(dir, "upper"), *work = kiln_path_join(dir, "work");
+	_cleanup_free_ char *rootfs = kiln_path_join(dir, "rootfs"), *bundle = kiln_path_join(dir, "bundle");
+	_cleanup_free_ char *cgroups = NULL;
+	char **lowers = NULL;
+	int rc = -1;
+
+	memset(res, 0, sizeof(*res));
+	if (!s->n_layers)
+		return kiln_error_set(err, "a step needs at least one layer below it");
+	if (o->epoch < 0)
+		return kiln_error_set(err, "a step needs an epoch >= 0");
+	if (mkdir(dir, 0700) < 0)
+		return kiln_error_errno(err, errno, "create '%s'", dir);
+	lowers = kiln_xcalloc(s->n_layers, sizeof(*lowers));
+	for (size_t i = 0; i < s->n_layers; i++)
+		lowers[i] = s->layers[s->n_layers - 1 - i];
+	cgroups = kiln_xasprintf("/%s/%s", o->cgroup_parent ? o->cgroup_parent + (o->cgroup_parent[0] == '/') : "kiln",
+				 o->id);
+	if (kiln_rootfs_mount(lowers, s->n_layers, upper, work, rootfs, err) < 0)
+		goto out;
+	if (write_bundle(o, bundle, rootfs, cgroups, err) < 0 ||
+	    execute(o, bundle, &res->exit_code, &res->tail, err) < 0) {
+		kiln_rootfs_unmount(rootfs, KILN_ERROR_IGNORE);
+		goto out;
+	}
+	if (kiln_rootfs_unmount(rootfs, err) < 0)
+		goto out;
+	if (res->exit_code == 0 && capture(upper, o->epoch, res, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	free(lowers);
+	/* The next step starts from a fresh upper directory. */
+	if (kiln_rootfs_is_mounted(rootfs) != 1)
+		kiln_rootfs_remove(dir, KILN_ERROR_IGNORE);
+	return rc;
+}
