@@ -108,6 +108,7 @@ python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("127.0.0.1", int(sys.argv[1])))
+open(sys.argv[2] + ".ready", "w").close()
 with open(sys.argv[2], "ab", buffering=0) as f:
     while True:
         data, peer = s.recvfrom(512)
@@ -115,7 +116,10 @@ with open(sys.argv[2], "ab", buffering=0) as f:
 ' "$port3" "$T/udp.log" >/dev/null 2>&1 &
 pids+=("$!")
 disown "$!"
-sleep 0.3
+# Wait for events, bounded, rather than for a fixed time: the listener is
+# bound; the host's datagrams have arrived.  The intruder's, which must
+# never arrive, is given the same 0.3 s as before on top.
+for _ in $(seq 100); do [ -e "$T/udp.log.ready" ] && break; sleep 0.1; done
 send_udp() { # NAMESPACE-PID TEXT
 	in_ns "$1" python3 -c "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'$2', ('127.0.0.1', $port3))"
 }
@@ -125,6 +129,8 @@ in_ns "$other" sh -c "echo 1 >/proc/sys/net/ipv4/conf/eth0/route_localnet
 	ip route del local 127.0.0.1 dev lo table local
 	ip route add 127.0.0.0/8 via $net.1 dev eth0 onlink"
 send_udp "$other" "intruder"
+python3 -c "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'from-host-2', ('127.0.0.1', $port3))"
+for _ in $(seq 100); do grep -q "from-host-2" "$T/udp.log" 2>/dev/null && break; sleep 0.1; done
 sleep 0.3
 run cat "$T/udp.log"
 expect_contains "$out" "from-host from 127.0.0.1" "the host's loopback service works"
