@@ -12,6 +12,7 @@
 #include "gitrepo.h"
 #include "history.h"
 #include "kiln.h"
+#include "record.h"
 #include "util.h"
 
 static void deploy_help(void)
@@ -207,6 +208,8 @@ int cmd_deploy(int argc, char **argv, struct kiln_cli *cli)
 	}
 	if (optind < argc)
 		o.name = argv[optind++];
+	if (o.name && !kiln_record_name_valid(o.name))
+		return kiln_cli_usage(cli, "'%s' is not a service name", o.name);
 	if (optind < argc)
 		return kiln_cli_usage(cli, "unexpected argument '%s'", argv[optind]);
 	if (all && (o.name || o.manifest_path))
@@ -253,6 +256,8 @@ int cmd_rollback(int argc, char **argv, struct kiln_cli *cli)
 	}
 	if (optind + 1 != argc)
 		return kiln_cli_usage(cli, "expected the service's NAME");
+	if (!kiln_record_name_valid(argv[optind]))
+		return kiln_cli_usage(cli, "'%s' is not a service name", argv[optind]);
 	o.name = argv[optind];
 	o.insecure = o.insecure || kiln_env_insecure();
 	if (deploy_env_open(cli, &e, argc, argv, &o, &err) < 0) {
@@ -290,7 +295,7 @@ int cmd_history(int argc, char **argv, struct kiln_cli *cli)
 	}
 	if (optind + 1 != argc)
 		return kiln_cli_usage(cli, "expected the service's NAME");
-	if (!kiln_container_name_valid(argv[optind]))
+	if (!kiln_record_name_valid(argv[optind]))
 		return kiln_cli_usage(cli, "'%s' is not a service name", argv[optind]);
 	/* Repair first, so that the history tells what the host runs.  Outside
 	 * a work tree the repair cannot rebuild, only finish or undo. */

@@ -11,6 +11,7 @@
 #include "fsutil.h"
 #include "history.h"
 #include "lockfile.h"
+#include "record.h"
 #include "util.h"
 
 struct kiln_history {
@@ -46,7 +47,16 @@ void kiln_history_entry_release(struct kiln_history_entry *e)
 
 struct kiln_history *kiln_history_open(const char *root, const char *name, struct kiln_error *err)
 {
-	struct kiln_history *h = kiln_xcalloc(1, sizeof(*h));
+	struct kiln_history *h;
+
+	/* The name becomes a directory under ROOT/services: never a path. */
+	if (!kiln_record_name_valid(name)) {
+		kiln_error_set(err, "\"%s\" is not a service name (a manifest's name: [a-z0-9][a-z0-9._-]*, at most "
+			       "128 characters)", name);
+		kiln_error_cause(err, KILN_CAUSE_INVALID);
+		return NULL;
+	}
+	h = kiln_xcalloc(1, sizeof(*h));
 
 	h->lock_fd = -1;
 	h->dir = kiln_xasprintf("%s/services/%s", root, name);

@@ -100,4 +100,16 @@ expect_rc 0 "unless --insecure" kiln deploy front --insecure
 check "front v4 answers" test "$(page $((port + 1)))" = v4
 expect_rc 0 "rollback front" kiln rollback front
 check "rollback puts back what served before (v1)" test "$(page $((port + 1)))" = v1
+
+# A service name is never a path: nothing is made outside $KILN_ROOT/services.
+for cmd in "deploy" "rollback" "history"; do
+	expect_rc 2 "kiln $cmd ../../escape is a usage error" kiln $cmd ../../escape
+done
+check "nothing was made outside services/" test ! -e "$KILN_ROOT/escape" -a ! -e "$T/escape"
+# A history line kiln did not write stops the commands that read it, naming it.
+echo '{"seq":9,"action":"deploy","result":"serving"}' >>"$KILN_ROOT/services/front/history"
+expect_rc 1 "a foreign history line is refused" kiln history front
+check "naming the file and line" grep -q "services/front/history:[0-9]*: not a history line kiln writes" <<<"$err"
+expect_rc 1 "deploy refuses it too" kiln deploy front
+check "and front still answers" test "$(page $((port + 1)))" = v1
 done_testing
