@@ -309,11 +309,17 @@ int cmd_history(int argc, char **argv, struct kiln_cli *cli)
 		o.say = NULL;
 	o.name = argv[optind];
 	if (kiln_deploy_repair(&o, argv[optind], NULL, &err) < 0) {
-		rc = kiln_cli_fail(cli, &err);
-		goto out;
+		/* Still show the history: it is what says what happened. */
+		fprintf(stderr, "kiln: history: warning: ");
+		kiln_cli_print_escaped(stderr, err.message);
+		fputc('\n', stderr);
+		kiln_error_clear(&err);
+		rc = 1;
 	}
 	h = kiln_history_open(kiln_container_root_dir(e.root), argv[optind], &err);
 	if (!h || kiln_history_load(h, &v, &nv, &err) < 0) {
+		if (rc)
+			goto out; /* said above */
 		rc = kiln_cli_fail(cli, &err);
 		goto out;
 	}

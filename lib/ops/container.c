@@ -628,9 +628,49 @@ static int proxy_pty(int master, pid_t child)
 	return code;
 }
 
+/* kiln exec passes SIGINT, SIGTERM, SIGHUP and SIGQUIT on to the command
+ * it runs, as kiln run does in the foreground: a caller that stops kiln
+ * exec (a health check's timeout, docs/deploy.md) stops the command too,
+ * rather than leaving it running in the container. */
+static volatile sig_atomic_t exec_child, exec_pending;
+
+static void exec_forward(int sig)
+{
+	if (exec_child > 0)
+		kill((pid_t)exec_child, sig);
+	else
+		exec_pending = sig; /* the command is not started yet */
+}
+
+/* Forward from now on (pid 0: the command is being started; a signal that
+ * comes meanwhile is passed on once exec_forward_to names it), or put the
+ * old handlers back (restore). */
+static void exec_forward_signals(bool restore, struct sigaction old[4])
+{
+	static const int sigs[4] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	struct sigaction sa = { .sa_handler = exec_forward, .sa_flags = SA_RESTART };
+
+	sigemptyset(&sa.sa_mask);
+	if (!restore) {
+		exec_child = 0;
+		exec_pending = 0;
+	}
+	for (int i = 0; i < 4; i++)
+		sigaction(sigs[i], restore ? &old[i] : &sa, restore ? NULL : &old[i]);
+}
+
+static void exec_forward_to(pid_t pid)
+{
+	exec_child = pid;
+	if (exec_pending && pid > 0)
+		kill(pid, exec_pending);
+}
+
 int kiln_container_exec(struct kiln_container_root *r, const struct kiln_container *c, char *const argv[],
 			bool terminal, int *exit_code, struct kiln_error *err)
 {
+	struct sigaction old[4];
+
 	size_t n = 0;
 	pid_t pid;
 
@@ -651,14 +691,21 @@ int kiln_container_exec(struct kiln_container_root *r, const struct kiln_contain
 			o.stdio.out = 1;
 			o.stdio.err = 2;
 		}
+		if (master < 0 && !terminal)
+			exec_forward_signals(false, old);
 		pid = kiln_runtime_exec(&o, c->pid, argv, NULL, NULL, err);
-		if (pid < 0)
+		if (pid < 0) {
+			if (!terminal)
+				exec_forward_signals(true, old);
 			return kiln_error_prefix(err, "exec in %s", c->name);
+		}
 		if (master >= 0) {
 			*exit_code = proxy_pty(master, pid);
 			close(master);
 		} else {
+			exec_forward_to(pid);
 			*exit_code = kiln_runtime_wait(pid, err);
+			exec_forward_signals(true, old);
 		}
 		return *exit_code < 0 ? -1 : 0;
 	}
@@ -674,10 +721,15 @@ int kiln_container_exec(struct kiln_container_root *r, const struct kiln_contain
 	for (size_t i = 0; i < n; i++)
 		args[k++] = argv[i];
 	args[k] = NULL;
+	exec_forward_signals(false, old);
 	pid = kiln_container_spawn(args, 0, 1, 2, err);
-	if (pid < 0)
+	if (pid < 0) {
+		exec_forward_signals(true, old);
 		return -1;
+	}
+	exec_forward_to(pid); /* runc exec passes them on in turn */
 	*exit_code = kiln_container_wait_status(pid);
+	exec_forward_signals(true, old);
 	return 0;
 }
 

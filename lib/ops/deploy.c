@@ -416,16 +416,13 @@ static int serving_container(const struct deploy *d, const char *name, const str
 
 	if (rc < 0)
 		return -1;
-	if (rc > 0) {
-		if (kiln_container_find(root, id, c, KILN_ERROR_IGNORE) == 0) {
-			if (running(root, c))
-				return 1;
-			kiln_container_release(c);
-		}
-		return 0;
+	if (rc > 0 && kiln_container_find(root, id, c, KILN_ERROR_IGNORE) == 0) {
+		if (running(root, c))
+			return 1;
+		kiln_container_release(c);
 	}
-	/* No published ports (host, none, container: networks): the one
-	 * the history says serves, while it runs. */
+	/* No published ports (host, none, container: networks), or their
+	 * target is gone: the one the history says serves, while it runs. */
 	cur = kiln_history_current(v, nv);
 	if (cur >= 0 && kiln_container_find(root, v[cur].e.container, c, KILN_ERROR_IGNORE) == 0) {
 		if (running(root, c))
@@ -558,7 +555,11 @@ static int deploy_target(struct deploy *d, struct kiln_history *h, struct target
 	struct kiln_container_root *root = d->o->root;
 	const struct kiln_service_spec *s = &t->spec;
 	bool bridge = !strcmp(s->network, "bridge");
-	bool stop_first = s->update.stop_first || !strcmp(s->network, "host");
+	/* Two containers in one network namespace (the host's, or another
+	 * container's) cannot both listen on the service's port, and a
+	 * health check could not tell them apart: replace them stop-first. */
+	bool shared_net = !strcmp(s->network, "host") || !strncmp(s->network, "container:", 10);
+	bool stop_first = s->update.stop_first || shared_net;
 	struct kiln_history_deploy *v = NULL;
 	size_t nv = 0;
 	struct kiln_container old = { 0 }, nc = { 0 };
@@ -593,7 +594,7 @@ static int deploy_target(struct deploy *d, struct kiln_history *h, struct target
 
 	if (have_old && stop_first) {
 		say(d, "stopping %s first (%s)", old.name, s->update.stop_first ? "update.order: stop-first"
-		    : "host network: two containers cannot share a port");
+		    : "a shared network namespace: two containers cannot share a port");
 		if (retire(d, &old, s->update.grace_ms, err) < 0)
 			goto fail_history;
 		old_gone = true;
@@ -621,10 +622,18 @@ static int deploy_target(struct deploy *d, struct kiln_history *h, struct target
 	}
 	if (bridge && s->n_publish) {
 		if (kiln_net_service_switch(kiln_container_root_net(root), s->name, nc.id, s->ports, s->n_publish,
-					    err) < 0)
-			goto fail_new;
+					    err) < 0) {
+			why = kiln_xasprintf("%s is healthy, but its ports could not be switched to it: %s", cname,
+					     err->message);
+			kiln_error_clear(err);
+			goto unhealthy;
+		}
 		say(d, "%s is healthy; published ports switched to it", cname);
 	} else {
+		/* This version publishes nothing: the ports an earlier one
+		 * published go (else they would stay reserved, leading nowhere). */
+		if (kiln_net_service_remove(kiln_container_root_net(root), s->name, err) < 0)
+			goto fail_new;
 		say(d, "%s is healthy", cname);
 	}
 	entry_init(d, &e, seq, action, "serving", t, cname);
@@ -646,16 +655,35 @@ static int deploy_target(struct deploy *d, struct kiln_history *h, struct target
 		if (hr < 0)
 			goto out;
 		if (hr == 0) {
-			ssize_t prev;
+			ssize_t prev = -1;
+			say(d, "%s", why);
 			kiln_history_deploys_free(v, nv);
 			v = NULL;
 			if (kiln_history_load(h, &v, &nv, err) < 0)
 				goto out;
-			prev = kiln_history_previous(v, nv);
-			say(d, "%s", why);
-			if (s->update.on_failure == KILN_UPDATE_ROLLBACK && prev >= 0 && d->depth < MAX_DEPTH) {
+			for (size_t i = 0; i < nv; i++) /* what served before this deploy */
+				if (v[i].e.seq != seq && !strcmp(v[i].e.result, "serving"))
+					prev = (ssize_t)i;
+			if (s->update.on_failure != KILN_UPDATE_ROLLBACK || d->depth >= MAX_DEPTH) {
+				say(d, "update.on_failure: %s: %s stays", s->update.on_failure == KILN_UPDATE_ROLLBACK
+				    ? "rollback (too many in a row)" : s->update.on_failure == KILN_UPDATE_PAUSE
+				    ? "pause" : "continue", cname);
+			} else if (prev < 0) {
+				say(d, "update.on_failure: rollback: nothing served before #%u; %s stays", seq, cname);
+			} else {
 				struct target pt = { 0 };
 				struct deploy sub = *d;
+				struct kiln_deploy_options so = *d->o;
+				struct kiln_container failed = { 0 };
+				_cleanup_free_ char *trigger = kiln_xasprintf("auto-rollback of #%u: %s", seq, why);
+				/* Condemned first: a kill from here on must not make
+				 * the repair put this version back. */
+				entry_init(d, &e, seq, action, "rolled-back", t, cname);
+				e.message = why;
+				if (kiln_history_append(h, &e, err) < 0)
+					goto out;
+				so.trigger = trigger;
+				sub.o = &so;
 				sub.depth++;
 				say(d, "update.on_failure: rollback to #%u, %s@%.12s", v[prev].e.seq, s->name,
 				    v[prev].e.commit);
@@ -665,10 +693,12 @@ static int deploy_target(struct deploy *d, struct kiln_history *h, struct target
 					goto out;
 				}
 				target_release(&pt);
-				entry_init(d, &e, seq, action, "rolled-back", t, cname);
-				e.message = why;
-				if (kiln_history_append(h, &e, err) < 0)
-					goto out;
+				/* The failed container goes, dead or alive (the
+				 * rollback retired it if it still ran). */
+				if (kiln_container_find(root, nc.id, &failed, KILN_ERROR_IGNORE) == 0) {
+					kiln_container_remove(root, &failed, true, KILN_ERROR_IGNORE);
+					kiln_container_release(&failed);
+				}
 			}
 			kiln_error_set(err, "%s", why);
 			rc = 1;
@@ -767,8 +797,13 @@ static int repair_locked(struct deploy *d, struct kiln_history *h, const char *n
 		size_t n_ports = 0;
 		char id[129];
 		int lr = kiln_net_service_lookup(kiln_container_root_net(root), name, id, &ports, &n_ports, err);
-		if (lr < 0 || (lr > 0 && kiln_net_service_switch(kiln_container_root_net(root), name, id, ports,
-								  n_ports, err) < 0)) {
+		if (lr < 0 ||
+		    (lr > 0 && !strcmp(id, serving.id) &&
+		     kiln_net_service_switch(kiln_container_root_net(root), name, id, ports, n_ports, err) < 0) ||
+		    /* ports left by an earlier version, leading to a container
+		     * that is gone: the one serving publishes none */
+		    (lr > 0 && strcmp(id, serving.id) &&
+		     kiln_net_service_remove(kiln_container_root_net(root), name, err) < 0)) {
 			free(ports);
 			goto out;
 		}
@@ -778,6 +813,10 @@ static int repair_locked(struct deploy *d, struct kiln_history *h, const char *n
 		goto out;
 	for (size_t i = 0; i < nc; i++) {
 		if (sr > 0 && !strcmp(cs[i].id, serving.id))
+			continue;
+		/* With no history to put anything back from, a running
+		 * container of the service is not taken down on a guess. */
+		if (sr == 0 && kiln_history_current(v, nv) < 0 && running(root, &cs[i]))
 			continue;
 		if (d->o->say)
 			say(d, "removing %s, left by an interrupted deploy", cs[i].name);
@@ -799,8 +838,10 @@ static int repair_locked(struct deploy *d, struct kiln_history *h, const char *n
 			    v[cur].e.commit);
 			if (load_target(d, v[cur].e.commit, name, &t, err) < 0 ||
 			    deploy_target(d, h, &t, "recover", err) != 0) {
-				target_release(&t);
-				goto out;
+				/* Said, not fatal: a deploy of another version (or
+				 * kiln history) must still be possible. */
+				say(d, "%s: could not put #%u back: %s", name, v[cur].e.seq, err->message);
+				kiln_error_clear(err);
 			}
 			target_release(&t);
 			if (repaired)

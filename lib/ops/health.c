@@ -135,7 +135,11 @@ static int probe_http(const char *address, uint16_t port, const char *path, int6
 	buf[got] = 0;
 	if ((eol = strpbrk(buf, "\r\n")))
 		*eol = 0;
-	if (strncmp(buf, "HTTP/1.", 7) || sscanf(buf + 7, "%*1d %3d", &status) != 1) {
+	/* "HTTP/1.x NNN" and then a space or the end: nothing looser. */
+	if (strncmp(buf, "HTTP/1.", 7) || !(buf[7] >= '0' && buf[7] <= '9') || buf[8] != ' ' ||
+	    !(buf[9] >= '1' && buf[9] <= '5') || !(buf[10] >= '0' && buf[10] <= '9') ||
+	    !(buf[11] >= '0' && buf[11] <= '9') || (buf[12] && buf[12] != ' ') ||
+	    sscanf(buf + 9, "%3d", &status) != 1) {
 		*why = kiln_xasprintf("GET %s on %s:%u: not an HTTP answer (%s)", path, address, port,
 				      got ? "a bad status line" : "the connection closed");
 		return 0;
@@ -182,7 +186,16 @@ static int probe_cmd(const struct kiln_service_spec *s, const struct kiln_health
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
+			/* kiln exec passes SIGTERM on to the command it runs in the
+			 * container; SIGKILL would leave that command behind. */
 			timed_out = true;
+			kill(pid, SIGTERM);
+			for (int i = 0; i < 20; i++) {
+				siginfo_t si = { 0 };
+				if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid)
+					break; /* gone (still to be reaped below) */
+				usleep(50000);
+			}
 			kill(pid, SIGKILL);
 			break;
 		}
@@ -304,9 +317,13 @@ int kiln_health_wait(const struct kiln_service_spec *s, const struct kiln_health
 			free(last);
 			return -1;
 		}
-		if (r == 1) {
+		if (r == 1 && (!t->alive || t->alive(t->ctx))) {
 			free(last);
 			return 1;
+		}
+		if (r == 1) {
+			r = 0;
+			seen = kiln_xstrdup("the check passed, but the container is not running (another one answered?)");
 		}
 		free(last);
 		last = seen;

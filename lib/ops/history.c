@@ -242,6 +242,7 @@ int kiln_history_load(const struct kiln_history *h, struct kiln_history_deploy *
 			break;
 		if (parse_line(h->path, lineno, data + at, (size_t)(nl - (data + at)), &e, err) < 0) {
 			kiln_history_deploys_free(v, *n);
+			*n = 0;
 			return -1;
 		}
 		at = (size_t)(nl - data) + 1;
@@ -281,8 +282,11 @@ ssize_t kiln_history_previous(const struct kiln_history_deploy *v, size_t n)
 {
 	ssize_t cur = kiln_history_current(v, n);
 
+	/* The newest other image that served: repairs (recover) and --force
+	 * put the current image back under new lines, which are not what
+	 * served before it. */
 	for (ssize_t i = cur - 1; i >= 0; i--)
-		if (!strcmp(v[i].e.result, "serving"))
+		if (!strcmp(v[i].e.result, "serving") && strcmp(v[i].e.digest, v[cur].e.digest))
 			return i;
 	return -1;
 }

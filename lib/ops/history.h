@@ -68,8 +68,8 @@ void kiln_history_deploys_free(struct kiln_history_deploy *v, size_t n);
 /* The index in v of the deploy that serves now (the last one whose
  * result is serving), or -1. */
 ssize_t kiln_history_current(const struct kiln_history_deploy *v, size_t n);
-/* The index of the deploy that served before the current one (the one
- * a plain rollback puts back), or -1. */
+/* The index of the newest deploy that served another image than the
+ * current one (what a plain rollback puts back), or -1. */
 ssize_t kiln_history_previous(const struct kiln_history_deploy *v, size_t n);
 
 /* Every image digest named in any service's history under root (for

@@ -44,7 +44,7 @@ expect_rc 0 "drop: deploy v2 (publishes nothing)" kiln deploy drop --rev "$d2"
 before=$(ids_of drop)
 expect_rc 0 "drop: history" kiln history drop
 check "drop: kiln history did not replace the serving container" test "$(ids_of drop)" = "$before"
-check "drop: nor said it recovered anything" sh -c "! grep -q 'nothing serves' <<<\"\$1\"" _ "$out$err"
+check "drop: nor said it recovered anything" bash -c "! grep -q 'nothing serves' <<<\"\$1\"" _ "$out$err"
 check "drop: the port v2 no longer publishes is no longer the service's" \
 	sh -c "! nft list table ip '$KILN_NET_TABLE' | grep -q 'dport $port '; ! test -e '$KILN_ROOT/run/net/services/drop.service'"
 
@@ -93,7 +93,7 @@ service slow "sleep 2; touch /tmp/ok; exec sleep 600" \
 w1=$(git_commit slow1)
 expect_rc 0 "slow: deploy (its first probes time out)" kiln deploy slow --rev "$w1"
 expect_rc 0 "slow: ps in the container" kiln exec slow.1 ps
-check "slow: no timed-out probe is left running in it" sh -c "! grep -q 'sleep 1000' <<<\"\$1\"" _ "$out"
+check "slow: no timed-out probe is left running in it" bash -c "! grep -q 'sleep 1000' <<<\"\$1\"" _ "$out"
 
 # 5. Monitored deploy whose new container dies: the dead one is removed,
 # and a kill during the auto-rollback does not put the condemned version
