@@ -30,7 +30,7 @@ enum kiln_base_kind kiln_base_kind_of(const char *spec)
 	return KILN_BASE_MANIFEST;
 }
 
-char *kiln_base_manifest_path(const char *where, const char *manifest_dir_rel, const char *spec,
+char *kiln_base_manifest_path(const char *where, const char *key, const char *manifest_dir_rel, const char *spec,
 			      const struct kiln_base_chain *chain, struct kiln_error *err)
 {
 	struct kiln_buf out = KILN_BUF_INIT;
@@ -41,8 +41,8 @@ char *kiln_base_manifest_path(const char *where, const char *manifest_dir_rel, c
 	/* The manifest parser refuses these already; a base path is also a
 	 * path into the commit's tree, so hold it to the rule here too. */
 	if (spec[0] == '/') {
-		kiln_error_set(err, "%s: base: %s is absolute: a base manifest is a path relative to this "
-			       "manifest, inside the repository", where, spec);
+		kiln_error_set(err, "%s: %s: %s is absolute: a manifest is named by a path relative to this "
+			       "manifest, inside the repository", where, key, spec);
 		return NULL;
 	}
 	if (*manifest_dir_rel)
@@ -52,8 +52,8 @@ char *kiln_base_manifest_path(const char *where, const char *manifest_dir_rel, c
 			continue;
 		if (strcmp(part, "..") == 0) {
 			kiln_buf_release(&out);
-			kiln_error_set(err, "%s: base: %s has a \"..\" component: it may not leave the "
-				       "repository", where, spec);
+			kiln_error_set(err, "%s: %s: %s has a \"..\" component: it may not leave the "
+				       "repository", where, key, spec);
 			return NULL;
 		}
 		if (out.len)
@@ -61,7 +61,7 @@ char *kiln_base_manifest_path(const char *where, const char *manifest_dir_rel, c
 		kiln_buf_adds(&out, part);
 	}
 	if (!out.len) {
-		kiln_error_set(err, "%s: base: %s names no file", where, spec);
+		kiln_error_set(err, "%s: %s: %s names no file", where, key, spec);
 		return NULL;
 	}
 	for (const struct kiln_base_chain *c = chain; c; c = c->below) {
@@ -76,7 +76,7 @@ char *kiln_base_manifest_path(const char *where, const char *manifest_dir_rel, c
 			for (size_t i = n; i-- > 0;)
 				kiln_buf_printf(&loop, "%s → ", names[i]);
 			kiln_buf_adds(&loop, out.data);
-			kiln_error_set(err, "%s: base: %s: the bases form a cycle: %s", where, spec, loop.data);
+			kiln_error_set(err, "%s: %s: %s: the manifests form a cycle: %s", where, key, spec, loop.data);
 			free(names);
 			kiln_buf_release(&loop);
 			kiln_buf_release(&out);
@@ -84,7 +84,7 @@ char *kiln_base_manifest_path(const char *where, const char *manifest_dir_rel, c
 		}
 	}
 	if (depth >= KILN_BASE_MAX_DEPTH) {
-		kiln_error_set(err, "%s: base: %s: bases are nested more than %d deep", where, spec,
+		kiln_error_set(err, "%s: %s: %s: manifests are nested more than %d deep", where, key, spec,
 			       KILN_BASE_MAX_DEPTH);
 		kiln_buf_release(&out);
 		return NULL;

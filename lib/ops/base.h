@@ -45,12 +45,13 @@ enum kiln_base_kind { KILN_BASE_SCRATCH, KILN_BASE_MANIFEST, KILN_BASE_OCI };
 /* What kind of base spec (the value of base:; NULL is scratch) is. */
 enum kiln_base_kind kiln_base_kind_of(const char *spec);
 
-/* The path of a manifest base relative to the work tree top (malloc'd),
+/* The path of a manifest base (or of files[].from, key names which in
+ * messages: "base", "files[2].from") relative to the work tree top (malloc'd),
  * from the base as written (relative to manifest_dir_rel, "" at the top);
  * "." components dropped.  Refuses (err naming where) a path with ".."
  * components or an absolute one, a chain that would loop (naming every
  * manifest of the loop) and one deeper than KILN_BASE_MAX_DEPTH. */
-char *kiln_base_manifest_path(const char *where, const char *manifest_dir_rel, const char *spec,
+char *kiln_base_manifest_path(const char *where, const char *key, const char *manifest_dir_rel, const char *spec,
 			      const struct kiln_base_chain *chain, struct kiln_error *err);
 
 /* Split "oci:PATH@sha256:HEX": *path (malloc'd) and digest. */

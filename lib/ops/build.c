@@ -20,6 +20,7 @@
 #include "fetch.h"
 #include "fsutil.h"
 #include "hash.h"
+#include "imagefs.h"
 #include "layer.h"
 #include "lock.h"
 #include "manifest.h"
@@ -68,6 +69,7 @@ struct build {
 	struct kiln_base *base;          /* NULL: scratch */
 	char *base_uri;                  /* the provenance's name of the base */
 	size_t root_layer;               /* the index of the root layer (above the base's) */
+	char (*from_digests)[KILN_OCI_DIGEST_LEN + 1]; /* files[i].from's image, "" without from */
 	const char *compression;         /* "gzip" or "zstd" */
 	int level;
 	char compressor_id[128];
@@ -426,6 +428,13 @@ static int plan(struct build *b, struct kiln_error *err)
 			const struct kiln_file_copy *f = &b->m->files[i];
 			_cleanup_free_ char *path = src_path(b, f->src);
 			char id[KILN_GIT_OID_HEX + 1];
+			if (f->from) {
+				/* The image pins what its paths hold. */
+				kiln_buf_printf(&k, "file-from %s %s %s %s %s %s\n", b->from_digests[i], f->src, f->dst,
+						f->mode ? f->mode : "-", f->dir_mode ? f->dir_mode : "-",
+						f->owner ? f->owner : "-");
+				continue;
+			}
 			if (kiln_git_path_id(b->git, b->commit, path, id, err) < 0) {
 				kiln_buf_release(&k);
 				return -1;
@@ -654,6 +663,160 @@ static int copy_entry(void *vctx, const char *rel, enum kiln_git_kind kind, cons
 	return 0;
 }
 
+/* A path of an image's merged view with the symlinks of its directories
+ * followed inside the image (never on the host), as the image's own
+ * processes would see it; the last component is not followed. */
+static char *resolve_in_image(const struct kiln_imagefs_list *view, const char *path)
+{
+	_cleanup_free_ char *cur = kiln_xstrdup(path);
+
+	for (int hops = 0; hops < 40; hops++) {
+		struct kiln_buf out = KILN_BUF_INIT;
+		_cleanup_free_ char *copy = kiln_xstrdup(cur);
+		char *save = NULL, *part = strtok_r(copy, "/", &save);
+		bool moved = false;
+
+		while (part) {
+			char *next = strtok_r(NULL, "/", &save);
+			const struct kiln_fsentry *e;
+			if (strcmp(part, ".") == 0 || strcmp(part, "..") == 0) {
+				if (strcmp(part, "..") == 0) {
+					char *slash = out.len ? strrchr(out.data, '/') : NULL;
+					out.len = slash ? (size_t)(slash - out.data) : 0;
+					if (out.data)
+						out.data[out.len] = '\0';
+				}
+				part = next;
+				continue;
+			}
+			if (out.len)
+				kiln_buf_addch(&out, '/');
+			kiln_buf_adds(&out, part);
+			e = next ? kiln_imagefs_find(view, out.data) : NULL;
+			if (e && e->type == 'l' && e->link) {
+				/* Replace the prefix by its target, keep the rest, start again. */
+				struct kiln_buf again = KILN_BUF_INIT;
+				char *slash = strrchr(out.data, '/');
+				if (e->link[0] != '/' && slash)
+					kiln_buf_add(&again, out.data, (size_t)(slash - out.data) + 1);
+				kiln_buf_adds(&again, e->link[0] == '/' ? e->link + 1 : e->link);
+				kiln_buf_printf(&again, "/%s", next);
+				for (char *rest = strtok_r(NULL, "", &save); rest; rest = NULL)
+					kiln_buf_printf(&again, "/%s", rest);
+				free(cur);
+				cur = kiln_buf_detach(&again);
+				moved = true;
+				break;
+			}
+			part = next;
+		}
+		if (!moved)
+			return out.data ? kiln_buf_detach(&out) : kiln_xstrdup("");
+		kiln_buf_release(&out);
+	}
+	return NULL;
+}
+
+/* files[i] with from: the path src of that manifest's image (a file, a
+ * symlink, or a directory and what it holds), with its modes and owners
+ * unless the entry gives them (docs/manifest.md, files). */
+static int copy_from_image(struct build *b, struct kiln_layer_tree *tree, int layer, size_t i,
+			   const struct kiln_file_copy *f, struct kiln_error *err)
+{
+	_cleanup_fslist_ struct kiln_imagefs_list view = KILN_IMAGEFS_LIST_INIT, kept = KILN_IMAGEFS_LIST_INIT;
+	_cleanup_free_ char *src = NULL, *dst = NULL, *where = NULL;
+	const char **keep = NULL;
+	size_t n_keep = 0, alloc = 0, plen;
+	const struct kiln_fsentry *top;
+	unsigned mode = 0, dir_mode = 0;
+	uint32_t uid = 0, gid = 0;
+	bool contents = kiln_str_has_suffix(f->src, "/");
+	int rc = -1;
+
+	where = kiln_xasprintf("%s:%u:%u: files[%zu] (%s in %s's image %.19s…)", b->manifest_rel, f->mark.line,
+			       f->mark.column, i, f->src, f->from, b->from_digests[i]);
+	parse_octal(f->mode, 0644, &mode);
+	parse_octal(f->dir_mode, 0755, &dir_mode);
+	parse_owner(f->owner, &uid, &gid);
+	if (kiln_imagefs_read_image(b->store, b->from_digests[i], NULL, &view, err) < 0)
+		return kiln_error_prefix(err, "%s", where);
+	{
+		_cleanup_free_ char *trimmed = kiln_xstrdup(f->src + 1);
+		size_t n = strlen(trimmed);
+		while (n && trimmed[n - 1] == '/')
+			trimmed[--n] = '\0';
+		src = resolve_in_image(&view, trimmed);
+	}
+	if (!src)
+		return kiln_error_set(err, "%s: too many symbolic links", where);
+	top = *src ? kiln_imagefs_find(&view, src) : NULL;
+	if (!top)
+		return kiln_error_set(err, "%s: not in that image", where);
+	/* Keep the bytes of every regular file to copy, read in a second pass. */
+	plen = strlen(src);
+	for (size_t k = 0; k < view.n; k++) {
+		const struct kiln_fsentry *e = &view.e[k];
+		if (strcmp(e->path, src) != 0 && !(top->type == 'd' && strncmp(e->path, src, plen) == 0 &&
+						   e->path[plen] == '/'))
+			continue;
+		if (e->type != 'f' && e->type != 'd' && e->type != 'l')
+			return kiln_error_set(err, "%s: /%s is a %s; from: copies files, directories and symbolic "
+					      "links", where, e->path, kiln_fsentry_type_name(e->type));
+		if (e->type == 'f') {
+			kiln_xgrow(&keep, &alloc, n_keep + 2, sizeof(*keep));
+			keep[n_keep++] = e->path;
+			keep[n_keep] = NULL;
+		}
+	}
+	if (n_keep && kiln_imagefs_read_image(b->store, b->from_digests[i], keep, &kept, err) < 0) {
+		kiln_error_prefix(err, "%s", where);
+		goto out;
+	}
+	{
+		const char *base = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
+		if (kiln_str_has_suffix(f->dst, "/") && !contents)
+			dst = kiln_path_join(f->dst, base);
+		else
+			dst = kiln_xstrdup(f->dst);
+		size_t n = strlen(dst);
+		while (n > 1 && dst[n - 1] == '/')
+			dst[--n] = '\0';
+	}
+	for (size_t k = 0; k < view.n; k++) {
+		const struct kiln_fsentry *e = &view.e[k];
+		bool self = strcmp(e->path, src) == 0;
+		_cleanup_free_ char *path = NULL;
+		uint32_t u = f->owner ? uid : e->uid, g = f->owner ? gid : e->gid;
+		int r = 0;
+
+		if (!self && !(top->type == 'd' && strncmp(e->path, src, plen) == 0 && e->path[plen] == '/'))
+			continue;
+		path = self ? kiln_xstrdup(dst) : kiln_path_join(dst, e->path + plen + 1);
+		if (e->type == 'd') {
+			r = kiln_layer_tree_put_dir(tree, path, f->dir_mode ? dir_mode : e->mode, u, g, b->epoch, layer, err);
+		} else if (e->type == 'l') {
+			r = kiln_layer_tree_put_symlink(tree, path, e->link, u, g, b->epoch, layer, err);
+		} else {
+			size_t len = 0;
+			const char *data = kiln_imagefs_kept(&kept, e->path, &len);
+			if (!data && e->size) {
+				kiln_error_set(err, "%s: /%s: its bytes could not be read", where, e->path);
+				goto out;
+			}
+			r = kiln_layer_tree_put_file(tree, path, f->mode ? mode : e->mode, u, g, b->epoch, data ? data : "",
+						     len, layer, err);
+		}
+		if (r < 0) {
+			kiln_error_prefix(err, "%s", where);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(keep);
+	return rc;
+}
+
 /* files: from the commit's tree, with their modes and owners. */
 static int add_files(struct build *b, struct kiln_layer_tree *tree, int layer, struct kiln_error *err)
 {
@@ -672,6 +835,11 @@ static int add_files(struct build *b, struct kiln_layer_tree *tree, int layer, s
 			return kiln_error_set(err, "%s:%u:%u: files[%zu]: bad mode or owner", b->manifest_rel,
 					      f->mark.line, f->mark.column, i);
 		c.mode_given = f->mode != NULL;
+		if (f->from) {
+			if (copy_from_image(b, tree, layer, i, f, err) < 0)
+				return -1;
+			continue;
+		}
 		/* "src/" copies the contents into dst; "src" to "dst/" lands as dst/src. */
 		if (dst_is_dir && !src_is_contents)
 			dst = kiln_path_join(f->dst, base);
@@ -1162,6 +1330,38 @@ out:
 
 /* ---- base: (base.h, docs/building.md#bases) ---- */
 
+/* Build another manifest of the repository at this commit (a base, a
+ * files[].from), as `kiln build -f REL --rev COMMIT` would, or take the
+ * store's snapshot of it: its image digest, path and name. */
+static int build_other(struct build *b, const char *key, const char *spec, char digest[KILN_OCI_DIGEST_LEN + 1],
+		       char **rel_out, char **name_out, struct kiln_error *err)
+{
+	const char *wd = kiln_git_workdir(b->git);
+	struct kiln_base_chain me = { b->manifest_rel, b->opt->base_chain };
+	struct kiln_build_options o = *b->opt;
+	struct kiln_build_result r;
+	_cleanup_free_ char *rel = kiln_base_manifest_path(b->manifest_rel, key, b->manifest_dir_rel, spec, &me, err);
+	_cleanup_free_ char *abs = NULL;
+
+	if (!rel)
+		return -1;
+	abs = kiln_path_join(wd, rel);
+	o.manifest_path = abs;
+	o.repo_dir = wd;
+	o.rev = b->commit;
+	o.base_chain = &me;
+	o.reuse_record = true;
+	if (kiln_build_run(&o, &r, err) < 0)
+		return kiln_error_prefix(err, "%s: %s %s", b->manifest_rel, key, rel);
+	memcpy(digest, r.manifest_digest, KILN_OCI_DIGEST_LEN + 1);
+	if (name_out)
+		*name_out = kiln_xstrdup(r.name);
+	if (rel_out)
+		*rel_out = kiln_steal_pointer(&rel);
+	kiln_build_result_release(&r);
+	return 0;
+}
+
 /* Find the base and, for a manifest base, build it (or take the store's
  * snapshot of it) before this build opens the store: a writer holds the
  * store's lock while it is open. */
@@ -1189,28 +1389,27 @@ static int resolve_base(struct build *b, char base_digest[KILN_OCI_DIGEST_LEN + 
 		return 0;
 	}
 	{
-		struct kiln_base_chain me = { b->manifest_rel, b->opt->base_chain };
-		struct kiln_build_options o = *b->opt;
-		struct kiln_build_result r;
-		_cleanup_free_ char *rel = kiln_base_manifest_path(b->manifest_rel, b->manifest_dir_rel, b->m->base, &me,
-								   err);
-		_cleanup_free_ char *abs = NULL;
-
-		if (!rel)
+		_cleanup_free_ char *name = NULL, *rel = NULL;
+		if (build_other(b, "base", b->m->base, base_digest, &rel, &name, err) < 0)
 			return -1;
-		abs = kiln_path_join(wd, rel);
-		o.manifest_path = abs;
-		o.repo_dir = wd;
-		o.rev = b->commit;
-		o.base_chain = &me;
-		o.reuse_record = true;
-		if (kiln_build_run(&o, &r, err) < 0)
-			return kiln_error_prefix(err, "%s: base %s", b->manifest_rel, rel);
-		memcpy(base_digest, r.manifest_digest, KILN_OCI_DIGEST_LEN + 1);
-		b->base_uri = kiln_xasprintf("kiln:%s@%s#%s", rel, b->commit, r.name);
-		kiln_build_result_release(&r);
+		b->base_uri = kiln_xasprintf("kiln:%s@%s#%s", rel, b->commit, name);
 		return 0;
 	}
+}
+
+/* files[].from: each manifest built (or taken from the store) as a base is. */
+static int resolve_from(struct build *b, struct kiln_error *err)
+{
+	b->from_digests = kiln_xcalloc(b->m->n_files + 1, sizeof(*b->from_digests));
+	for (size_t i = 0; i < b->m->n_files; i++) {
+		_cleanup_free_ char *key = NULL;
+		if (!b->m->files[i].from)
+			continue;
+		key = kiln_xasprintf("files[%zu].from", i);
+		if (build_other(b, key, b->m->files[i].from, b->from_digests[i], NULL, NULL, err) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* The base's blobs that are not in the store yet (an OCI base's). */
@@ -1373,7 +1572,7 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 	if (kiln_git_resolve(b.git, opt->rev ? opt->rev : "HEAD", b.commit, &b.commit_time, err) < 0)
 		goto out;
 	if (locate_manifest(&b, err) < 0 || load_inputs(&b, err) < 0 || load_key(&b, err) < 0 ||
-	    resolve_base(&b, base_digest, err) < 0)
+	    resolve_base(&b, base_digest, err) < 0 || resolve_from(&b, err) < 0)
 		goto out;
 	b.store = kiln_store_open_default(opt->store_dir, kiln_git_workdir(b.git), true, err);
 	if (!b.store)
@@ -1543,6 +1742,7 @@ out:
 		free(b.base);
 	}
 	free(b.base_uri);
+	free(b.from_digests);
 	free(b.manifest_rel);
 	free(b.manifest_dir_rel);
 	free(b.lock_rel);

@@ -147,6 +147,45 @@ check "its first layers are the layout image's, and the provenance names it" gre
 expect_rc 0 "kiln run of it" kiln run --rm --network none "o@$O"
 check "runs" test "$out" = from-oci
 
+# ---- multi-stage: a file a run: step made in a build image, copied alone into a slim one
+manifest build.yaml bld good:containers:keyring busybox-fixture=1.0
+cat >>build.yaml <<'YAML'
+epoch: "1000000"
+run:
+  - mkdir -p /out && printf 'built-app\n' >/out/app && chown 0:10 /out/app && chmod 4750 /out/app && echo made-the-app
+YAML
+manifest slim.yaml slim S data-all=1.0
+cat >>slim.yaml <<'YAML'
+epoch: "1000000"
+files:
+  - {from: build.yaml, src: /out/app, dst: /usr/local/bin/app}
+YAML
+expect_rc 0 "lock the build image" kiln lock -f build.yaml
+expect_rc 0 "lock the slim image" kiln lock -f slim.yaml
+git add -A && git_commit stages
+M=$(git rev-parse HEAD)
+expect_rc 0 "a slim manifest copying files: from the build manifest builds" kiln build -f slim.yaml
+printf '%s\n' "$out" "$err" | sed 's/^/# /'
+expect_contains "$out" "| made-the-app" "the build manifest's step ran"
+python3 - "$store" "$M" >"$T/slim.check" 2>&1 <<'PY'
+import json, sys, tarfile
+store, commit = sys.argv[1:]
+def blob(d): return json.load(open(f"{store}/blobs/sha256/{d[7:]}"))
+man = blob(json.load(open(f"{store}/commits/{commit}/slim.json"))["manifest"])
+names = {}
+for l in man["layers"]:
+    with tarfile.open(f"{store}/blobs/sha256/{l['digest'][7:]}") as t:
+        for m in t.getmembers():
+            names[m.name] = (m, t.extractfile(m).read() if m.isfile() else None)
+app, data = names["usr/local/bin/app"]
+assert data == b"built-app\n", data
+assert app.mode == 0o4750 and (app.uid, app.gid) == (0, 10), (oct(app.mode), app.uid, app.gid)
+assert not any(n.startswith(("out", "usr/bin/busybox", "bin/busybox")) for n in names), sorted(names)
+print("slim ok")
+PY
+sed 's/^/# /' "$T/slim.check"
+check "the slim image holds the file (bytes, mode, owner as in the build image), and nothing else of it" grep -q "slim ok" "$T/slim.check"
+
 listing() { (cd "$store" && find . -printf '%p %s\n' | sort); }
 # build_refused NAME MANIFEST-TEXT-APPENDED WANT: commit, build, want exit ≠ 0, the message, and no store change.
 refused() {
@@ -194,6 +233,8 @@ for i in $(seq 1 9); do
 	kiln lock -f "deep$i.yaml" >/dev/null
 done
 manifest escape.yaml e S data-all=1.0; echo "base: ../escape.yaml" >>escape.yaml
+manifest missing.yaml mi S data-all=1.0
+printf 'files:\n  - {from: build.yaml, src: /out/nothing, dst: /x}\n' >>missing.yaml; kiln lock -f missing.yaml >/dev/null
 git add -A && git_commit hostile
 H=$(git rev-parse HEAD)
 
@@ -203,8 +244,12 @@ refused "a layer that is not a tar" notar.yaml "layer 1 of 1"
 expect_contains "$err" "is not a layer tar kiln reads" "(says it is not a tar)"
 refused "a symlinked base manifest" link.yaml "'manifests/link.yaml' in commit ${H:0:12}"
 expect_contains "$err" "is a symbolic link" "(says it is a symlink)"
-refused "a cycle" cycle-a.yaml "the bases form a cycle: cycle-a.yaml → cycle-b.yaml → cycle-a.yaml"
-refused "bases nested too deep" deep1.yaml "bases are nested more than 8 deep"
+refused "a cycle" cycle-a.yaml "the manifests form a cycle: cycle-a.yaml → cycle-b.yaml → cycle-a.yaml"
+refused "bases nested too deep" deep1.yaml "manifests are nested more than 8 deep"
+# (the build manifest's own snapshot of this commit is not what is judged)
+expect_rc 0 "(build the build manifest at this commit)" kiln build -f build.yaml
+refused "files: from: a path the image lacks" missing.yaml "missing.yaml:13:5: files[0] (/out/nothing in build.yaml's image sha256:"
+expect_contains "$err" "not in that image" "(says it is not there)"
 refused "a base path with .." escape.yaml 'base: "../escape.yaml"'
 
 done_testing
