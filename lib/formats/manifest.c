@@ -869,6 +869,30 @@ static int file_field(struct kiln_yaml_walk *c, unsigned key, const struct kiln_
 	return 0;
 }
 
+/* An absolute src without from: (with the message the relative rule
+ * gives), or a relative one with from:, reported at the src value. */
+static int src_form_error(struct kiln_yaml_walk *c, const struct kiln_yaml_node *entry,
+			  const struct kiln_file_copy *f)
+{
+	const struct kiln_yaml_node *at = entry;
+	size_t old;
+	int rc;
+
+	for (size_t k = 0; k < entry->n_items; k++)
+		if (strcmp(entry->keys[k]->value, "src") == 0)
+			at = entry->items[k];
+	old = kiln_yaml_walk_push_key(c, "src", 3);
+	if (f->from)
+		rc = kiln_yaml_walk_fail(c, at, "%s is not a valid source path: with from:, it is an absolute "
+					 "path in that manifest's image", kiln_yaml_walk_quote(c, f->src, strlen(f->src)));
+	else
+		rc = kiln_yaml_walk_fail(c, at, "%s is not a valid source path: %s (or give from: to copy it "
+					 "from another manifest's image)", kiln_yaml_walk_quote(c, f->src, strlen(f->src)),
+					 relative_path(f->src, strlen(f->src)));
+	kiln_yaml_walk_pop(c, old);
+	return rc;
+}
+
 static int parse_files(struct kiln_yaml_walk *c, const struct kiln_yaml_node *v, struct kiln_manifest *m)
 {
 	if (kiln_yaml_walk_expect(c, v, KILN_YAML_SEQUENCE) < 0)
@@ -882,14 +906,9 @@ static int parse_files(struct kiln_yaml_walk *c, const struct kiln_yaml_node *v,
 		m->files[i].mark = node_mark(v->items[i]);
 		rc = kiln_yaml_walk_map(c, v->items[i], file_keys, 1u << FILE_SRC | 1u << FILE_DST, file_field,
 			      &m->files[i]);
-		if (rc == 0 && m->files[i].from && m->files[i].src[0] != '/')
-			rc = kiln_yaml_walk_fail(c, v->items[i], "src: with from:, src is an absolute path in that "
-						 "manifest's image, not %s",
-						 kiln_yaml_walk_quote(c, m->files[i].src, strlen(m->files[i].src)));
-		else if (rc == 0 && !m->files[i].from && m->files[i].src[0] == '/')
-			rc = kiln_yaml_walk_fail(c, v->items[i], "src: %s is absolute: src is a path relative to this "
-						 "manifest's directory (or, with from:, a path in another manifest's image)",
-						 kiln_yaml_walk_quote(c, m->files[i].src, strlen(m->files[i].src)));
+		/* src's form depends on from:, known once the whole entry is read. */
+		if (rc == 0 && (m->files[i].from != NULL) != (m->files[i].src[0] == '/'))
+			rc = src_form_error(c, v->items[i], &m->files[i]);
 		kiln_yaml_walk_pop(c, old);
 		if (rc < 0)
 			return -1;
