@@ -487,6 +487,8 @@ void kiln_base_config_release(struct kiln_oci_config *c)
 	free((char *)c->workdir);
 	free((char *)c->stop_signal);
 	c->env = c->entrypoint = c->cmd = c->exposed_ports = c->volumes = c->label_keys = c->label_values = NULL;
+	c->n_env = c->n_entrypoint = c->n_cmd = c->n_exposed_ports = c->n_volumes = c->n_labels = 0;
+	c->has_entrypoint = c->has_cmd = false;
 	c->user = c->workdir = c->stop_signal = NULL;
 }
 
