@@ -825,8 +825,28 @@ static int parse_packages(struct kiln_yaml_walk *c, const struct kiln_yaml_node 
 /* ------------------------------------------------------------------------ */
 /* files                                                                     */
 
-static const char *const file_keys[] = { "src", "dst", "mode", "dir_mode", "owner", NULL };
-enum { FILE_SRC, FILE_DST, FILE_MODE, FILE_DIR_MODE, FILE_OWNER };
+static const char *const file_keys[] = { "src", "dst", "mode", "dir_mode", "owner", "from", NULL };
+enum { FILE_SRC, FILE_DST, FILE_MODE, FILE_DIR_MODE, FILE_OWNER, FILE_FROM };
+
+/* src: relative to the manifest (from the commit's tree), or, with
+ * from:, an absolute path in that image: which one is checked once the
+ * whole entry is read. */
+static const char *rule_src_any(const char *s, size_t len)
+{
+	return len && s[0] == '/' ? rule_absolute(s, len) : rule_src(s, len);
+}
+
+/* from: another manifest of the repository, as base: names one. */
+static const char *rule_from(const char *s, size_t len)
+{
+	const char *why = relative_path(s, len);
+
+	if (why)
+		return why;
+	if (!kiln_str_has_suffix(s, ".yaml") && !kiln_str_has_suffix(s, ".yml"))
+		return "must be a manifest path relative to this one (.yaml or .yml)";
+	return NULL;
+}
 
 static int file_field(struct kiln_yaml_walk *c, unsigned key, const struct kiln_yaml_node *v, void *obj)
 {
@@ -834,7 +854,7 @@ static int file_field(struct kiln_yaml_walk *c, unsigned key, const struct kiln_
 
 	switch (key) {
 	case FILE_SRC:
-		return string_field(c, v, "source path", rule_src, &f->src);
+		return string_field(c, v, "source path", rule_src_any, &f->src);
 	case FILE_DST:
 		return string_field(c, v, "destination", rule_absolute, &f->dst);
 	case FILE_MODE:
@@ -843,8 +863,34 @@ static int file_field(struct kiln_yaml_walk *c, unsigned key, const struct kiln_
 		return string_field(c, v, "mode", rule_mode, &f->dir_mode);
 	case FILE_OWNER:
 		return string_field(c, v, "owner", rule_owner, &f->owner);
+	case FILE_FROM:
+		return string_field(c, v, "manifest", rule_from, &f->from);
 	}
 	return 0;
+}
+
+/* An absolute src without from: (with the message the relative rule
+ * gives), or a relative one with from:, reported at the src value. */
+static int src_form_error(struct kiln_yaml_walk *c, const struct kiln_yaml_node *entry,
+			  const struct kiln_file_copy *f)
+{
+	const struct kiln_yaml_node *at = entry;
+	size_t old;
+	int rc;
+
+	for (size_t k = 0; k < entry->n_items; k++)
+		if (strcmp(entry->keys[k]->value, "src") == 0)
+			at = entry->items[k];
+	old = kiln_yaml_walk_push_key(c, "src", 3);
+	if (f->from)
+		rc = kiln_yaml_walk_fail(c, at, "%s is not a valid source path: with from:, it is an absolute "
+					 "path in that manifest's image", kiln_yaml_walk_quote(c, f->src, strlen(f->src)));
+	else
+		rc = kiln_yaml_walk_fail(c, at, "%s is not a valid source path: %s (or give from: to copy it "
+					 "from another manifest's image)", kiln_yaml_walk_quote(c, f->src, strlen(f->src)),
+					 relative_path(f->src, strlen(f->src)));
+	kiln_yaml_walk_pop(c, old);
+	return rc;
 }
 
 static int parse_files(struct kiln_yaml_walk *c, const struct kiln_yaml_node *v, struct kiln_manifest *m)
@@ -860,6 +906,9 @@ static int parse_files(struct kiln_yaml_walk *c, const struct kiln_yaml_node *v,
 		m->files[i].mark = node_mark(v->items[i]);
 		rc = kiln_yaml_walk_map(c, v->items[i], file_keys, 1u << FILE_SRC | 1u << FILE_DST, file_field,
 			      &m->files[i]);
+		/* src's form depends on from:, known once the whole entry is read. */
+		if (rc == 0 && (m->files[i].from != NULL) != (m->files[i].src[0] == '/'))
+			rc = src_form_error(c, v->items[i], &m->files[i]);
 		kiln_yaml_walk_pop(c, old);
 		if (rc < 0)
 			return -1;
@@ -1381,6 +1430,7 @@ void kiln_manifest_free(struct kiln_manifest *m)
 		free(m->files[i].mode);
 		free(m->files[i].dir_mode);
 		free(m->files[i].owner);
+		free(m->files[i].from);
 	}
 	free(m->files);
 	for (size_t i = 0; i < m->n_groups; i++) {

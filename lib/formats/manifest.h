@@ -51,6 +51,8 @@ struct kiln_file_copy {
 	char *mode;            /* octal string or NULL (default 0644) */
 	char *dir_mode;        /* octal string or NULL (default 0755) */
 	char *owner;           /* "UID:GID" or NULL (default 0:0) */
+	char *from;            /* NULL: src from the commit's tree; else another manifest (relative, .yaml/.yml)
+	                        * whose image src (then absolute) is copied from */
 	struct kiln_mark mark;
 };
 

@@ -86,6 +86,21 @@ char *kiln_provenance_statement(const struct kiln_provenance *p, struct kiln_err
 	json_object_set_new(dep, "name", text("lock path", p->lock_path, &bad));
 	json_object_set_new(dep, "digest", digest_object("sha256", p->lock_digest + 7, &bad));
 	json_array_append_new(deps, dep);
+	if (p->base_uri) {
+		if (!p->base_digest || !kiln_oci_digest_valid(p->base_digest)) {
+			json_decref(deps);
+			json_decref(subject);
+			json_decref(ext);
+			json_decref(internal);
+			kiln_error_set(err, "provenance: malformed base digest");
+			return NULL;
+		}
+		dep = json_object();
+		json_object_set_new(dep, "name", json_string("base"));
+		json_object_set_new(dep, "uri", text("base", p->base_uri, &bad));
+		json_object_set_new(dep, "digest", digest_object("sha256", p->base_digest + 7, &bad));
+		json_array_append_new(deps, dep);
+	}
 	for (size_t i = 0; i < p->n_packages; i++) {
 		const struct kiln_provenance_package *pk = &p->packages[i];
 		char *purl = kiln_provenance_purl(pk->name, pk->version, pk->architecture);

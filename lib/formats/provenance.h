@@ -13,7 +13,9 @@
  *   buildDefinition.resolvedDependencies the git commit ({"gitCommit": id}),
  *                                        the lock file, and every package as
  *                                        pkg:deb/debian/NAME@VERSION?arch=ARCH
- *                                        with its sha256
+ *                                        with its sha256, and the base image
+ *                                        ({"name": "base", "uri": …, "digest":
+ *                                        {"sha256": …}}) when there is one
  *   runDetails.builder                   id KILN_PROVENANCE_BUILDER, version
  *
  * Nothing in it depends on the machine, the mirror that served the files or
@@ -51,6 +53,10 @@ struct kiln_provenance {
 	const char *layer_format;   /* KILN_FORMAT_VERSION */
 	const char *kiln_version;
 	const struct kiln_provenance_package *packages; size_t n_packages;
+	/* The image it is built on (docs/manifest.md, base), or NULL:
+	 * "kiln:PATH@COMMIT#NAME" for another manifest, "oci:PATH" for an OCI
+	 * layout, and its image manifest digest. */
+	const char *base_uri, *base_digest;
 };
 
 /* The statement JSON (malloc'd, compact, sorted keys, no newline). */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "accounts.h"
+#include "base.h"
 #include "buildcache.h"
 #include "compress.h"
 #include "deb.h"
@@ -19,6 +20,7 @@
 #include "fetch.h"
 #include "fsutil.h"
 #include "hash.h"
+#include "imagefs.h"
 #include "layer.h"
 #include "lock.h"
 #include "manifest.h"
@@ -32,7 +34,7 @@
 #include "store.h"
 #include "util.h"
 
-enum layer_kind { LAYER_ROOT, LAYER_PACKAGES, LAYER_DPKG, LAYER_FILES, LAYER_RUN };
+enum layer_kind { LAYER_BASE, LAYER_ROOT, LAYER_PACKAGES, LAYER_DPKG, LAYER_FILES, LAYER_RUN };
 
 struct plan_layer {
 	enum layer_kind kind;
@@ -64,6 +66,10 @@ struct build {
 	char *manifest_rel;              /* manifest path relative to the work tree */
 	char *manifest_dir_rel;          /* its directory ("" at the top) */
 	struct plan_layer *layers; size_t n_layers;
+	struct kiln_base *base;          /* NULL: scratch */
+	char *base_uri;                  /* the provenance's name of the base */
+	size_t root_layer;               /* the index of the root layer (above the base's) */
+	char (*from_digests)[KILN_OCI_DIGEST_LEN + 1]; /* files[i].from's image, "" without from */
 	const char *compression;         /* "gzip" or "zstd" */
 	int level;
 	char compressor_id[128];
@@ -210,9 +216,6 @@ static int load_inputs(struct build *b, struct kiln_error *err)
 		return kiln_error_set(err, "%s does not match %s at %.12s (%s): run `kiln lock` and commit "
 				      "the lock", lock_rel, b->manifest_rel, b->commit, why);
 	}
-	if (b->m->base && strcmp(b->m->base, "scratch") != 0)
-		return kiln_error_set(err, "%s: base: %s is not built by this kiln version yet (only scratch)",
-				      b->manifest_rel, b->m->base);
 	if (parse_int64(b->m->epoch ? b->m->epoch : "0", &b->epoch) < 0)
 		return kiln_error_set(err, "%s: epoch \"%s\" is not a number of seconds", b->manifest_rel,
 				      b->m->epoch);
@@ -349,6 +352,19 @@ static int plan(struct build *b, struct kiln_error *err)
 	struct plan_layer *l;
 	struct kiln_buf k = KILN_BUF_INIT;
 
+	/* The base's layers, as they are, at the bottom; their keys chain its
+	 * digest into every key above (docs/building.md, Bases). */
+	for (size_t i = 0; b->base && i < b->base->manifest.n_layers; i++) {
+		l = add_layer(b, LAYER_BASE, &alloc);
+		l->what = kiln_xasprintf("base %s: layer %zu/%zu", b->m->base, i + 1, b->base->manifest.n_layers);
+		l->blob = b->base->manifest.layers[i];
+		snprintf(l->diff_id, sizeof(l->diff_id), "%s", b->base->diff_ids[i]);
+		l->cached = true;
+		key_start(&k, b, "base");
+		kiln_buf_printf(&k, "image %s\nlayer %zu %s %s\n", b->base->digest, i, l->blob.digest, l->diff_id);
+		key_finish(&k, l->key);
+	}
+	b->root_layer = b->n_layers;
 	l = add_layer(b, LAYER_ROOT, &alloc);
 	l->what = kiln_xstrdup("root: merged /usr and the top directories");
 	key_start(&k, b, "root");
@@ -412,6 +428,13 @@ static int plan(struct build *b, struct kiln_error *err)
 			const struct kiln_file_copy *f = &b->m->files[i];
 			_cleanup_free_ char *path = src_path(b, f->src);
 			char id[KILN_GIT_OID_HEX + 1];
+			if (f->from) {
+				/* The image pins what its paths hold. */
+				kiln_buf_printf(&k, "file-from %s %s %s %s %s %s\n", b->from_digests[i], f->src, f->dst,
+						f->mode ? f->mode : "-", f->dir_mode ? f->dir_mode : "-",
+						f->owner ? f->owner : "-");
+				continue;
+			}
 			if (kiln_git_path_id(b->git, b->commit, path, id, err) < 0) {
 				kiln_buf_release(&k);
 				return -1;
@@ -640,6 +663,160 @@ static int copy_entry(void *vctx, const char *rel, enum kiln_git_kind kind, cons
 	return 0;
 }
 
+/* A path of an image's merged view with the symlinks of its directories
+ * followed inside the image (never on the host), as the image's own
+ * processes would see it; the last component is not followed. */
+static char *resolve_in_image(const struct kiln_imagefs_list *view, const char *path)
+{
+	_cleanup_free_ char *cur = kiln_xstrdup(path);
+
+	for (int hops = 0; hops < 40; hops++) {
+		struct kiln_buf out = KILN_BUF_INIT;
+		_cleanup_free_ char *copy = kiln_xstrdup(cur);
+		char *save = NULL, *part = strtok_r(copy, "/", &save);
+		bool moved = false;
+
+		while (part) {
+			char *next = strtok_r(NULL, "/", &save);
+			const struct kiln_fsentry *e;
+			if (strcmp(part, ".") == 0 || strcmp(part, "..") == 0) {
+				if (strcmp(part, "..") == 0) {
+					char *slash = out.len ? strrchr(out.data, '/') : NULL;
+					out.len = slash ? (size_t)(slash - out.data) : 0;
+					if (out.data)
+						out.data[out.len] = '\0';
+				}
+				part = next;
+				continue;
+			}
+			if (out.len)
+				kiln_buf_addch(&out, '/');
+			kiln_buf_adds(&out, part);
+			e = next ? kiln_imagefs_find(view, out.data) : NULL;
+			if (e && e->type == 'l' && e->link) {
+				/* Replace the prefix by its target, keep the rest, start again. */
+				struct kiln_buf again = KILN_BUF_INIT;
+				char *slash = strrchr(out.data, '/');
+				if (e->link[0] != '/' && slash)
+					kiln_buf_add(&again, out.data, (size_t)(slash - out.data) + 1);
+				kiln_buf_adds(&again, e->link[0] == '/' ? e->link + 1 : e->link);
+				kiln_buf_printf(&again, "/%s", next);
+				for (char *rest = strtok_r(NULL, "", &save); rest; rest = NULL)
+					kiln_buf_printf(&again, "/%s", rest);
+				free(cur);
+				cur = kiln_buf_detach(&again);
+				moved = true;
+				break;
+			}
+			part = next;
+		}
+		if (!moved)
+			return out.data ? kiln_buf_detach(&out) : kiln_xstrdup("");
+		kiln_buf_release(&out);
+	}
+	return NULL;
+}
+
+/* files[i] with from: the path src of that manifest's image (a file, a
+ * symlink, or a directory and what it holds), with its modes and owners
+ * unless the entry gives them (docs/manifest.md, files). */
+static int copy_from_image(struct build *b, struct kiln_layer_tree *tree, int layer, size_t i,
+			   const struct kiln_file_copy *f, struct kiln_error *err)
+{
+	_cleanup_fslist_ struct kiln_imagefs_list view = KILN_IMAGEFS_LIST_INIT, kept = KILN_IMAGEFS_LIST_INIT;
+	_cleanup_free_ char *src = NULL, *dst = NULL, *where = NULL;
+	const char **keep = NULL;
+	size_t n_keep = 0, alloc = 0, plen;
+	const struct kiln_fsentry *top;
+	unsigned mode = 0, dir_mode = 0;
+	uint32_t uid = 0, gid = 0;
+	bool contents = kiln_str_has_suffix(f->src, "/");
+	int rc = -1;
+
+	where = kiln_xasprintf("%s:%u:%u: files[%zu] (%s in %s's image %.19s…)", b->manifest_rel, f->mark.line,
+			       f->mark.column, i, f->src, f->from, b->from_digests[i]);
+	parse_octal(f->mode, 0644, &mode);
+	parse_octal(f->dir_mode, 0755, &dir_mode);
+	parse_owner(f->owner, &uid, &gid);
+	if (kiln_imagefs_read_image(b->store, b->from_digests[i], NULL, &view, err) < 0)
+		return kiln_error_prefix(err, "%s", where);
+	{
+		_cleanup_free_ char *trimmed = kiln_xstrdup(f->src + 1);
+		size_t n = strlen(trimmed);
+		while (n && trimmed[n - 1] == '/')
+			trimmed[--n] = '\0';
+		src = resolve_in_image(&view, trimmed);
+	}
+	if (!src)
+		return kiln_error_set(err, "%s: too many symbolic links", where);
+	top = *src ? kiln_imagefs_find(&view, src) : NULL;
+	if (!top)
+		return kiln_error_set(err, "%s: not in that image", where);
+	/* Keep the bytes of every regular file to copy, read in a second pass. */
+	plen = strlen(src);
+	for (size_t k = 0; k < view.n; k++) {
+		const struct kiln_fsentry *e = &view.e[k];
+		if (strcmp(e->path, src) != 0 && !(top->type == 'd' && strncmp(e->path, src, plen) == 0 &&
+						   e->path[plen] == '/'))
+			continue;
+		if (e->type != 'f' && e->type != 'd' && e->type != 'l')
+			return kiln_error_set(err, "%s: /%s is a %s; from: copies files, directories and symbolic "
+					      "links", where, e->path, kiln_fsentry_type_name(e->type));
+		if (e->type == 'f') {
+			kiln_xgrow(&keep, &alloc, n_keep + 2, sizeof(*keep));
+			keep[n_keep++] = e->path;
+			keep[n_keep] = NULL;
+		}
+	}
+	if (n_keep && kiln_imagefs_read_image(b->store, b->from_digests[i], keep, &kept, err) < 0) {
+		kiln_error_prefix(err, "%s", where);
+		goto out;
+	}
+	{
+		const char *base = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
+		if (kiln_str_has_suffix(f->dst, "/") && !contents)
+			dst = kiln_path_join(f->dst, base);
+		else
+			dst = kiln_xstrdup(f->dst);
+		size_t n = strlen(dst);
+		while (n > 1 && dst[n - 1] == '/')
+			dst[--n] = '\0';
+	}
+	for (size_t k = 0; k < view.n; k++) {
+		const struct kiln_fsentry *e = &view.e[k];
+		bool self = strcmp(e->path, src) == 0;
+		_cleanup_free_ char *path = NULL;
+		uint32_t u = f->owner ? uid : e->uid, g = f->owner ? gid : e->gid;
+		int r = 0;
+
+		if (!self && !(top->type == 'd' && strncmp(e->path, src, plen) == 0 && e->path[plen] == '/'))
+			continue;
+		path = self ? kiln_xstrdup(dst) : kiln_path_join(dst, e->path + plen + 1);
+		if (e->type == 'd') {
+			r = kiln_layer_tree_put_dir(tree, path, f->dir_mode ? dir_mode : e->mode, u, g, b->epoch, layer, err);
+		} else if (e->type == 'l') {
+			r = kiln_layer_tree_put_symlink(tree, path, e->link, u, g, b->epoch, layer, err);
+		} else {
+			size_t len = 0;
+			const char *data = kiln_imagefs_kept(&kept, e->path, &len);
+			if (!data && e->size) {
+				kiln_error_set(err, "%s: /%s: its bytes could not be read", where, e->path);
+				goto out;
+			}
+			r = kiln_layer_tree_put_file(tree, path, f->mode ? mode : e->mode, u, g, b->epoch, data ? data : "",
+						     len, layer, err);
+		}
+		if (r < 0) {
+			kiln_error_prefix(err, "%s", where);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(keep);
+	return rc;
+}
+
 /* files: from the commit's tree, with their modes and owners. */
 static int add_files(struct build *b, struct kiln_layer_tree *tree, int layer, struct kiln_error *err)
 {
@@ -658,6 +835,11 @@ static int add_files(struct build *b, struct kiln_layer_tree *tree, int layer, s
 			return kiln_error_set(err, "%s:%u:%u: files[%zu]: bad mode or owner", b->manifest_rel,
 					      f->mark.line, f->mark.column, i);
 		c.mode_given = f->mode != NULL;
+		if (f->from) {
+			if (copy_from_image(b, tree, layer, i, f, err) < 0)
+				return -1;
+			continue;
+		}
 		/* "src/" copies the contents into dst; "src" to "dst/" lands as dst/src. */
 		if (dst_is_dir && !src_is_contents)
 			dst = kiln_path_join(f->dst, base);
@@ -711,6 +893,25 @@ static int add_home(struct build *b, struct kiln_layer_tree *tree, const struct 
 				       e->time == KILN_LAYER_TIME_EPOCH ? b->epoch : e->mtime, layer, err);
 }
 
+/* On a base, its accounts first, then this manifest's (base.h). */
+static int merge_base_accounts(struct build *b, struct kiln_accounts *a, struct kiln_error *err)
+{
+	struct { const char *which; const char *base; struct kiln_buf *ours; } f[] = {
+		{ "etc/passwd", b->base->passwd, &a->passwd }, { "etc/group", b->base->group, &a->group },
+		{ "etc/shadow", b->base->shadow, &a->shadow },
+	};
+	for (size_t i = 0; i < KILN_ARRAY_SIZE(f); i++) {
+		struct kiln_buf merged = KILN_BUF_INIT;
+		if (kiln_base_merge_accounts(f[i].which, f[i].base, f[i].ours->data, &merged, err) < 0) {
+			kiln_buf_release(&merged);
+			return kiln_error_prefix(err, "%s: base %s", b->manifest_rel, b->base->label);
+		}
+		kiln_buf_release(f[i].ours);
+		*f[i].ours = merged;
+	}
+	return 0;
+}
+
 /* /etc/passwd, /etc/group and /etc/shadow (formats/accounts) and the
  * users' home directories. */
 static int add_accounts(struct build *b, struct kiln_layer_tree *tree, int layer, struct kiln_error *err)
@@ -719,6 +920,10 @@ static int add_accounts(struct build *b, struct kiln_layer_tree *tree, int layer
 	int rc = 0;
 
 	kiln_accounts_format(b->m, b->epoch, &a);
+	if (b->base && merge_base_accounts(b, &a, err) < 0) {
+		kiln_accounts_release(&a);
+		return -1;
+	}
 	rc = kiln_layer_tree_put_file(tree, "etc/passwd", 0644, 0, 0, b->epoch, a.passwd.data, a.passwd.len, layer, err);
 	if (rc == 0)
 		rc = kiln_layer_tree_put_file(tree, "etc/group", 0644, 0, 0, b->epoch, a.group.data, a.group.len, layer, err);
@@ -760,9 +965,28 @@ static int add_skeleton(struct build *b, struct kiln_layer_tree *tree, struct ki
 		{ "sys", 0555 }, { "tmp", 01777 }, { "var", 0755 }, { "var/tmp", 01777 },
 	};
 	for (size_t i = 0; i < KILN_ARRAY_SIZE(dirs); i++)
-		if (kiln_layer_tree_put_dir(tree, dirs[i].path, dirs[i].mode, 0, 0, b->epoch, 0, err) < 0)
+		if (kiln_layer_tree_put_dir(tree, dirs[i].path, dirs[i].mode, 0, 0, b->epoch, (int)b->root_layer, err) < 0)
 			return -1;
 	return 0;
+}
+
+/* On a base, the dpkg status lists its packages and this build's
+ * (base.h): `dpkg -l` in the image shows both. */
+static int merge_base_status(struct build *b, struct kiln_layer_tree *tree, const struct kiln_dpkg_package *db,
+			     int layer, struct kiln_error *err)
+{
+	_cleanup_free_ char *ours = NULL, *merged = NULL;
+
+	if (!b->base->dpkg_status)
+		return 0;
+	ours = kiln_dpkg_status_text(db, b->lock->n_packages, err);
+	if (!ours)
+		return -1;
+	merged = kiln_base_merge_status(b->base, ours, err);
+	if (!merged)
+		return kiln_error_prefix(err, "%s", b->manifest_rel);
+	return kiln_layer_tree_put_file(tree, "var/lib/dpkg/status", 0644, 0, 0, b->epoch, merged, strlen(merged),
+					layer, err);
 }
 
 /* The tree of the whole image, with each entry owned by its layer. */
@@ -815,6 +1039,7 @@ static struct kiln_layer_tree *assemble(struct build *b, struct kiln_build_resul
 		}
 	}
 	if (kiln_layer_tree_add_dpkg_status(tree, db, b->lock->n_packages, dpkg_layer, b->epoch, err) < 0 ||
+	    (b->base && merge_base_status(b, tree, db, dpkg_layer, err) < 0) ||
 	    add_accounts(b, tree, dpkg_layer, err) < 0)
 		goto out;
 	if (b->m->n_files && add_files(b, tree, files_layer, err) < 0)
@@ -932,6 +1157,11 @@ static int stage_layer(struct build *b, struct kiln_stage *st, const struct plan
 
 	if (!l->cached)
 		return kiln_stage_add_layer(st, l->tar.data, l->tar.len, err);
+	/* An OCI base's blobs are stored with the image, after the steps. */
+	if (l->kind == LAYER_BASE && b->base->blobs) {
+		const struct kiln_buf *blob = &b->base->blobs[l - b->layers];
+		return kiln_stage_add_layer(st, blob->data, blob->len, err);
+	}
 	fd = kiln_store_blob_open(b->store, l->blob.digest, err);
 	if (fd < 0)
 		return -1;
@@ -1048,7 +1278,6 @@ static int write_image(struct build *b, struct kiln_build_result *res, struct ki
 			     "org.opencontainers.image.title" };
 	char *ann_values[3];
 	_cleanup_free_ char *config_json = NULL, *manifest_json = NULL;
-	bool has_path = false;
 	int rc = -1;
 
 	if (kiln_oci_platform(b->m->architecture, &c.architecture, &c.variant, err) < 0)
@@ -1056,32 +1285,14 @@ static int write_image(struct build *b, struct kiln_build_result *res, struct ki
 	kiln_oci_time(b->created, created);
 	c.os = "linux";
 	c.created = created;
-	c.user = ic->user;
-	c.workdir = ic->workdir;
-	c.stop_signal = ic->stop_signal;
-	c.env = kiln_xcalloc(ic->n_env + 1, sizeof(*c.env));
-	for (size_t i = 0; i < ic->n_env; i++)
-		has_path |= strcmp(ic->env[i].key, "PATH") == 0;
-	if (!has_path)
-		c.env[c.n_env++] = default_path_env();
-	for (size_t i = 0; i < ic->n_env; i++)
-		c.env[c.n_env++] = kiln_xasprintf("%s=%s", ic->env[i].key, ic->env[i].value);
-	c.entrypoint = ic->entrypoint;
-	c.n_entrypoint = ic->n_entrypoint;
-	c.has_entrypoint = ic->has_entrypoint;
-	c.cmd = ic->cmd;
-	c.n_cmd = ic->n_cmd;
-	c.has_cmd = ic->has_cmd;
-	c.exposed_ports = ic->ports;
-	c.n_exposed_ports = ic->n_ports;
-	c.volumes = ic->volumes;
-	c.n_volumes = ic->n_volumes;
-	c.n_labels = ic->n_labels;
-	c.label_keys = kiln_xcalloc(ic->n_labels + 1, sizeof(char *));
-	c.label_values = kiln_xcalloc(ic->n_labels + 1, sizeof(char *));
-	for (size_t i = 0; i < ic->n_labels; i++) {
-		c.label_keys[i] = ic->labels[i].key;
-		c.label_values[i] = ic->labels[i].value;
+	/* The manifest's config over the base's (base.h; scratch: the
+	 * manifest's alone, PATH defaulted). */
+	{
+		_cleanup_free_ char *path = default_path_env();
+		if (kiln_base_config(b->base, ic, path, &c, err) < 0) {
+			kiln_error_prefix(err, "%s: config", b->manifest_rel);
+			goto out;
+		}
 	}
 	c.diff_ids = kiln_xcalloc(b->n_layers, sizeof(char *));
 	c.history = kiln_xcalloc(b->n_layers, sizeof(*c.history));
@@ -1110,15 +1321,106 @@ static int write_image(struct build *b, struct kiln_build_result *res, struct ki
 		res->size += layer_descs[i].size;
 	rc = 0;
 out:
-	for (size_t i = 0; i < c.n_env; i++)
-		free(c.env[i]);
-	free(c.env);
-	free(c.label_keys);
-	free(c.label_values);
+	kiln_base_config_release(&c);
 	free(c.diff_ids);
 	free(c.history);
 	free(layer_descs);
 	return rc;
+}
+
+/* ---- base: (base.h, docs/building.md#bases) ---- */
+
+/* Build another manifest of the repository at this commit (a base, a
+ * files[].from), as `kiln build -f REL --rev COMMIT` would, or take the
+ * store's snapshot of it: its image digest, path and name. */
+static int build_other(struct build *b, const char *key, const char *spec, char digest[KILN_OCI_DIGEST_LEN + 1],
+		       char **rel_out, char **name_out, struct kiln_error *err)
+{
+	const char *wd = kiln_git_workdir(b->git);
+	struct kiln_base_chain me = { b->manifest_rel, b->opt->base_chain };
+	struct kiln_build_options o = *b->opt;
+	struct kiln_build_result r;
+	_cleanup_free_ char *rel = kiln_base_manifest_path(b->manifest_rel, key, b->manifest_dir_rel, spec, &me, err);
+	_cleanup_free_ char *abs = NULL;
+
+	if (!rel)
+		return -1;
+	abs = kiln_path_join(wd, rel);
+	o.manifest_path = abs;
+	o.repo_dir = wd;
+	o.rev = b->commit;
+	o.base_chain = &me;
+	o.reuse_record = true;
+	if (kiln_build_run(&o, &r, err) < 0)
+		return kiln_error_prefix(err, "%s: %s %s", b->manifest_rel, key, rel);
+	memcpy(digest, r.manifest_digest, KILN_OCI_DIGEST_LEN + 1);
+	if (name_out)
+		*name_out = kiln_xstrdup(r.name);
+	if (rel_out)
+		*rel_out = kiln_steal_pointer(&rel);
+	kiln_build_result_release(&r);
+	return 0;
+}
+
+/* Find the base and, for a manifest base, build it (or take the store's
+ * snapshot of it) before this build opens the store: a writer holds the
+ * store's lock while it is open. */
+static int resolve_base(struct build *b, char base_digest[KILN_OCI_DIGEST_LEN + 1], struct kiln_error *err)
+{
+	const char *wd = kiln_git_workdir(b->git);
+	enum kiln_base_kind kind = kiln_base_kind_of(b->m->base);
+
+	base_digest[0] = '\0';
+	if (kind == KILN_BASE_SCRATCH)
+		return 0;
+	if (kind == KILN_BASE_OCI) {
+		_cleanup_free_ char *path = NULL, *abs = NULL, *label = NULL;
+		char digest[KILN_OCI_DIGEST_LEN + 1];
+		if (kiln_base_parse_oci(b->manifest_rel, b->m->base, &path, digest, err) < 0)
+			return -1;
+		/* Read from the file system, relative to the top of the work
+		 * tree: the digest pins the image, whatever the path holds. */
+		abs = path[0] == '/' ? kiln_xstrdup(path) : kiln_path_join(wd, path);
+		label = kiln_xasprintf("base oci:%s@%.19s…", path, digest);
+		b->base = kiln_xcalloc(1, sizeof(*b->base));
+		if (kiln_base_load_oci(abs, label, digest, b->base, err) < 0)
+			return kiln_error_prefix(err, "%s", b->manifest_rel);
+		b->base_uri = kiln_xasprintf("oci:%s", path);
+		return 0;
+	}
+	{
+		_cleanup_free_ char *name = NULL, *rel = NULL;
+		if (build_other(b, "base", b->m->base, base_digest, &rel, &name, err) < 0)
+			return -1;
+		b->base_uri = kiln_xasprintf("kiln:%s@%s#%s", rel, b->commit, name);
+		return 0;
+	}
+}
+
+/* files[].from: each manifest built (or taken from the store) as a base is. */
+static int resolve_from(struct build *b, struct kiln_error *err)
+{
+	b->from_digests = kiln_xcalloc(b->m->n_files + 1, sizeof(*b->from_digests));
+	for (size_t i = 0; i < b->m->n_files; i++) {
+		_cleanup_free_ char *key = NULL;
+		if (!b->m->files[i].from)
+			continue;
+		key = kiln_xasprintf("files[%zu].from", i);
+		if (build_other(b, key, b->m->files[i].from, b->from_digests[i], NULL, NULL, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The base's blobs that are not in the store yet (an OCI base's). */
+static int store_base_blobs(struct build *b, struct kiln_error *err)
+{
+	char digest[KILN_OCI_DIGEST_LEN + 1];
+
+	for (size_t i = 0; b->base && b->base->blobs && i < b->base->manifest.n_layers; i++)
+		if (kiln_store_put_blob(b->store, b->base->blobs[i].data, b->base->blobs[i].len, digest, err) < 0)
+			return -1;
+	return 0;
 }
 
 /* ---- signature and record ---- */
@@ -1176,6 +1478,7 @@ static int sign_and_record(struct build *b, struct kiln_build_result *res, struc
 		.compression = b->compression, .has_source_date = b->has_source_date,
 		.source_date = b->created, .layer_format = KILN_FORMAT_VERSION,
 		.kiln_version = KILN_VERSION, .packages = pkgs, .n_packages = b->lock->n_packages,
+		.base_uri = b->base_uri, .base_digest = b->base ? b->base->digest : NULL,
 	};
 	struct kiln_record r = { 0 };
 	struct kiln_error note_err = { 0 };
@@ -1246,6 +1549,7 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 	struct kiln_layer_tree *tree = NULL;
 	_cleanup_free_ char *manifest_dir = kiln_path_dirname(opt->manifest_path);
 	size_t missing = 0, missing_assembled = 0;
+	char base_digest[KILN_OCI_DIGEST_LEN + 1] = "";
 	double start = kiln_monotonic_seconds();
 	int rc = -1;
 
@@ -1254,7 +1558,7 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 	b.level = opt->gzip_level ? opt->gzip_level : opt->zstd ? 3 : 6;
 	describe_compressor(b.compression, b.level, b.compressor_id, sizeof(b.compressor_id));
 
-	b.git = kiln_git_open(manifest_dir, err);
+	b.git = kiln_git_open(opt->repo_dir ? opt->repo_dir : manifest_dir, err);
 	if (!b.git) {
 		/* Usually a mistyped -f: say that first.  (A manifest that only
 		 * exists in an older commit is fine: builds read the commit.) */
@@ -1267,11 +1571,42 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 	}
 	if (kiln_git_resolve(b.git, opt->rev ? opt->rev : "HEAD", b.commit, &b.commit_time, err) < 0)
 		goto out;
-	if (locate_manifest(&b, err) < 0 || load_inputs(&b, err) < 0 || load_key(&b, err) < 0)
+	if (locate_manifest(&b, err) < 0 || load_inputs(&b, err) < 0 || load_key(&b, err) < 0 ||
+	    resolve_base(&b, base_digest, err) < 0 || resolve_from(&b, err) < 0)
 		goto out;
 	b.store = kiln_store_open_default(opt->store_dir, kiln_git_workdir(b.git), true, err);
 	if (!b.store)
 		goto out;
+	if (base_digest[0]) {
+		b.base = kiln_xcalloc(1, sizeof(*b.base));
+		if (kiln_base_load_store(b.store, b.m->base, base_digest, b.base, err) < 0) {
+			kiln_error_prefix(err, "%s", b.manifest_rel);
+			goto out;
+		}
+	}
+	/* A base manifest's build takes the store's snapshot of it when
+	 * there is one (docs/building.md, Bases). */
+	if (opt->reuse_record) {
+		struct kiln_record r;
+		bool found;
+		if (kiln_record_read(b.store, b.commit, b.m->name, &r, &found, err) < 0)
+			goto out;
+		if (found && kiln_store_has_blob(b.store, r.manifest)) {
+			note(&b, "base %s: the snapshot %s@%.12s in the store (%.19s…)", b.manifest_rel, b.m->name,
+			     b.commit, r.manifest);
+			memcpy(res->manifest_digest, r.manifest, sizeof(res->manifest_digest));
+			res->name = kiln_xstrdup(b.m->name);
+			memcpy(res->commit, b.commit, sizeof(res->commit));
+			res->store_dir = kiln_xstrdup(kiln_store_dir(b.store));
+			res->manifest_path = kiln_xstrdup(b.manifest_rel);
+			kiln_record_release(&r);
+			rc = 0;
+			goto out;
+		}
+		if (found)
+			kiln_record_release(&r);
+		note(&b, "base %s: building %s@%.12s", b.manifest_rel, b.m->name, b.commit);
+	}
 	/* An unsigned try must not replace the signed record of a commit. */
 	if (opt->no_sign && !opt->no_record) {
 		struct kiln_record r;
@@ -1298,6 +1633,8 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 
 	for (size_t i = 0; i < b.n_layers; i++) {
 		struct plan_layer *l = &b.layers[i];
+		if (l->kind == LAYER_BASE)
+			continue;
 		/* A step may not give the same bytes twice (it writes the date):
 		 * once one runs again, every step above it does too, as docker
 		 * build does. */
@@ -1367,13 +1704,13 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 		char what[120];
 		step_summary(b.layers[i].what, what, sizeof(what));
 		note(&b, "layer %zu/%zu %-7s %.19s  %s", i + 1, b.n_layers,
-		     b.layers[i].cached ? "cached" : "built", b.layers[i].blob.digest,
+		     b.layers[i].kind == LAYER_BASE ? "base" : b.layers[i].cached ? "cached" : "built", b.layers[i].blob.digest,
 		     b.layers[i].kind == LAYER_RUN ? what : b.layers[i].what);
 	}
 	/* Blobs first, then the record, then index.json: a kill at any point
 	 * leaves the last complete snapshot what NAME@COMMIT names (references
 	 * resolve through the record; index.json is for OCI tools). */
-	if (write_image(&b, res, err) < 0 || sign_and_record(&b, res, err) < 0 || tag_image(&b, res, err) < 0)
+	if (store_base_blobs(&b, err) < 0 || write_image(&b, res, err) < 0 || sign_and_record(&b, res, err) < 0 || tag_image(&b, res, err) < 0)
 		goto out;
 	res->manifest_path = kiln_xstrdup(b.manifest_rel);
 	memcpy(res->lock_digest, b.lock_digest, sizeof(res->lock_digest));
@@ -1400,6 +1737,12 @@ out:
 		kiln_buf_release(&b.layers[i].packed);
 	}
 	free(b.layers);
+	if (b.base) {
+		kiln_base_release(b.base);
+		free(b.base);
+	}
+	free(b.base_uri);
+	free(b.from_digests);
 	free(b.manifest_rel);
 	free(b.manifest_dir_rel);
 	free(b.lock_rel);

@@ -19,6 +19,7 @@
 #include "http.h"
 
 struct kiln_mirror_settings; /* mirror.h */
+struct kiln_base_chain;      /* base.h */
 #include "oci.h"
 #include "sign.h"
 
@@ -61,6 +62,14 @@ struct kiln_build_options {
 	/* One line per layer as it is decided ("cached", "built"), for the command to show. */
 	void (*note)(void *ctx, const char *line);
 	void *note_ctx;
+	/* base: (lib/ops/base.h), for the build of a base manifest that
+	 * kiln_build_run starts itself: the repository (NULL: the manifest's
+	 * directory), the manifests that named it (cycle check, depth), and
+	 * whether the store's record of NAME@COMMIT, when there is one, is
+	 * used as it is instead of building again. */
+	const char *repo_dir;
+	const struct kiln_base_chain *base_chain;
+	bool reuse_record;
 };
 
 struct kiln_build_layer_result {

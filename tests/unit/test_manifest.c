@@ -591,6 +591,12 @@ static const struct bad_case bad_cases[] = {
 	/* Paths */
 	{ "absolute src", HEAD "files:\n  - src: /etc/passwd\n    dst: /x\n",
 	  "kiln.yaml:8:10: files[0].src: \"/etc/passwd\" is not a valid source path: must be relative", "" },
+	{ "relative src with from", HEAD "files:\n  - {from: b.yaml, src: out/app, dst: /x}\n",
+	  "kiln.yaml:8:25: files[0].src: \"out/app\" is not a valid source path: with from:", "absolute path in that manifest's image" },
+	{ "from with dotdot", HEAD "files:\n  - {from: ../b.yaml, src: /out/app, dst: /x}\n",
+	  "kiln.yaml:8:12: files[0].from: \"../b.yaml\" is not a valid manifest", "may not leave the repository" },
+	{ "from not a manifest", HEAD "files:\n  - {from: b.txt, src: /out/app, dst: /x}\n",
+	  "kiln.yaml:8:12: files[0].from: \"b.txt\" is not a valid manifest", ".yaml or .yml" },
 	{ "dotdot src", HEAD "files:\n  - {src: ../x, dst: /x}\n", "kiln.yaml:8:11: files[0].src: \"../x\" is not a valid source path",
 	  "may not leave the repository" },
 	{ "nested dotdot src", HEAD "files:\n  - {src: a, dst: /a}\n  - {src: b, dst: /b}\n  - {src: a/../../x, dst: /x}\n",
