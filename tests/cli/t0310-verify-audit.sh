@@ -280,9 +280,11 @@ expect_rc 0 "which still verifies" kiln verify t
 git reset -q --hard "$A"
 
 # ---- audit: rebuild from nothing
-expect_rc 0 "kiln audit of HEAD" kiln audit
+# Its own TMPDIR: other tests' audits run at the same time in /tmp.
+mkdir -p "$T/tmp"
+expect_rc 0 "kiln audit of HEAD" env TMPDIR="$T/tmp" "$KILN" audit
 expect_contains "$out" "identical: t@${A:0:12}" "is identical"
-check "the audit left no scratch store behind" sh -c "! ls -d ${TMPDIR:-/tmp}/kiln-audit.* 2>/dev/null | grep -q ."
+check "the audit left no scratch store behind" sh -c "! ls -d '$T'/tmp/kiln-audit.* 2>/dev/null | grep -q ."
 expect_rc 0 "kiln audit --fresh (packages downloaded again)" kiln audit --fresh "$A"
 expect_contains "$out" "identical" "is identical too"
 # A second machine: another clone, cache and store, built there, audited there.

@@ -78,7 +78,15 @@ podrun=("${pod[@]}" run --rm --network none --ulimit nofile=1024:1024 --ulimit n
 at_exit "${pod[*]} rm -af >/dev/null 2>&1; ${pod[*]} system reset -f >/dev/null 2>&1"
 expect_rc 0 "podman loads it" "${pod[@]}" load -q -i "$T/t.tar"
 img=$("${pod[@]}" images --format '{{.Repository}}:{{.Tag}}' | head -1)
-expect_rc 0 "podman runs it" "${podrun[@]}" "$img" sh -c "grep -E '^Cap' /proc/self/status; $pids_max"
+run "${podrun[@]}" "$img" sh -c "grep -E '^Cap' /proc/self/status; $pids_max"
+# podman under load sometimes loses the exit code of a container that ran
+# fine ("no such exit code (container in state running)"): its own race,
+# not what is tested here; once more then.
+if [ "$rc" != 0 ] && printf '%s' "$err" | grep -q "no such exit code"; then
+	echo "# podman lost the exit code (its race); running it again"
+	run "${podrun[@]}" "$img" sh -c "grep -E '^Cap' /proc/self/status; $pids_max"
+fi
+check "podman runs it" test "$rc" = 0
 podman_caps=$(cap_eff "$out")
 podman_pids=$(printf '%s\n' "$out" | tail -1)
 echo "# podman: CapEff $podman_caps, pids.max $podman_pids"
