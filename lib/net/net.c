@@ -463,6 +463,28 @@ static int lease_read(const struct net_setup *s, const char *id, struct lease *l
 	return 1;
 }
 
+/* The record name of a directory entry (FILE = NAME + suffix, NAME at
+ * most max bytes) into name: true for a record to read.  A temporary file
+ * left by a crash (suffix ".tmp.") is removed on the way (we hold the
+ * lock, so nobody is writing one); anything else is skipped. */
+static bool record_entry(DIR *dir, const char *file, const char *suffix, size_t max, char *name)
+{
+	size_t len = strlen(file), sl = strlen(suffix);
+	_cleanup_free_ char *tmp = kiln_xasprintf("%s.tmp.", suffix);
+
+	if (file[0] == '.')
+		return false;
+	if (strstr(file, tmp)) {
+		unlinkat(dirfd(dir), file, 0);
+		return false;
+	}
+	if (!kiln_str_has_suffix(file, suffix) || len - sl > max)
+		return false;
+	memcpy(name, file, len - sl);
+	name[len - sl] = '\0';
+	return true;
+}
+
 /* All records.  Temporary files left by a crash are removed (we hold the
  * lock, so nobody is writing one). */
 static int lease_list_load(const struct net_setup *s, struct lease_list *list, struct kiln_error *err)
@@ -478,22 +500,10 @@ static int lease_list_load(const struct net_setup *s, struct lease_list *list, s
 		return kiln_error_errno(err, errno, "open '%s'", s->leases_dir);
 	}
 	while ((e = readdir(dir)) != NULL) {
-		size_t len = strlen(e->d_name);
 		char id[ID_MAX + 1];
 		struct lease l;
 
-		if (e->d_name[0] == '.')
-			continue;
-		if (strstr(e->d_name, LEASE_SUFFIX ".tmp.")) {
-			unlinkat(dirfd(dir), e->d_name, 0);
-			continue;
-		}
-		if (!kiln_str_has_suffix(e->d_name, LEASE_SUFFIX) ||
-		    len - strlen(LEASE_SUFFIX) > ID_MAX)
-			continue;
-		memcpy(id, e->d_name, len - strlen(LEASE_SUFFIX));
-		id[len - strlen(LEASE_SUFFIX)] = '\0';
-		if (check_id(id, NULL) < 0)
+		if (!record_entry(dir, e->d_name, LEASE_SUFFIX, ID_MAX, id) || check_id(id, NULL) < 0)
 			continue;
 		int found = lease_read(s, id, &l, err);
 		if (found < 0) {
@@ -701,22 +711,11 @@ static int service_list_load(const struct net_setup *s, struct service_list *lis
 		return kiln_error_errno(err, errno, "open '%s'", s->services_dir);
 	}
 	while ((e = readdir(dir)) != NULL) {
-		size_t len = strlen(e->d_name);
 		char name[KILN_NET_SERVICE_MAX + 1];
 		struct service v;
 
-		if (e->d_name[0] == '.')
-			continue;
-		if (strstr(e->d_name, SERVICE_SUFFIX ".tmp.")) {
-			unlinkat(dirfd(dir), e->d_name, 0);
-			continue;
-		}
-		if (!kiln_str_has_suffix(e->d_name, SERVICE_SUFFIX) ||
-		    len - strlen(SERVICE_SUFFIX) > KILN_NET_SERVICE_MAX)
-			continue;
-		memcpy(name, e->d_name, len - strlen(SERVICE_SUFFIX));
-		name[len - strlen(SERVICE_SUFFIX)] = '\0';
-		if (check_service(name, NULL) < 0)
+		if (!record_entry(dir, e->d_name, SERVICE_SUFFIX, KILN_NET_SERVICE_MAX, name) ||
+		    check_service(name, NULL) < 0)
 			continue;
 		int found = service_read(s, name, &v, err);
 		if (found < 0) {
