@@ -328,6 +328,9 @@ static int index_text(struct kiln_packages *idx, uint32_t file, uint32_t origin,
 		case 'f':
 			if (kiln_slice_eq_nocase(name, "Filename")) field = &cur.filename;
 			break;
+		case 'e':
+			if (kiln_slice_eq_nocase(name, "Essential")) field = &cur.essential;
+			break;
 		case 's':
 			if (kiln_slice_eq_nocase(name, "SHA256")) field = &cur.sha256;
 			else if (kiln_slice_eq_nocase(name, "Size")) {

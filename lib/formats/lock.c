@@ -60,6 +60,10 @@ char *kiln_lock_inputs(const struct kiln_manifest *m)
 		put_field(&b, "version", pins[i]->version);
 	}
 	free(pins);
+	/* Only skip counts (it locks no Essential set), and only when given:
+	 * a lock for the default is what it always was. */
+	if (m->scripts && strcmp(m->scripts, "skip") == 0)
+		put_field(&b, "scripts", m->scripts);
 	kiln_sha256_hex(b.data, b.len, hex);
 	kiln_buf_release(&b);
 	return kiln_xasprintf("sha256:%s", hex);
@@ -176,6 +180,16 @@ char *kiln_lock_format(const struct kiln_lock *lock)
 			put_scalar(&b, p->depends[k]);
 		}
 		kiln_buf_adds(&b, "]\n");
+		/* Only when there is something to say: a closure without scripts
+		 * locks as it always did. */
+		if (p->n_scripts) {
+			kiln_buf_adds(&b, "    scripts: [");
+			for (size_t k = 0; k < p->n_scripts; k++)
+				kiln_buf_printf(&b, "%s%s", k ? ", " : "", p->scripts[k]);
+			kiln_buf_adds(&b, "]\n");
+		}
+		if (p->why)
+			kiln_buf_printf(&b, "    why: %s\n", p->why);
 	}
 	return kiln_buf_detach(&b);
 }
@@ -324,7 +338,9 @@ static int read_package(struct reader *r, const struct kiln_yaml_node *n, struct
 			size_t index)
 {
 	static const char *const keys[] = { "name", "version", "architecture", "source", "filename",
-					    "size", "sha256", "depends", NULL };
+					    "size", "sha256", "depends", "scripts", "why", NULL };
+	static const char *const script_names[] = KILN_LOCK_SCRIPTS;
+	const struct kiln_yaml_node *scripts, *why;
 	char what[64];
 	const struct kiln_yaml_node *deps, *size;
 	unsigned long long sz = 0;
@@ -368,6 +384,30 @@ static int read_package(struct reader *r, const struct kiln_yaml_node *n, struct
 		if (!kiln_debversion_package_name_valid(deps->items[k]->value, deps->items[k]->value_len))
 			return bad(r, deps->items[k], what, "bad package name \"%s\"", deps->items[k]->value);
 		p->depends[p->n_depends++] = kiln_xstrdup(deps->items[k]->value);
+	}
+	if ((scripts = kiln_yaml_get(n, "scripts"))) {
+		size_t next = 0;
+		if (expect_kind(r, scripts, KILN_YAML_SEQUENCE, what) < 0)
+			return -1;
+		p->scripts = kiln_xcalloc(scripts->n_items + 1, sizeof(*p->scripts));
+		for (size_t k = 0; k < scripts->n_items; k++) {
+			const struct kiln_yaml_node *s = scripts->items[k];
+			if (expect_kind(r, s, KILN_YAML_SCALAR, what) < 0)
+				return -1;
+			/* One of the names, each once, in their order. */
+			while (next < KILN_ARRAY_SIZE(script_names) && strcmp(script_names[next], s->value) != 0)
+				next++;
+			if (next == KILN_ARRAY_SIZE(script_names))
+				return bad(r, s, what, "scripts: \"%s\" is not config, postinst, preinst or triggers "
+					   "(each once, in that order)", s->value);
+			p->scripts[p->n_scripts++] = kiln_xstrdup(script_names[next++]);
+		}
+	}
+	if ((why = kiln_yaml_get(n, "why"))) {
+		if (!(p->why = scalar(r, n, "why", what)))
+			return -1;
+		if (strcmp(p->why, "essential") != 0 && strcmp(p->why, "essential-dependency") != 0)
+			return bad(r, why, what, "why: \"%s\" is not essential or essential-dependency", p->why);
 	}
 	return 0;
 }
@@ -524,6 +564,10 @@ void kiln_lock_free(struct kiln_lock *lock)
 		for (size_t k = 0; k < p->n_depends; k++)
 			free(p->depends[k]);
 		free(p->depends);
+		for (size_t k = 0; k < p->n_scripts; k++)
+			free(p->scripts[k]);
+		free(p->scripts);
+		free(p->why);
 	}
 	free(lock->packages);
 	free(lock);
