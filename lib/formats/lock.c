@@ -226,16 +226,26 @@ static int expect_kind(struct reader *r, const struct kiln_yaml_node *n, enum ki
 /* Every key of map must be one of allowed (NULL-terminated), and every
  * one of them present: the shared schema walker's check, so an unknown key
  * is named with its nearest known one, as in the manifest. */
-static int check_keys(struct reader *r, const struct kiln_yaml_node *map, const char *what,
-		      const char *const *allowed)
+/* The keys in allowed, the first n_required of them required (all when
+ * n_required is 0). */
+static int check_keys_n(struct reader *r, const struct kiln_yaml_node *map, const char *what,
+			const char *const *allowed, unsigned n_required)
 {
 	_cleanup_yaml_walk_ struct kiln_yaml_walk w = KILN_YAML_WALK_INIT(r->path, r->err);
 	unsigned n = 0;
 
 	while (allowed[n])
 		n++;
+	if (n_required)
+		n = n_required;
 	kiln_buf_adds(&w.path, what);
 	return kiln_yaml_walk_map(&w, map, allowed, (1u << n) - 1, NULL, NULL);
+}
+
+static int check_keys(struct reader *r, const struct kiln_yaml_node *map, const char *what,
+		      const char *const *allowed)
+{
+	return check_keys_n(r, map, what, allowed, 0);
 }
 
 static char *scalar(struct reader *r, const struct kiln_yaml_node *map, const char *key,
@@ -347,7 +357,7 @@ static int read_package(struct reader *r, const struct kiln_yaml_node *n, struct
 
 	snprintf(what, sizeof(what), "packages[%zu]", index);
 	if (expect_kind(r, n, KILN_YAML_MAPPING, what) < 0 ||
-	    check_keys(r, n, what, keys) < 0)
+	    check_keys_n(r, n, what, keys, 8) < 0)
 		return -1;
 	if (!(p->name = scalar(r, n, "name", what)) || !(p->version = scalar(r, n, "version", what)) ||
 	    !(p->architecture = scalar(r, n, "architecture", what)) ||

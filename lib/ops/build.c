@@ -398,7 +398,7 @@ static char *configure_script(const struct build *b)
 			kiln_buf_printf(&s, "%s\n", b->m->debconf[i]);
 		kiln_buf_adds(&s, "KILN_DEBCONF\n");
 	}
-	kiln_buf_adds(&s, "v=$(dpkg-query --showformat='${Version}' --show dpkg)\n");
+	kiln_buf_adds(&s, "v=$(/usr/bin/dpkg-query --showformat='${Version}' --show dpkg)\n");
 	for (size_t k = 0; k < n; k++) {
 		const struct kiln_lock_package *p = &lock->packages[order[k]];
 		if (!has_script(p, "preinst"))
@@ -412,7 +412,8 @@ static char *configure_script(const struct build *b)
 				"DPKG_RUNNING_VERSION=\"$v\" \"$f\" install\n",
 				p->name, p->name, p->architecture, p->name, p->name, p->architecture);
 	}
-	kiln_buf_adds(&s, "dpkg --configure --pending\n"
+	kiln_buf_adds(&s, "/usr/bin/dpkg --configure --pending\n"
+			  "rm -f /var/lib/dpkg/*-old\n"
 			  "rm -f /usr/sbin/policy-rc.d\n");
 	free(state);
 	free(order);
@@ -789,6 +790,83 @@ static int add_files(struct build *b, struct kiln_layer_tree *tree, int layer, s
 	return 0;
 }
 
+/* A master's lines, except the accounts the manifest defines itself. */
+static void master_lines(struct kiln_buf *out, const char *data, size_t len, bool users, const struct kiln_manifest *m)
+{
+	const char *p = data, *end = data + len;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		const char *colon = memchr(p, ':', n);
+		bool mine = false;
+		for (size_t i = 0; colon && users && i < m->n_users; i++)
+			mine |= strlen(m->users[i].name) == (size_t)(colon - p) && !strncmp(m->users[i].name, p, (size_t)(colon - p));
+		for (size_t i = 0; colon && !users && i < m->n_groups; i++)
+			mine |= strlen(m->groups[i].name) == (size_t)(colon - p) && !strncmp(m->groups[i].name, p, (size_t)(colon - p));
+		if (n && colon && !mine) {
+			kiln_buf_add(out, p, n);
+			kiln_buf_addch(out, '\n');
+		}
+		p += n + 1;
+	}
+}
+
+/* When packages are configured, their scripts expect Debian's standard
+ * accounts (base-passwd's: daemon, www-data, the utmp group…), which
+ * base-passwd's preinst would copy into place when /etc/passwd is
+ * missing.  kiln writes the files itself, so it starts from the same
+ * masters and adds the manifest's accounts; without base-passwd, a is
+ * left empty (the manifest's accounts alone). */
+static void accounts_from_masters(const struct build *b, struct kiln_layer_tree *tree, struct kiln_accounts *a)
+{
+	const struct kiln_layer_entry *pw = kiln_layer_tree_get(tree, "usr/share/base-passwd/passwd.master");
+	const struct kiln_layer_entry *gr = kiln_layer_tree_get(tree, "usr/share/base-passwd/group.master");
+	struct kiln_accounts mine = { KILN_BUF_INIT, KILN_BUF_INIT, KILN_BUF_INIT };
+	const char *data;
+	uint64_t size;
+
+	if (!pw || !gr || pw->type != KILN_LAYER_FILE || gr->type != KILN_LAYER_FILE)
+		return;
+	data = kiln_layer_entry_data(pw, &size);
+	master_lines(&a->passwd, data, (size_t)size, true, b->m);
+	data = kiln_layer_entry_data(gr, &size);
+	master_lines(&a->group, data, (size_t)size, false, b->m);
+	/* The manifest's own, without kiln's root and nobody (the masters
+	 * have them). */
+	kiln_accounts_format(b->m, &mine);
+	master_lines(&a->passwd, mine.passwd.data, mine.passwd.len, true, &(struct kiln_manifest){ 0 });
+	master_lines(&a->group, mine.group.data, mine.group.len, false, &(struct kiln_manifest){ 0 });
+	kiln_accounts_release(&mine);
+	{
+		/* Drop the second root and nobody/nogroup the manifest's text had. */
+		struct kiln_buf *bufs[] = { &a->passwd, &a->group };
+		for (size_t k = 0; k < 2; k++) {
+			struct kiln_buf out = KILN_BUF_INIT;
+			const char *p = bufs[k]->data, *end = p + bufs[k]->len;
+			bool root = false, nobody = false;
+			while (p < end) {
+				const char *nl = memchr(p, '\n', (size_t)(end - p));
+				size_t n = (size_t)(nl - p);
+				bool is_root = !strncmp(p, "root:", 5), is_nobody = !strncmp(p, k ? "nogroup:" : "nobody:", k ? 8 : 7);
+				if (!((is_root && root) || (is_nobody && nobody)))
+					kiln_buf_add(&out, p, n + 1);
+				root |= is_root;
+				nobody |= is_nobody;
+				p = nl + 1;
+			}
+			kiln_buf_release(bufs[k]);
+			*bufs[k] = out;
+		}
+	}
+	/* Every account locked, as kiln's own are (formats/accounts). */
+	for (const char *p = a->passwd.data, *end = p + a->passwd.len; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		kiln_buf_printf(&a->shadow, "%.*s:*:0:0:99999:7:::\n", (int)(strchr(p, ':') - p), p);
+		p = nl + 1;
+	}
+}
+
 /* /etc/passwd, /etc/group and /etc/shadow (formats/accounts) and the
  * users' home directories. */
 static int add_accounts(struct build *b, struct kiln_layer_tree *tree, int layer, struct kiln_error *err)
@@ -796,7 +874,10 @@ static int add_accounts(struct build *b, struct kiln_layer_tree *tree, int layer
 	struct kiln_accounts a = { KILN_BUF_INIT, KILN_BUF_INIT, KILN_BUF_INIT };
 	int rc = 0;
 
-	kiln_accounts_format(b->m, &a);
+	if (b->configure)
+		accounts_from_masters(b, tree, &a);
+	if (!a.passwd.len)
+		kiln_accounts_format(b->m, &a);
 	rc = kiln_layer_tree_put_file(tree, "etc/passwd", 0644, 0, 0, b->epoch, a.passwd.data, a.passwd.len, layer, err);
 	if (rc == 0)
 		rc = kiln_layer_tree_put_file(tree, "etc/group", 0644, 0, 0, b->epoch, a.group.data, a.group.len, layer, err);

@@ -213,6 +213,42 @@ out:
 	return with;
 }
 
+/* Pin the Priority: required provider of the virtual name (newest
+ * version), unless one is pinned already. */
+static size_t add_required_provider(const struct kiln_packages *idx, const struct kiln_manifest *m, const char *name,
+				    size_t len, struct kiln_resolve_pin *pins, size_t n)
+{
+	const struct kiln_provide *pv = NULL;
+	uint32_t best = KILN_PKG_NONE;
+
+	for (uint32_t i = kiln_packages_providers(idx, name, len); i != KILN_PKG_NONE; i = pv->next) {
+		const struct kiln_pkg *p;
+		pv = kiln_packages_provide(idx, i);
+		p = kiln_packages_get(idx, pv->pkg);
+		for (size_t k = 0; k < n; k++)
+			if (kiln_slice_eq(p->name, pins[k].name))
+				return n;
+		for (size_t k = 0; k < m->n_packages; k++)
+			if (kiln_slice_eq(p->name, m->packages[k].name))
+				return n;
+		if (!kiln_slice_eq_nocase(p->priority, "required"))
+			continue;
+		if (best == KILN_PKG_NONE ||
+		    (p->name.len == kiln_packages_get(idx, best)->name.len &&
+		     memcmp(p->name.ptr, kiln_packages_get(idx, best)->name.ptr, p->name.len) == 0 &&
+		     kiln_debversion_compare_n(p->version.ptr, p->version.len, kiln_packages_get(idx, best)->version.ptr,
+					       kiln_packages_get(idx, best)->version.len) > 0))
+			best = pv->pkg;
+	}
+	if (best != KILN_PKG_NONE) {
+		const struct kiln_pkg *p = kiln_packages_get(idx, best);
+		pins[n++] = (struct kiln_resolve_pin){ kiln_slice_dup(p->name), kiln_slice_dup(p->version),
+						       "the Priority: required provider of a virtual package the "
+						       "Essential set needs" };
+	}
+	return n;
+}
+
 /* Pins for the suite's Essential: yes packages that the manifest does not
  * pin: the version the previous lock has when the index still has it,
  * else the newest.  They are what maintainer scripts assume (a shell,
@@ -259,6 +295,35 @@ static struct kiln_resolve_pin *essential_pins(const struct kiln_packages *idx, 
 			if (old_has || kiln_debversion_compare(v, pins[k].version) > 0) {
 				free((char *)pins[k].version);
 				pins[k].version = kiln_steal_pointer(&v);
+			}
+		}
+	}
+	/* A virtual package the Essential set depends on (base-files needs
+	 * awk) has several providers and the lock does not guess: the
+	 * Priority: required one is the one Debian installs (mawk), as apt
+	 * picks it for mmdebstrap. */
+	for (size_t e = 0, n_ess = n; e < n_ess; e++) {
+		uint32_t id = kiln_packages_lookup(idx, pins[e].name, strlen(pins[e].name));
+		for (; id != KILN_PKG_NONE; id = kiln_packages_get(idx, id)->next_same_name) {
+			const struct kiln_pkg *p = kiln_packages_get(idx, id);
+			const struct kiln_slice rels[] = { p->depends, p->pre_depends };
+			if (!kiln_slice_eq(p->version, pins[e].version))
+				continue;
+			for (size_t r = 0; r < 2; r++) {
+				const char *at = rels[r].ptr, *end = rels[r].ptr ? rels[r].ptr + rels[r].len : NULL;
+				while (at && at < end) {
+					size_t len;
+					while (at < end && strchr(" \t\n,|", *at))
+						at++;
+					len = strspn(at, "abcdefghijklmnopqrstuvwxyz0123456789+-.");
+					if (len > (size_t)(end - at))
+						len = (size_t)(end - at);
+					if (len && kiln_packages_lookup(idx, at, len) == KILN_PKG_NONE)
+						n = add_required_provider(idx, m, at, len, pins, n);
+					at += len;
+					while (at < end && *at != ',' && *at != '|')
+						at++;
+				}
 			}
 		}
 	}
