@@ -41,7 +41,8 @@ struct kiln_dpkg_package {
 	/* Control members written as info/<pkg>.<name> (maintainer scripts,
 	 * config, templates, triggers, shlibs, symbols): kiln keeps them only
 	 * when it configures the packages (docs/building.md, Maintainer
-	 * scripts); the caller empties this list otherwise. */
+	 * scripts): kiln_layer_tree_add_deb leaves this empty, the build
+	 * fills it then. */
 	struct kiln_dpkg_member *members; size_t n_members;
 	/* "install ok unpacked" instead of "installed": the configure step
 	 * (dpkg --configure --pending) finishes it. */

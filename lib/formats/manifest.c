@@ -1229,10 +1229,10 @@ static int parse_run(struct kiln_yaml_walk *c, const struct kiln_yaml_node *v, s
 /* The top level                                                             */
 
 static const char *const top_keys[] = { "kiln", "name", "architecture", "sources", "packages",
-					 "epoch", "base", "files", "accounts", "run", "config",
-					 "service", "scripts", "debconf", NULL };
+					 "epoch", "base", "files", "accounts", "run", "scripts", "debconf",
+					 "config", "service", NULL };
 enum { TOP_KILN, TOP_NAME, TOP_ARCHITECTURE, TOP_SOURCES, TOP_PACKAGES, TOP_EPOCH, TOP_BASE,
-       TOP_FILES, TOP_ACCOUNTS, TOP_RUN, TOP_CONFIG, TOP_SERVICE, TOP_SCRIPTS, TOP_DEBCONF };
+       TOP_FILES, TOP_ACCOUNTS, TOP_RUN, TOP_SCRIPTS, TOP_DEBCONF, TOP_CONFIG, TOP_SERVICE };
 
 static int top_field(struct kiln_yaml_walk *c, unsigned key, const struct kiln_yaml_node *v, void *obj)
 {

@@ -774,12 +774,6 @@ int kiln_layer_tree_add_deb(struct kiln_layer_tree *tree, struct kiln_deb *deb, 
 	pkg->md5sums = c->md5sums ? kiln_xstrdup(c->md5sums) : kiln_buf_detach(&u.md5sums);
 	pkg->conffiles = c->conffiles ? kiln_xstrdup(c->conffiles) : NULL;
 	pkg->conffiles_status = u.nconffiles ? kiln_buf_detach(&status) : NULL;
-	if (c->n_members)
-		pkg->members = kiln_xcalloc(c->n_members, sizeof(*pkg->members));
-	for (size_t i = 0; i < c->n_members; i++)
-		pkg->members[pkg->n_members++] = (struct kiln_dpkg_member){
-			kiln_xstrdup(c->members[i].name), memcpy(kiln_xmalloc(c->members[i].len + 1), c->members[i].data, c->members[i].len),
-			c->members[i].len, c->members[i].executable };
 	kiln_buf_release(&status);
 	unpack_release(&u);
 	return 0;

@@ -937,21 +937,28 @@ static int check_scripts(const struct build *b, const struct kiln_lock_package *
 			 struct kiln_dpkg_package *db, struct kiln_error *err)
 {
 	static const char *const names[] = KILN_LOCK_SCRIPTS;
+	const struct kiln_deb_control *c = kiln_deb_control(deb);
 	bool skip = b->m->scripts && strcmp(b->m->scripts, "skip") == 0;
 
 	for (size_t k = 0; !skip && k < KILN_ARRAY_SIZE(names); k++) {
-		bool has = kiln_deb_control_member(kiln_deb_control(deb), names[k]) != NULL;
+		bool has = kiln_deb_control_member(c, names[k]) != NULL;
 		if (has != has_script(p, names[k]))
 			return kiln_error_set(err, "%s: package %s %s %s a %s, but its lock entry says %s: run "
 					      "`kiln lock` (this kiln looks for maintainer scripts) and commit the "
 					      "lock, or set scripts: skip", b->lock_rel, p->name, p->version,
 					      has ? "has" : "has no", names[k], has ? "none" : "so");
 	}
-	if (!b->configure) {
-		kiln_dpkg_package_drop_members(db);
+	if (!b->configure)
 		return 0;
-	}
 	db->unpacked = p->n_scripts > 0;
+	if (c->n_members)
+		db->members = kiln_xcalloc(c->n_members, sizeof(*db->members));
+	for (size_t i = 0; i < c->n_members; i++) {
+		char *data = kiln_xmalloc(c->members[i].len + 1);
+		memcpy(data, c->members[i].data, c->members[i].len);
+		db->members[db->n_members++] = (struct kiln_dpkg_member){ kiln_xstrdup(c->members[i].name), data,
+									   c->members[i].len, c->members[i].executable };
+	}
 	return 0;
 }
 

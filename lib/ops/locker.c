@@ -481,6 +481,26 @@ int kiln_locker_run(const struct kiln_locker_options *opt, struct kiln_locker_re
 					lp->why = kiln_xstrdup(essential ? "essential" : "essential-dependency");
 				}
 			}
+			{
+				/* Without dpkg nothing can configure them: say so now,
+				 * not in the build. */
+				bool has_dpkg = false;
+				for (size_t i = 0; i < with_ess.n_packages; i++)
+					has_dpkg |= strcmp(with_ess.packages[i].name, "dpkg") == 0;
+				if (!has_dpkg) {
+					const struct kiln_lock_package *p = NULL;
+					for (size_t i = 0; i < new.n_packages && !p; i++)
+						if (new.packages[i].n_scripts)
+							p = &new.packages[i];
+					kiln_error_set(err, "%s: %s %s has maintainer scripts (%s%s), but the sources have no "
+						       "Essential set to run them with (no Essential: yes dpkg): add the "
+						       "distribution's main suite as a source, or set scripts: skip to "
+						       "unpack without running them", m->path, p->name, p->version,
+						       p->scripts[0], p->n_scripts > 1 ? ", …" : "");
+					free_packages(with_ess.packages, with_ess.n_packages);
+					goto out;
+				}
+			}
 			free_packages(new.packages, new.n_packages);
 			new.packages = with_ess.packages;
 			new.n_packages = with_ess.n_packages;
