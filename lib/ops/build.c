@@ -805,7 +805,14 @@ static void master_lines(struct kiln_buf *out, const char *data, size_t len, boo
 		for (size_t i = 0; colon && !users && i < m->n_groups; i++)
 			mine |= strlen(m->groups[i].name) == (size_t)(colon - p) && !strncmp(m->groups[i].name, p, (size_t)(colon - p));
 		if (n && colon && !mine) {
-			kiln_buf_add(out, p, n);
+			/* The password in shadow, as pwconv and grpconv leave it:
+			 * "x" where the master has "*". */
+			const char *rest = memchr(colon + 1, ':', (size_t)(p + n - colon - 1));
+			if (!rest)
+				rest = p + n;
+			kiln_buf_add(out, p, (size_t)(colon - p));
+			kiln_buf_adds(out, ":x");
+			kiln_buf_add(out, rest, (size_t)(p + n - rest));
 			kiln_buf_addch(out, '\n');
 		}
 		p += n + 1;
