@@ -1,4 +1,5 @@
 #include "deb.h"
+#include "dpkg.h"
 
 #include "compress.h"
 
@@ -455,6 +456,15 @@ static int read_control_entries(struct kiln_deb *deb, const char *member, int co
 	if (have_conffiles)
 		deb->control.conffiles = control_text(&conffiles);
 	return 0;
+}
+
+bool kiln_deb_needs_configure(const struct kiln_deb_control *c, const char *name)
+{
+	const struct kiln_deb_member *m = kiln_deb_control_member(c, name);
+
+	if (!m)
+		return false;
+	return strcmp(name, "triggers") != 0 || kiln_dpkg_triggers_interested(m->data, m->len);
 }
 
 static int read_control_tar(struct kiln_deb *deb, const char *member, int comp,

@@ -74,6 +74,11 @@ struct kiln_deb_member {
 /* The member of that name, or NULL. */
 const struct kiln_deb_member *kiln_deb_control_member(const struct kiln_deb_control *c, const char *name);
 
+/* Does the member make the package need configuring: a preinst,
+ * postinst or config that is there, a triggers file that declares an
+ * interest (one that only activates does not: docs/lockfile.md)? */
+bool kiln_deb_needs_configure(const struct kiln_deb_control *c, const char *name);
+
 enum kiln_deb_type {
 	KILN_DEB_DIR,
 	KILN_DEB_FILE,

@@ -225,3 +225,19 @@ out:
 	}
 	return rc;
 }
+
+bool kiln_dpkg_triggers_interested(const char *data, size_t len)
+{
+	const char *p = data, *end = data + len;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		while (n && (*p == ' ' || *p == '\t'))
+			p++, n--;
+		if (n >= 8 && strncmp(p, "interest", 8) == 0)
+			return true;
+		p += n + 1;
+	}
+	return false;
+}

@@ -23,6 +23,7 @@
 #ifndef KILN_DPKG_H
 #define KILN_DPKG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,6 +55,11 @@ struct kiln_dpkg_member {
 	size_t len;
 	bool executable;
 };
+
+/* Does a triggers control file declare an interest (interest,
+ * interest-await, interest-noawait)?  One that only activates triggers
+ * needs no configuring: the interested packages are configured anyway. */
+bool kiln_dpkg_triggers_interested(const char *data, size_t len);
 
 /* Drop the members (a build that does not configure packages). */
 void kiln_dpkg_package_drop_members(struct kiln_dpkg_package *pkg);

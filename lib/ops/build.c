@@ -948,9 +948,9 @@ static int check_scripts(const struct build *b, const struct kiln_lock_package *
 	bool skip = b->m->scripts && strcmp(b->m->scripts, "skip") == 0;
 
 	for (size_t k = 0; !skip && k < KILN_ARRAY_SIZE(names); k++) {
-		bool has = kiln_deb_control_member(c, names[k]) != NULL;
+		bool has = kiln_deb_needs_configure(c, names[k]);
 		if (has != has_script(p, names[k]))
-			return kiln_error_set(err, "%s: package %s %s %s a %s, but its lock entry says %s: run "
+			return kiln_error_set(err, "%s: package %s %s %s %s, but its lock entry says %s: run "
 					      "`kiln lock` (this kiln looks for maintainer scripts) and commit the "
 					      "lock, or set scripts: skip", b->lock_rel, p->name, p->version,
 					      has ? "has" : "has no", names[k], has ? "none" : "so");

@@ -198,7 +198,7 @@ static long find_scripts(const struct kiln_locker_options *opt, const struct kil
 		p->scripts = kiln_xcalloc(KILN_ARRAY_SIZE(names), sizeof(char *));
 		p->n_scripts = 0;
 		for (size_t k = 0; k < KILN_ARRAY_SIZE(names); k++)
-			if (kiln_deb_control_member(kiln_deb_control(deb), names[k]))
+			if (kiln_deb_needs_configure(kiln_deb_control(deb), names[k]))
 				p->scripts[p->n_scripts++] = kiln_xstrdup(names[k]);
 		if (p->n_scripts)
 			with++;
