@@ -1,4 +1,5 @@
 #include "deb.h"
+#include "dpkg.h"
 
 #include "compress.h"
 
@@ -33,6 +34,9 @@ static void control_release(struct kiln_deb_control *c)
 	free(c->paragraph);
 	free(c->md5sums);
 	free(c->conffiles);
+	for (size_t i = 0; i < c->n_members; i++)
+		free(c->members[i].data);
+	free(c->members);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -359,8 +363,23 @@ static char *control_text(struct kiln_buf *b)
 	return kiln_buf_detach(b);
 }
 
-static int read_control_tar(struct kiln_deb *deb, const char *member, int comp,
-			    struct kiln_error *err)
+static const char *const info_members[] = KILN_DEB_INFO_MEMBERS;
+
+const struct kiln_deb_member *kiln_deb_control_member(const struct kiln_deb_control *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_members; i++)
+		if (strcmp(c->members[i].name, name) == 0)
+			return &c->members[i];
+	return NULL;
+}
+
+struct kept_members {
+	struct kiln_buf data[KILN_ARRAY_SIZE(info_members)];
+	bool seen[KILN_ARRAY_SIZE(info_members)], executable[KILN_ARRAY_SIZE(info_members)];
+};
+
+static int read_control_entries(struct kiln_deb *deb, const char *member, int comp, struct kept_members *k,
+				struct kiln_error *err)
 {
 	_cleanup_buf_ struct kiln_buf control = KILN_BUF_INIT;
 	_cleanup_buf_ struct kiln_buf md5sums = KILN_BUF_INIT;
@@ -399,9 +418,16 @@ static int read_control_tar(struct kiln_deb *deb, const char *member, int comp,
 		} else if (strcmp(path, "conffiles") == 0) {
 			dest = &conffiles;
 			seen = &have_conffiles;
+		} else {
+			for (size_t i = 0; i < KILN_ARRAY_SIZE(info_members); i++)
+				if (strcmp(path, info_members[i]) == 0) {
+					dest = &k->data[i];
+					seen = &k->seen[i];
+					k->executable[i] = (archive_entry_perm(e) & 0111) != 0;
+				}
 		}
 		if (!dest)
-			continue; /* maintainer scripts and the rest: never run, not kept */
+			continue; /* anything else dpkg has no use for */
 		if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e))
 			return kiln_error_set(err, "'%s': %s: %s is not a regular file", deb->name,
 					      member, path);
@@ -430,6 +456,40 @@ static int read_control_tar(struct kiln_deb *deb, const char *member, int comp,
 	if (have_conffiles)
 		deb->control.conffiles = control_text(&conffiles);
 	return 0;
+}
+
+bool kiln_deb_needs_configure(const struct kiln_deb_control *c, const char *name)
+{
+	const struct kiln_deb_member *m = kiln_deb_control_member(c, name);
+
+	if (!m)
+		return false;
+	return strcmp(name, "triggers") != 0 || kiln_dpkg_triggers_interested(m->data, m->len);
+}
+
+static int read_control_tar(struct kiln_deb *deb, const char *member, int comp,
+			    struct kiln_error *err)
+{
+	struct kept_members k;
+	int rc;
+
+	memset(&k, 0, sizeof(k));
+	rc = read_control_entries(deb, member, comp, &k, err);
+	if (rc == 0)
+		deb->control.members = kiln_xcalloc(KILN_ARRAY_SIZE(info_members), sizeof(*deb->control.members));
+	for (size_t i = 0; i < KILN_ARRAY_SIZE(info_members); i++) {
+		if (rc == 0 && k.seen[i]) {
+			struct kiln_deb_member *m = &deb->control.members[deb->control.n_members++];
+			m->name = info_members[i];
+			m->len = k.data[i].len;
+			m->data = kiln_buf_detach(&k.data[i]);
+			if (!m->data)
+				m->data = kiln_xstrdup("");
+			m->executable = k.executable[i];
+		}
+		kiln_buf_release(&k.data[i]);
+	}
+	return rc;
 }
 
 /* ---- opening ---------------------------------------------------------- */

@@ -54,7 +54,30 @@ struct kiln_deb_control {
 	char *paragraph;
 	char *md5sums;     /* DEBIAN/md5sums text, or NULL when the .deb has none */
 	char *conffiles;   /* DEBIAN/conffiles text, or NULL when the .deb has none */
+	/* The other control members dpkg keeps in /var/lib/dpkg/info (see
+	 * KILN_DEB_INFO_MEMBERS), in that order; others are skipped. */
+	struct kiln_deb_member *members; size_t n_members;
 };
+
+/* A control member kept for dpkg's database: a maintainer script, debconf's
+ * config and templates, triggers, shlibs, symbols. */
+struct kiln_deb_member {
+	const char *name;          /* one of KILN_DEB_INFO_MEMBERS */
+	char *data; size_t len;
+	bool executable;           /* the scripts: installed 0755, the rest 0644 */
+};
+
+/* The control members kept, in the order members[] has them. */
+#define KILN_DEB_INFO_MEMBERS { "config", "postinst", "postrm", "preinst", "prerm", "shlibs", \
+				"symbols", "templates", "triggers" }
+
+/* The member of that name, or NULL. */
+const struct kiln_deb_member *kiln_deb_control_member(const struct kiln_deb_control *c, const char *name);
+
+/* Does the member make the package need configuring: a preinst,
+ * postinst or config that is there, a triggers file that declares an
+ * interest (one that only activates does not: docs/lockfile.md)? */
+bool kiln_deb_needs_configure(const struct kiln_deb_control *c, const char *name);
 
 enum kiln_deb_type {
 	KILN_DEB_DIR,

@@ -309,6 +309,7 @@ static int index_text(struct kiln_packages *idx, uint32_t file, uint32_t origin,
 			if (kiln_slice_eq_nocase(name, "Package")) field = &cur.name;
 			else if (kiln_slice_eq_nocase(name, "Pre-Depends")) field = &cur.pre_depends;
 			else if (kiln_slice_eq_nocase(name, "Provides")) field = &cur.provides;
+			else if (kiln_slice_eq_nocase(name, "Priority")) field = &cur.priority;
 			break;
 		case 'v':
 			if (kiln_slice_eq_nocase(name, "Version")) field = &cur.version;
@@ -327,6 +328,9 @@ static int index_text(struct kiln_packages *idx, uint32_t file, uint32_t origin,
 			break;
 		case 'f':
 			if (kiln_slice_eq_nocase(name, "Filename")) field = &cur.filename;
+			break;
+		case 'e':
+			if (kiln_slice_eq_nocase(name, "Essential")) field = &cur.essential;
 			break;
 		case 's':
 			if (kiln_slice_eq_nocase(name, "SHA256")) field = &cur.sha256;

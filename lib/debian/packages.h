@@ -20,6 +20,8 @@ struct kiln_pkg {
 	struct kiln_slice name, version, architecture, multi_arch;
 	struct kiln_slice depends, pre_depends, provides, conflicts, breaks;
 	struct kiln_slice filename, sha256;
+	struct kiln_slice essential;  /* "yes" for the Essential set; empty when absent */
+	struct kiln_slice priority;   /* "required", "important", …; empty when absent */
 	uint64_t size;
 	uint32_t origin;          /* the `origin` given to kiln_packages_add_file */
 	uint32_t file;            /* which loaded file (for messages) */

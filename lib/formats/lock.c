@@ -60,6 +60,10 @@ char *kiln_lock_inputs(const struct kiln_manifest *m)
 		put_field(&b, "version", pins[i]->version);
 	}
 	free(pins);
+	/* Only skip counts (it locks no Essential set), and only when given:
+	 * a lock for the default is what it always was. */
+	if (m->scripts && strcmp(m->scripts, "skip") == 0)
+		put_field(&b, "scripts", m->scripts);
 	kiln_sha256_hex(b.data, b.len, hex);
 	kiln_buf_release(&b);
 	return kiln_xasprintf("sha256:%s", hex);
@@ -176,6 +180,16 @@ char *kiln_lock_format(const struct kiln_lock *lock)
 			put_scalar(&b, p->depends[k]);
 		}
 		kiln_buf_adds(&b, "]\n");
+		/* Only when there is something to say: a closure without scripts
+		 * locks as it always did. */
+		if (p->n_scripts) {
+			kiln_buf_adds(&b, "    scripts: [");
+			for (size_t k = 0; k < p->n_scripts; k++)
+				kiln_buf_printf(&b, "%s%s", k ? ", " : "", p->scripts[k]);
+			kiln_buf_adds(&b, "]\n");
+		}
+		if (p->why)
+			kiln_buf_printf(&b, "    why: %s\n", p->why);
 	}
 	return kiln_buf_detach(&b);
 }
@@ -212,16 +226,26 @@ static int expect_kind(struct reader *r, const struct kiln_yaml_node *n, enum ki
 /* Every key of map must be one of allowed (NULL-terminated), and every
  * one of them present: the shared schema walker's check, so an unknown key
  * is named with its nearest known one, as in the manifest. */
-static int check_keys(struct reader *r, const struct kiln_yaml_node *map, const char *what,
-		      const char *const *allowed)
+/* The keys in allowed, the first n_required of them required (all when
+ * n_required is 0). */
+static int check_keys_n(struct reader *r, const struct kiln_yaml_node *map, const char *what,
+			const char *const *allowed, unsigned n_required)
 {
 	_cleanup_yaml_walk_ struct kiln_yaml_walk w = KILN_YAML_WALK_INIT(r->path, r->err);
 	unsigned n = 0;
 
 	while (allowed[n])
 		n++;
+	if (n_required)
+		n = n_required;
 	kiln_buf_adds(&w.path, what);
 	return kiln_yaml_walk_map(&w, map, allowed, (1u << n) - 1, NULL, NULL);
+}
+
+static int check_keys(struct reader *r, const struct kiln_yaml_node *map, const char *what,
+		      const char *const *allowed)
+{
+	return check_keys_n(r, map, what, allowed, 0);
 }
 
 static char *scalar(struct reader *r, const struct kiln_yaml_node *map, const char *key,
@@ -324,14 +348,16 @@ static int read_package(struct reader *r, const struct kiln_yaml_node *n, struct
 			size_t index)
 {
 	static const char *const keys[] = { "name", "version", "architecture", "source", "filename",
-					    "size", "sha256", "depends", NULL };
+					    "size", "sha256", "depends", "scripts", "why", NULL };
+	static const char *const script_names[] = KILN_LOCK_SCRIPTS;
+	const struct kiln_yaml_node *scripts, *why;
 	char what[64];
 	const struct kiln_yaml_node *deps, *size;
 	unsigned long long sz = 0;
 
 	snprintf(what, sizeof(what), "packages[%zu]", index);
 	if (expect_kind(r, n, KILN_YAML_MAPPING, what) < 0 ||
-	    check_keys(r, n, what, keys) < 0)
+	    check_keys_n(r, n, what, keys, 8) < 0)
 		return -1;
 	if (!(p->name = scalar(r, n, "name", what)) || !(p->version = scalar(r, n, "version", what)) ||
 	    !(p->architecture = scalar(r, n, "architecture", what)) ||
@@ -368,6 +394,30 @@ static int read_package(struct reader *r, const struct kiln_yaml_node *n, struct
 		if (!kiln_debversion_package_name_valid(deps->items[k]->value, deps->items[k]->value_len))
 			return bad(r, deps->items[k], what, "bad package name \"%s\"", deps->items[k]->value);
 		p->depends[p->n_depends++] = kiln_xstrdup(deps->items[k]->value);
+	}
+	if ((scripts = kiln_yaml_get(n, "scripts"))) {
+		size_t next = 0;
+		if (expect_kind(r, scripts, KILN_YAML_SEQUENCE, what) < 0)
+			return -1;
+		p->scripts = kiln_xcalloc(scripts->n_items + 1, sizeof(*p->scripts));
+		for (size_t k = 0; k < scripts->n_items; k++) {
+			const struct kiln_yaml_node *s = scripts->items[k];
+			if (expect_kind(r, s, KILN_YAML_SCALAR, what) < 0)
+				return -1;
+			/* One of the names, each once, in their order. */
+			while (next < KILN_ARRAY_SIZE(script_names) && strcmp(script_names[next], s->value) != 0)
+				next++;
+			if (next == KILN_ARRAY_SIZE(script_names))
+				return bad(r, s, what, "scripts: \"%s\" is not config, postinst, preinst or triggers "
+					   "(each once, in that order)", s->value);
+			p->scripts[p->n_scripts++] = kiln_xstrdup(script_names[next++]);
+		}
+	}
+	if ((why = kiln_yaml_get(n, "why"))) {
+		if (!(p->why = scalar(r, n, "why", what)))
+			return -1;
+		if (strcmp(p->why, "essential") != 0 && strcmp(p->why, "essential-dependency") != 0)
+			return bad(r, why, what, "why: \"%s\" is not essential or essential-dependency", p->why);
 	}
 	return 0;
 }
@@ -524,6 +574,10 @@ void kiln_lock_free(struct kiln_lock *lock)
 		for (size_t k = 0; k < p->n_depends; k++)
 			free(p->depends[k]);
 		free(p->depends);
+		for (size_t k = 0; k < p->n_scripts; k++)
+			free(p->scripts[k]);
+		free(p->scripts);
+		free(p->why);
 	}
 	free(lock->packages);
 	free(lock);

@@ -30,7 +30,19 @@ struct kiln_lock_package {
 	uint64_t size;
 	char *sha256;               /* 64 hex digits */
 	char **depends; size_t n_depends;
+	/* What dpkg would run to configure it, of config, postinst, preinst
+	 * and triggers, in that order (empty: nothing, or not looked at:
+	 * scripts: skip). */
+	char **scripts; size_t n_scripts;
+	/* Why a package not in the pins' closure is there: "essential" (the
+	 * suite's Essential: yes set, which maintainer scripts assume) or
+	 * "essential-dependency"; NULL for the pins' closure. */
+	char *why;
 };
+
+/* The control members that make a package need configuring, in the
+ * order a lock lists them. */
+#define KILN_LOCK_SCRIPTS { "config", "postinst", "preinst", "triggers" }
 
 struct kiln_lock {
 	char *inputs;               /* "sha256:<hex>", see kiln_lock_inputs */

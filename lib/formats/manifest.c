@@ -406,6 +406,49 @@ static const char *rule_account_name(const char *s, size_t len)
 	return NULL;
 }
 
+static const char *rule_scripts(const char *s, size_t len)
+{
+	if (strcmp(s, "run") != 0 && strcmp(s, "skip") != 0)
+		return "must be run (configure the packages as dpkg would) or skip (unpack only)";
+	return NULL;
+}
+
+/* "PACKAGE QUESTION TYPE VALUE" as debconf-set-selections reads it, with
+ * one space between the first three words: a Debian package name, a
+ * question name, a debconf type, then the value (may be empty; true or
+ * false for a boolean). */
+static const char *rule_debconf(const char *s, size_t len)
+{
+	static const char *const types[] = { "boolean", "string", "select", "multiselect", "note",
+					      "text", "password", "title", NULL };
+	const char *q, *t, *v;
+	size_t n;
+
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return "must be one line without control characters";
+	n = strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789+-.");
+	if (n < 2 || (!(s[0] >= 'a' && s[0] <= 'z') && !(s[0] >= '0' && s[0] <= '9')) || s[n] != ' ')
+		return "must start with a package name (\"PACKAGE QUESTION TYPE VALUE\", e.g. "
+		       "\"tzdata tzdata/Areas select Etc\")";
+	q = s + n + 1;
+	n = strspn(q, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-._/:");
+	if (n == 0 || q[n] != ' ')
+		return "needs a question name after the package (\"PACKAGE QUESTION TYPE VALUE\")";
+	t = q + n + 1;
+	for (size_t i = 0; types[i]; i++) {
+		n = strlen(types[i]);
+		if (strncmp(t, types[i], n) == 0 && (t[n] == ' ' || t[n] == '\0')) {
+			v = t[n] ? t + n + 1 : t + n;
+			if (strcmp(types[i], "boolean") == 0 && strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+				return "a boolean's value must be true or false";
+			return NULL;
+		}
+	}
+	return "needs a type after the question: boolean, string, select, multiselect, note, text, password "
+	       "or title";
+}
+
 static const char *rule_not_empty(const char *s, size_t len)
 {
 	return len == 0 ? "must not be empty" : NULL;
@@ -1286,10 +1329,10 @@ static int parse_run(struct kiln_yaml_walk *c, const struct kiln_yaml_node *v, s
 /* The top level                                                             */
 
 static const char *const top_keys[] = { "kiln", "name", "architecture", "sources", "packages",
-					 "epoch", "base", "files", "accounts", "run", "config",
-					 "service", NULL };
+					 "epoch", "base", "files", "accounts", "run", "scripts", "debconf",
+					 "config", "service", NULL };
 enum { TOP_KILN, TOP_NAME, TOP_ARCHITECTURE, TOP_SOURCES, TOP_PACKAGES, TOP_EPOCH, TOP_BASE,
-       TOP_FILES, TOP_ACCOUNTS, TOP_RUN, TOP_CONFIG, TOP_SERVICE };
+       TOP_FILES, TOP_ACCOUNTS, TOP_RUN, TOP_SCRIPTS, TOP_DEBCONF, TOP_CONFIG, TOP_SERVICE };
 
 static int top_field(struct kiln_yaml_walk *c, unsigned key, const struct kiln_yaml_node *v, void *obj)
 {
@@ -1323,6 +1366,10 @@ static int top_field(struct kiln_yaml_walk *c, unsigned key, const struct kiln_y
 		return parse_run(c, v, m);
 	case TOP_CONFIG:
 		return kiln_yaml_walk_map(c, v, config_keys, 0, config_field, &m->config);
+	case TOP_SCRIPTS:
+		return string_field(c, v, "scripts", rule_scripts, &m->scripts);
+	case TOP_DEBCONF:
+		return string_list(c, v, "answer", rule_debconf, &m->debconf, &m->n_debconf);
 	case TOP_SERVICE:
 		m->service.present = true;
 		return kiln_yaml_walk_map(c, v, service_keys, 0, service_field, &m->service);
@@ -1453,6 +1500,8 @@ void kiln_manifest_free(struct kiln_manifest *m)
 	for (size_t i = 0; i < m->n_run; i++)
 		free_strings(m->run[i].argv, m->run[i].n_argv);
 	free(m->run);
+	free(m->scripts);
+	free_strings(m->debconf, m->n_debconf);
 	free_strings(m->config.entrypoint, m->config.n_entrypoint);
 	free_strings(m->config.cmd, m->config.n_cmd);
 	free_keyvals(m->config.env, m->config.n_env);

@@ -136,6 +136,10 @@ struct kiln_manifest {
 	struct kiln_group *groups; size_t n_groups;
 	struct kiln_user *users; size_t n_users;
 	struct kiln_run_step *run; size_t n_run;
+	char *scripts;         /* "run" or "skip" as written; NULL: not given (run) */
+	/* debconf: "PACKAGE QUESTION TYPE VALUE" lines, as written (checked),
+	 * fed to debconf-set-selections before packages are configured. */
+	char **debconf; size_t n_debconf;
 	struct kiln_image_config config;
 	struct kiln_service service;
 };

@@ -779,6 +779,35 @@ int kiln_layer_tree_add_deb(struct kiln_layer_tree *tree, struct kiln_deb *deb, 
 	return 0;
 }
 
+/* triggers/File and triggers/NAME as dpkg leaves them after unpacking
+ * packages that declare interests (only when members are kept). */
+static int add_trigger_interests(struct kiln_layer_tree *tree, const struct kiln_dpkg_package *pkgs, size_t n,
+				 int layer, int64_t mtime, struct kiln_error *err)
+{
+	_cleanup_free_ char *file = NULL;
+	char **names = NULL, **texts = NULL;
+	size_t n_names = 0;
+	int rc = 0;
+
+	if (kiln_dpkg_trigger_interests(pkgs, n, &file, &names, &texts, &n_names, err) < 0)
+		return kiln_error_prefix(err, "dpkg database");
+	if (file)
+		rc = kiln_layer_tree_put_file(tree, "var/lib/dpkg/triggers/File", 0644, 0, 0, mtime, file,
+					      strlen(file), layer, err);
+	for (size_t i = 0; i < n_names; i++) {
+		if (rc == 0) {
+			_cleanup_free_ char *path = kiln_xasprintf("var/lib/dpkg/triggers/%s", names[i]);
+			rc = kiln_layer_tree_put_file(tree, path, 0644, 0, 0, mtime, texts[i], strlen(texts[i]),
+						      layer, err);
+		}
+		free(names[i]);
+		free(texts[i]);
+	}
+	free(names);
+	free(texts);
+	return rc < 0 ? kiln_error_prefix(err, "dpkg database") : 0;
+}
+
 int kiln_layer_tree_add_dpkg_status(struct kiln_layer_tree *tree, const struct kiln_dpkg_package *pkgs,
 			      size_t n, int layer, int64_t mtime, struct kiln_error *err)
 {
@@ -827,8 +856,15 @@ int kiln_layer_tree_add_dpkg_status(struct kiln_layer_tree *tree, const struct k
 					       strlen(files[k].text), layer, err) < 0)
 				return kiln_error_prefix(err, "dpkg database");
 		}
+		for (size_t k = 0; k < p->n_members; k++) {
+			const struct kiln_dpkg_member *m = &p->members[k];
+			_cleanup_free_ char *path = kiln_xasprintf("var/lib/dpkg/info/%s.%s", base, m->name);
+			if (kiln_layer_tree_put_file(tree, path, m->executable ? 0755 : 0644, 0, 0, mtime, m->data,
+						     m->len, layer, err) < 0)
+				return kiln_error_prefix(err, "dpkg database");
+		}
 	}
-	return 0;
+	return add_trigger_interests(tree, pkgs, n, layer, mtime, err);
 }
 
 /* ---- writing a layer -------------------------------------------------------- */

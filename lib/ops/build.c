@@ -34,7 +34,7 @@
 #include "store.h"
 #include "util.h"
 
-enum layer_kind { LAYER_BASE, LAYER_ROOT, LAYER_PACKAGES, LAYER_DPKG, LAYER_FILES, LAYER_RUN };
+enum layer_kind { LAYER_BASE, LAYER_ROOT, LAYER_PACKAGES, LAYER_DPKG, LAYER_CONFIGURE, LAYER_FILES, LAYER_RUN };
 
 struct plan_layer {
 	enum layer_kind kind;
@@ -70,6 +70,9 @@ struct build {
 	char *base_uri;                  /* the provenance's name of the base */
 	size_t root_layer;               /* the index of the root layer (above the base's) */
 	char (*from_digests)[KILN_OCI_DIGEST_LEN + 1]; /* files[i].from's image, "" without from */
+	/* Packages are configured (docs/building.md, Maintainer scripts):
+	 * the lock lists scripts and the manifest does not say skip. */
+	bool configure;
 	const char *compression;         /* "gzip" or "zstd" */
 	int level;
 	char compressor_id[128];
@@ -216,6 +219,9 @@ static int load_inputs(struct build *b, struct kiln_error *err)
 		return kiln_error_set(err, "%s does not match %s at %.12s (%s): run `kiln lock` and commit "
 				      "the lock", lock_rel, b->manifest_rel, b->commit, why);
 	}
+	if (!(b->m->scripts && strcmp(b->m->scripts, "skip") == 0))
+		for (size_t i = 0; i < b->lock->n_packages; i++)
+			b->configure |= b->lock->packages[i].n_scripts > 0;
 	if (parse_int64(b->m->epoch ? b->m->epoch : "0", &b->epoch) < 0)
 		return kiln_error_set(err, "%s: epoch \"%s\" is not a number of seconds", b->manifest_rel,
 				      b->m->epoch);
@@ -346,6 +352,91 @@ static char *step_what(const struct kiln_run_step *st)
 	return kiln_buf_detach(&w);
 }
 
+/* ---- maintainer scripts (docs/building.md, Maintainer scripts) ---- */
+
+static bool has_script(const struct kiln_lock_package *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_scripts; i++)
+		if (strcmp(p->scripts[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Dependencies first (the lock's depends: Depends and Pre-Depends), ties
+ * and cycles broken by name: the order apt unpacks a fresh install in,
+ * as near as it matters after everything is unpacked. */
+static void depends_first(const struct kiln_lock *lock, size_t i, unsigned char *state, size_t *order, size_t *n)
+{
+	if (state[i])
+		return;
+	state[i] = 1;
+	for (size_t k = 0; k < lock->packages[i].n_depends; k++)
+		for (size_t j = 0; j < lock->n_packages; j++)
+			if (strcmp(lock->packages[j].name, lock->packages[i].depends[k]) == 0)
+				depends_first(lock, j, state, order, n);
+	order[(*n)++] = i;
+}
+
+/* The shell script of the configure step: no service may start while it
+ * runs (policy-rc.d says 101, and goes again), the debconf answers, each
+ * preinst with "install" in dependency order, then dpkg configures every
+ * unpacked package in its own order and runs the triggers. */
+static char *configure_script(const struct build *b)
+{
+	const struct kiln_lock *lock = b->lock;
+	unsigned char *state = kiln_xcalloc(lock->n_packages + 1, 1);
+	size_t *order = kiln_xcalloc(lock->n_packages + 1, sizeof(size_t)), n = 0;
+	struct kiln_buf s = KILN_BUF_INIT;
+
+	for (size_t i = 0; i < lock->n_packages; i++)
+		depends_first(lock, i, state, order, &n);
+	kiln_buf_adds(&s, "set -e\n"
+			  "printf '#!/bin/sh\\nexit 101\\n' >/usr/sbin/policy-rc.d\n"
+			  "chmod 0755 /usr/sbin/policy-rc.d\n");
+	if (b->m->n_debconf) {
+		/* Each answer is one checked line (manifest.h); none can be the
+		 * terminator, which is upper case. */
+		kiln_buf_adds(&s, "debconf-set-selections <<'KILN_DEBCONF'\n");
+		for (size_t i = 0; i < b->m->n_debconf; i++)
+			kiln_buf_printf(&s, "%s\n", b->m->debconf[i]);
+		kiln_buf_adds(&s, "KILN_DEBCONF\n");
+	}
+	kiln_buf_adds(&s, "v=$(/usr/bin/dpkg-query --showformat='${Version}' --show dpkg)\n");
+	for (size_t k = 0; k < n; k++) {
+		const struct kiln_lock_package *p = &lock->packages[order[k]];
+		if (!has_script(p, "preinst"))
+			continue;
+		/* Package names and architectures are checked in the lock:
+		 * nothing in them needs quoting. */
+		kiln_buf_printf(&s, "f=/var/lib/dpkg/info/%s.preinst; [ -e \"$f\" ] || f=/var/lib/dpkg/info/%s:%s.preinst\n"
+				"echo \"kiln: %s: preinst install\"\n"
+				"DPKG_MAINTSCRIPT_PACKAGE=%s DPKG_MAINTSCRIPT_PACKAGE_REFCOUNT=1 DPKG_MAINTSCRIPT_ARCH=%s "
+				"DPKG_MAINTSCRIPT_NAME=preinst DPKG_ADMINDIR=/var/lib/dpkg DPKG_ROOT= "
+				"DPKG_RUNNING_VERSION=\"$v\" \"$f\" install\n",
+				p->name, p->name, p->architecture, p->name, p->name, p->architecture);
+	}
+	kiln_buf_adds(&s, "/usr/bin/dpkg --configure --pending\n"
+			  "rm -f /var/lib/dpkg/*-old\n"
+			  "rm -f /usr/sbin/policy-rc.d\n");
+	free(state);
+	free(order);
+	return kiln_buf_detach(&s);
+}
+
+/* A step's environment and debconf's "never ask, and say so". */
+static char **configure_env(const struct build *b)
+{
+	char **env = step_env(b);
+	size_t n = 0;
+
+	while (env[n])
+		n++;
+	env = kiln_xrealloc(env, (n + 2) * sizeof(char *));
+	env[n++] = kiln_xstrdup("DEBCONF_NONINTERACTIVE_SEEN=true");
+	env[n] = NULL;
+	return env;
+}
+
 static int plan(struct build *b, struct kiln_error *err)
 {
 	size_t alloc = 0;
@@ -417,7 +508,27 @@ static int plan(struct build *b, struct kiln_error *err)
 			kiln_buf_printf(&k, " %s", u->groups[j]);
 		kiln_buf_addch(&k, '\n');
 	}
+	/* Only then: the dpkg layer of an image without scripts keeps its key. */
+	if (b->configure)
+		kiln_buf_adds(&k, "members and unpacked status for configure\n");
 	key_finish(&k, l->key);
+
+	if (b->configure) {
+		_cleanup_free_ char *script = configure_script(b);
+		char **env = configure_env(b);
+		l = add_layer(b, LAYER_CONFIGURE, &alloc);
+		l->what = kiln_xstrdup("configure: maintainer scripts (dpkg --configure --pending)");
+		/* The layers below (the dpkg key covers every package and which
+		 * have scripts), the script kiln runs (the preinst order, the
+		 * debconf answers), its environment and hostname. */
+		key_start(&k, b, "configure");
+		kiln_buf_printf(&k, "stage %s\nscript %zu %s\n", KILN_STAGE_FORMAT, strlen(script), script);
+		for (size_t j = 0; env[j]; j++)
+			kiln_buf_printf(&k, "env %zu %s\n", strlen(env[j]), env[j]);
+		kiln_buf_printf(&k, "hostname %s\n", KILN_STAGE_HOSTNAME);
+		kiln_strv_free_terminated(env);
+		key_finish(&k, l->key);
+	}
 
 	if (b->m->n_files) {
 		l = add_layer(b, LAYER_FILES, &alloc);
@@ -912,6 +1023,90 @@ static int merge_base_accounts(struct build *b, struct kiln_accounts *a, struct 
 	return 0;
 }
 
+/* A master's lines, except the accounts the manifest defines itself. */
+static void master_lines(struct kiln_buf *out, const char *data, size_t len, bool users, const struct kiln_manifest *m)
+{
+	const char *p = data, *end = data + len;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		const char *colon = memchr(p, ':', n);
+		bool mine = false;
+		for (size_t i = 0; colon && users && i < m->n_users; i++)
+			mine |= strlen(m->users[i].name) == (size_t)(colon - p) && !strncmp(m->users[i].name, p, (size_t)(colon - p));
+		for (size_t i = 0; colon && !users && i < m->n_groups; i++)
+			mine |= strlen(m->groups[i].name) == (size_t)(colon - p) && !strncmp(m->groups[i].name, p, (size_t)(colon - p));
+		if (n && colon && !mine) {
+			/* The password in shadow, as pwconv and grpconv leave it:
+			 * "x" where the master has "*". */
+			const char *rest = memchr(colon + 1, ':', (size_t)(p + n - colon - 1));
+			if (!rest)
+				rest = p + n;
+			kiln_buf_add(out, p, (size_t)(colon - p));
+			kiln_buf_adds(out, ":x");
+			kiln_buf_add(out, rest, (size_t)(p + n - rest));
+			kiln_buf_addch(out, '\n');
+		}
+		p += n + 1;
+	}
+}
+
+/* When packages are configured, their scripts expect Debian's standard
+ * accounts (base-passwd's: daemon, www-data, the utmp group…), which
+ * base-passwd's preinst would copy into place when /etc/passwd is
+ * missing.  kiln writes the files itself, so it starts from the same
+ * masters and adds the manifest's accounts; without base-passwd, a is
+ * left empty (the manifest's accounts alone). */
+static void accounts_from_masters(const struct build *b, struct kiln_layer_tree *tree, struct kiln_accounts *a)
+{
+	const struct kiln_layer_entry *pw = kiln_layer_tree_get(tree, "usr/share/base-passwd/passwd.master");
+	const struct kiln_layer_entry *gr = kiln_layer_tree_get(tree, "usr/share/base-passwd/group.master");
+	struct kiln_accounts mine = { KILN_BUF_INIT, KILN_BUF_INIT, KILN_BUF_INIT };
+	const char *data;
+	uint64_t size;
+
+	if (!pw || !gr || pw->type != KILN_LAYER_FILE || gr->type != KILN_LAYER_FILE)
+		return;
+	data = kiln_layer_entry_data(pw, &size);
+	master_lines(&a->passwd, data, (size_t)size, true, b->m);
+	data = kiln_layer_entry_data(gr, &size);
+	master_lines(&a->group, data, (size_t)size, false, b->m);
+	/* The manifest's own, without kiln's root and nobody (the masters
+	 * have them). */
+	kiln_accounts_format(b->m, b->epoch, &mine);
+	master_lines(&a->passwd, mine.passwd.data, mine.passwd.len, true, &(struct kiln_manifest){ 0 });
+	master_lines(&a->group, mine.group.data, mine.group.len, false, &(struct kiln_manifest){ 0 });
+	kiln_accounts_release(&mine);
+	{
+		/* Drop the second root and nobody/nogroup the manifest's text had. */
+		struct kiln_buf *bufs[] = { &a->passwd, &a->group };
+		for (size_t k = 0; k < 2; k++) {
+			struct kiln_buf out = KILN_BUF_INIT;
+			const char *p = bufs[k]->data, *end = p + bufs[k]->len;
+			bool root = false, nobody = false;
+			while (p < end) {
+				const char *nl = memchr(p, '\n', (size_t)(end - p));
+				size_t n = (size_t)(nl - p);
+				bool is_root = !strncmp(p, "root:", 5), is_nobody = !strncmp(p, k ? "nogroup:" : "nobody:", k ? 8 : 7);
+				if (!((is_root && root) || (is_nobody && nobody)))
+					kiln_buf_add(&out, p, n + 1);
+				root |= is_root;
+				nobody |= is_nobody;
+				p = nl + 1;
+			}
+			kiln_buf_release(bufs[k]);
+			*bufs[k] = out;
+		}
+	}
+	/* Every account locked, as kiln's own are (formats/accounts). */
+	for (const char *p = a->passwd.data, *end = p + a->passwd.len; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		kiln_buf_printf(&a->shadow, "%.*s:*:0:0:99999:7:::\n", (int)(strchr(p, ':') - p), p);
+		p = nl + 1;
+	}
+}
+
 /* /etc/passwd, /etc/group and /etc/shadow (formats/accounts) and the
  * users' home directories. */
 static int add_accounts(struct build *b, struct kiln_layer_tree *tree, int layer, struct kiln_error *err)
@@ -919,7 +1114,10 @@ static int add_accounts(struct build *b, struct kiln_layer_tree *tree, int layer
 	struct kiln_accounts a = { KILN_BUF_INIT, KILN_BUF_INIT, KILN_BUF_INIT };
 	int rc = 0;
 
-	kiln_accounts_format(b->m, b->epoch, &a);
+	if (b->configure)
+		accounts_from_masters(b, tree, &a);
+	if (!a.passwd.len)
+		kiln_accounts_format(b->m, b->epoch, &a);
 	if (b->base && merge_base_accounts(b, &a, err) < 0) {
 		kiln_accounts_release(&a);
 		return -1;
@@ -989,6 +1187,39 @@ static int merge_base_status(struct build *b, struct kiln_layer_tree *tree, cons
 					layer, err);
 }
 
+/* The lock says which packages have scripts; the .deb (pinned by its
+ * sha256) must agree, or the lock was edited or made by a kiln that did
+ * not look.  Configuring: the package is unpacked until the configure
+ * step, its control members go into info/; else they are left out. */
+static int check_scripts(const struct build *b, const struct kiln_lock_package *p, const struct kiln_deb *deb,
+			 struct kiln_dpkg_package *db, struct kiln_error *err)
+{
+	static const char *const names[] = KILN_LOCK_SCRIPTS;
+	const struct kiln_deb_control *c = kiln_deb_control(deb);
+	bool skip = b->m->scripts && strcmp(b->m->scripts, "skip") == 0;
+
+	for (size_t k = 0; !skip && k < KILN_ARRAY_SIZE(names); k++) {
+		bool has = kiln_deb_needs_configure(c, names[k]);
+		if (has != has_script(p, names[k]))
+			return kiln_error_set(err, "%s: package %s %s %s %s, but its lock entry says %s: run "
+					      "`kiln lock` (this kiln looks for maintainer scripts) and commit the "
+					      "lock, or set scripts: skip", b->lock_rel, p->name, p->version,
+					      has ? "has" : "has no", names[k], has ? "none" : "so");
+	}
+	if (!b->configure)
+		return 0;
+	db->unpacked = p->n_scripts > 0;
+	if (c->n_members)
+		db->members = kiln_xcalloc(c->n_members, sizeof(*db->members));
+	for (size_t i = 0; i < c->n_members; i++) {
+		char *data = kiln_xmalloc(c->members[i].len + 1);
+		memcpy(data, c->members[i].data, c->members[i].len);
+		db->members[db->n_members++] = (struct kiln_dpkg_member){ kiln_xstrdup(c->members[i].name), data,
+									   c->members[i].len, c->members[i].executable };
+	}
+	return 0;
+}
+
 /* The tree of the whole image, with each entry owned by its layer. */
 static struct kiln_layer_tree *assemble(struct build *b, struct kiln_build_result *res, struct kiln_error *err)
 {
@@ -1030,7 +1261,8 @@ static struct kiln_layer_tree *assemble(struct build *b, struct kiln_build_resul
 				deb = kiln_deb_open_memory(items[i].expanded, items[i].expanded_len, name, &dopt, err);
 			else
 				deb = kiln_deb_open_file(items[i].path, name, &dopt, err);
-			if (!deb || kiln_layer_tree_add_deb(tree, deb, (int)l, &db[i], err) < 0)
+			if (!deb || kiln_layer_tree_add_deb(tree, deb, (int)l, &db[i], err) < 0 ||
+			    check_scripts(b, p, deb, &db[i], err) < 0)
 				goto out;
 			kiln_deb_free(deb);
 			deb = NULL;
@@ -1110,6 +1342,12 @@ static int compress_layers(struct build *b, struct kiln_error *err)
 
 /* ---- run: steps ---- */
 
+/* A layer made by running something in the stage (not from the tree). */
+static bool is_staged(const struct plan_layer *l)
+{
+	return l->kind == LAYER_RUN || l->kind == LAYER_CONFIGURE;
+}
+
 /* One line of what a step says, as the build shows it. */
 static void step_output(void *ctx, const char *line)
 {
@@ -1177,87 +1415,105 @@ static int stage_layer(struct build *b, struct kiln_stage *st, const struct plan
 	return kiln_stage_add_layer(st, data, len, err);
 }
 
+/* Run one step or the configure step over what st holds; its layer's
+ * tar lands in l->tar. */
+static int run_staged(struct build *b, struct kiln_stage *st, struct plan_layer *l, struct kiln_error *err)
+{
+	bool conf = l->kind == LAYER_CONFIGURE;
+	const struct kiln_run_step *step = conf ? NULL : &b->m->run[l->step];
+	_cleanup_free_ char *name = conf ? kiln_xasprintf("%s: configure", b->manifest_rel) : step_name(b, l);
+	_cleanup_free_ char *id = conf ? kiln_xasprintf("build-%ld-configure", (long)getpid())
+				       : kiln_xasprintf("build-%ld-%zu", (long)getpid(), l->step);
+	_cleanup_free_ char *script = conf ? configure_script(b) : NULL;
+	char **env = conf ? configure_env(b) : step_env(b);
+	char *sh[] = { "/bin/sh", "-c", conf ? script : step->argv[0], NULL };
+	size_t n_env = 0;
+	struct kiln_stage_result r;
+	char summary[120];
+	int rc = -1;
+
+	while (env[n_env])
+		n_env++;
+	struct kiln_stage_run_options o = {
+		.argv = !conf && step->exec ? step->argv : sh, .n_argv = !conf && step->exec ? step->n_argv : 3,
+		.env = env, .n_env = n_env, .hostname = KILN_STAGE_HOSTNAME, .epoch = b->epoch,
+		.cgroup_parent = b->opt->cgroup_parent, .id = id,
+		.output = step_output, .output_ctx = b,
+	};
+	step_summary(l->what, summary, sizeof(summary));
+	note(b, "%s: %s", name, conf ? "maintainer scripts (dpkg --configure --pending)" : summary);
+	if (kiln_stage_run(st, &o, &r, err) < 0) {
+		kiln_error_prefix(err, "%s", name);
+		goto out;
+	}
+	if (r.exit_code != 0) {
+		/* Each line indented, as the build showed it (the command
+		 * line prints "\n  " as a new line, other controls escaped). */
+		struct kiln_buf tail = KILN_BUF_INIT;
+		for (const char *p = r.tail; *p; p++) {
+			if (p == r.tail)
+				kiln_buf_adds(&tail, "\n  | ");
+			if (*p == '\n')
+				kiln_buf_adds(&tail, "\n  | ");
+			else
+				kiln_buf_addch(&tail, *p);
+		}
+		kiln_error_set(err, "%s failed: %s exited with code %d%s%s", name,
+			       conf ? "the maintainer scripts" : step->exec ? step->argv[0] : "/bin/sh -c",
+			       r.exit_code, tail.len ? "; its last lines:" : " (no output)", tail.len ? tail.data : "");
+		kiln_buf_release(&tail);
+		goto out;
+	}
+	l->tar = r.tar;
+	r.tar = (struct kiln_buf)KILN_BUF_INIT;
+	memcpy(l->diff_id, r.diff_id, sizeof(l->diff_id));
+	rc = 0;
+out:
+	kiln_stage_result_release(&r);
+	kiln_strv_free_terminated(env);
+	return rc;
+}
+
 /* Run every step that is not cached, in order, each over the layers
  * below it; their layers' tars land in l->tar.  Nothing is stored here:
  * a failing step leaves the store as it was. */
 static int run_steps(struct build *b, struct kiln_error *err)
 {
 	_cleanup_stage_ struct kiln_stage *st = NULL;
-	char **env = NULL;
-	size_t first = b->n_layers, n_env = 0;
-	int rc = -1;
+	size_t first = b->n_layers;
 
 	for (size_t i = 0; i < b->n_layers && first == b->n_layers; i++)
-		if (b->layers[i].kind == LAYER_RUN && !b->layers[i].cached)
+		if (is_staged(&b->layers[i]) && !b->layers[i].cached)
 			first = i;
 	if (first == b->n_layers)
 		return 0;
 	if (geteuid() != 0)
-		return kiln_error_set(err, "%s: run: steps need root (they run in kiln's sandbox: namespaces, "
-				      "overlayfs, a cgroup)", b->manifest_rel);
+		return kiln_error_set(err, "%s: %s need root (they run in kiln's sandbox: namespaces, overlayfs, "
+				      "a cgroup)", b->manifest_rel,
+				      b->layers[first].kind == LAYER_CONFIGURE ? "maintainer scripts (or scripts: skip)"
+									      : "run: steps");
 	st = kiln_stage_new(b->opt->tmp_dir, err);
 	if (!st)
 		return -1;
 	for (size_t i = 0; i < first; i++)
 		if (stage_layer(b, st, &b->layers[i], err) < 0)
 			return kiln_error_prefix(err, "layer %zu (%s)", i, b->layers[i].what);
-	env = step_env(b);
-	while (env[n_env])
-		n_env++;
 	for (size_t i = first; i < b->n_layers; i++) {
 		struct plan_layer *l = &b->layers[i];
-		const struct kiln_run_step *step = &b->m->run[l->step];
-		_cleanup_free_ char *name = step_name(b, l);
-		_cleanup_free_ char *id = kiln_xasprintf("build-%ld-%zu", (long)getpid(), l->step);
-		char *sh[] = { "/bin/sh", "-c", step->argv[0], NULL };
-		struct kiln_stage_run_options o = {
-			.argv = step->exec ? step->argv : sh, .n_argv = step->exec ? step->n_argv : 3,
-			.env = env, .n_env = n_env, .hostname = KILN_STAGE_HOSTNAME, .epoch = b->epoch,
-			.cgroup_parent = b->opt->cgroup_parent, .id = id,
-			.output = step_output, .output_ctx = b,
-		};
-		struct kiln_stage_result r;
-		char summary[120];
 
-		step_summary(l->what, summary, sizeof(summary));
-		note(b, "%s: %s", name, summary);
-		if (kiln_stage_run(st, &o, &r, err) < 0) {
-			kiln_stage_result_release(&r);
-			kiln_error_prefix(err, "%s", name);
-			goto out;
+		/* A layer made from the tree between staged ones (files:) goes
+		 * under the next step as it is. */
+		if (!is_staged(l)) {
+			if (i + 1 < b->n_layers && stage_layer(b, st, l, err) < 0)
+				return kiln_error_prefix(err, "layer %zu (%s)", i, l->what);
+			continue;
 		}
-		if (r.exit_code != 0) {
-			/* Each line indented, as the build showed it (the command
-			 * line prints "\n  " as a new line, other controls escaped). */
-			struct kiln_buf tail = KILN_BUF_INIT;
-			for (const char *p = r.tail; *p; p++) {
-				if (p == r.tail)
-					kiln_buf_adds(&tail, "\n  | ");
-				if (*p == '\n')
-					kiln_buf_adds(&tail, "\n  | ");
-				else
-					kiln_buf_addch(&tail, *p);
-			}
-			kiln_error_set(err, "%s failed: %s exited with code %d%s%s", name,
-				       step->exec ? step->argv[0] : "/bin/sh -c", r.exit_code,
-				       tail.len ? "; its last lines:" : " (no output)", tail.len ? tail.data : "");
-			kiln_buf_release(&tail);
-			kiln_stage_result_release(&r);
-			goto out;
-		}
-		l->tar = r.tar;
-		r.tar = (struct kiln_buf)KILN_BUF_INIT;
-		memcpy(l->diff_id, r.diff_id, sizeof(l->diff_id));
-		kiln_stage_result_release(&r);
-		if (i + 1 < b->n_layers && kiln_stage_add_layer(st, l->tar.data, l->tar.len, err) < 0) {
-			kiln_error_prefix(err, "%s: its layer", name);
-			goto out;
-		}
+		if (run_staged(b, st, l, err) < 0)
+			return -1;
+		if (i + 1 < b->n_layers && kiln_stage_add_layer(st, l->tar.data, l->tar.len, err) < 0)
+			return kiln_error_prefix(err, "layer %zu (%s)", i, l->what);
 	}
-	rc = 0;
-out:
-	kiln_strv_free_terminated(env);
-	return rc;
+	return 0;
 }
 
 /* ---- the image ---- */
@@ -1638,15 +1894,17 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 		/* A step may not give the same bytes twice (it writes the date):
 		 * once one runs again, every step above it does too, as docker
 		 * build does. */
-		if (l->kind == LAYER_RUN && i > 0 && b.layers[i - 1].kind == LAYER_RUN && !b.layers[i - 1].cached)
+		if (l->kind == LAYER_RUN && i > 0 && is_staged(&b.layers[i - 1]) && !b.layers[i - 1].cached)
 			l->cached = false;
 		else
 			l->cached = cache_lookup(&b, l, err);
 		if (!l->cached) {
 			missing++;
-			if (l->kind != LAYER_RUN)
+			if (!is_staged(l))
 				missing_assembled++;
 		}
+		if (l->kind == LAYER_CONFIGURE && l->cached)
+			note(&b, "configure: maintainer scripts: cached");
 		if (l->kind == LAYER_RUN && l->cached) {
 			_cleanup_free_ char *name = step_name(&b, l);
 			char summary[120];
@@ -1663,7 +1921,7 @@ int kiln_build_run(const struct kiln_build_options *opt, struct kiln_build_resul
 			/* Package files keep their .deb mtimes (no clamp). */
 			struct kiln_layer_options lo = { .epoch = b.epoch, .clamp = -1 };
 			struct kiln_layer_result lr;
-			if (l->cached || l->kind == LAYER_RUN)
+			if (l->cached || is_staged(l))
 				continue;
 			if (kiln_layer_write(tree, (int)i, &lo, &l->tar, &lr, err) < 0) {
 				kiln_error_prefix(err, "layer %zu (%s)", i, l->what);

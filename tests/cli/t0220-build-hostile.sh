@@ -207,6 +207,10 @@ manifest() { # DIR NAME PIN…
 		printf '  - name: hostile\n    suite: hostile\n    components: [main]\n    trusted: "true"\n'
 		echo "packages:"
 		for pin in "$@"; do printf '  %s: "1.0"\n' "$pin"; done
+		# The cases are for kiln build's checks: with scripts: skip,
+		# kiln lock reads only the indexes (by default it also reads each
+		# .deb's control members, and refuses the bad ones: below).
+		echo "scripts: skip"
 	} >"$dir/kiln.yaml"
 }
 manifest good good kh-normal
@@ -221,6 +225,13 @@ manifest c-cross h-cross kh-normal kh-cross-a kh-cross-b
 expect_rc 0 "lock kh-cross-a with kh-cross-b" kiln lock -f c-cross/kiln.yaml
 check "every case locks (kiln lock does not read package contents)" \
 	test "$(ls c-*/kiln.lock | wc -l)" = "${#all_cases[@]}"
+# By default kiln lock reads the control members (which have maintainer
+# scripts?), so a .deb whose control lies is refused already there.
+manifest "$T/default-lock" h-default kh-normal kh-ctlname
+sed -i '/^scripts: skip$/d' "$T/default-lock/kiln.yaml"
+expect_rc 1 "kiln lock (scripts not skipped) refuses a .deb whose control names another package" \
+	kiln lock -f "$T/default-lock/kiln.yaml"
+expect_contains "$err" "Package 'kh-evil-name', expected 'kh-ctlname'" "naming it"
 git add -A && git_commit hostile
 
 # The .deb swapped on the mirror after locking: other bytes of the same

@@ -20,7 +20,7 @@ ms() { echo $(($(date +%s%N) / 1000000)); }
 mkdir -p "$T/repo/img/www" && cd "$T/repo" && git init -q .
 write_manifest img/kiln.yaml S app=2.0 layout-edge=1.0 uses-ge=1.0 cycle-a=1.0 alt-both=1.0 \
 	epoch-app=1:1.0-1 mta-pref-user=1.0 range-both=1.0
-printf 'files:\n  - {src: www/, dst: /srv/www/}\n' >>img/kiln.yaml
+printf 'files:\n  - {src: www/, dst: /srv/www/}\nscripts: skip\n' >>img/kiln.yaml
 head -c 8000000 /dev/urandom >img/www/big.bin
 echo 0 >img/www/iter.txt
 expect_rc 0 "lock" kiln lock -f img/kiln.yaml

@@ -13,6 +13,7 @@ git_commit() { git -c user.name=t -c user.email=t@localhost -c commit.gpgsign=fa
 mkdir -p "$T/repo/www" && cd "$T/repo" && git init -q .
 echo "a repository whose first commit has no manifest" >README && git add README && git_commit init
 write_manifest kiln.yaml S app=2.0 layout-edge=1.0
+echo 'scripts: skip' >>kiln.yaml  # layout-edge's postinst: unpack only
 cat >>kiln.yaml <<'YAML'
 files:
   - {src: www/, dst: /srv/www/}

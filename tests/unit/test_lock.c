@@ -361,6 +361,25 @@ TEST(bad_package_fields)
 	CHECK_REFUSED_EDIT("depends: []", "depends: libc6", "packages[1]: expected a list");
 	CHECK_REFUSED_EDIT("depends: [libc6]", "depends: [[libc6]]", "packages[2]: expected a string");
 	CHECK_REFUSED_EDIT("depends: [libc6]", "depends: [\"Libc6\"]", "packages[2]: bad package name \"Libc6\"");
+	/* scripts and why (optional; known names, in order). */
+	CHECK_REFUSED_EDIT("depends: [libc6]\n", "depends: [libc6]\n    scripts: [postrm]\n", "packages[2]: scripts: \"postrm\" is not");
+	CHECK_REFUSED_EDIT("depends: [libc6]\n", "depends: [libc6]\n    scripts: [preinst, postinst]\n", "scripts: \"postinst\" is not");
+	CHECK_REFUSED_EDIT("depends: [libc6]\n", "depends: [libc6]\n    scripts: postinst\n", "packages[2]: expected a list");
+	CHECK_REFUSED_EDIT("depends: [libc6]\n", "depends: [libc6]\n    why: because\n", "why: \"because\" is not essential");
+	{
+		char *t = golden_with("depends: [libc6]\n", "depends: [libc6]\n    scripts: [config, postinst, preinst, triggers]\n    why: essential\n");
+		struct kiln_error e = { 0 };
+		struct kiln_lock *l = parse(t, &e);
+		CHECK(l != NULL);
+		if (l) {
+			char *again = kiln_lock_format(l);
+			CHECK(l->packages[2].n_scripts == 4 && strcmp(l->packages[2].why, "essential") == 0);
+			CHECK_STR(again, t);
+			free(again);
+		}
+		kiln_lock_free(l);
+		free(t);
+	}
 	/* Unknown and missing keys. */
 	CHECK_REFUSED_EDIT("    size: 0\n", "    size: 0\n    extra: 1\n", "packages[2]: unknown key \"extra\"");
 	/* The schema walker shared with the manifest names a typo's key. */

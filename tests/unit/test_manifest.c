@@ -405,6 +405,27 @@ TEST(base_forms)
 	}
 }
 
+TEST(scripts_and_debconf)
+{
+	struct kiln_error err = { 0 };
+	_cleanup_manifest_ struct kiln_manifest *m = parse(HEAD "scripts: skip\ndebconf:\n"
+							   "  - \"tzdata tzdata/Areas select Etc\"\n"
+							   "  - \"nginx-common nginx/x boolean true\"\n"
+							   "  - \"pkg q/empty string\"\n", &err);
+	if (!m)
+		printf("# %s\n", err.message);
+	CHECK(m != NULL);
+	if (!m)
+		return;
+	CHECK_STR(m->scripts, "skip");
+	CHECK(m->n_debconf == 3);
+	CHECK_STR(m->debconf[1], "nginx-common nginx/x boolean true");
+	{
+		_cleanup_manifest_ struct kiln_manifest *d = parse(HEAD, &err);
+		CHECK(d && d->scripts == NULL && d->n_debconf == 0);
+	}
+}
+
 TEST(value_forms_accepted)
 {
 	/* One good spelling of each rule, so the bad cases are not vacuous. */
@@ -462,6 +483,14 @@ struct bad_case {
 #define SRC_TRUSTED "sources: [{name: d, suite: s, trusted: true}]\n"
 
 static const struct bad_case bad_cases[] = {
+	/* scripts: and debconf: */
+	{ "scripts: neither run nor skip", HEAD "scripts: no\n", "kiln.yaml:7:10: scripts: \"no\" is not a valid scripts", "must be run (configure the packages as dpkg would) or skip" },
+	{ "debconf: not a list", HEAD "debconf: x\n", "kiln.yaml:7:10: debconf: expected a list", "" },
+	{ "debconf: no package", HEAD "debconf: [\"Tzdata q select x\"]\n", "kiln.yaml:7:11: debconf[0]:", "must start with a package name" },
+	{ "debconf: no question", HEAD "debconf: [\"tzdata  select x\"]\n", "kiln.yaml:7:11: debconf[0]:", "needs a question name" },
+	{ "debconf: unknown type", HEAD "debconf: [\"tzdata q choice x\"]\n", "kiln.yaml:7:11: debconf[0]:", "needs a type" },
+	{ "debconf: bad boolean", HEAD "debconf: [\"pk q boolean yes\"]\n", "kiln.yaml:7:11: debconf[0]:", "true or false" },
+	{ "debconf: a newline", HEAD "debconf: [\"p q string a\\nb\"]\n", "kiln.yaml:7:11: debconf[0]:", "one line" },
 	/* Keys */
 	{ "unknown key at top level", "kiln: 1\nnmae: x\n", "kiln.yaml:2:1: unknown key \"nmae\" (expected one of: kiln, name, architecture, sources",
 	  "did you mean \"name\"?" },
@@ -944,6 +973,7 @@ int main(void)
 	RUN(package_order_is_file_order);
 	RUN(full_sources_and_accounts);
 	RUN(base_forms);
+	RUN(scripts_and_debconf);
 	RUN(value_forms_accepted);
 	run_bad_cases();
 	RUN(raw_nul_in_input);
