@@ -27,6 +27,9 @@ struct kiln_accounts {
 /* Fill a (zeroed, or released) with the three files' text; epoch is the
  * layer epoch in seconds (the manifest's epoch:). */
 void kiln_accounts_format(const struct kiln_manifest *m, int64_t epoch, struct kiln_accounts *a);
+/* One /etc/shadow line for name (password "*" or "!"), its last change
+ * the epoch's day as above. */
+void kiln_accounts_shadow_line(struct kiln_buf *shadow, const char *name, const char *password, int64_t epoch);
 /* Free what a holds. */
 void kiln_accounts_release(struct kiln_accounts *a);
 

@@ -1102,7 +1102,8 @@ static void accounts_from_masters(const struct build *b, struct kiln_layer_tree 
 	/* Every account locked, as kiln's own are (formats/accounts). */
 	for (const char *p = a->passwd.data, *end = p + a->passwd.len; p < end;) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		kiln_buf_printf(&a->shadow, "%.*s:*:0:0:99999:7:::\n", (int)(strchr(p, ':') - p), p);
+		_cleanup_free_ char *name = kiln_xstrndup(p, (size_t)(strchr(p, ':') - p));
+		kiln_accounts_shadow_line(&a->shadow, name, "*", b->epoch);
 		p = nl + 1;
 	}
 }
