@@ -37,6 +37,9 @@ cleanup() {
 	[ -z "$ids" ] || "$kiln" rm -f $ids >/dev/null 2>&1 || true
 	"${pod[@]}" rm -af >/dev/null 2>&1 || true
 	"${pod[@]}" system reset -f >/dev/null 2>&1 || true
+	# a container podman lost track of (a failed rm) still runs under runc
+	runc list 2>/dev/null | awk -v w="$work/" 'NR > 1 && index($4, w) == 1 { print $1 }' |
+		while read -r id; do runc delete --force "$id" >/dev/null 2>&1; done || true
 	[ "$had_cni_bridge" = yes ] || ip link del cni-podman0 2>/dev/null || true
 	grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done || true
 	for d in /sys/fs/cgroup/"$KILN_CGROUP_PARENT" /sys/fs/cgroup/*/"$KILN_CGROUP_PARENT"; do
