@@ -173,6 +173,23 @@ static int finish(struct kiln_cli *cli, int rc, struct kiln_error *err)
 	return kiln_cli_fail(cli, err);
 }
 
+/* What deploy and rollback share once their options are read. */
+static int run_deploy(struct kiln_cli *cli, int argc, char **argv, struct kiln_deploy_options *o, bool all)
+{
+	struct kiln_error err = { 0 };
+	struct deploy_env e;
+	int rc;
+
+	o->insecure = o->insecure || kiln_env_insecure();
+	if (deploy_env_open(cli, &e, argc, argv, o, &err) < 0) {
+		deploy_env_close(&e);
+		return kiln_cli_fail(cli, &err);
+	}
+	rc = all ? kiln_deploy_all(o, &err) : kiln_deploy_run(o, &err);
+	deploy_env_close(&e);
+	return finish(cli, rc, &err);
+}
+
 int cmd_deploy(int argc, char **argv, struct kiln_cli *cli)
 {
 	enum { O_ALL = 256, O_FORCE, O_INSECURE, O_STORE, O_RUNTIME };
@@ -188,10 +205,8 @@ int cmd_deploy(int argc, char **argv, struct kiln_cli *cli)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kiln_deploy_options o = { .action = KILN_DEPLOY_DEPLOY };
-	struct kiln_error err = { 0 };
-	struct deploy_env e;
 	bool all = false;
-	int ch, rc;
+	int ch;
 
 	while ((ch = getopt_long(argc, argv, "r:f:h", opts, NULL)) != -1) {
 		switch (ch) {
@@ -216,14 +231,7 @@ int cmd_deploy(int argc, char **argv, struct kiln_cli *cli)
 		return kiln_cli_usage(cli, "--all deploys every service: give no NAME or -f with it");
 	if (!o.manifest_path && cli->manifest)
 		o.manifest_path = cli->manifest;
-	o.insecure = o.insecure || kiln_env_insecure();
-	if (deploy_env_open(cli, &e, argc, argv, &o, &err) < 0) {
-		deploy_env_close(&e);
-		return kiln_cli_fail(cli, &err);
-	}
-	rc = all ? kiln_deploy_all(&o, &err) : kiln_deploy_run(&o, &err);
-	deploy_env_close(&e);
-	return finish(cli, rc, &err);
+	return run_deploy(cli, argc, argv, &o, all);
 }
 
 int cmd_rollback(int argc, char **argv, struct kiln_cli *cli)
@@ -239,9 +247,7 @@ int cmd_rollback(int argc, char **argv, struct kiln_cli *cli)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kiln_deploy_options o = { .action = KILN_DEPLOY_ROLLBACK };
-	struct kiln_error err = { 0 };
-	struct deploy_env e;
-	int ch, rc;
+	int ch;
 
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
@@ -259,14 +265,7 @@ int cmd_rollback(int argc, char **argv, struct kiln_cli *cli)
 	if (!kiln_record_name_valid(argv[optind]))
 		return kiln_cli_usage(cli, "'%s' is not a service name", argv[optind]);
 	o.name = argv[optind];
-	o.insecure = o.insecure || kiln_env_insecure();
-	if (deploy_env_open(cli, &e, argc, argv, &o, &err) < 0) {
-		deploy_env_close(&e);
-		return kiln_cli_fail(cli, &err);
-	}
-	rc = kiln_deploy_run(&o, &err);
-	deploy_env_close(&e);
-	return finish(cli, rc, &err);
+	return run_deploy(cli, argc, argv, &o, false);
 }
 
 int cmd_history(int argc, char **argv, struct kiln_cli *cli)
