@@ -347,6 +347,22 @@ static const char *rule_absolute(const char *s, size_t len)
 	return NULL;
 }
 
+/* A volatile: pattern: an absolute path in one spelling (no empty, "." or
+ * ".." component, no trailing '/'), below "/", in which *, ? and [...]
+ * match as fnmatch(3) with FNM_PATHNAME does. */
+static const char *rule_volatile(const char *s, size_t len)
+{
+	const char *why = rule_absolute(s, len);
+
+	if (why)
+		return why;
+	if (len == 1)
+		return "must name something below \"/\" (\"/\" would leave every change out)";
+	if (s[len - 1] == '/' || memmem(s, len, "//", 2) || has_component(s, len, "."))
+		return "must be written without empty or \".\" components and without a trailing '/'";
+	return NULL;
+}
+
 /* Home directories and shells go into /etc/passwd, where ':' separates
  * fields. */
 static const char *rule_passwd_path(const char *s, size_t len)
@@ -1330,9 +1346,9 @@ static int parse_run(struct kiln_yaml_walk *c, const struct kiln_yaml_node *v, s
 
 static const char *const top_keys[] = { "kiln", "name", "architecture", "sources", "packages",
 					 "epoch", "base", "files", "accounts", "run", "scripts", "debconf",
-					 "config", "service", NULL };
+					 "volatile", "config", "service", NULL };
 enum { TOP_KILN, TOP_NAME, TOP_ARCHITECTURE, TOP_SOURCES, TOP_PACKAGES, TOP_EPOCH, TOP_BASE,
-       TOP_FILES, TOP_ACCOUNTS, TOP_RUN, TOP_SCRIPTS, TOP_DEBCONF, TOP_CONFIG, TOP_SERVICE };
+       TOP_FILES, TOP_ACCOUNTS, TOP_RUN, TOP_SCRIPTS, TOP_DEBCONF, TOP_VOLATILE, TOP_CONFIG, TOP_SERVICE };
 
 static int top_field(struct kiln_yaml_walk *c, unsigned key, const struct kiln_yaml_node *v, void *obj)
 {
@@ -1370,6 +1386,8 @@ static int top_field(struct kiln_yaml_walk *c, unsigned key, const struct kiln_y
 		return string_field(c, v, "scripts", rule_scripts, &m->scripts);
 	case TOP_DEBCONF:
 		return string_list(c, v, "answer", rule_debconf, &m->debconf, &m->n_debconf);
+	case TOP_VOLATILE:
+		return string_list(c, v, "path pattern", rule_volatile, &m->volatile_paths, &m->n_volatile_paths);
 	case TOP_SERVICE:
 		m->service.present = true;
 		return kiln_yaml_walk_map(c, v, service_keys, 0, service_field, &m->service);
@@ -1502,6 +1520,7 @@ void kiln_manifest_free(struct kiln_manifest *m)
 	free(m->run);
 	free(m->scripts);
 	free_strings(m->debconf, m->n_debconf);
+	free_strings(m->volatile_paths, m->n_volatile_paths);
 	free_strings(m->config.entrypoint, m->config.n_entrypoint);
 	free_strings(m->config.cmd, m->config.n_cmd);
 	free_keyvals(m->config.env, m->config.n_env);

@@ -140,6 +140,9 @@ struct kiln_manifest {
 	/* debconf: "PACKAGE QUESTION TYPE VALUE" lines, as written (checked),
 	 * fed to debconf-set-selections before packages are configured. */
 	char **debconf; size_t n_debconf;
+	/* volatile: absolute path patterns (fnmatch, FNM_PATHNAME) left out of
+	 * the configure layer and every run: layer (docs/manifest.md). */
+	char **volatile_paths; size_t n_volatile_paths;
 	struct kiln_image_config config;
 	struct kiln_service service;
 };

@@ -437,6 +437,14 @@ static char **configure_env(const struct build *b)
 	return env;
 }
 
+/* What a captured layer leaves out is part of its key; nothing is added
+ * without volatile:, so such layers keep their keys. */
+static void key_volatile(struct kiln_buf *k, const struct build *b)
+{
+	for (size_t i = 0; i < b->m->n_volatile_paths; i++)
+		kiln_buf_printf(k, "volatile %zu %s\n", strlen(b->m->volatile_paths[i]), b->m->volatile_paths[i]);
+}
+
 static int plan(struct build *b, struct kiln_error *err)
 {
 	size_t alloc = 0;
@@ -526,6 +534,7 @@ static int plan(struct build *b, struct kiln_error *err)
 		for (size_t j = 0; env[j]; j++)
 			kiln_buf_printf(&k, "env %zu %s\n", strlen(env[j]), env[j]);
 		kiln_buf_printf(&k, "hostname %s\n", KILN_STAGE_HOSTNAME);
+		key_volatile(&k, b);
 		kiln_strv_free_terminated(env);
 		key_finish(&k, l->key);
 	}
@@ -580,6 +589,7 @@ static int plan(struct build *b, struct kiln_error *err)
 		for (size_t j = 0; env[j]; j++)
 			kiln_buf_printf(&k, "env %zu %s\n", strlen(env[j]), env[j]);
 		kiln_buf_printf(&k, "hostname %s\n", KILN_STAGE_HOSTNAME);
+		key_volatile(&k, b);
 		kiln_strv_free_terminated(env);
 		key_finish(&k, l->key);
 	}
@@ -1438,6 +1448,7 @@ static int run_staged(struct build *b, struct kiln_stage *st, struct plan_layer 
 	struct kiln_stage_run_options o = {
 		.argv = !conf && step->exec ? step->argv : sh, .n_argv = !conf && step->exec ? step->n_argv : 3,
 		.env = env, .n_env = n_env, .hostname = KILN_STAGE_HOSTNAME, .epoch = b->epoch,
+		.leave_out = b->m->volatile_paths, .n_leave_out = b->m->n_volatile_paths,
 		.cgroup_parent = b->opt->cgroup_parent, .id = id,
 		.output = step_output, .output_ctx = b,
 	};

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -143,6 +144,7 @@ static char *output_tail(struct output *out)
 struct capture {
 	struct kiln_layer_tree *tree;
 	int64_t epoch;
+	char *const *leave_out; size_t n_leave_out;
 	struct inode { dev_t dev; ino_t ino; char *path; } *inodes;
 	size_t n_inodes, alloc_inodes;
 };
@@ -163,6 +165,63 @@ static bool dropped(const char *path)
 		return true;
 	return slash && (size_t)(slash - path) == strlen("var/cache/debconf") &&
 	       kiln_str_has_prefix(path, "var/cache/debconf/") && kiln_str_has_suffix(path, "-old");
+}
+
+/* Does the image path (relative, "etc/ssh/x") match a leave_out pattern
+ * ("/etc/ssh/ssh_host_*")? */
+static bool left_out(const struct capture *c, const char *path)
+{
+	for (size_t i = 0; i < c->n_leave_out; i++)
+		if (fnmatch(c->leave_out[i] + 1, path, FNM_PATHNAME) == 0)
+			return true;
+	return false;
+}
+
+/* Does the symlink at `path` lead into a left-out path?  Its target is
+ * resolved by name only (no lookup: the stage is gone by then), relative
+ * to its directory, and the result and each of its ancestors are
+ * matched: a link to a file inside a left-out directory goes too.  Such a
+ * link would dangle in the image, and its name often varies with what it
+ * points to (openssl's hash links to a snakeoil certificate). */
+static bool link_left_out(const struct capture *c, const char *path, const char *target)
+{
+	_cleanup_free_ char *joined = NULL, *norm = NULL;
+	size_t n = 0;
+	bool out = false;
+
+	if (!c->n_leave_out)
+		return false;
+	if (target[0] == '/') {
+		joined = kiln_xstrdup(target);
+	} else {
+		const char *slash = strrchr(path, '/');
+		joined = kiln_xasprintf("%.*s/%s", slash ? (int)(slash - path) : 0, path, target);
+	}
+	norm = kiln_xmalloc(strlen(joined) + 1);
+	for (char *save = NULL, *comp = strtok_r(joined, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(comp, "."))
+			continue;
+		if (!strcmp(comp, "..")) {
+			while (n > 0 && norm[n - 1] != '/')
+				n--;
+			if (n > 0)
+				n--;
+			continue;
+		}
+		if (n)
+			norm[n++] = '/';
+		memcpy(norm + n, comp, strlen(comp));
+		n += strlen(comp);
+	}
+	norm[n] = '\0';
+	for (size_t i = 0; i <= n && !out; i++)
+		if (i == n || norm[i] == '/') {
+			char saved = norm[i];
+			norm[i] = '\0';
+			out = i > 0 && left_out(c, norm);
+			norm[i] = saved;
+		}
+	return out;
 }
 
 static int64_t clamp(const struct capture *c, const struct stat *st)
@@ -268,6 +327,8 @@ static int capture_dir(struct capture *c, int dirfd, const char *rel, struct kil
 		_cleanup_free_ char *path = *rel ? kiln_xasprintf("%s/%s", rel, name) : kiln_xstrdup(name);
 		struct stat st;
 
+		if (left_out(c, path))
+			continue;
 		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			rc = kiln_error_errno(err, errno, "stat '%s'", path);
 			break;
@@ -313,6 +374,8 @@ static int capture_dir(struct capture *c, int dirfd, const char *rel, struct kil
 				break;
 			}
 			target[len] = '\0';
+			if (link_left_out(c, path, target))
+				continue;
 			rc = kiln_layer_tree_put_symlink(c->tree, path, target, st.st_uid, st.st_gid, clamp(c, &st), 0,
 							 err);
 		} else if (S_ISSOCK(st.st_mode)) {
@@ -326,9 +389,12 @@ static int capture_dir(struct capture *c, int dirfd, const char *rel, struct kil
 	return rc;
 }
 
-static int capture(const char *upper, int64_t epoch, struct kiln_stage_result *res, struct kiln_error *err)
+static int capture(const char *upper, const struct kiln_stage_run_options *o, struct kiln_stage_result *res,
+		   struct kiln_error *err)
 {
-	struct capture c = { .tree = kiln_layer_tree_new(), .epoch = epoch };
+	int64_t epoch = o->epoch;
+	struct capture c = { .tree = kiln_layer_tree_new(), .epoch = epoch, .leave_out = o->leave_out,
+			     .n_leave_out = o->n_leave_out };
 	_cleanup_close_ int fd = open(upper, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	struct kiln_layer_options lo = { .epoch = epoch, .clamp = -1 };
 	struct kiln_layer_result lr;
@@ -499,7 +565,7 @@ int kiln_stage_run(struct kiln_stage *s, const struct kiln_stage_run_options *o,
 	}
 	if (kiln_rootfs_unmount(rootfs, err) < 0)
 		goto out;
-	if (res->exit_code == 0 && capture(upper, o->epoch, res, err) < 0)
+	if (res->exit_code == 0 && capture(upper, o, res, err) < 0)
 		goto out;
 	rc = 0;
 out:

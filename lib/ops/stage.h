@@ -19,6 +19,9 @@
  *   - known non-deterministic droppings left out (dpkg's, apt's and
  *     update-alternatives' logs, ld.so's aux-cache, debconf's *-old) and
  *     /etc/machine-id emptied;
+ *   - the caller's leave_out patterns (a manifest's volatile:) left out:
+ *     an entry whose path matches one, with all it holds, a deletion of
+ *     such a path, and a symlink that leads into one;
  *   - sockets left out; FIFOs and device nodes are an error (the tar writer
  *     has no such entries); extended attributes (file capabilities) are
  *     not kept.
@@ -66,6 +69,9 @@ struct kiln_stage_run_options {
 	char *const *env; size_t n_env;    /* "K=V": the whole environment */
 	const char *hostname;              /* NULL: KILN_STAGE_HOSTNAME */
 	int64_t epoch;                     /* mtimes above it are lowered to it (>= 0) */
+	/* Absolute path patterns (fnmatch(3), FNM_PATHNAME) whose entries
+	 * are not captured; checked by the caller (manifest.h volatile). */
+	char *const *leave_out; size_t n_leave_out;
 	const char *cgroup_parent;         /* NULL: "kiln" */
 	const char *id;                    /* cgroup leaf and messages, e.g. "build-1234-2" */
 	/* Each line of output as it comes (without its newline; a very long
