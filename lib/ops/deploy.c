@@ -508,6 +508,16 @@ static unsigned next_seq(const struct kiln_history_deploy *v, size_t n)
 static int deploy_target(struct deploy *d, struct kiln_history *h, struct target *t, const char *action,
 			 struct kiln_error *err);
 
+/* The interface a probe of container_address goes through: the bridge
+ * for an address on it, nothing for the host's loopback (health.h). */
+static const char *probe_device(const struct deploy *d, const struct kiln_service_spec *s)
+{
+	if (!strcmp(s->network, "host"))
+		return NULL;
+	const struct kiln_net_config *net = kiln_container_root_net(d->o->root);
+	return net->bridge ? net->bridge : KILN_NET_DEFAULT_BRIDGE;
+}
+
 /* After the switch: watch the new container for the monitor window.
  * 1 it stayed healthy, 0 it failed (*why). */
 static int watch(const struct deploy *d, const struct target *t, const struct kiln_container *c, char **why,
@@ -516,8 +526,8 @@ static int watch(const struct deploy *d, const struct target *t, const struct ki
 	const struct kiln_service_spec *s = &t->spec;
 	struct alive_ctx ac = { d->o->root, c->id, d };
 	_cleanup_free_ char *address = container_address(d, s, c);
-	struct kiln_health_target ht = { .address = address, .container = c->id, .self_exe = d->o->self_exe,
-					 .alive = alive, .ctx = &ac };
+	struct kiln_health_target ht = { .address = address, .device = probe_device(d, s), .container = c->id,
+					 .self_exe = d->o->self_exe, .alive = alive, .ctx = &ac };
 	int64_t interval = s->health.interval_ms > 0 ? s->health.interval_ms : 1000;
 	int64_t waited = 0;
 	int failures = 0;
@@ -606,8 +616,8 @@ static int deploy_target(struct deploy *d, struct kiln_history *h, struct target
 	}
 	ac.id = nc.id;
 	address = container_address(d, s, &nc);
-	ht = (struct kiln_health_target){ .address = address, .container = nc.id, .self_exe = d->o->self_exe,
-					  .alive = alive, .ctx = &ac, .note = note_probe };
+	ht = (struct kiln_health_target){ .address = address, .device = probe_device(d, s), .container = nc.id,
+					  .self_exe = d->o->self_exe, .alive = alive, .ctx = &ac, .note = note_probe };
 	desc = kiln_health_describe(s);
 	say(d, "waiting for %s to be healthy (%s)", cname, desc);
 	hr = kiln_health_wait(s, &ht, &why, err);

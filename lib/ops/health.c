@@ -35,7 +35,7 @@ static int remaining(int64_t deadline)
 
 /* A connected (blocking-free) TCP socket to address:port before deadline,
  * or -1 with *why set. */
-static int connect_by(const char *address, uint16_t port, int64_t deadline, char **why)
+static int connect_by(const char *address, const char *device, uint16_t port, int64_t deadline, char **why)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
 	struct pollfd p;
@@ -49,6 +49,11 @@ static int connect_by(const char *address, uint16_t port, int64_t deadline, char
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		*why = kiln_xasprintf("socket: %s", strerror(errno));
+		return -1;
+	}
+	if (device && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, device, (socklen_t)strlen(device) + 1) < 0) {
+		*why = kiln_xasprintf("connect to %s:%u through %s: %s", address, port, device, strerror(errno));
+		close(fd);
 		return -1;
 	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
@@ -78,23 +83,24 @@ static int connect_by(const char *address, uint16_t port, int64_t deadline, char
 	return fd;
 }
 
-static int probe_tcp(const char *address, uint16_t port, int64_t timeout_ms, char **why)
+static int probe_tcp(const char *address, const char *device, uint16_t port, int64_t timeout_ms, char **why)
 {
-	int fd = connect_by(address, port, now_ms() + timeout_ms, why);
+	int fd = connect_by(address, device, port, now_ms() + timeout_ms, why);
 	if (fd < 0)
 		return 0;
 	close(fd);
 	return 1;
 }
 
-static int probe_http(const char *address, uint16_t port, const char *path, int64_t timeout_ms, char **why)
+static int probe_http(const char *address, const char *device, uint16_t port, const char *path, int64_t timeout_ms,
+		      char **why)
 {
 	int64_t deadline = now_ms() + timeout_ms;
 	_cleanup_free_ char *req = kiln_xasprintf("GET %s HTTP/1.0\r\nHost: %s:%u\r\nUser-Agent: kiln-health\r\n"
 						  "Connection: close\r\n\r\n", path, address, port);
 	char buf[256];
 	size_t got = 0, sent = 0, len = strlen(req);
-	int fd = connect_by(address, port, deadline, why), status;
+	int fd = connect_by(address, device, port, deadline, why), status;
 	char *eol;
 
 	if (fd < 0)
@@ -271,8 +277,8 @@ int kiln_health_probe(const struct kiln_service_spec *s, const struct kiln_healt
 					      "reach (network %s); use a cmd check", s->health.kind == KILN_HEALTH_HTTP
 					      ? "http" : "tcp", s->network);
 		if (s->health.kind == KILN_HEALTH_TCP)
-			return probe_tcp(t->address, s->health.port, s->health.timeout_ms, why);
-		return probe_http(t->address, s->health.port, s->health.path, s->health.timeout_ms, why);
+			return probe_tcp(t->address, t->device, s->health.port, s->health.timeout_ms, why);
+		return probe_http(t->address, t->device, s->health.port, s->health.path, s->health.timeout_ms, why);
 	case KILN_HEALTH_CMD:
 		return probe_cmd(s, t, why, err);
 	case KILN_HEALTH_NONE:

@@ -20,6 +20,11 @@
 
 struct kiln_health_target {
 	const char *address;        /* IPv4 to connect to for http and tcp (the container's, or 127.0.0.1) */
+	/* The host interface that address is on (the bridge), or NULL: http
+	 * and tcp probes are bound to it (SO_BINDTODEVICE), so that a probe
+	 * of a container whose network is already gone fails instead of
+	 * leaving by the default route to whoever has that address there. */
+	const char *device;
 	const char *container;      /* the container's id, for cmd */
 	/* cmd: run as [self_exe, "exec", container, cmd…] (kiln's own
 	 * `kiln exec`, which enters from a sealed copy of itself). */

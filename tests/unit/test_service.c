@@ -1,10 +1,14 @@
 /* test_service.c - a manifest's service: as typed values (lib/ops/service):
  * every default of docs/manifest.md, every value through the grammar of
  * lib/base/values, the health check's kinds and ports. */
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include "health.h"
 #include "manifest.h"
 #include "service.h"
 #include "tap.h"
@@ -183,6 +187,44 @@ TEST(long_name)
 	}
 }
 
+/* A probe bound to an interface goes only through it: through lo it
+ * reaches a listener on 127.0.0.1; through an interface that is not there
+ * (a bridge removed with the container's last lease) it fails, instead of
+ * leaving by the default route (health.h, device). */
+TEST(probe_device)
+{
+	struct kiln_service_spec s;
+	struct kiln_error err = { 0 };
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	char *why = NULL, port[8];
+
+	if (geteuid() != 0) {
+		printf("# skip probe_device: SO_BINDTODEVICE needs root\n");
+		if (lfd >= 0)
+			close(lfd);
+		return;
+	}
+	CHECK(lfd >= 0 && bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(lfd, 4) == 0 &&
+	      getsockname(lfd, (struct sockaddr *)&sa, &sl) == 0);
+	snprintf(port, sizeof(port), "%u", ntohs(sa.sin_port));
+	_cleanup_free_ char *tail = kiln_xasprintf("service: {health: {tcp: \"%s\", timeout: 2s}}\n", port);
+	CHECK(spec_of(tail, &s, &err));
+	struct kiln_health_target t = { .address = "127.0.0.1", .device = "lo" };
+	CHECK(kiln_health_probe(&s, &t, &why, &err) == 1);
+	free(why);
+	why = NULL;
+	t.device = "kilnnodev0";
+	CHECK(kiln_health_probe(&s, &t, &why, &err) == 0);
+	CHECK(why && strstr(why, "through kilnnodev0: No such device") != NULL);
+	if (why)
+		printf("# %s\n", why);
+	free(why);
+	kiln_service_spec_release(&s);
+	close(lfd);
+}
+
 int main(void)
 {
 	RUN(defaults);
@@ -190,5 +232,6 @@ int main(void)
 	RUN(health_kinds);
 	RUN(refused);
 	RUN(long_name);
+	RUN(probe_device);
 	return tap_done();
 }
