@@ -30,7 +30,9 @@ DEB_TOOLS := gpgv gpg git dpkg-dev xz-utils zstd python3 curl bc debian-archive-
 	     ca-certificates apt openssl busybox-static nftables iproute2
 # Independent judges of what kiln writes (tests and demo).
 DEB_JUDGES := skopeo umoci podman runc python3-jsonschema golang-github-opencontainers-image-spec-dev strace
-DEB_ALL := $(DEB_BUILD) $(DEB_TOOLS) $(DEB_JUDGES)
+# Clients the stock manifests' tests talk to their services with (manifests/).
+DEB_CLIENTS := postgresql-client openssh-client
+DEB_ALL := $(DEB_BUILD) $(DEB_TOOLS) $(DEB_JUDGES) $(DEB_CLIENTS)
 
 # The floors of lib/ (docs/architecture.md), lowest first.  A folder's
 # files are compiled with the include paths of the floors it sees (its own
