@@ -195,11 +195,12 @@ static void audit_help(void)
 	       "re-checked against its sha256 -- with the parameters its signed statement\n"
 	       "declares (manifest, compression, source date), and compare the two images\n"
 	       "byte for byte.  On a difference, name the first layer that differs and the\n"
-	       "first path in it, and exit 4.\n"
+	       "first path in it, then every differing path of every differing layer (the\n"
+	       "first %d; the rest are counted), and exit 4.\n"
 	       "\n"
 	       "--range A..B audits every commit reachable from B and not from A, oldest\n"
 	       "first, and prints one table row per snapshot (commits without a snapshot are\n"
-	       "listed as such).\n"
+	       "listed as such); a row names the first difference and counts the others.\n"
 	       "\n"
 	       "Options:\n"
 	       "  --pub FILE          trust this public key (repeatable; default .kiln/trusted/*.pub)\n"
@@ -211,13 +212,71 @@ static void audit_help(void)
 	       "  -h, --help          this help\n"
 	       "\n"
 	       "Exit status: 0 identical, 4 a rebuild differs, 3 a snapshot does not verify,\n"
-	       "1 other errors (a rebuild that fails, no snapshot recorded).\n");
+	       "1 other errors (a rebuild that fails, no snapshot recorded).\n",
+	       KILN_AUDIT_MAX_DIFFERENCES);
+}
+
+/* What made a layer, on one line: the first line of its history, cut
+ * short (a run: step's whole script can be long). */
+static void print_created_by(const char *by)
+{
+	enum { MAX = 60 };
+	size_t n = strcspn(by, "\n");
+	bool cut = n > MAX || by[n];
+
+	if (n > MAX) {
+		n = MAX;
+		/* Not inside a UTF-8 sequence. */
+		while (n > 0 && ((unsigned char)by[n] & 0xc0) == 0x80)
+			n--;
+	}
+	{
+		_cleanup_free_ char *line = kiln_xstrndup(by, n);
+		kiln_cli_print_escaped(stdout, line);
+	}
+	if (cut)
+		fputs("…", stdout);
+}
+
+/* Every differing path, grouped by layer, after the first difference. */
+static void print_differences(const struct kiln_audit_item *it)
+{
+	size_t total = it->n_differences + it->more_differences, k = 0;
+
+	if (!it->n_differing_layers)
+		return;
+	printf("  every difference: %zu in %zu layer%s\n", total, it->n_differing_layers,
+	       it->n_differing_layers == 1 ? "" : "s");
+	for (size_t l = 0; l < it->n_differing_layers; l++) {
+		const struct kiln_audit_layer *layer = &it->layers[l];
+		printf("  layer %zu/%zu", layer->layer, it->n_layers);
+		if (layer->created_by) {
+			printf(" (");
+			print_created_by(layer->created_by);
+			printf(")");
+		}
+		printf(": %zu difference%s\n", layer->n_paths, layer->n_paths == 1 ? "" : "s");
+		for (; k < it->n_differences && it->differences[k].layer == layer->layer; k++) {
+			const struct kiln_audit_difference *d = &it->differences[k];
+			printf("  layer %zu/%zu", d->layer, it->n_layers);
+			if (d->path) {
+				printf(" path ");
+				kiln_cli_print_escaped(stdout, d->path);
+			}
+			printf(": ");
+			kiln_cli_print_escaped(stdout, d->what);
+			putchar('\n');
+		}
+	}
+	if (it->more_differences)
+		printf("  … and %zu more\n", it->more_differences);
 }
 
 /* Layer paths come from the recorded layer's tar: an attacker's bytes. */
 static void print_item(const struct kiln_audit_item *it, bool table)
 {
 	if (table) {
+		size_t others = it->n_differences + it->more_differences;
 		printf("%.12s  %-20s ", it->commit, it->name);
 		if (it->failed) {
 			printf("%-10s ", it->error_code == KILN_EXIT_VERIFY ? "UNVERIFIED" : "FAILED");
@@ -230,6 +289,10 @@ static void print_item(const struct kiln_audit_item *it, bool table)
 				kiln_cli_print_escaped(stdout, it->path);
 			printf(": ");
 			kiln_cli_print_escaped(stdout, it->what);
+			/* One row per snapshot: the others are counted; `kiln audit
+			 * COMMIT` lists them. */
+			if (others > 1)
+				printf(" (+%zu more)", others - 1);
 		}
 		putchar('\n');
 		return;
@@ -251,6 +314,7 @@ static void print_item(const struct kiln_audit_item *it, bool table)
 	printf("\n  ");
 	kiln_cli_print_escaped(stdout, it->what);
 	putchar('\n');
+	print_differences(it);
 }
 
 static json_t *item_json(const struct kiln_audit_item *it)
@@ -269,10 +333,30 @@ static json_t *item_json(const struct kiln_audit_item *it)
 		return o;
 	}
 	if (it->verdict != KILN_AUDIT_IDENTICAL) {
+		json_t *diffs = json_array(), *layers = json_array();
 		json_object_set_new(o, "where", json_string(it->layer_what));
 		json_object_set_new(o, "layer", json_integer((json_int_t)it->layer));
 		json_object_set_new(o, "path", it->path ? json_string(it->path) : json_null());
 		json_object_set_new(o, "what", json_string(it->what));
+		for (size_t i = 0; i < it->n_differences; i++) {
+			const struct kiln_audit_difference *d = &it->differences[i];
+			json_t *x = json_object();
+			json_object_set_new(x, "layer", json_integer((json_int_t)d->layer));
+			json_object_set_new(x, "path", d->path ? json_string(d->path) : json_null());
+			json_object_set_new(x, "what", json_string(d->what));
+			json_array_append_new(diffs, x);
+		}
+		for (size_t i = 0; i < it->n_differing_layers; i++) {
+			const struct kiln_audit_layer *l = &it->layers[i];
+			json_t *x = json_object();
+			json_object_set_new(x, "layer", json_integer((json_int_t)l->layer));
+			json_object_set_new(x, "created_by", l->created_by ? json_string(l->created_by) : json_null());
+			json_object_set_new(x, "differences", json_integer((json_int_t)l->n_paths));
+			json_array_append_new(layers, x);
+		}
+		json_object_set_new(o, "differences", diffs);
+		json_object_set_new(o, "more", json_integer((json_int_t)it->more_differences));
+		json_object_set_new(o, "layers", layers);
 	}
 	json_object_set_new(o, "seconds", json_real(it->seconds));
 	return o;

@@ -1,4 +1,4 @@
-/* imagefs.c - layer tars to entry listings, merged views, first difference. */
+/* imagefs.c - layer tars to entry listings, merged views, differences. */
 #include "imagefs.h"
 
 #include <archive.h>
@@ -761,59 +761,141 @@ static const struct kiln_fsentry **sorted_index(const struct kiln_imagefs_list *
 	return v;
 }
 
-static bool index_has(const struct kiln_fsentry *const *v, size_t n, const char *path)
+/* The last entry of path in a sorted index (the one extraction leaves), or NULL. */
+static const struct kiln_fsentry *index_find(const struct kiln_fsentry *const *v, size_t n, const char *path)
 {
 	size_t i = lower_bound(v, n, path);
-	return i < n && strcmp(v[i]->path, path) == 0;
+
+	if (i >= n || strcmp(v[i]->path, path) != 0)
+		return NULL;
+	while (i + 1 < n && strcmp(v[i + 1]->path, path) == 0)
+		i++;
+	return v[i];
+}
+
+static bool index_has(const struct kiln_fsentry *const *v, size_t n, const char *path)
+{
+	return index_find(v, n, path) != NULL;
+}
+
+/* Hand one difference to fn, freeing what was made for it. */
+static int yield(kiln_imagefs_difference_fn fn, void *ctx, const char *path, char *what)
+{
+	int stop = fn(path, what, ctx);
+
+	free(what);
+	return stop;
+}
+
+int kiln_imagefs_differences(const struct kiln_imagefs_list *a, const char *label_a,
+			     const struct kiln_imagefs_list *b, const char *label_b,
+			     kiln_imagefs_difference_fn fn, void *ctx)
+{
+	_cleanup_free_ const struct kiln_fsentry **ia = NULL, **ib = NULL;
+	size_t i = 0, j = 0;
+	bool any = false;
+
+	/* Both listings in step, in tar order, while they name the same paths;
+	 * an entry only one side has is reported and stepped over on that side. */
+	while (i < a->n || j < b->n) {
+		const struct kiln_fsentry *x = i < a->n ? &a->e[i] : NULL;
+		const struct kiln_fsentry *y = j < b->n ? &b->e[j] : NULL;
+		unsigned c;
+		char *what;
+
+		if (x && y && strcmp(x->path, y->path) == 0) {
+			i++, j++;
+			c = kiln_fsentry_changes(x, y);
+			if (!c)
+				continue;
+			any = true;
+			if (yield(fn, ctx, x->path, describe_change(x, y, c)))
+				return 1;
+			continue;
+		}
+		if (!ia) {
+			ia = sorted_index(a);
+			ib = sorted_index(b);
+		}
+		any = true;
+		if (x && !index_has(ib, b->n, x->path)) {
+			i++;
+			if (yield(fn, ctx, x->path, kiln_xasprintf("only in the %s layer", label_a)))
+				return 1;
+			continue;
+		}
+		if (y && !index_has(ia, a->n, y->path)) {
+			j++;
+			if (yield(fn, ctx, y->path, kiln_xasprintf("only in the %s layer", label_b)))
+				return 1;
+			continue;
+		}
+		if (!x || !y) {
+			/* A repeated path at the end of one side. */
+			const struct kiln_fsentry *z = x ? x : y;
+			size_t k = x ? i++ : j++;
+			if (yield(fn, ctx, z->path,
+				  kiln_xasprintf("entry %zu repeats the path, only in the %s layer", k + 1,
+						 x ? label_a : label_b)))
+				return 1;
+			continue;
+		}
+		/* Both hold these paths, in another order: say so once, then
+		 * compare what is left path by path. */
+		if (i == j)
+			what = kiln_xasprintf("entry order (entry %zu is %s in the %s layer, %s in the %s layer)",
+					      i + 1, x->path, label_a, y->path, label_b);
+		else
+			what = kiln_xasprintf("entry order (entry %zu is %s in the %s layer, entry %zu is %s in "
+					      "the %s layer)", i + 1, x->path, label_a, j + 1, y->path, label_b);
+		if (yield(fn, ctx, x->path, what))
+			return 1;
+		break;
+	}
+	if (i >= a->n && j >= b->n)
+		return any;
+	for (; i < a->n; i++) {
+		const struct kiln_fsentry *x = &a->e[i], *y = index_find(ib, b->n, x->path);
+		unsigned c;
+
+		if (!y) {
+			if (yield(fn, ctx, x->path, kiln_xasprintf("only in the %s layer", label_a)))
+				return 1;
+		} else if ((c = kiln_fsentry_changes(x, y)) != 0) {
+			if (yield(fn, ctx, x->path, describe_change(x, y, c)))
+				return 1;
+		}
+	}
+	for (; j < b->n; j++)
+		if (!index_has(ia, a->n, b->e[j].path) &&
+		    yield(fn, ctx, b->e[j].path, kiln_xasprintf("only in the %s layer", label_b)))
+			return 1;
+	return 1;
+}
+
+struct first {
+	char *path, *what;
+};
+
+static int keep_first(const char *path, const char *what, void *ctx)
+{
+	struct first *f = ctx;
+
+	f->path = kiln_xstrdup(path);
+	f->what = kiln_xstrdup(what);
+	return 1; /* stop: the first is all that is asked */
 }
 
 int kiln_imagefs_first_difference_labeled(const struct kiln_imagefs_list *a, const char *label_a,
 					  const struct kiln_imagefs_list *b, const char *label_b,
 					  char **path, char **what)
 {
-	_cleanup_free_ const struct kiln_fsentry **ia = NULL, **ib = NULL;
-	size_t n = a->n > b->n ? a->n : b->n;
+	struct first f = { NULL, NULL };
+	int rc = kiln_imagefs_differences(a, label_a, b, label_b, keep_first, &f);
 
-	*path = *what = NULL;
-	for (size_t i = 0; i < n; i++) {
-		const struct kiln_fsentry *x = i < a->n ? &a->e[i] : NULL;
-		const struct kiln_fsentry *y = i < b->n ? &b->e[i] : NULL;
-		unsigned c;
-
-		if (x && y && strcmp(x->path, y->path) == 0) {
-			c = kiln_fsentry_changes(x, y);
-			if (!c)
-				continue;
-			*path = kiln_xstrdup(x->path);
-			*what = describe_change(x, y, c);
-			return 1;
-		}
-		/* Paths part here: one side has an entry the other lacks, or
-		 * both hold the same entries in another order. */
-		if (!ia) {
-			ia = sorted_index(a);
-			ib = sorted_index(b);
-		}
-		if (x && !index_has(ib, b->n, x->path)) {
-			*path = kiln_xstrdup(x->path);
-			*what = kiln_xasprintf("only in the %s layer", label_a);
-		} else if (y && !index_has(ia, a->n, y->path)) {
-			*path = kiln_xstrdup(y->path);
-			*what = kiln_xasprintf("only in the %s layer", label_b);
-		} else if (x && y) {
-			*path = kiln_xstrdup(x->path);
-			*what = kiln_xasprintf("entry order (entry %zu is %s in the %s layer, %s in the %s layer)",
-					       i + 1, x->path, label_a, y->path, label_b);
-		} else {
-			/* A repeated path at the end of one side. */
-			const struct kiln_fsentry *z = x ? x : y;
-			*path = kiln_xstrdup(z->path);
-			*what = kiln_xasprintf("entry %zu repeats the path, only in the %s layer", i + 1,
-					       x ? label_a : label_b);
-		}
-		return 1;
-	}
-	return 0;
+	*path = f.path;
+	*what = f.what;
+	return rc;
 }
 
 int kiln_imagefs_first_difference(const struct kiln_imagefs_list *a, const struct kiln_imagefs_list *b,

@@ -1,6 +1,6 @@
 /* imagefs.h - what an image's layers hold: entry listings read from layer
- * tars, the merged view of a whole image, and the first difference between
- * two layers (for `kiln audit` and `kiln diff`).
+ * tars, the merged view of a whole image, and the differences between two
+ * layers (for `kiln audit` and `kiln diff`).
  *
  * Reading is one streaming pass over the blob: file contents are hashed as
  * they go by and never held, except for the few paths the caller asks to
@@ -91,15 +91,28 @@ const struct kiln_fsentry *kiln_imagefs_find(const struct kiln_imagefs_list *l, 
 int kiln_imagefs_merge(const struct kiln_imagefs_list *layers, size_t n, struct kiln_imagefs_list *out,
 		       struct kiln_error *err);
 
-/* Compare two layers entry by entry in tar order: a is the recorded layer,
- * b the rebuilt one.  Returns 0 when they list the same entries with the
- * same metadata and content; 1 when they differ, with *path (malloc'd) the
- * first differing path, or the first path present in only one, and *what
- * (malloc'd) a short reason: "content differs (sha256:ab12… vs
- * sha256:cd34…)", "mode 0644 vs 0755", "owner 0:0 vs 1000:1000",
- * "mtime 2024-06-01T00:00:00Z vs …", "type file vs symlink", "link target
- * 'a' vs 'b'", "size 3 vs 4", "xattrs differ", "only in the recorded
- * layer", "only in the rebuilt layer", "entry order (… at entry N)". */
+/* Every difference between two layers, a the recorded layer (label_a,
+ * "recorded") and b the rebuilt one (label_b), in tar order: fn gets each
+ * differing path and a short reason (both only valid during the call), and
+ * returns 0 to go on or non-zero to stop.  The reasons:
+ * "content differs (sha256:ab12… vs sha256:cd34…)", "mode 0644 vs 0755",
+ * "owner 0:0 vs 1000:1000", "mtime 2024-06-01T00:00:00Z vs …", "type file
+ * vs symlink", "link target 'a' vs 'b'", "size 3 vs 4", "xattrs differ",
+ * "only in the LABEL layer" (a path one side lacks: it is stepped over on
+ * that side and the walk goes on in step), "entry N repeats the path, only
+ * in the LABEL layer", "entry order (entry N is … in the LABEL layer, …)"
+ * (said once: the entries after it are then compared path by path).  An
+ * entry that changed in several ways is one difference, named by its most
+ * telling change.  Returns 0 when the layers list the same entries with the
+ * same metadata and content, 1 when they differ (also when fn stopped). */
+typedef int (*kiln_imagefs_difference_fn)(const char *path, const char *what, void *ctx);
+int kiln_imagefs_differences(const struct kiln_imagefs_list *a, const char *label_a,
+			     const struct kiln_imagefs_list *b, const char *label_b,
+			     kiln_imagefs_difference_fn fn, void *ctx);
+
+/* The first of those differences: returns 0 when there is none; 1 with
+ * *path and *what (both malloc'd) the first that kiln_imagefs_differences
+ * yields, labels "recorded" and "rebuilt". */
 int kiln_imagefs_first_difference(const struct kiln_imagefs_list *a, const struct kiln_imagefs_list *b,
 				  char **path, char **what);
 /* The same, naming the two sides in messages ("only in the LABEL_A layer"). */

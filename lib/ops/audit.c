@@ -60,12 +60,78 @@ static char *json_first_difference(const struct kiln_store *a, const struct kiln
 	return found ? found : kiln_xstrdup("formatting differs");
 }
 
-/* Where two images differ: the first layer whose digest differs, and in
- * it the first entry that differs. */
+/* What made each layer, from a config's history (its entries that are not
+ * empty_layer, in order): a malloc'd array of n strings or NULLs, or NULL
+ * when the config cannot say (unreadable, or not one entry per layer). */
+static char **layer_history(const struct kiln_store *s, const char *config_digest, size_t n,
+			    struct kiln_error *err)
+{
+	size_t len, k = 0, i;
+	_cleanup_free_ char *text = kiln_store_read_blob(s, config_digest, MANIFEST_MAX, &len, err);
+	json_t *root, *history, *h;
+	char **out = NULL;
+
+	if (!text)
+		return NULL;
+	root = json_loadb(text, len, 0, NULL);
+	history = json_object_get(root, "history");
+	if (json_is_array(history)) {
+		out = kiln_xcalloc(n ? n : 1, sizeof(*out));
+		json_array_foreach(history, i, h) {
+			const char *by = json_string_value(json_object_get(h, "created_by"));
+			if (json_is_true(json_object_get(h, "empty_layer")))
+				continue;
+			if (k == n) {
+				k++;
+				break;
+			}
+			out[k++] = by ? kiln_xstrdup(by) : NULL;
+		}
+		if (k != n) {
+			for (i = 0; i < n && i < k; i++)
+				free(out[i]);
+			free(out);
+			out = NULL;
+		}
+	}
+	json_decref(root);
+	return out;
+}
+
+/* Collects one layer's differences into the item, up to the cap. */
+struct collect {
+	struct kiln_audit_item *it;
+	struct kiln_audit_layer *layer;
+	size_t alloc;
+};
+
+static int collect_difference(const char *path, const char *what, void *ctx)
+{
+	struct collect *c = ctx;
+	struct kiln_audit_item *it = c->it;
+
+	c->layer->n_paths++;
+	if (it->n_differences == KILN_AUDIT_MAX_DIFFERENCES) {
+		it->more_differences++;
+		return 0;
+	}
+	kiln_xgrow(&it->differences, &c->alloc, it->n_differences + 1, sizeof(*it->differences));
+	it->differences[it->n_differences++] = (struct kiln_audit_difference){
+		c->layer->layer, path ? kiln_xstrdup(path) : NULL, kiln_xstrdup(what)
+	};
+	return 0;
+}
+
+/* Where two images differ: every layer whose digest differs and, in each,
+ * every entry that differs; the first of them is also the item's
+ * layer/path/what.  A difference outside the layers is named by the first
+ * member of the config or manifest that differs. */
 static int locate_difference(const struct kiln_store *rec, const struct kiln_store *re,
 			     struct kiln_audit_item *it, struct kiln_error *err)
 {
 	struct kiln_oci_manifest a = { 0 }, b = { 0 };
+	struct collect c = { it, NULL, 0 };
+	char **history = NULL;
 	int rc = -1;
 
 	if (read_manifest(rec, it->recorded, &a, err) < 0) {
@@ -84,26 +150,47 @@ static int locate_difference(const struct kiln_store *rec, const struct kiln_sto
 		goto out;
 	}
 	for (size_t i = 0; i < a.n_layers; i++) {
-		struct kiln_imagefs_list la = { 0 }, lb = { 0 };
+		_cleanup_fslist_ struct kiln_imagefs_list la = KILN_IMAGEFS_LIST_INIT, lb = KILN_IMAGEFS_LIST_INIT;
+		_cleanup_free_ char *label = NULL;
+		size_t first = it->n_differences;
+
 		if (strcmp(a.layers[i].digest, b.layers[i].digest) == 0)
 			continue;
-		it->layer = i + 1;
-		it->layer_what = kiln_xasprintf("layer %zu/%zu", i + 1, a.n_layers);
+		if (!it->layers) {
+			/* Only to say what made a layer: a config that cannot is no error. */
+			struct kiln_error ignored = { 0 };
+			history = layer_history(rec, a.config.digest, a.n_layers, &ignored);
+			it->layers = kiln_xcalloc(a.n_layers, sizeof(*it->layers));
+		}
+		c.layer = &it->layers[it->n_differing_layers++];
+		c.layer->layer = i + 1;
+		c.layer->created_by = history && history[i] ? kiln_xstrdup(history[i]) : NULL;
+		label = kiln_xasprintf("layer %zu/%zu", i + 1, a.n_layers);
 		/* Each opened beneath its store (store.h), checked against its digest. */
 		if (kiln_imagefs_read_image_layer(rec, &a.layers[i], i, a.n_layers, NULL, &la, err) < 0) {
-			kiln_error_prefix(err, "recorded %s", it->layer_what);
+			kiln_error_prefix(err, "recorded %s", label);
 			goto out;
 		}
 		if (kiln_imagefs_read_image_layer(re, &b.layers[i], i, b.n_layers, NULL, &lb, err) < 0) {
-			kiln_imagefs_list_release(&la);
-			kiln_error_prefix(err, "rebuilt %s", it->layer_what);
+			kiln_error_prefix(err, "rebuilt %s", label);
 			goto out;
 		}
-		if (kiln_imagefs_first_difference_labeled(&la, "recorded", &lb, "rebuilt", &it->path, &it->what) == 0)
-			it->what = kiln_xasprintf("same entries, different bytes (%s vs %s)",
-						  a.layers[i].media_type, b.layers[i].media_type);
-		kiln_imagefs_list_release(&la);
-		kiln_imagefs_list_release(&lb);
+		if (kiln_imagefs_differences(&la, "recorded", &lb, "rebuilt", collect_difference, &c) == 0) {
+			_cleanup_free_ char *what = kiln_xasprintf("same entries, different bytes (%s vs %s)",
+								   a.layers[i].media_type, b.layers[i].media_type);
+			collect_difference(NULL, what, &c);
+		}
+		if (!it->layer_what) {
+			it->layer = i + 1;
+			it->layer_what = kiln_xstrdup(label);
+			if (it->n_differences > first) {
+				const struct kiln_audit_difference *d = &it->differences[first];
+				it->path = d->path ? kiln_xstrdup(d->path) : NULL;
+				it->what = kiln_xstrdup(d->what);
+			}
+		}
+	}
+	if (it->layer_what) {
 		rc = 0;
 		goto out;
 	}
@@ -116,9 +203,27 @@ static int locate_difference(const struct kiln_store *rec, const struct kiln_sto
 	}
 	rc = it->what ? 0 : -1;
 out:
+	for (size_t i = 0; history && i < a.n_layers; i++)
+		free(history[i]);
+	free(history);
 	kiln_oci_manifest_release(&a);
 	kiln_oci_manifest_release(&b);
 	return rc;
+}
+
+static void free_differences(struct kiln_audit_item *it)
+{
+	for (size_t i = 0; i < it->n_differing_layers; i++)
+		free(it->layers[i].created_by);
+	free(it->layers);
+	for (size_t i = 0; i < it->n_differences; i++) {
+		free(it->differences[i].path);
+		free(it->differences[i].what);
+	}
+	free(it->differences);
+	it->layers = NULL;
+	it->differences = NULL;
+	it->n_differing_layers = it->n_differences = it->more_differences = 0;
 }
 
 static int audit_one(const struct kiln_audit_options *opt, struct kiln_git *git,
@@ -190,6 +295,7 @@ static int audit_one(const struct kiln_audit_options *opt, struct kiln_git *git,
 			free(it->layer_what);
 			free(it->path);
 			free(it->what);
+			free_differences(it);
 			it->layer_what = kiln_xstrdup("image");
 			it->path = NULL;
 			it->what = kiln_xasprintf("cannot say where: %s", where.message);
@@ -288,6 +394,7 @@ out:
 void kiln_audit_items_free(struct kiln_audit_item *items, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
+		free_differences(&items[i]);
 		free(items[i].name);
 		free(items[i].layer_what);
 		free(items[i].path);

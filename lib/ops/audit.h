@@ -6,7 +6,10 @@
  * source date) into an empty temporary store, with no build cache and
  * every package re-checked against its sha256, and compare the rebuilt
  * image with the recorded one byte for byte.  On a difference the result
- * names the first differing layer and, inside it, the first differing path.
+ * names the first differing layer and, inside it, the first differing path,
+ * and lists every differing path of every layer whose digest differs (up to
+ * KILN_AUDIT_MAX_DIFFERENCES; the rest are counted): what a maintainer
+ * needs to make a build reproducible (docs/building.md, What still varies).
  */
 #ifndef KILN_AUDIT_H
 #define KILN_AUDIT_H
@@ -36,6 +39,23 @@ enum kiln_audit_verdict {
 	KILN_AUDIT_DIFFERENT,       /* exit 4 */
 };
 
+/* Paths listed per audited snapshot; beyond it they are only counted. */
+#define KILN_AUDIT_MAX_DIFFERENCES 100
+
+/* One layer whose digest differs. */
+struct kiln_audit_layer {
+	size_t layer;               /* 1-based */
+	char *created_by;           /* the recorded config's history for it ("run: …"), or NULL */
+	size_t n_paths;             /* differences found in it, listed or not */
+};
+
+/* One difference inside a layer. */
+struct kiln_audit_difference {
+	size_t layer;               /* 1-based */
+	char *path;                 /* NULL: the layer as a whole (same entries, other bytes) */
+	char *what;                 /* kiln_imagefs_differences' reason */
+};
+
 struct kiln_audit_item {
 	char *name;
 	char commit[KILN_GIT_OID_HEX + 1];
@@ -48,6 +68,14 @@ struct kiln_audit_item {
 	char *layer_what;           /* "layer 10/10 (files)" or "config" */
 	char *path;                 /* first differing path, or NULL */
 	char *what;                 /* why, in a few words */
+	/* Every differing layer, in manifest order, and the differences found
+	 * in them in that order (the first is layer/path/what above), at most
+	 * KILN_AUDIT_MAX_DIFFERENCES; more_differences counts the rest.  Empty
+	 * when the difference is not in a layer (config, manifest, provenance). */
+	struct kiln_audit_layer *layers;
+	size_t n_differing_layers;
+	struct kiln_audit_difference *differences;
+	size_t n_differences, more_differences;
 	double seconds;
 	/* This snapshot could not be audited: error (exit code error_code: 3
 	 * when it does not verify, 1 otherwise).  The verdict is then meaningless. */

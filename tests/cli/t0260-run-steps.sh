@@ -156,17 +156,35 @@ expect_contains "$out" "| step-three-changed" "and the last"
 expect_not_contains "$out" ": cached" "and caches none"
 
 # ---- kiln audit rebuilds from nothing (the same digest from another store is shown above)
+# Two steps, so two layers, each making something differently on every build:
+# the audit names every varying path of both layers, and only those; the
+# second makes 120 more files, past the 100 listed.
 cat >>kiln.yaml <<'YAML'
-  - date +%s%N >/srv/date; head -c 16 /dev/urandom >/srv/random
+  - head -c 16 /dev/urandom >/srv/early
+  - date +%s%N >/srv/date; head -c 16 /dev/urandom >/srv/random; mkdir /srv/x; i=100; while [ $i -lt 220 ]; do head -c 16 /dev/urandom >/srv/x/$i; i=$((i + 1)); done
 YAML
 git add -A && git_commit date
-expect_rc 0 "build a step writing the date and random bytes" kiln build
+expect_rc 0 "build steps writing random bytes and the date" kiln build
 expect_rc 4 "kiln audit finds the difference: exit 4" kiln audit
 expect_contains "$out" "DIFFERENT" "says different"
+printf '%s\n' "$out" | head -12 | sed 's/^/# audit: /'
+n=$(sed -nE 's|^  first difference: layer [0-9]+/([0-9]+), path .*|\1|p' <<<"$out")
+check "the first difference is the first varying step's file" \
+	grep -qE "^  first difference: layer $((n - 1))/$n, path srv/early$" <<<"$out"
 # srv/date holds the time in seconds (busybox's date has no %N): two builds
-# within one second write the same, and the random file is the first that
-# differs.  Either is right; both are what the step made differently.
-check "and names the path (srv/date or srv/random)" grep -qE "path srv/(date|random)" <<<"$out"
+# within one second write the same, so it may or may not be named.
+named=$(sed -nE 's|^  layer ([0-9]+/[0-9]+) path ([^:]*): .*|\1 \2|p' <<<"$out")
+check "it names the first step's file in its layer" \
+	grep -qx "$((n - 1))/$n srv/early" <<<"$named"
+check "and the random file of the last step's layer" grep -qx "$n/$n srv/random" <<<"$named"
+check "with what differs" grep -qE "^  layer $n/$n path srv/random: content differs \(sha256:" <<<"$out"
+check "and no other path (exactly what the steps made differently)" \
+	test -z "$(grep -vxE "$((n - 1))/$n srv/early|$n/$n srv/(date|random|x/[0-9]{3})" <<<"$named")"
+check "it says what made each layer" \
+	grep -qE "^  layer $n/$n \(run: /bin/sh -c date \+%s%N >/srv/date; head -c 16 /dev/u.*\): 12[12] differences$" <<<"$out"
+check "and counts them all: two layers" grep -qE "^  every difference: 12[23] in 2 layers$" <<<"$out"
+check "lists 100 of them" test "$(wc -l <<<"$named")" = 100
+check "and says how many more" grep -qE "^  … and 2[23] more$" <<<"$out"
 
 # ---- a failing step: its exit code and last lines, the store untouched
 cat >>kiln.yaml <<'YAML'
@@ -181,7 +199,7 @@ listing() { (cd "$store" && find . -printf '%p %s %T@\n' | sort); }
 before=$(listing)
 expect_rc 1 "a failing step fails the build" kiln build
 printf '%s\n' "$out" "$err" | sed 's/^/# /'
-expect_contains "$err" "kiln.yaml:$LF (run[4]) failed" "it names the step by its manifest line"
+expect_contains "$err" "kiln.yaml:$LF (run[5]) failed" "it names the step by its manifest line"
 expect_contains "$err" "exited with code 7" "with its exit code"
 expect_contains "$err" "failing-now" "and its last lines"
 expect_contains "$err" "line-12" "the last ones"
@@ -202,7 +220,7 @@ check "(the step started)" grep -q "| step-started" "$T/stop.out"
 kill -TERM "$kpid"
 wait "$kpid"; rc=$?
 check "kiln stopped by SIGTERM during a step fails: exit 1" test "$rc" = 1
-check "and says the step was stopped" grep -q "(run\[4\]): stopped by Terminated" "$T/stop.err"
+check "and says the step was stopped" grep -q "(run\[5\]): stopped by Terminated" "$T/stop.err"
 sed 's/^/# /' "$T/stop.err"
 check "the step's processes are gone" sh -c "! ps -eo args | grep -qx 'sleep 7261'"
 check "the store is as it was" test "$(listing)" = "$before"

@@ -320,8 +320,21 @@ expect_contains "$out" "DIFFERENT: t@${A:0:12}" "says different"
 expect_contains "$out" "first difference: layer" "names the layer"
 expect_contains "$out" "path srv/www/index.html" "and the path that differs"
 expect_contains "$out" "content differs" "and what differs"
+L=$(sed -nE 's|^  first difference: (layer [0-9]+/[0-9]+), path .*|\1|p' <<<"$out")
+check "and lists it as the one differing path" test "$(grep -cE '^  layer [0-9]+/[0-9]+ path ' <<<"$out")" = 1
+check "in the files layer" grep -qE "^  $L path srv/www/index.html: content differs \(sha256:" <<<"$out"
+check "saying what made that layer" \
+	grep -qE "^  $L \(files: [0-9]+ entr(y|ies) from the commit's tree\): 1 difference$" <<<"$out"
+check "and counting" grep -qx "  every difference: 1 in 1 layer" <<<"$out"
 expect_rc 4 "kiln audit --json says so too" kiln --json audit "$A"
 check "--json names the path" python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d[0]["identical"] is False and d[0]["path"]=="srv/www/index.html", d' "$out"
+check "--json lists every difference (one here), none left over, and the layer's history" python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])[0]
+assert d["differences"] == [{"layer": d["layer"], "path": "srv/www/index.html", "what": d["what"]}], d
+assert d["more"] == 0, d
+assert len(d["layers"]) == 1 and d["layers"][0]["layer"] == d["layer"] and d["layers"][0]["differences"] == 1, d
+assert d["layers"][0]["created_by"].startswith("files: "), d' "$out"
 
 # ---- audit --range: a table, one row per commit
 run kiln audit --range "$A..$B"
@@ -331,6 +344,7 @@ expect_contains "$out" "identical" "identical"
 expect_rc 4 "kiln audit --range including the forged A: exit 4" kiln audit --range "$A^..$B"
 expect_contains "$out" "DIFFERS" "the table says which differs"
 expect_contains "$out" "srv/www/index.html" "and where"
+expect_not_contains "$out" "more)" "one differing path: no count of others in the row"
 git -c user.name=t -c user.email=t@localhost commit -q --allow-empty -m "not built"
 expect_rc 0 "kiln audit --range over a commit never built: exit 0" kiln audit --range "$B..HEAD"
 expect_contains "$out" "no snapshot recorded" "lists it as without a snapshot"

@@ -94,6 +94,7 @@ TEST(faithful_snapshot_identical)
 		CHECK(items[0].statement_identical);
 		CHECK_STR(items[0].recorded, b.manifest_digest);
 		CHECK_STR(items[0].rebuilt, b.manifest_digest);
+		CHECK(items[0].n_differences == 0 && items[0].n_differing_layers == 0);
 	}
 	kiln_audit_items_free(items, n);
 	kiln_build_result_release(&b);
@@ -125,6 +126,24 @@ TEST(differing_rebuild_named)
 		CHECK(items[0].layer >= 1 && items[0].layer <= items[0].n_layers);
 		CHECK_CONTAINS(items[0].layer_what, "layer ");
 		printf("# %s: %s\n", items[0].layer_what, items[0].what ? items[0].what : "");
+		/* Every layer whose bytes differ is listed, each once, with
+		 * what made it (kiln's config history), in manifest order. */
+		CHECK(items[0].n_differing_layers >= 1);
+		CHECK(items[0].n_differences == items[0].n_differing_layers);
+		CHECK(items[0].more_differences == 0);
+		for (size_t i = 0; i < items[0].n_differing_layers && i < items[0].n_differences; i++) {
+			const struct kiln_audit_layer *l = &items[0].layers[i];
+			const struct kiln_audit_difference *d = &items[0].differences[i];
+			printf("# layer %zu (%s): %s\n", l->layer, l->created_by ? l->created_by : "?", d->what);
+			CHECK(l->n_paths == 1);
+			CHECK(l->created_by != NULL);
+			CHECK(d->layer == l->layer);
+			CHECK(d->path == NULL);
+			CHECK_CONTAINS(d->what, "same entries, different bytes");
+			CHECK(i == 0 || l->layer > items[0].layers[i - 1].layer);
+		}
+		CHECK(items[0].n_differences >= 1 && items[0].differences[0].layer == items[0].layer);
+		CHECK(items[0].n_differences >= 1 && strcmp(items[0].differences[0].what, items[0].what) == 0);
 	}
 	kiln_audit_items_free(items, n);
 	kiln_build_result_release(&b);

@@ -359,6 +359,107 @@ TEST(first_difference_labeled)
 	CHECK_STR(what, "only in the old layer");
 }
 
+/* Every difference, one "path: what" line each, in the order yielded. */
+static int collect(const char *path, const char *what, void *ctx)
+{
+	kiln_buf_printf(ctx, "%s: %s\n", path, what);
+	return 0;
+}
+
+static char *all_differences(const struct spec *sa, size_t na, const struct spec *sb, size_t nb, int *rc)
+{
+	struct kiln_error err = { 0 };
+	_cleanup_fslist_ struct kiln_imagefs_list a = KILN_IMAGEFS_LIST_INIT, b = KILN_IMAGEFS_LIST_INIT;
+	struct kiln_buf out = KILN_BUF_INIT;
+
+	CHECK(read_specs(sa, na, ARCHIVE_FILTER_GZIP, KILN_OCI_LAYER_GZIP, NULL, &a, &err) == 0);
+	CHECK(read_specs(sb, nb, ARCHIVE_FILTER_GZIP, KILN_OCI_LAYER_GZIP, NULL, &b, &err) == 0);
+	*rc = kiln_imagefs_differences(&a, "recorded", &b, "rebuilt", collect, &out);
+	kiln_buf_addch(&out, '\0');
+	return kiln_buf_detach(&out);
+}
+
+TEST(differences)
+{
+	struct spec s[KILN_ARRAY_SIZE(base) + 1];
+	size_t n = KILN_ARRAY_SIZE(base);
+	_cleanup_free_ char *none = NULL, *all = NULL, *ordered = NULL, *repeat = NULL;
+	_cleanup_free_ char *sha_a = NULL, *sha_b = NULL, *want = NULL;
+	int rc = -1;
+
+	none = all_differences(base, n, base, n, &rc);
+	CHECK(rc == 0);
+	CHECK_STR(none, "");
+
+	/* Every kind at once, one layer: an added and a removed path between
+	 * changed ones, so the walk must step over them and stay in step. */
+	memcpy(s, base, sizeof(base));
+	s[3].mode = 0700;                  /* usr/bin/zz */
+	s[4].data = "hellO\n";             /* usr/bin/aa */
+	s[5].link = "zz";                  /* usr/bin/aa-link */
+	memmove(&s[7], &s[6], (n - 6) * sizeof(*s)); /* usr/bin/new after aa-link */
+	s[6] = (struct spec){ "usr/bin/new", 'f', 0644, "new", NULL, 0, 0 };
+	n++;
+	s[8].mtime = 86400;                /* etc/ */
+	s[9].uid = 0;                      /* etc/empty */
+	memmove(&s[10], &s[11], sizeof(*s)); /* dev/null removed */
+	n--;
+	all = all_differences(base, KILN_ARRAY_SIZE(base), s, n, &rc);
+	CHECK(rc == 1);
+	sha_a = kiln_xstrndup(strstr(all, "sha256:") + 7, 12);
+	sha_b = kiln_xstrndup(strstr(strstr(all, "sha256:") + 7, "sha256:") + 7, 12);
+	want = kiln_xasprintf("usr/bin/zz: mode 0755 vs 0700\n"
+			      "usr/bin/aa: content differs (sha256:%s… vs sha256:%s…)\n"
+			      "usr/bin/aa-link: link target 'aa' vs 'zz'\n"
+			      "usr/bin/new: only in the rebuilt layer\n"
+			      "etc: mtime 1970-01-01T00:01:40Z vs 1970-01-02T00:00:00Z\n"
+			      "etc/empty: owner 1000:1000 vs 0:0\n"
+			      "dev/null: only in the recorded layer\n", sha_a, sha_b);
+	CHECK_STR(all, want);
+	CHECK(strcmp(sha_a, sha_b) != 0);
+
+	/* Another order: said once, then the rest compared path by path. */
+	memcpy(s, base, sizeof(base));
+	n = KILN_ARRAY_SIZE(base);
+	s[3] = base[4];
+	s[4] = base[3];
+	s[4].mode = 0700;
+	ordered = all_differences(base, n, s, n, &rc);
+	CHECK(rc == 1);
+	CHECK_STR(ordered, "usr/bin/zz: entry order (entry 3 is usr/bin/zz in the recorded layer, usr/bin/aa in the "
+			   "rebuilt layer)\nusr/bin/zz: mode 0755 vs 0700\n");
+
+	/* A path repeated at the end of one side. */
+	memcpy(s, base, sizeof(base));
+	s[n] = base[3];
+	repeat = all_differences(base, n, s, n + 1, &rc);
+	CHECK(rc == 1);
+	CHECK_STR(repeat, "usr/bin/zz: entry 11 repeats the path, only in the rebuilt layer\n");
+}
+
+/* The first difference is the first the walker yields, whatever the kind. */
+static int count_and_stop(const char *path, const char *what, void *ctx)
+{
+	(*(int *)ctx)++;
+	return 1;
+}
+
+TEST(differences_stop)
+{
+	struct spec s[KILN_ARRAY_SIZE(base)];
+	struct kiln_error err = { 0 };
+	_cleanup_fslist_ struct kiln_imagefs_list a = KILN_IMAGEFS_LIST_INIT, b = KILN_IMAGEFS_LIST_INIT;
+	int calls = 0;
+
+	memcpy(s, base, sizeof(base));
+	s[3].mode = 0700;
+	s[4].mode = 0700;
+	CHECK(read_specs(base, KILN_ARRAY_SIZE(base), ARCHIVE_FILTER_GZIP, KILN_OCI_LAYER_GZIP, NULL, &a, &err) == 0);
+	CHECK(read_specs(s, KILN_ARRAY_SIZE(base), ARCHIVE_FILTER_GZIP, KILN_OCI_LAYER_GZIP, NULL, &b, &err) == 0);
+	CHECK(kiln_imagefs_differences(&a, "recorded", &b, "rebuilt", count_and_stop, &calls) == 1);
+	CHECK(calls == 1);
+}
+
 TEST(hostile_names)
 {
 	static const struct spec s[] = {
@@ -698,6 +799,8 @@ int main(void)
 	RUN(merge_opaque_root);
 	RUN(first_difference);
 	RUN(first_difference_labeled);
+	RUN(differences);
+	RUN(differences_stop);
 	RUN(hostile_names);
 	RUN(corrupt_blobs);
 	RUN(many_entries_fast);
