@@ -588,3 +588,150 @@ DIR *kiln_dir_stream(int fd)
 	rewinddir(d);
 	return d;
 }
+
+/* ---- copying a tree ---- */
+
+/* Owner first: chown clears the setuid bits that chmod then sets. */
+static int copy_attributes(int fd, const struct stat *st, const char *shown, struct kiln_error *err)
+{
+	struct timespec times[2] = { st->st_atim, st->st_mtim };
+	mode_t mode = st->st_mode & 07777;
+
+	if (!S_ISDIR(st->st_mode))
+		mode &= ~(mode_t)(S_ISUID | S_ISGID);
+	if (fchown(fd, st->st_uid, st->st_gid) < 0 || fchmod(fd, mode) < 0 || futimens(fd, times) < 0)
+		return kiln_error_errno(err, errno, "copy '%s': set its owner, mode and times", shown);
+	return 0;
+}
+
+static int copy_file(int src, int dst, const char *name, const char *shown, char *buf, size_t buf_size,
+		     struct kiln_error *err)
+{
+	_cleanup_close_ int in = openat(src, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	_cleanup_close_ int out = -1;
+	struct stat st;
+	ssize_t n;
+
+	if (in < 0 || fstat(in, &st) < 0)
+		return kiln_error_errno(err, errno, "copy '%s'", shown);
+	if (!S_ISREG(st.st_mode))
+		return kiln_error_set(err, "copy '%s': changed while being copied", shown);
+	out = openat(dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (out < 0)
+		return kiln_error_errno(err, errno, "copy '%s': create the copy", shown);
+	while ((n = read(in, buf, buf_size)) != 0) {
+		int werr;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return kiln_error_errno(err, errno, "copy '%s': read", shown);
+		}
+		werr = kiln_write_all(out, buf, (size_t)n);
+		if (werr)
+			return kiln_error_errno(err, werr, "copy '%s': write", shown);
+	}
+	return copy_attributes(out, &st, shown, err);
+}
+
+/* The link itself: its target is text, never resolved. */
+static int copy_link(int src, int dst, const char *name, const struct stat *st, const char *shown,
+		     struct kiln_error *err)
+{
+	struct timespec times[2] = { st->st_atim, st->st_mtim };
+	_cleanup_free_ char *target = NULL;
+	size_t alloc = 0;
+	ssize_t n;
+
+	/* st_size is the target's length on most file systems; grow when not. */
+	for (size_t want = (size_t)st->st_size + 1;; want = alloc * 2) {
+		kiln_xgrow(&target, &alloc, want < 64 ? 64 : want, 1);
+		n = readlinkat(src, name, target, alloc);
+		if (n < 0)
+			return kiln_error_errno(err, errno, "copy '%s': read the link", shown);
+		if ((size_t)n < alloc)
+			break;
+		if (alloc > 1 << 20)
+			return kiln_error_set(err, "copy '%s': the link's target is too long", shown);
+	}
+	target[n] = '\0';
+	if (symlinkat(target, dst, name) < 0)
+		return kiln_error_errno(err, errno, "copy '%s': create the link", shown);
+	if (fchownat(dst, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    utimensat(dst, name, times, AT_SYMLINK_NOFOLLOW) < 0)
+		return kiln_error_errno(err, errno, "copy '%s': set the link's owner and times", shown);
+	return 0;
+}
+
+static int copy_dir(int src, int dst, const char *shown, unsigned depth, char *buf, size_t buf_size,
+		    struct kiln_error *err)
+{
+	char **names = NULL;
+	size_t n_names = 0, alloc = 0;
+	struct dirent *de;
+	int rc = 0;
+	DIR *d = kiln_dir_stream(src);
+
+	if (!d)
+		return kiln_error_errno(err, errno, "copy '%s': read the directory", shown);
+	/* The names first, so that one stream is open per level, not two. */
+	errno = 0;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		kiln_xgrow(&names, &alloc, n_names + 1, sizeof(char *));
+		names[n_names++] = kiln_xstrdup(de->d_name);
+		errno = 0;
+	}
+	if (errno)
+		rc = kiln_error_errno(err, errno, "copy '%s': read the directory", shown);
+	closedir(d);
+	for (size_t i = 0; rc == 0 && i < n_names; i++) {
+		_cleanup_free_ char *path = kiln_path_join(shown, names[i]);
+		struct stat st;
+
+		if (fstatat(src, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			rc = kiln_error_errno(err, errno, "copy '%s'", path);
+		} else if (S_ISREG(st.st_mode)) {
+			rc = copy_file(src, dst, names[i], path, buf, buf_size, err);
+		} else if (S_ISLNK(st.st_mode)) {
+			rc = copy_link(src, dst, names[i], &st, path, err);
+		} else if (S_ISDIR(st.st_mode)) {
+			_cleanup_close_ int from = -1, to = -1;
+			if (depth + 1 >= KILN_COPY_DEPTH_MAX) {
+				rc = kiln_error_set(err, "copy '%s': more than %d directories deep", path,
+						    KILN_COPY_DEPTH_MAX);
+				break;
+			}
+			from = openat(src, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (from < 0 || fstat(from, &st) < 0) {
+				rc = kiln_error_errno(err, errno, "copy '%s'", path);
+				break;
+			}
+			if (mkdirat(dst, names[i], 0700) < 0 ||
+			    (to = openat(dst, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+				rc = kiln_error_errno(err, errno, "copy '%s': create the directory", path);
+				break;
+			}
+			rc = copy_dir(from, to, path, depth + 1, buf, buf_size, err);
+			/* Times last: creating entries changed the mtime. */
+			if (rc == 0)
+				rc = copy_attributes(to, &st, path, err);
+		}
+		/* Sockets, FIFOs and devices: not data a volume starts from. */
+	}
+	kiln_strv_free(names, n_names);
+	return rc;
+}
+
+int kiln_dir_copy_tree(int src_dirfd, int dst_dirfd, const char *label, struct kiln_error *err)
+{
+	const size_t buf_size = 1 << 16;
+	_cleanup_free_ char *buf = kiln_xmalloc(buf_size);
+	struct stat st;
+
+	if (fstat(src_dirfd, &st) < 0)
+		return kiln_error_errno(err, errno, "copy '%s'", label);
+	if (copy_dir(src_dirfd, dst_dirfd, label, 0, buf, buf_size, err) < 0)
+		return -1;
+	return copy_attributes(dst_dirfd, &st, label, err);
+}

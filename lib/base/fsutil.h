@@ -172,6 +172,21 @@ int kiln_path_check_beneath(const char *base, const char *rel, struct kiln_error
  * with kiln_dir_ensure_beneath. */
 char *kiln_file_read_nofollow(const char *path, size_t max_size, size_t *len, struct kiln_error *err);
 
+/* Copy the tree below the directory src_dirfd into the empty directory
+ * dst_dirfd, then give dst src's owner, group, mode and times: directories,
+ * regular files (their bytes), symbolic links (the link itself, never
+ * followed), each with its numeric owner and group, permission bits and
+ * access and modification times.  Every entry of src is opened relative to
+ * its directory with O_NOFOLLOW, so nothing outside src is read.  Setuid
+ * and setgid bits of copied files are cleared (a directory keeps setgid and
+ * the sticky bit); hard links become separate files; sockets, FIFOs and
+ * device nodes are skipped; extended attributes are not copied.  label
+ * names src in messages ("the image's /data").  Directories deeper than
+ * KILN_COPY_DEPTH_MAX below src are refused.  On failure, dst holds part
+ * of the copy: the caller removes it. */
+#define KILN_COPY_DEPTH_MAX 256
+int kiln_dir_copy_tree(int src_dirfd, int dst_dirfd, const char *label, struct kiln_error *err);
+
 /* fsync an open directory; 0 or -1 with err naming label. */
 int kiln_fsync_fd(int fd, const char *label, struct kiln_error *err);
 

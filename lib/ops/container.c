@@ -94,9 +94,168 @@ static int prepare_image(const struct kiln_container_root *r, const struct kiln_
 	return rc;
 }
 
+/* ---- named volumes ---------------------------------------------------------- */
+
+/* The image's directory at dest (absolute) in the mounted rootfs, reached
+ * beneath it following no symlink: its descriptor, -2 when the image has
+ * no directory there (absent, a file, a symlink there or on the way), -1
+ * with err set on any other failure. */
+static int image_dir_open(const char *rootfs, const char *dest, struct kiln_error *err)
+{
+	_cleanup_close_ int rootfd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_free_ char *copy = kiln_xstrdup(dest);
+	_cleanup_buf_ struct kiln_buf rel = KILN_BUF_INIT;
+	struct kiln_error local = { 0 };
+	char *save = NULL;
+	int fd;
+
+	if (rootfd < 0)
+		return kiln_error_errno(err, errno, "open '%s'", rootfs);
+	/* "/var//lib/./redis/" is var/lib/redis (.. is refused before). */
+	for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		if (strcmp(c, ".") == 0)
+			continue;
+		if (rel.len)
+			kiln_buf_addch(&rel, '/');
+		kiln_buf_adds(&rel, c);
+	}
+	if (!rel.len)
+		return -2;
+	fd = kiln_dir_open_beneath(rootfd, "the image", rel.data, false, 0, &local);
+	if (fd >= 0)
+		return fd;
+	if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR)
+		return -2;
+	if (err)
+		*err = local;
+	return -1;
+}
+
+/* Remove the temporaries ".NAME.tmp-XXXXXX" of creations of volume name
+ * that were killed: those whose lock (volume_temp) nobody holds.  Names
+ * starting with '.' are never volumes (kiln_container_name_valid).  Best
+ * effort. */
+static void volume_sweep_temps(int topfd, const char *top, const char *name)
+{
+	_cleanup_free_ char *prefix = kiln_xasprintf(".%s.tmp-", name);
+	size_t plen = strlen(prefix), n = 0, alloc = 0;
+	char **found = NULL;
+	struct dirent *de;
+	DIR *d = kiln_dir_stream(topfd);
+
+	if (!d)
+		return;
+	while ((de = readdir(d)))
+		if (strncmp(de->d_name, prefix, plen) == 0 && strlen(de->d_name) == plen + 6) {
+			kiln_xgrow(&found, &alloc, n + 1, sizeof(char *));
+			found[n++] = kiln_xstrdup(de->d_name);
+		}
+	closedir(d);
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_close_ int fd = openat(topfd, found[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		struct stat held, now;
+		if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0 || fstat(fd, &held) < 0 ||
+		    fstatat(topfd, found[i], &now, AT_SYMLINK_NOFOLLOW) < 0 || held.st_ino != now.st_ino ||
+		    held.st_dev != now.st_dev)
+			continue;
+		_cleanup_free_ char *path = kiln_path_join(top, found[i]);
+		kiln_remove_tree(path, NULL);
+	}
+	kiln_strv_free(found, n);
+}
+
+/* A new directory ".NAME.tmp-XXXXXX" in top, locked (flock) so that no
+ * sweep removes it while it is filled: its descriptor and *tmp_name. */
+static int volume_temp(int topfd, const char *top, const char *name, char **tmp_name, struct kiln_error *err)
+{
+	for (int tries = 0; tries < 16; tries++) {
+		_cleanup_free_ char *path = kiln_xasprintf("%s/.%s.tmp-XXXXXX", top, name);
+		struct stat held, now;
+		const char *base;
+		int fd;
+
+		if (!mkdtemp(path))
+			return kiln_error_errno(err, errno, "create a directory beside '%s/%s'", top, name);
+		base = strrchr(path, '/') + 1;
+		fd = openat(topfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 && errno != ENOENT)
+			return kiln_error_errno(err, errno, "open '%s'", path);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX) < 0) {
+			int saved = errno;
+			close(fd);
+			rmdir(path);
+			return kiln_error_errno(err, saved, "lock '%s'", path);
+		}
+		/* Between mkdtemp and flock a sweep may have taken it. */
+		if (fstat(fd, &held) == 0 && fstatat(topfd, base, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    held.st_ino == now.st_ino && held.st_dev == now.st_dev) {
+			*tmp_name = kiln_xstrdup(base);
+			return fd;
+		}
+		close(fd);
+	}
+	return kiln_error_set(err, "create a directory beside '%s/%s': removed as soon as made", top, name);
+}
+
+/* volumes/NAME for a container whose image is mounted at rootfs, the
+ * volume mounted at dest.  An existing volume is used as it is, even
+ * empty.  A new one starts as a copy of the image's directory at dest
+ * (owner, group, mode and contents), as Docker's and podman's do
+ * (docs/containers.md, Volumes): filled in a temporary directory beside it
+ * and renamed into place, so that a kill leaves no half-filled volume and
+ * a volume another creation renamed first wins.  Empty and 0755 when the
+ * image has no directory there. */
+static int volume_ensure(const char *top, const char *name, const char *rootfs, const char *dest,
+			 struct kiln_error *err)
+{
+	_cleanup_close_ int topfd = kiln_dir_open(top, false, 0, err), src = -1, tmp = -1;
+	_cleanup_free_ char *tmp_name = NULL, *tmp_path = NULL, *label = NULL;
+	struct stat st;
+	int rc;
+
+	if (topfd < 0)
+		return -1;
+	if (fstatat(topfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			return kiln_error_set(err, "volume '%s': '%s/%s' is not a directory", name, top, name);
+		return 0;
+	}
+	if (errno != ENOENT)
+		return kiln_error_errno(err, errno, "volume '%s': '%s/%s'", name, top, name);
+	volume_sweep_temps(topfd, top, name);
+	src = image_dir_open(rootfs, dest, err);
+	if (src == -1)
+		return kiln_error_prefix(err, "volume '%s'", name);
+	if (src == -2) {
+		if (mkdirat(topfd, name, 0755) < 0 && errno != EEXIST)
+			return kiln_error_errno(err, errno, "volume '%s': create '%s/%s'", name, top, name);
+		return 0;
+	}
+	tmp = volume_temp(topfd, top, name, &tmp_name, err);
+	if (tmp < 0)
+		return kiln_error_prefix(err, "volume '%s'", name);
+	tmp_path = kiln_path_join(top, tmp_name);
+	label = kiln_xasprintf("the image's %s", dest);
+	rc = kiln_dir_copy_tree(src, tmp, label, err);
+	/* The copy on disk before its name: one syncfs, not a fsync per file. */
+	if (rc == 0 && syncfs(tmp) < 0)
+		rc = kiln_error_errno(err, errno, "sync '%s'", tmp_path);
+	if (rc == 0 && renameat2(topfd, tmp_name, topfd, name, RENAME_NOREPLACE) < 0) {
+		if (errno != EEXIST)
+			rc = kiln_error_errno(err, errno, "rename '%s' to '%s'", tmp_path, name);
+	} else if (rc == 0) {
+		return kiln_fsync_fd(topfd, top, err) < 0 ? kiln_error_prefix(err, "volume '%s'", name) : 0;
+	}
+	/* Failed, or another creation's volume is in place: ours goes. */
+	kiln_remove_tree(tmp_path, NULL);
+	return rc < 0 ? kiln_error_prefix(err, "volume '%s'", name) : 0;
+}
+
 /* -v NAME:PATH[:ro] or /HOST:PATH[:ro] → a bind mount. */
-static int parse_volume(const struct kiln_container_root *r, const char *text, char **source, char **dest,
-			bool *readonly, struct kiln_error *err)
+static int parse_volume(const struct kiln_container_root *r, const char *rootfs, const char *text, char **source,
+			char **dest, bool *readonly, struct kiln_error *err)
 {
 	_cleanup_free_ char *copy = kiln_xstrdup(text);
 	char *colon = strchr(copy, ':'), *mode;
@@ -145,7 +304,7 @@ static int parse_volume(const struct kiln_container_root *r, const char *text, c
 		if (chmod(top, 0700) < 0)
 			return kiln_error_errno(err, errno, "chmod '%s'", top);
 		*source = kiln_xasprintf("%s/%s", top, copy);
-		if (kiln_mkdir_p(*source, 0755, err) < 0)
+		if (volume_ensure(top, copy, rootfs, colon + 1, err) < 0)
 			return -1;
 	}
 	*dest = kiln_xstrdup(colon + 1);
@@ -363,7 +522,7 @@ static int create_locked(struct kiln_container_root *r, const struct kiln_contai
 	}
 	for (size_t k = 0; k < o->n_volumes; k++) {
 		size_t i = KILN_ARRAY_SIZE(etc_files) + k;
-		if (parse_volume(r, o->volumes[k], &sources[i], &dests[i], &mounts[i].readonly, err) < 0)
+		if (parse_volume(r, rootfs, o->volumes[k], &sources[i], &dests[i], &mounts[i].readonly, err) < 0)
 			goto out;
 		mounts[i].source = sources[i];
 		mounts[i].destination = dests[i];

@@ -4,7 +4,8 @@
  * directory descriptor that replace a symlink rather than follow it; the
  * temp sweep that unlinks links themselves and never a live writer's temp;
  * the store refusing a symlinked default snapshots/ but taking one the user
- * named. */
+ * named; the tree copy a new volume starts from (modes, owners, times,
+ * links as links, no setuid, FIFOs skipped, a depth bound). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -261,6 +262,126 @@ TEST(cache_dir_reads_no_environment)
 	unsetenv("XDG_CACHE_HOME");
 }
 
+static bool mkdir_rel(const char *rel)
+{
+	_cleanup_free_ char *p = at(rel);
+	return mkdir(p, 0755) == 0;
+}
+
+/* mode and mtime of rel (lstat). */
+static bool attrs_are(const char *rel, mode_t mode, time_t mtime)
+{
+	_cleanup_free_ char *p = at(rel);
+	struct stat st;
+
+	if (lstat(p, &st) < 0)
+		return false;
+	if ((st.st_mode & 07777) != mode || st.st_mtime != mtime)
+		printf("# %s: mode %o mtime %lld\n", rel, st.st_mode & 07777, (long long)st.st_mtime);
+	return (st.st_mode & 07777) == mode && st.st_mtime == mtime;
+}
+
+static void set_attrs(const char *rel, mode_t mode, time_t mtime)
+{
+	_cleanup_free_ char *p = at(rel);
+	struct timespec t[2] = { { mtime, 0 }, { mtime, 0 } };
+
+	/* As root, an owner that is not the caller's: it must be copied. */
+	if (geteuid() == 0)
+		CHECK(lchown(p, 10005, 10006) == 0);
+	if (mode != (mode_t)-1)
+		CHECK(chmod(p, mode) == 0);
+	CHECK(utimensat(AT_FDCWD, p, t, AT_SYMLINK_NOFOLLOW) == 0);
+}
+
+static bool owned_as_source(const char *rel)
+{
+	_cleanup_free_ char *p = at(rel);
+	struct stat st;
+
+	if (lstat(p, &st) < 0)
+		return false;
+	return geteuid() != 0 || (st.st_uid == 10005 && st.st_gid == 10006);
+}
+
+/* The copy of a tree (a new volume's start, docs/containers.md Volumes). */
+TEST(copy_tree_keeps_what_a_volume_needs)
+{
+	_cleanup_free_ char *src = at("csrc"), *dst = at("cdst"), *fifo = at("csrc/fifo");
+	_cleanup_free_ char *hard = at("csrc/hard"), *file = at("csrc/file"), *sym = at("csrc/link");
+	_cleanup_free_ char *up = at("csrc/sub/up"), *copied_link = at("cdst/link"), *copied_up = at("cdst/sub/up");
+	_cleanup_free_ char *copied_hard = at("cdst/hard");
+	_cleanup_close_ int s = -1, d = -1;
+	struct kiln_error err = { 0 };
+	char target[64];
+	ssize_t n;
+	struct stat st;
+
+	CHECK(mkdir(src, 0755) == 0 && mkdir(dst, 0700) == 0);
+	CHECK(mkdir_rel("csrc/sub") && mkdir_rel("csrc/shared"));
+	put_file("csrc/file", "bytes\n");
+	put_file("csrc/sub/deep", "deep\n");
+	put_file("csrc/suid", "s\n");
+	CHECK(link(file, hard) == 0);
+	CHECK(symlink("../victim", sym) == 0);
+	CHECK(symlink("../../../../..", up) == 0);
+	CHECK(mkfifo(fifo, 0644) == 0);
+	set_attrs("csrc/file", 0640, 1000000000);
+	set_attrs("csrc/sub/deep", 0600, 1100000000);
+	set_attrs("csrc/suid", 06755, 1200000000);
+	set_attrs("csrc/link", (mode_t)-1, 1300000000);
+	set_attrs("csrc/shared", 03775, 1400000000);
+	set_attrs("csrc/sub", 0711, 1500000000);
+	set_attrs("csrc", 0750, 1600000000);
+	s = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(kiln_dir_copy_tree(s, d, "src", &err) == 0);
+	if (err.message[0])
+		printf("# %s\n", err.message);
+	_cleanup_free_ char *bytes = read_rel("cdst/file"), *deep = read_rel("cdst/sub/deep");
+	CHECK_STR(bytes ? bytes : "", "bytes\n");
+	CHECK_STR(deep ? deep : "", "deep\n");
+	CHECK(attrs_are("cdst", 0750, 1600000000) && owned_as_source("cdst"));
+	CHECK(attrs_are("cdst/file", 0640, 1000000000) && owned_as_source("cdst/file"));
+	CHECK(attrs_are("cdst/sub", 0711, 1500000000) && owned_as_source("cdst/sub"));
+	CHECK(attrs_are("cdst/sub/deep", 0600, 1100000000));
+	/* setuid and setgid go from files; a directory keeps setgid, sticky. */
+	CHECK(attrs_are("cdst/suid", 0755, 1200000000));
+	CHECK(attrs_are("cdst/shared", 03775, 1400000000));
+	/* Links are copied as links, their text as it was, never followed. */
+	n = readlink(copied_link, target, sizeof(target) - 1);
+	CHECK(n == 9 && memcmp(target, "../victim", 9) == 0);
+	CHECK(lstat(copied_link, &st) == 0 && S_ISLNK(st.st_mode) && st.st_mtime == 1300000000);
+	CHECK(owned_as_source("cdst/link"));
+	n = readlink(copied_up, target, sizeof(target) - 1);
+	CHECK(n == 14 && memcmp(target, "../../../../..", 14) == 0);
+	CHECK(!exists("cdst/keep") && !exists("cdst/link/x.tmp.123456") && exists("victim/keep"));
+	/* A hard link becomes a file of its own; a FIFO is left out. */
+	CHECK(stat(copied_hard, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1);
+	CHECK(!exists("cdst/fifo"));
+}
+
+TEST(copy_tree_refuses_absurd_depth)
+{
+	_cleanup_free_ char *src = at("dsrc"), *dst = at("ddst");
+	_cleanup_close_ int s = -1, d = -1;
+	struct kiln_error err = { 0 };
+	struct kiln_buf rel = KILN_BUF_INIT;
+
+	CHECK(mkdir(src, 0755) == 0 && mkdir(dst, 0700) == 0);
+	s = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	for (int i = 0; i < KILN_COPY_DEPTH_MAX + 4; i++)
+		kiln_buf_adds(&rel, i ? "/d" : "d");
+	int fd = kiln_dir_open_beneath(s, src, rel.data, true, 0755, &err);
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	kiln_buf_release(&rel);
+	CHECK(kiln_dir_copy_tree(s, d, "deep", &err) < 0);
+	CHECK(strstr(err.message, "directories deep") != NULL);
+}
+
 int main(void)
 {
 	if (!mkdtemp(top)) {
@@ -278,6 +399,8 @@ int main(void)
 	RUN(store_default_refuses_a_symlinked_snapshots);
 	RUN(cache_dir_order);
 	RUN(cache_dir_reads_no_environment);
+	RUN(copy_tree_keeps_what_a_volume_needs);
+	RUN(copy_tree_refuses_absurd_depth);
 	{
 		struct kiln_error err = { 0 };
 		kiln_remove_tree(top, &err);
