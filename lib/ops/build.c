@@ -1504,6 +1504,8 @@ static int run_steps(struct build *b, struct kiln_error *err)
 				      "a cgroup)", b->manifest_rel,
 				      b->layers[first].kind == LAYER_CONFIGURE ? "maintainer scripts (or scripts: skip)"
 									      : "run: steps");
+	/* What a build killed mid-step left (stage.h), before making more. */
+	kiln_stage_sweep(b->opt->tmp_dir, b->opt->cgroup_parent);
 	st = kiln_stage_new(b->opt->tmp_dir, err);
 	if (!st)
 		return -1;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -31,9 +32,12 @@
 #define STAGE_PIDS 8192
 /* Output lines longer than this are passed on in pieces. */
 #define STAGE_LINE_MAX 4096
+/* In a stage's directory: flocked by the build that owns it. */
+#define STAGE_OWNER_LOCK "owner.lock"
 
 struct kiln_stage {
 	char *dir;                  /* the scratch directory */
+	int owner_fd;               /* DIR/owner.lock, flocked while the stage lives */
 	char **layers; size_t n_layers, alloc_layers; /* unpacked, bottom first */
 	unsigned runs;
 };
@@ -55,13 +59,141 @@ struct kiln_stage *kiln_stage_new(const char *tmp_dir, struct kiln_error *err)
 	}
 	s = kiln_xcalloc(1, sizeof(*s));
 	s->dir = kiln_steal_pointer(&tmpl);
+	/* Held until kiln_stage_free, or until the process dies: a stage
+	 * whose lock can be taken is left over (kiln_stage_sweep). */
+	_cleanup_free_ char *lock = kiln_path_join(s->dir, STAGE_OWNER_LOCK);
+	s->owner_fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (s->owner_fd < 0 || flock(s->owner_fd, LOCK_EX | LOCK_NB) < 0) {
+		kiln_error_errno(err, errno, "lock '%s'", lock);
+		kiln_stage_free(s);
+		return NULL;
+	}
 	return s;
+}
+
+/* The mount points at or below dir in our mount namespace, deepest last
+ * as /proc/self/mountinfo lists them (its octal escapes decoded). */
+static char **mounts_below(const char *dir, size_t *n)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0, alloc = 0, dlen = strlen(dir);
+	char **out = NULL;
+
+	*n = 0;
+	while (f && getline(&line, &cap, f) > 0) {
+		char *field = line, *mp;
+		for (int i = 0; i < 4 && field; i++)
+			field = strchr(field, ' ') ? strchr(field, ' ') + 1 : NULL;
+		if (!field)
+			continue;
+		mp = kiln_xstrndup(field, strcspn(field, " "));
+		char *w = mp;
+		for (const char *r = mp; *r; r++) {
+			if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' &&
+			    r[3] <= '7') {
+				*w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+				r += 3;
+			} else {
+				*w++ = *r;
+			}
+		}
+		*w = '\0';
+		if (strncmp(mp, dir, dlen) == 0 && (mp[dlen] == '/' || mp[dlen] == '\0')) {
+			kiln_xgrow(&out, &alloc, *n + 1, sizeof(*out));
+			out[(*n)++] = mp;
+		} else {
+			free(mp);
+		}
+	}
+	return out;
+}
+
+/* Stage leaf cgroups are named build-PID-…: PID's leaf when PID is gone. */
+static bool stale_cgroup_leaf(const char *name)
+{
+	char *end;
+	long pid;
+
+	if (strncmp(name, "build-", 6) != 0)
+		return false;
+	errno = 0;
+	pid = strtol(name + 6, &end, 10);
+	if (errno || end == name + 6 || *end != '-' || pid <= 0 || pid > INT32_MAX)
+		return false;
+	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+/* The stale step leaves of one cgroup directory (parent's, in v2 or one
+ * v1 hierarchy). */
+static void sweep_cgroups_in(const char *base, const char *parent)
+{
+	DIR *cg = opendir(base);
+	struct dirent *leaf;
+
+	while (cg && (leaf = readdir(cg))) {
+		if (!stale_cgroup_leaf(leaf->d_name))
+			continue;
+		struct kiln_runtime_options ro = { .id = leaf->d_name, .cgroup_parent = parent };
+		kiln_runtime_cleanup(&ro, KILN_ERROR_IGNORE);
+	}
+	if (cg)
+		closedir(cg);
+}
+
+void kiln_stage_sweep(const char *tmp_dir, const char *cgroup_parent)
+{
+	/* Absolute and resolved, as /proc/self/mountinfo names mount points. */
+	_cleanup_free_ char *tmp = realpath(tmp_dir && *tmp_dir ? tmp_dir : "/tmp", NULL);
+	const char *parent = cgroup_parent ? cgroup_parent : "kiln";
+	DIR *d = tmp ? opendir(tmp) : NULL;
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		if (strncmp(de->d_name, "kiln-stage.", 11) != 0)
+			continue;
+		_cleanup_free_ char *dir = kiln_path_join(tmp, de->d_name);
+		_cleanup_free_ char *lock = kiln_path_join(dir, STAGE_OWNER_LOCK);
+		_cleanup_close_ int fd = open(lock, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+		size_t n;
+		char **mounts;
+
+		/* No lock file: not a stage of this kiln, or one still being
+		 * made; a held lock: a live build's. */
+		if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
+			continue;
+		mounts = mounts_below(dir, &n);
+		for (size_t i = n; i > 0; i--) {
+			kiln_rootfs_unmount(mounts[i - 1], KILN_ERROR_IGNORE);
+			free(mounts[i - 1]);
+		}
+		free(mounts);
+		kiln_rootfs_remove(dir, KILN_ERROR_IGNORE);
+	}
+	if (d)
+		closedir(d);
+	/* The leaves of steps whose kiln died: their processes died with it
+	 * (die_with_parent), the cgroups stay until removed: v2's, then each
+	 * v1 hierarchy's. */
+	_cleanup_free_ char *v2 = kiln_xasprintf("/sys/fs/cgroup/%s", parent);
+	sweep_cgroups_in(v2, parent);
+	d = opendir("/sys/fs/cgroup");
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		_cleanup_free_ char *v1 = kiln_xasprintf("/sys/fs/cgroup/%s/%s", de->d_name, parent);
+		sweep_cgroups_in(v1, parent);
+	}
+	if (d)
+		closedir(d);
 }
 
 void kiln_stage_free(struct kiln_stage *s)
 {
 	if (!s)
 		return;
+	if (s->owner_fd >= 0)
+		close(s->owner_fd);
 	/* kiln_stage_run unmounts what it mounted; a failure half-way may
 	 * have left its rootfs mounted: kiln_rootfs_remove never crosses into
 	 * a mount, so detach it first. */
@@ -459,6 +591,8 @@ static int execute(const struct kiln_stage_run_options *o, const char *bundle, i
 	struct kiln_runtime_options ro = {
 		.bundle = bundle, .id = o->id, .cgroup_parent = o->cgroup_parent ? o->cgroup_parent : "kiln",
 		.console_socket_fd = -1, .before_start = loopback,
+		/* A kiln killed mid-step (SIGKILL) takes the step with it. */
+		.die_with_parent = true,
 	};
 	struct output out = { .o = o };
 	sigset_t stop, old;

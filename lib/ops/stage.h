@@ -55,6 +55,14 @@ struct kiln_stage;
 /* A new, empty stage: its scratch directory under tmp_dir (NULL: /tmp). */
 struct kiln_stage *kiln_stage_new(const char *tmp_dir, struct kiln_error *err);
 
+/* What builds killed mid-step (SIGKILL, a crash) left under tmp_dir (NULL:
+ * /tmp) and below cgroup_parent (NULL: "kiln"): scratch directories whose
+ * owner lock no process holds, with what is still mounted in them, and
+ * the empty cgroups of their steps (a step dies with its kiln: runtime.h
+ * die_with_parent).  Best effort, never an error; a live build's stage is
+ * never touched. */
+void kiln_stage_sweep(const char *tmp_dir, const char *cgroup_parent);
+
 /* Unmount anything still mounted and remove the scratch directory. */
 void kiln_stage_free(struct kiln_stage *s);
 static inline void kiln_stage_freep(struct kiln_stage **s) { if (*s) kiln_stage_free(*s); }

@@ -681,6 +681,14 @@ static void install_seccomp(const struct child_ctx *c)
 		kiln_runtime_child_fail(c, e, "linux.seccomp: install the filter");
 }
 
+/* die_with_parent (runtime.h).  Set before the first message from the
+ * parent is read: a parent dead before this point makes that read end. */
+static void die_with_parent(const struct child_ctx *c)
+{
+	if (c->o->die_with_parent && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		kiln_runtime_child_fail(c, errno, "prctl PR_SET_PDEATHSIG");
+}
+
 /* User, groups, capabilities, no_new_privs: in the order that keeps the
  * privileges each step needs until it has run. */
 static void drop_privileges(const struct child_ctx *c)
@@ -735,6 +743,8 @@ static void drop_privileges(const struct child_ctx *c)
 	}
 	if (pp->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		kiln_runtime_child_fail(c, errno, "prctl PR_SET_NO_NEW_PRIVS");
+	/* setresuid/setresgid above clear the parent-death signal. */
+	die_with_parent(c);
 }
 
 /* execvpe with the PATH of the container's environment, not ours. */
@@ -840,6 +850,8 @@ __attribute__((noreturn))
 void kiln_runtime_child_start(struct child_ctx *c)
 {
 	const struct plan *p = c->plan;
+
+	die_with_parent(c);
 
 	if (p->clone_flags & CLONE_NEWUSER) {
 		/* Until the parent has written our id maps we are nobody; then

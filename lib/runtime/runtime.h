@@ -112,6 +112,13 @@ struct kiln_runtime_options {
 	/* kiln_runtime_exec only: allocate a pty for the new process (handed
 	 * over as above) even when process.terminal is false. */
 	bool exec_terminal;
+	/* The container's process 1 is SIGKILLed (and with it its pid
+	 * namespace) when the thread that started it dies, even by SIGKILL:
+	 * PR_SET_PDEATHSIG, set when it starts and again just before it execs
+	 * (a change of user ids in between clears it).  For commands whose
+	 * caller must see them end (build steps); not for containers that
+	 * outlive a monitor. */
+	bool die_with_parent;
 };
 
 /* Start the container: returns the host pid of its process 1, already
