@@ -73,8 +73,6 @@ declare -A pkgs=(
 	[big]="python3 curl git gnupg openssh-client ca-certificates"
 )
 
-# A lock's packages as "name version sha256" lines.
-lockset() { awk '/^  - name:/{n=$3} /^    version:/{v=$2} /^    sha256:/{print n, v, $2}' "$1" | sort; }
 
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -120,10 +118,6 @@ done
 
 # ---- 4. time everything, the same runs interleaved ----
 declare -A T N SZ
-layers_total() { # STORE DIGEST: total size of the image's layer blobs
-	python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(sum(l["size"] for l in m["layers"]))' \
-		"$1/blobs/sha256/${2#sha256:}"
-}
 kbuild() { # NAME CACHE STORE ARGS…: one kiln build, its time in T[NAME]
 	local name=$1 cache=$2 store=$3; shift 3
 	rm -rf "$store"

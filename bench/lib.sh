@@ -107,3 +107,12 @@ bench_busybox_repo() {
 		printf ' %s %s %s\n' "$(sha256sum <"$repo/dists/bookworm/$f" | cut -d' ' -f1)" "$(stat -c %s "$repo/dists/bookworm/$f")" "$f"
 	} >"$repo/dists/bookworm/Release"
 }
+
+# A lock's packages as "name version sha256" lines, sorted.
+lockset() { awk '/^  - name:/{n=$3} /^    version:/{v=$2} /^    sha256:/{print n, v, $2}' "$1" | sort; }
+
+# layers_total STORE DIGEST: the total size of an image's layer blobs.
+layers_total() {
+	python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(sum(l["size"] for l in m["layers"]))' \
+		"$1/blobs/sha256/${2#sha256:}"
+}

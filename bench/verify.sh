@@ -121,7 +121,6 @@ git -C "$d" init -q
 } >"$d/kiln.yaml"
 (cd "$d" && KILN_CACHE=$warm "$kiln" -q lock 2>"$work/err" && git add -A && git commit -qm lock) ||
 	die "locking the big set against the local mirror failed"
-lockset() { awk '/^  - name:/{n=$3} /^    version:/{v=$2} /^    sha256:/{print n, v, $2}' "$1" | sort; }
 cmp -s <(lockset "$work/big/upstream/kiln.lock") <(lockset "$d/kiln.lock") ||
 	die "the local lock differs from the mirror's"
 

@@ -15,6 +15,12 @@ stock_lock python-app
 stock_commit python-app
 stock_build python-app
 expect_contains "$out" "  | Setting up ca-certificates" "dpkg configures ca-certificates"
+stock_unpack python-app
+check "the CA bundle is made (ca-certificates' postinst)" grep -q "BEGIN CERTIFICATE" "$R/etc/ssl/certs/ca-certificates.crt"
+pyc="$R/usr/lib/python3.11/__pycache__/os.cpython-311.pyc"
+check "the standard library is byte-compiled (python3's postinst), hash-based (the same every build)" \
+	python3 -c 'import sys; h = open(sys.argv[1], "rb").read(8); sys.exit(not int.from_bytes(h[4:8], "little") & 1)' "$pyc"
+rm -rf "$T/bundle"
 stock_audit
 
 expect_rc 0 "kiln deploy python-app" kiln deploy python-app

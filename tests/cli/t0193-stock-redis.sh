@@ -15,6 +15,9 @@ stock_lock redis
 stock_commit redis
 stock_build redis
 expect_contains "$out" "  | Setting up redis-server" "dpkg configures redis-server"
+stock_unpack redis
+check "redis-tools' postinst made the user redis" grep -q '^redis:x:[0-9]*:[0-9]*::/var/lib/redis:/usr/sbin/nologin$' "$R/etc/passwd"
+rm -rf "$T/bundle"
 stock_audit
 
 # RESP over bash's /dev/tcp: one command; its reply line, or the value of

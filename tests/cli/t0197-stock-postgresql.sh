@@ -17,9 +17,7 @@ stock_commit postgresql
 stock_build postgresql
 expect_contains "$out" "  | Setting up postgresql-15" "dpkg configures postgresql-15"
 expect_contains "$out" "  | Creating new PostgreSQL cluster 15/main" "whose postinst makes a cluster at build time"
-run umoci unpack --rootless --image "$T/repo/snapshots:postgresql@$(git rev-parse HEAD)" "$T/bundle"
-check "umoci unpacks the image" test "$rc" = 0
-R="$T/bundle/rootfs"
+stock_unpack postgresql
 check "the user postgres exists (postgresql-common's postinst)" \
 	grep -q '^postgres:x:[0-9]*:[0-9]*:PostgreSQL administrator,,,:/var/lib/postgresql:/bin/bash$' "$R/etc/passwd"
 check "the build-time cluster is not in the image (volatile:)" \
@@ -29,8 +27,6 @@ check "nor the snakeoil key and certificate, nor a hash link to them" \
 	-a -z "$(find "$R/etc/ssl/certs" -type l)"
 check "createcluster.conf is made (postgresql-common's postinst, through ucf)" \
 	test -s "$R/etc/postgresql-common/createcluster.conf"
-check "every package is configured" \
-	test "$(dpkg-query --admindir="$R/var/lib/dpkg" -W -f='${Status}\n' | sort -u)" = "install ok installed"
 rm -rf "$T/bundle"
 
 stock_audit

@@ -13,6 +13,9 @@
 #                                   whole test when no mirror is reachable
 #   stock_commit MSG                commit the repository's state
 #   stock_build NAME                build HEAD's NAME: $digest
+#   stock_unpack NAME               umoci unpacks HEAD's NAME into $R (the rootfs),
+#                                   where every package is configured and no
+#                                   policy-rc.d is left
 #   stock_audit                     kiln audit: rebuilt from nothing, identical
 #   stock_container NAME            the running container that serves NAME
 #   stock_wait_tcp PORT             wait (up to 30 s) until 127.0.0.1:PORT accepts
@@ -76,6 +79,16 @@ stock_build() { # NAME
 		kiln build -f "manifests/$1.yaml"
 	digest=$(printf '%s\n' "$out" | tail -1)
 	[ "$rc" = 0 ] || { printf '%s\n' "$err" | tail -5 | sed 's/^/# /'; done_testing; }
+}
+
+stock_unpack() { # NAME
+	rm -rf "$T/bundle"
+	run umoci unpack --rootless --image "$T/repo/snapshots:$1@$(git rev-parse HEAD)" "$T/bundle"
+	check "umoci unpacks the image" test "$rc" = 0
+	R="$T/bundle/rootfs"
+	check "every package is configured" \
+		test "$(dpkg-query --admindir="$R/var/lib/dpkg" -W -f='${Status}\n' | sort -u)" = "install ok installed"
+	check "no policy-rc.d is left" test ! -e "$R/usr/sbin/policy-rc.d"
 }
 
 # Rebuilt from nothing (an empty store, no build cache, every package
