@@ -112,6 +112,15 @@ expect_rc 0 "kiln audit: identical" kiln audit
 expect_rc 0 "kiln run -u app reads the capability" \
 	kiln run --rm --network none -u app t capfile get /usr/local/bin/capped
 check "kiln run: the file has cap_net_raw+ep" test "$out" = "security.capability=$CAP_HEX"
+# What that means in kiln's runtime (docs/building.md): without NET_RAW
+# in the bounding set (kiln's default set, as podman's) the kernel refuses
+# to exec a file whose capabilities it cannot grant; --cap-add NET_RAW
+# lets it run.
+run kiln run --rm --network none t /usr/local/bin/capped status
+check "kiln run, default capabilities: exec of the file is refused (rc $rc)" test "$rc" != 0
+expect_contains "$err" "exec /usr/local/bin/capped: Operation not permitted" "the message says so"
+expect_rc 0 "kiln run --cap-add NET_RAW runs it" \
+	kiln run --rm --network none --cap-add NET_RAW t /usr/local/bin/capped status
 
 # runc, on umoci's bundle: uid 1000, CAP_NET_RAW only in the bounding set
 # (none effective, permitted, inheritable or ambient), no no_new_privs.
