@@ -149,6 +149,16 @@ run caps_of /usr/local/bin/capfile
 check "runc: and nothing exec'ing the copy without it" \
 	test "$out" = "$(printf 'CapPrm:\t0000000000000000\nCapEff:\t0000000000000000')"
 
+# kiln diff against a commit whose step does not set the capability:
+# the files differ only in their extended attributes.
+cd "$T/repo"
+sed -i '/capfile set/d' kiln.yaml
+git add -A && git_commit "no capability"
+expect_rc 0 "build the commit without the capability" kiln build
+expect_rc 0 "kiln diff" kiln diff "t@$A" "t@$(git rev-parse HEAD)"
+expect_contains "$out" "files (1 changed, 0 added, 0 removed):" "one file changed"
+expect_contains "$out" "~ usr/local/bin/capped (xattrs)" "the file, its extended attributes"
+
 # A step without capabilities: the same bytes as main's kiln writes.
 if [ -x "$MAIN_KILN" ]; then
 	mkdir -p "$T/plain" && cd "$T/plain" && git init -q . && trust_test_key
