@@ -8,11 +8,16 @@
 #include "dpkg.h"
 #include "hash.h"
 
+/* A regular file's inode: its bytes, and the extended attribute its
+ * hard links share. */
 struct kiln_blob {
 	size_t refs;
 	uint64_t size;
 	unsigned char *data;
 	char md5[33];
+	char *xattr_name;      /* or NULL */
+	unsigned char *xattr_value;
+	size_t xattr_len;
 };
 
 struct kiln_layer_tree {
@@ -66,6 +71,8 @@ static void blob_unref(struct kiln_blob *b)
 {
 	if (b && --b->refs == 0) {
 		free(b->data);
+		free(b->xattr_name);
+		free(b->xattr_value);
 		free(b);
 	}
 }
@@ -88,6 +95,15 @@ const void *kiln_layer_entry_data(const struct kiln_layer_entry *entry, uint64_t
 	}
 	*size = entry->blob->size;
 	return entry->blob->data ? entry->blob->data : (const void *)"";
+}
+
+const char *kiln_layer_entry_xattr(const struct kiln_layer_entry *entry, const void **value, size_t *len)
+{
+	if (!entry->blob || !entry->blob->xattr_name)
+		return NULL;
+	*value = entry->blob->xattr_value;
+	*len = entry->blob->xattr_len;
+	return entry->blob->xattr_name;
 }
 
 /* ---- the path table ------------------------------------------------------- */
@@ -529,6 +545,30 @@ int kiln_layer_tree_put_hardlink(struct kiln_layer_tree *tree, const char *path,
 	/* One inode: the link has its target's metadata and bytes. */
 	return put_common(tree, path, KILN_LAYER_HARDLINK, te->mode, te->uid, te->gid, te->mtime, layer,
 			  resolved.data, blob_ref(te->blob), err);
+}
+
+int kiln_layer_tree_set_xattr(struct kiln_layer_tree *tree, const char *path, const char *name,
+			      const void *value, size_t len, struct kiln_error *err)
+{
+	struct kiln_layer_entry *e = *slot_find(tree, path, strlen(path));
+	struct kiln_blob *b;
+
+	if (!e || (e->type != KILN_LAYER_FILE && e->type != KILN_LAYER_HARDLINK) || e->layer != tree->top_layer)
+		return kiln_error_set(err, "extended attribute '%s' on '%s': %s", name, path,
+				      !e ? "no such file in the tree" : e->layer != tree->top_layer ?
+				      "the file is in a lower layer" : "not a regular file");
+	if (!*name || len > KILN_LAYER_MAX_XATTR)
+		return kiln_error_set(err, "extended attribute '%s' on '%s': %s", name, path,
+				      *name ? "value too long" : "empty name");
+	b = e->blob;
+	free(b->xattr_name);
+	free(b->xattr_value);
+	b->xattr_name = kiln_xstrdup(name);
+	b->xattr_value = kiln_xmalloc(len ? len : 1);
+	if (len)
+		memcpy(b->xattr_value, value, len);
+	b->xattr_len = len;
+	return 0;
 }
 
 struct kiln_layer_tree *kiln_layer_tree_new_root(void)
@@ -991,6 +1031,7 @@ struct header {
 	uint64_t uid, gid, size;
 	int64_t mtime;
 	const char *linkname;   /* or NULL */
+	const struct kiln_blob *xattr; /* its extended attribute, when xattr->xattr_name */
 };
 
 static void header_block(struct kiln_buf *tar, const struct header *h)
@@ -1044,6 +1085,13 @@ static int tar_entry(struct kiln_buf *tar, const struct header *h, const void *d
 	if (h->size > 077777777777ULL) {
 		snprintf(num, sizeof(num), "%llu", (unsigned long long)h->size);
 		pax_record(&pax, "size", num, strlen(num));
+	}
+	/* The key docker, buildkit and podman write, and libarchive, umoci
+	 * and containers/storage read; pax records are length-prefixed, so
+	 * the binary value goes in as it is. */
+	if (h->xattr && h->xattr->xattr_name) {
+		_cleanup_free_ char *key = kiln_xasprintf("SCHILY.xattr.%s", h->xattr->xattr_name);
+		pax_record(&pax, key, (const char *)h->xattr->xattr_value, h->xattr->xattr_len);
 	}
 	if (pax.len) {
 		/* The extended header's own name is ignored by readers; keep it
@@ -1164,6 +1212,7 @@ int kiln_layer_write(const struct kiln_layer_tree *tree, int layer,
 					h.type = '0';
 					h.size = e->blob->size;
 					data = e->blob->data;
+					h.xattr = e->blob;
 					if (e->blob->refs > 1)
 						set_put(&links, e->blob, e->path);
 				}

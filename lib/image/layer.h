@@ -155,6 +155,26 @@ char *kiln_layer_tree_resolve(const struct kiln_layer_tree *tree, const char *pa
 /* Bytes of a file or hard link entry. */
 const void *kiln_layer_entry_data(const struct kiln_layer_entry *entry, uint64_t *size);
 
+/* Extended attributes.  A regular file (its contents, and so every hard
+ * link to them: one inode) may carry one, written as a pax record
+ * "SCHILY.xattr.NAME" (docs/building.md).  kiln keeps only file
+ * capabilities, from a run: step or a maintainer script. */
+#define KILN_LAYER_XATTR_CAPABILITY "security.capability"
+/* Values larger than this are refused (a v3 vfs_cap_data is 24 bytes). */
+#define KILN_LAYER_MAX_XATTR 256
+
+/* Give the file or hard link at path (normalized, resolved, in the
+ * tree's top layer) the attribute name=value, replacing one it had; its
+ * hard links share it.
+ * Errors: no such file, not a regular file, a value longer than
+ * KILN_LAYER_MAX_XATTR. */
+int kiln_layer_tree_set_xattr(struct kiln_layer_tree *tree, const char *path, const char *name,
+			      const void *value, size_t len, struct kiln_error *err);
+
+/* The entry's attribute: its name, or NULL when it has none (*value and
+ * *len then untouched). */
+const char *kiln_layer_entry_xattr(const struct kiln_layer_entry *entry, const void **value, size_t *len);
+
 /* Number of entries (versions) stored in a layer. */
 size_t kiln_layer_size(const struct kiln_layer_tree *tree, int layer);
 
@@ -176,7 +196,9 @@ struct kiln_layer_result {
  * with the epoch mtime), sorted by path bytes (so parents come first);
  * POSIX ustar headers with pax "path"/"linkpath"/"uid"/"gid"/"size"
  * records only where ustar cannot hold the value; numeric owners and no
- * user or group names, no atime/ctime, no host data.  Package files keep
+ * user or group names, no atime/ctime, no host data; a file's extended
+ * attribute as a "SCHILY.xattr.NAME" record of its first name (the
+ * record, and the pax header, only when there is one).  Package files keep
  * their .deb mtimes, clamped; directories get "name/".  Files sharing
  * contents through a hard link within the layer are written once and then
  * as hard links to the first name in path order; a hard link whose file

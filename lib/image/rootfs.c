@@ -136,6 +136,33 @@ static int copy_data(struct archive *in, struct archive *out, const char *path, 
 	}
 }
 
+/* Of an entry's extended attributes (pax SCHILY.xattr.*), keep only file
+ * capabilities, which ARCHIVE_EXTRACT_XATTR then restores after the owner
+ * and mode (a chown would clear them).  A layer's trusted.overlay.* would
+ * steer the overlayfs this directory becomes a layer of, and a
+ * security.selinux label is some other host's. */
+static void keep_capability(struct archive_entry *e)
+{
+	const char *name;
+	const void *value;
+	size_t size;
+	void *cap = NULL;
+	size_t cap_size = 0;
+
+	if (archive_entry_xattr_reset(e) <= 0)
+		return;
+	while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK)
+		if (strcmp(name, "security.capability") == 0 && size && !cap) {
+			cap = kiln_xmalloc(size);
+			memcpy(cap, value, size);
+			cap_size = size;
+		}
+	archive_entry_xattr_clear(e);
+	if (cap)
+		archive_entry_xattr_add_entry(e, "security.capability", cap, cap_size);
+	free(cap);
+}
+
 static int unpack_entries(struct archive *in, struct archive *out, int rootfd, struct kiln_error *err)
 {
 	struct archive_entry *e;
@@ -161,6 +188,7 @@ static int unpack_entries(struct archive *in, struct archive *out, int rootfd, s
 		if (type == AE_IFCHR || type == AE_IFBLK || type == AE_IFSOCK)
 			continue; /* devices come from the runtime's /dev, never from a layer */
 		archive_entry_set_pathname(e, path);
+		keep_capability(e);
 		if (link) {
 			target = clean_path(link);
 			if (!target || !*target)

@@ -12,7 +12,9 @@
  * whose target leaves the layer and anything written through a symlink are
  * refused; device nodes and sockets are skipped.  OCI whiteouts become
  * overlayfs ones: ".wh.NAME" a 0/0 character device NAME, ".wh..wh..opq"
- * the trusted.overlay.opaque xattr on its directory.
+ * the trusted.overlay.opaque xattr on its directory.  Of the entries'
+ * extended attributes (pax SCHILY.xattr.*) only file capabilities
+ * (security.capability) are restored; the others are dropped.
  */
 #ifndef KILN_ROOTFS_H
 #define KILN_ROOTFS_H

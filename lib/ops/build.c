@@ -295,7 +295,7 @@ static char *src_path(const struct build *b, const char *src)
 
 /* Bump when what a step's layer holds for the same output changes (what
  * is dropped or clamped, the sandbox): it is in every step's key. */
-#define KILN_STAGE_FORMAT "kiln-stage-1"
+#define KILN_STAGE_FORMAT "kiln-stage-2"
 
 /* The whole environment of a step: fixed, never the host's, nor the image
  * config's env (which is for the image's containers; a step that wants a

@@ -404,6 +404,61 @@ static char **list_dir(int dirfd, const char *label, size_t *n, struct kiln_erro
 	return names;
 }
 
+/* vfs_cap_data (linux/capability.h): a little-endian magic word holding
+ * the revision and the effective flag, then permitted and inheritable
+ * words; revision 3 appends the root uid of the user namespace it is for. */
+#define CAP_REVISION_MASK 0xFF000000u
+#define CAP_REVISION_2 0x02000000u
+#define CAP_REVISION_3 0x03000000u
+#define CAP_SIZE_2 20
+#define CAP_SIZE_3 24
+
+static uint32_t le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The file's capabilities (setcap, a postinst's `setcap cap_net_raw+ep`),
+ * put on its entry as revision 2, the form OCI images carry.  Only
+ * security.capability is read: trusted.overlay.* are overlayfs' own
+ * (whiteouts are handled above), security.selinux and the like are the
+ * host's labels, and user.* is nothing Debian's tools set. */
+static int capture_capability(struct capture *c, int fd, const char *path, struct kiln_error *err)
+{
+	unsigned char value[CAP_SIZE_3 + 1];
+	ssize_t n = fgetxattr(fd, KILN_LAYER_XATTR_CAPABILITY, value, sizeof(value));
+	uint32_t magic;
+
+	if (n < 0 && (errno == ENODATA || errno == ENOTSUP))
+		return 0;
+	if (n < 0 && errno == ERANGE)
+		return kiln_error_set(err, "'/%s': file capabilities larger than %d bytes, not a vfs_cap_data",
+				      path, CAP_SIZE_3);
+	if (n < 0)
+		return kiln_error_errno(err, errno, "read the capabilities of '/%s'", path);
+	if (n < 4)
+		return kiln_error_set(err, "'/%s': file capabilities of %zd bytes, not a vfs_cap_data", path, n);
+	magic = le32(value);
+	if ((magic & CAP_REVISION_MASK) == CAP_REVISION_3 && n == CAP_SIZE_3) {
+		uint32_t rootuid = le32(value + CAP_SIZE_2);
+		if (rootuid != 0)
+			return kiln_error_set(err, "'/%s': file capabilities for the root of a user namespace "
+					      "(uid %u) cannot be in a layer", path, rootuid);
+		/* Meant for uid 0: the same as revision 2, which every image
+		 * tool reads. */
+		magic = (magic & ~CAP_REVISION_MASK) | CAP_REVISION_2;
+		value[0] = (unsigned char)magic;
+		value[1] = (unsigned char)(magic >> 8);
+		value[2] = (unsigned char)(magic >> 16);
+		value[3] = (unsigned char)(magic >> 24);
+		n = CAP_SIZE_2;
+	}
+	if ((magic & CAP_REVISION_MASK) != CAP_REVISION_2 || n != CAP_SIZE_2)
+		return kiln_error_set(err, "'/%s': file capabilities of revision %u and %zd bytes: only revision 2 "
+				      "(20 bytes) and 3 (24) can be in a layer", path, magic >> 24, n);
+	return kiln_layer_tree_set_xattr(c->tree, path, KILN_LAYER_XATTR_CAPABILITY, value, (size_t)n, err);
+}
+
 static int capture_file(struct capture *c, int dirfd, const char *name, const char *path,
 			const struct stat *st, struct kiln_error *err)
 {
@@ -437,7 +492,8 @@ static int capture_file(struct capture *c, int dirfd, const char *name, const ch
 		}
 	}
 	if (kiln_layer_tree_put_file(c->tree, path, st->st_mode, st->st_uid, st->st_gid, clamp(c, st), data, len, 0,
-				     err) < 0)
+				     err) < 0 ||
+	    capture_capability(c, fd, path, err) < 0)
 		return -1;
 	if (st->st_nlink > 1) {
 		kiln_xgrow(&c->inodes, &c->alloc_inodes, c->n_inodes + 1, sizeof(*c->inodes));

@@ -22,9 +22,11 @@
  *   - the caller's leave_out patterns (a manifest's volatile:) left out:
  *     an entry whose path matches one, with all it holds, a deletion of
  *     such a path, and a symlink that leads into one;
+ *   - file capabilities (security.capability of regular files) kept, as
+ *     revision 2 (a revision 3 value for a namespace root other than uid
+ *     0, or a malformed one, is an error); no other extended attribute;
  *   - sockets left out; FIFOs and device nodes are an error (the tar writer
- *     has no such entries); extended attributes (file capabilities) are
- *     not kept.
+ *     has no such entries).
  * SIGINT, SIGTERM and SIGHUP that reach the caller while the command runs
  * stop it (kiln_stage_run then fails: "stopped by …").
  * Every mount is gone when kiln_stage_run returns, and kiln_stage_free

@@ -2,6 +2,8 @@
  * hostile packages), the deterministic layer tar writer and the dpkg
  * database.  The judges are tools kiln did not write: GNU tar lists and
  * unpacks the layers, dpkg reads the database (-l, -S, --verify). */
+#include <archive.h>
+#include <archive_entry.h>
 #include <locale.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1313,6 +1315,108 @@ out:
 		kiln_dpkg_package_release(&pkgs[i]);
 }
 
+/* ---- extended attributes ------------------------------------------------- */
+
+/* cap_net_raw+ep as setcap writes it: vfs_cap_data revision 2 with the
+ * effective flag, permitted bit 13, nothing inheritable. */
+static const unsigned char cap_net_raw[20] = {
+	0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+};
+
+/* A layer with a file, a hard link to it and a plain file; the first two
+ * carry the capability when `cap`. */
+static void xattr_tree(bool cap, struct kiln_buf *tar)
+{
+	_cleanup_tree_ struct kiln_layer_tree *t = kiln_layer_tree_new();
+	struct kiln_error err = { 0 };
+	struct kiln_layer_result res;
+
+	CHECK(kiln_layer_tree_put_file(t, "usr/bin/ping", 0755, 0, 0, 1000, "ping\n", 5, 0, &err) == 0);
+	CHECK(kiln_layer_tree_put_hardlink(t, "usr/bin/ping4", "usr/bin/ping", 0, &err) == 0);
+	CHECK(kiln_layer_tree_put_file(t, "usr/bin/plain", 0755, 0, 0, 1000, "plain\n", 6, 0, &err) == 0);
+	if (cap)
+		CHECK(kiln_layer_tree_set_xattr(t, "usr/bin/ping4", KILN_LAYER_XATTR_CAPABILITY, cap_net_raw,
+						sizeof(cap_net_raw), &err) == 0);
+	CHECK(kiln_layer_write(t, 0, &default_opts, tar, &res, &err) == 0);
+}
+
+TEST(xattr_capability)
+{
+	_cleanup_buf_ struct kiln_buf with = KILN_BUF_INIT, without = KILN_BUF_INIT, record = KILN_BUF_INIT;
+	_cleanup_tree_ struct kiln_layer_tree *t = kiln_layer_tree_new();
+	struct kiln_error err = { 0 };
+	const char *found = NULL;
+	char hex[KILN_SHA256_HEX_LEN + 1];
+	struct archive *a;
+	struct archive_entry *ae;
+	int files = 0;
+
+	xattr_tree(true, &with);
+	xattr_tree(false, &without);
+	/* Without an attribute, the bytes kiln wrote before attributes existed
+	 * (the digest main's kiln, without attributes, wrote). */
+	kiln_sha256_hex(without.data, without.len, hex);
+	CHECK_STR(hex, "d7974515ef5078ba26ad70b45765776ed8943b6070e013346f4573c8ea5bfc3d");
+	/* With one: exactly one pax header more (a block and a block of
+	 * records), before the file's first name, holding one record with
+	 * the raw 20 bytes; everything else the same. */
+	CHECK(with.len == without.len + 1024);
+	kiln_buf_adds(&record, "57 SCHILY.xattr.security.capability=");
+	kiln_buf_add(&record, cap_net_raw, sizeof(cap_net_raw));
+	kiln_buf_addch(&record, '\n');
+	for (size_t off = 0; off + 1024 <= with.len; off += 512)
+		if (with.data[off + 156] == 'x') {
+			CHECK(found == NULL);
+			found = with.data + off;
+			CHECK(memcmp(with.data + off + 512, record.data, record.len) == 0);
+			CHECK(memcmp(with.data, without.data, off) == 0);
+			CHECK(memcmp(with.data + off + 1024, without.data + off, without.len - off) == 0);
+			CHECK_STR(with.data + off + 1024, "usr/bin/ping");
+		}
+	CHECK(found != NULL);
+
+	/* libarchive (what umoci's and podman's peers read with) sees it on
+	 * the file, and the hard link and the plain file have none. */
+	a = archive_read_new();
+	archive_read_support_format_tar(a);
+	CHECK(archive_read_open_memory(a, with.data, with.len) == ARCHIVE_OK);
+	while (archive_read_next_header(a, &ae) == ARCHIVE_OK) {
+		const char *name, *path = archive_entry_pathname(ae);
+		const void *value;
+		size_t size;
+		int n = archive_entry_xattr_reset(ae);
+
+		if (archive_entry_filetype(ae) != AE_IFREG && !archive_entry_hardlink(ae))
+			continue;
+		files++;
+		if (strcmp(path, "usr/bin/ping") == 0 && !archive_entry_hardlink(ae)) {
+			CHECK(n == 1);
+			CHECK(archive_entry_xattr_next(ae, &name, &value, &size) == ARCHIVE_OK);
+			CHECK_STR(name, "security.capability");
+			CHECK(size == sizeof(cap_net_raw) && memcmp(value, cap_net_raw, size) == 0);
+		} else {
+			CHECK(n == 0);
+		}
+	}
+	archive_read_free(a);
+	CHECK(files == 3);
+
+	/* Only regular files of the top layer, bounded values. */
+	CHECK(kiln_layer_tree_put_dir(t, "etc", 0755, 0, 0, 0, 0, &err) == 0);
+	CHECK(kiln_layer_tree_put_file(t, "etc/f", 0644, 0, 0, 0, "", 0, 0, &err) == 0);
+	CHECK(kiln_layer_tree_set_xattr(t, "etc", "security.capability", cap_net_raw, 20, &err) < 0);
+	CHECK_CONTAINS(err.message, "not a regular file");
+	CHECK(kiln_layer_tree_set_xattr(t, "etc/none", "security.capability", cap_net_raw, 20, &err) < 0);
+	CHECK_CONTAINS(err.message, "no such file");
+	CHECK(kiln_layer_tree_set_xattr(t, "etc/f", "security.capability", cap_net_raw, KILN_LAYER_MAX_XATTR + 1,
+					&err) < 0);
+	CHECK_CONTAINS(err.message, "too long");
+	CHECK(kiln_layer_tree_put_file(t, "etc/g", 0644, 0, 0, 0, "", 0, 1, &err) == 0);
+	CHECK(kiln_layer_tree_set_xattr(t, "etc/f", "security.capability", cap_net_raw, 20, &err) < 0);
+	CHECK_CONTAINS(err.message, "lower layer");
+}
+
 int main(void)
 {
 	setlocale(LC_ALL, "C");
@@ -1331,6 +1435,7 @@ int main(void)
 	RUN(deterministic_bytes);
 	RUN(put_api);
 	RUN(put_hardlink);
+	RUN(xattr_capability);
 	RUN(dpkg_database);
 	RUN(fixture_packages);
 	craft_rm_rf(tmp);

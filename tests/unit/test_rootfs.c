@@ -3,6 +3,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -191,6 +192,68 @@ TEST(unpack_whiteouts)
 	kiln_rootfs_remove(d2, NULL);
 }
 
+/* A pax tar (as libarchive, docker and podman write them) of two files
+ * owned by 1000:1000 with extended attributes: bin/ping carries
+ * cap_net_raw+ep and, like bin/plain, attributes no layer may set. */
+static void make_xattr_tar(struct kiln_buf *out, const unsigned char *cap, size_t cap_len)
+{
+	struct archive *a = archive_write_new();
+	const char *names[] = { "bin/ping", "bin/plain" };
+
+	archive_write_set_format_pax(a);
+	archive_write_set_bytes_in_last_block(a, 1);
+	archive_write_open2(a, out, NULL, write_cb2, NULL, NULL);
+	for (size_t i = 0; i < 2; i++) {
+		struct archive_entry *ae = archive_entry_new();
+		archive_entry_set_pathname(ae, names[i]);
+		archive_entry_set_filetype(ae, AE_IFREG);
+		archive_entry_set_mode(ae, AE_IFREG | 0755);
+		archive_entry_set_uid(ae, 1000);
+		archive_entry_set_gid(ae, 1000);
+		archive_entry_set_size(ae, 2);
+		if (i == 0)
+			archive_entry_xattr_add_entry(ae, "security.capability", cap, cap_len);
+		archive_entry_xattr_add_entry(ae, "trusted.overlay.redirect", "/etc", 4);
+		archive_entry_xattr_add_entry(ae, "user.note", "n", 1);
+		archive_write_header(a, ae);
+		archive_write_data(a, "x\n", 2);
+		archive_entry_free(ae);
+	}
+	archive_write_close(a);
+	archive_write_free(a);
+}
+
+TEST(unpack_capabilities)
+{
+	static const unsigned char cap[20] = { 0x01, 0x00, 0x00, 0x02, 0x00, 0x20 };
+	_cleanup_buf_ struct kiln_buf tar = KILN_BUF_INIT;
+	_cleanup_free_ char *d = tmpdir();
+	struct kiln_error err = { 0 };
+	unsigned char got[64];
+	struct stat st;
+
+	make_xattr_tar(&tar, cap, sizeof(cap));
+	CHECK(kiln_rootfs_unpack(tar.data, tar.len, d, &err) == 0);
+	_cleanup_free_ char *ping = kiln_path_join(d, "bin/ping"), *plain = kiln_path_join(d, "bin/plain");
+	/* Restored after the owner was set (a chown clears capabilities). */
+	CHECK(lstat(ping, &st) == 0 && st.st_uid == 1000 && (st.st_mode & 07777) == 0755);
+	CHECK(lgetxattr(ping, "security.capability", got, sizeof(got)) == (ssize_t)sizeof(cap));
+	CHECK(memcmp(got, cap, sizeof(cap)) == 0);
+	/* Nothing else: overlayfs' own attributes and the rest are dropped. */
+	CHECK(lgetxattr(ping, "trusted.overlay.redirect", got, sizeof(got)) < 0 && errno == ENODATA);
+	CHECK(lgetxattr(ping, "user.note", got, sizeof(got)) < 0 && errno == ENODATA);
+	CHECK(llistxattr(plain, (char *)got, sizeof(got)) == 0);
+	kiln_rootfs_remove(d, NULL);
+
+	/* A value the kernel refuses fails the unpack, naming the file. */
+	_cleanup_buf_ struct kiln_buf bad = KILN_BUF_INIT;
+	_cleanup_free_ char *d2 = tmpdir();
+	make_xattr_tar(&bad, (const unsigned char *)"junk", 4);
+	CHECK(kiln_rootfs_unpack(bad.data, bad.len, d2, &err) < 0);
+	CHECK_CONTAINS(err.message, "bin/ping");
+	kiln_rootfs_remove(d2, NULL);
+}
+
 TEST(unpack_garbage)
 {
 	_cleanup_free_ char *d = tmpdir();
@@ -328,6 +391,7 @@ int main(void)
 	RUN(unpack_plain_gzip_zstd);
 	RUN(unpack_refuses_hostile);
 	RUN(unpack_whiteouts);
+	RUN(unpack_capabilities);
 	RUN(unpack_garbage);
 	RUN(layer_once);
 	RUN(overlay_mount);
