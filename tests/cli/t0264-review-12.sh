@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Review of issue 12 (real Debian services from a manifest), on the
+# fixture's busybox image: what a hostile image can make of the copy a new
+# named volume starts from (docs/containers.md, Volumes).  A layer holds a
+# file's bytes once however many hard links name it; the volume's copy must
+# not hold them once per name either, or a small image fills the host's
+# disk the first time a container starts with a volume at that directory.
+# Needs root.
+. "$(dirname "$0")/../lib/cli.sh"
+. "$(dirname "$0")/../lib/containers.sh"
+. "$(dirname "$0")/../lib/manifest.sh"
+
+if [ "$(id -u)" != 0 ]; then echo "1..0 # skip needs root"; exit 0; fi
+export KILN_APT_ETC="$T/etc"; mkdir -p "$T/etc"
+export KILN_ROOT="$T/root" KILN_CGROUP_PARENT="kiln-t0264-$$"
+export TMPDIR="$T/tmp"; mkdir -p "$TMPDIR"
+at_exit cleanup_containers
+git_commit() { git -c user.name=t -c user.email=t@localhost -c commit.gpgsign=false commit -qm "$1"; }
+V="$KILN_ROOT/volumes"
+
+mkdir -p "$T/repo" && cd "$T/repo" && git init -q . && trust_test_key
+write_manifest kiln.yaml good:containers:keyring busybox-fixture=1.0
+cat >>kiln.yaml <<'YAML'
+run:
+  - |
+    mkdir -p /srv/links/sub
+    head -c 262144 /dev/zero >/srv/links/big
+    i=0
+    while [ $i -lt 200 ]; do ln /srv/links/big /srv/links/sub/h$i; i=$((i + 1)); done
+    ln /srv/links/big /srv/outside-the-volume
+YAML
+expect_rc 0 "lock" kiln lock
+git add -A && git_commit links
+expect_rc 0 "build: a 256 KiB file with 201 more names" kiln build
+
+# ---- hard links in the image's directory
+expect_rc 0 "a new volume at the image's /srv/links" kiln run --rm --network none -v links:/srv/links t \
+	sh -c 'cat /srv/links/sub/h199 | wc -c'
+check "the container reads a link's bytes" test "$(echo $out)" = 262144
+kib=$(du -sk "$V/links" | cut -f1)
+check "the copy holds the bytes once, not once per name (${kib} KiB on disk)" test "$kib" -lt 1024
+check "a link and the file are one file in the volume" \
+	test "$(stat -c %i "$V/links/big")" = "$(stat -c %i "$V/links/sub/h7")"
+check "with the links the volume holds (201: the name outside it is not counted)" \
+	test "$(stat -c %h "$V/links/big")" = 201
+check "and the bytes" test "$(cmp -n 262144 "$V/links/sub/h0" /dev/zero 2>&1; echo $?)" = 0
+done_testing
