@@ -5,6 +5,9 @@
 # file's bytes once however many hard links name it; the volume's copy must
 # not hold them once per name either, or a small image fills the host's
 # disk the first time a container starts with a volume at that directory.
+# kiln audit's every differing path (signing.md): paths are an image's
+# bytes, so a name with a newline and two spaces must not forge a line of
+# the report, and a name that is not UTF-8 must not vanish from --json.
 # Needs root.
 . "$(dirname "$0")/../lib/cli.sh"
 . "$(dirname "$0")/../lib/containers.sh"
@@ -44,4 +47,32 @@ check "a link and the file are one file in the volume" \
 check "with the links the volume holds (201: the name outside it is not counted)" \
 	test "$(stat -c %h "$V/links/big")" = 201
 check "and the bytes" test "$(cmp -n 262144 "$V/links/sub/h0" /dev/zero 2>&1; echo $?)" = 0
+
+# ---- kiln audit: hostile names among the differing paths
+cat >>kiln.yaml <<'YAML'
+  - |
+    head -c 16 /dev/urandom >"/srv/x
+      forged line: content differs"
+    head -c 16 /dev/urandom >"$(printf '/srv/caf\351')"
+YAML
+git add -A && git_commit hostile-names
+expect_rc 0 "build a step writing random bytes under hostile names" kiln build
+expect_rc 4 "kiln audit: different" kiln audit
+printf "%s\n" "$out" | sed "s/^/# audit: /"
+check "the name with a newline differs too" grep -q 'path srv/x.*forged line' <<<"$out"
+check "no line of the report is made by a path" test -z "$(grep '^  forged line' <<<"$out")"
+expect_rc 4 "kiln --json audit" kiln --json audit
+printf '%s' "$out" >"$T/audit.json"
+check "every difference has its path in --json, bytes that are not UTF-8 escaped" python3 - "$T/audit.json" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+items = doc if isinstance(doc, list) else doc.get("items", [doc])
+diffs = [d for it in items for d in it.get("differences", [])]
+paths = [d.get("path") for d in diffs]
+print("# paths:", paths)
+assert len(diffs) >= 2, diffs
+assert all(isinstance(p, str) for p in paths), paths
+assert any(p.startswith("srv/caf") for p in paths), paths
+assert any(p.startswith("srv/x\n") for p in paths), paths
+PY
 done_testing
