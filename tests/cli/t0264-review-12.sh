@@ -8,7 +8,10 @@
 # kiln audit's every differing path (signing.md): paths are an image's
 # bytes, so a name with a newline and two spaces must not forge a line of
 # the report, and a name that is not UTF-8 must not vanish from --json.
-# Needs root.
+# The stock postgresql entrypoint (manifests/postgresql/entrypoint.sh),
+# run by this machine's own PostgreSQL 15 (when installed) in a mount
+# namespace of its own: a first start whose initdb fails leaves no file
+# holding POSTGRES_PASSWORD behind.  Needs root.
 . "$(dirname "$0")/../lib/cli.sh"
 . "$(dirname "$0")/../lib/containers.sh"
 . "$(dirname "$0")/../lib/manifest.sh"
@@ -75,4 +78,20 @@ assert all(isinstance(p, str) for p in paths), paths
 assert any(p.startswith("srv/caf") for p in paths), paths
 assert any(p.startswith("srv/x\n") for p in paths), paths
 PY
+
+# ---- the postgresql entrypoint: a failed initdb leaves the password nowhere
+if command -v initdb >/dev/null && [ -x /usr/lib/postgresql/15/bin/postgres ] && id postgres >/dev/null 2>&1; then
+	mkdir -p "$T/pg/data" "$T/pg/tmp" && echo not-a-cluster >"$T/pg/data/junk"
+	chmod 0711 "$T"
+	# /run/postgresql in a tmpfs of this namespace, not the host's.
+	run env POSTGRES_PASSWORD="kiln-secret-$$" PGDATA="$T/pg/data" TMPDIR="$T/pg/tmp" \
+		unshare -m --propagation private sh -c 'mount -t tmpfs tmpfs /run && exec sh "$0"' \
+		"$KILN_TOP/manifests/postgresql/entrypoint.sh"
+	check "initdb refuses a directory that is not empty: the first start fails" test "$rc" != 0
+	expect_contains "$out$err" "initdb" "(it is initdb that failed)"
+	check "no file left holds the password" test -z "$(grep -rl "kiln-secret-$$" "$T/pg" 2>/dev/null)"
+	rm -rf "$T/pg"
+else
+	echo "# skip: no PostgreSQL 15 on this machine for the entrypoint"
+fi
 done_testing
