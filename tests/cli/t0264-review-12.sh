@@ -11,7 +11,9 @@
 # The stock postgresql entrypoint (manifests/postgresql/entrypoint.sh),
 # run by this machine's own PostgreSQL 15 (when installed) in a mount
 # namespace of its own: a first start whose initdb fails leaves no file
-# holding POSTGRES_PASSWORD behind.  Needs root.
+# holding POSTGRES_PASSWORD behind.  A volume's path is compared with
+# /proc, /sys and /dev, the runtime's own, in every spelling: "//proc" or
+# "/./dev" would put a persistent, writable volume there.  Needs root.
 . "$(dirname "$0")/../lib/cli.sh"
 . "$(dirname "$0")/../lib/containers.sh"
 . "$(dirname "$0")/../lib/manifest.sh"
@@ -38,6 +40,14 @@ YAML
 expect_rc 0 "lock" kiln lock
 git add -A && git_commit links
 expect_rc 0 "build: a 256 KiB file with 201 more names" kiln build
+
+# ---- a volume over the runtime's own mounts, spelled another way
+for d in //proc /./proc //sys /./dev /dev/./ /sys//; do
+	run kiln run --rm --network none -v "over:$d" t true
+	check "a volume at '$d' is refused" test "$rc" = 1
+	expect_contains "$err" "is the container's own, not a place for a volume" "naming why ('$d')"
+done
+check "and no volume was made for it" test ! -e "$V/over"
 
 # ---- hard links in the image's directory
 expect_rc 0 "a new volume at the image's /srv/links" kiln run --rm --network none -v links:/srv/links t \
