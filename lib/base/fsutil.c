@@ -604,7 +604,19 @@ static int copy_attributes(int fd, const struct stat *st, const char *shown, str
 	return 0;
 }
 
-static int copy_file(int src, int dst, const char *name, const char *shown, char *buf, size_t buf_size,
+/* One tree copy: the read buffer, the copy's root, and the files with
+ * several names copied so far (their path below the root), so that another
+ * name of one becomes a link to its copy: a layer holds a file's bytes
+ * once however many names it has, and so must the copy, or a small image
+ * fills the disk. */
+struct copy {
+	char *buf; size_t buf_size;
+	int root;
+	struct copied { dev_t dev; ino_t ino; char *rel; } *linked;
+	size_t n_linked, alloc_linked;
+};
+
+static int copy_file(struct copy *cp, int src, int dst, const char *name, const char *rel, const char *shown,
 		     struct kiln_error *err)
 {
 	_cleanup_close_ int in = openat(src, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
@@ -616,21 +628,35 @@ static int copy_file(int src, int dst, const char *name, const char *shown, char
 		return kiln_error_errno(err, errno, "copy '%s'", shown);
 	if (!S_ISREG(st.st_mode))
 		return kiln_error_set(err, "copy '%s': changed while being copied", shown);
+	if (st.st_nlink > 1)
+		for (size_t i = 0; i < cp->n_linked; i++)
+			if (cp->linked[i].dev == st.st_dev && cp->linked[i].ino == st.st_ino) {
+				if (linkat(cp->root, cp->linked[i].rel, dst, name, 0) < 0)
+					return kiln_error_errno(err, errno, "copy '%s': link it to its other name",
+								shown);
+				return 0;
+			}
 	out = openat(dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
 		return kiln_error_errno(err, errno, "copy '%s': create the copy", shown);
-	while ((n = read(in, buf, buf_size)) != 0) {
+	while ((n = read(in, cp->buf, cp->buf_size)) != 0) {
 		int werr;
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return kiln_error_errno(err, errno, "copy '%s': read", shown);
 		}
-		werr = kiln_write_all(out, buf, (size_t)n);
+		werr = kiln_write_all(out, cp->buf, (size_t)n);
 		if (werr)
 			return kiln_error_errno(err, werr, "copy '%s': write", shown);
 	}
-	return copy_attributes(out, &st, shown, err);
+	if (copy_attributes(out, &st, shown, err) < 0)
+		return -1;
+	if (st.st_nlink > 1) {
+		kiln_xgrow(&cp->linked, &cp->alloc_linked, cp->n_linked + 1, sizeof(*cp->linked));
+		cp->linked[cp->n_linked++] = (struct copied){ st.st_dev, st.st_ino, kiln_xstrdup(rel) };
+	}
+	return 0;
 }
 
 /* The link itself: its target is text, never resolved. */
@@ -662,7 +688,7 @@ static int copy_link(int src, int dst, const char *name, const struct stat *st, 
 	return 0;
 }
 
-static int copy_dir(int src, int dst, const char *shown, unsigned depth, char *buf, size_t buf_size,
+static int copy_dir(struct copy *cp, int src, int dst, const char *rel, const char *shown, unsigned depth,
 		    struct kiln_error *err)
 {
 	char **names = NULL;
@@ -687,12 +713,13 @@ static int copy_dir(int src, int dst, const char *shown, unsigned depth, char *b
 	closedir(d);
 	for (size_t i = 0; rc == 0 && i < n_names; i++) {
 		_cleanup_free_ char *path = kiln_path_join(shown, names[i]);
+		_cleanup_free_ char *below = *rel ? kiln_path_join(rel, names[i]) : kiln_xstrdup(names[i]);
 		struct stat st;
 
 		if (fstatat(src, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			rc = kiln_error_errno(err, errno, "copy '%s'", path);
 		} else if (S_ISREG(st.st_mode)) {
-			rc = copy_file(src, dst, names[i], path, buf, buf_size, err);
+			rc = copy_file(cp, src, dst, names[i], below, path, err);
 		} else if (S_ISLNK(st.st_mode)) {
 			rc = copy_link(src, dst, names[i], &st, path, err);
 		} else if (S_ISDIR(st.st_mode)) {
@@ -712,7 +739,7 @@ static int copy_dir(int src, int dst, const char *shown, unsigned depth, char *b
 				rc = kiln_error_errno(err, errno, "copy '%s': create the directory", path);
 				break;
 			}
-			rc = copy_dir(from, to, path, depth + 1, buf, buf_size, err);
+			rc = copy_dir(cp, from, to, below, path, depth + 1, err);
 			/* Times last: creating entries changed the mtime. */
 			if (rc == 0)
 				rc = copy_attributes(to, &st, path, err);
@@ -725,13 +752,19 @@ static int copy_dir(int src, int dst, const char *shown, unsigned depth, char *b
 
 int kiln_dir_copy_tree(int src_dirfd, int dst_dirfd, const char *label, struct kiln_error *err)
 {
-	const size_t buf_size = 1 << 16;
-	_cleanup_free_ char *buf = kiln_xmalloc(buf_size);
+	struct copy cp = { .buf_size = 1 << 16, .root = dst_dirfd };
 	struct stat st;
+	int rc;
 
 	if (fstat(src_dirfd, &st) < 0)
 		return kiln_error_errno(err, errno, "copy '%s'", label);
-	if (copy_dir(src_dirfd, dst_dirfd, label, 0, buf, buf_size, err) < 0)
-		return -1;
-	return copy_attributes(dst_dirfd, &st, label, err);
+	cp.buf = kiln_xmalloc(cp.buf_size);
+	rc = copy_dir(&cp, src_dirfd, dst_dirfd, "", label, 0, err);
+	if (rc == 0)
+		rc = copy_attributes(dst_dirfd, &st, label, err);
+	for (size_t i = 0; i < cp.n_linked; i++)
+		free(cp.linked[i].rel);
+	free(cp.linked);
+	free(cp.buf);
+	return rc;
 }

@@ -179,7 +179,8 @@ char *kiln_file_read_nofollow(const char *path, size_t max_size, size_t *len, st
  * access and modification times.  Every entry of src is opened relative to
  * its directory with O_NOFOLLOW, so nothing outside src is read.  Setuid
  * and setgid bits of copied files are cleared (a directory keeps setgid and
- * the sticky bit); hard links become separate files; sockets, FIFOs and
+ * the sticky bit); files with several names below src are copied once,
+ * their other names hard links to the copy; sockets, FIFOs and
  * device nodes are skipped; extended attributes are not copied.  label
  * names src in messages ("the image's /data").  Directories deeper than
  * KILN_COPY_DEPTH_MAX below src are refused.  On failure, dst holds part

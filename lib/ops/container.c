@@ -257,7 +257,7 @@ static int volume_ensure(const char *top, const char *name, const char *rootfs, 
 static int parse_volume(const struct kiln_container_root *r, const char *rootfs, const char *text, char **source,
 			char **dest, bool *readonly, struct kiln_error *err)
 {
-	_cleanup_free_ char *copy = kiln_xstrdup(text);
+	_cleanup_free_ char *copy = kiln_xstrdup(text), *dest_canon = NULL;
 	char *colon = strchr(copy, ':'), *mode;
 
 	if (!colon)
@@ -271,14 +271,30 @@ static int parse_volume(const struct kiln_container_root *r, const char *rootfs,
 		return kiln_error_set(err, "volume '%s': mode '%s' is not ro or rw", text, mode);
 	if (colon[1] != '/' || strstr(colon + 1, "/../") || kiln_str_has_suffix(colon + 1, "/.."))
 		return kiln_error_set(err, "volume '%s': the container path must be absolute, without ..", text);
+	/* The path in one spelling ("//proc/" and "/./proc" are /proc), so
+	 * that the checks below see what the mount will cover. */
+	{
+		_cleanup_buf_ struct kiln_buf canon = KILN_BUF_INIT;
+		char *save = NULL;
+		for (char *c = strtok_r(colon + 1, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+			if (strcmp(c, ".") == 0)
+				continue;
+			if (strcmp(c, "..") == 0)
+				return kiln_error_set(err, "volume '%s': the container path must be absolute, "
+						      "without ..", text);
+			kiln_buf_addch(&canon, '/');
+			kiln_buf_adds(&canon, c);
+		}
+		if (!canon.len)
+			kiln_buf_addch(&canon, '/');
+		dest_canon = kiln_buf_detach(&canon);
+	}
 	/* Not the root, nor what the runtime mounts itself (a volume over
 	 * /proc would be a writable, persistent fake /proc). */
 	{
 		static const char *const reserved[] = { "/proc", "/sys", "/dev" };
-		const char *d = colon + 1;
+		const char *d = dest_canon;
 		size_t dl = strlen(d);
-		while (dl > 1 && d[dl - 1] == '/')
-			dl--;
 		if (dl == 1)
 			return kiln_error_set(err, "volume '%s': cannot mount over the container's /", text);
 		for (size_t i = 0; i < KILN_ARRAY_SIZE(reserved); i++) {
@@ -304,10 +320,10 @@ static int parse_volume(const struct kiln_container_root *r, const char *rootfs,
 		if (chmod(top, 0700) < 0)
 			return kiln_error_errno(err, errno, "chmod '%s'", top);
 		*source = kiln_xasprintf("%s/%s", top, copy);
-		if (volume_ensure(top, copy, rootfs, colon + 1, err) < 0)
+		if (volume_ensure(top, copy, rootfs, dest_canon, err) < 0)
 			return -1;
 	}
-	*dest = kiln_xstrdup(colon + 1);
+	*dest = kiln_steal_pointer(&dest_canon);
 	return 0;
 }
 

@@ -23,13 +23,20 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
 	echo "postgres-entrypoint: no cluster in $PGDATA: initdb"
 	pwfile=
 	if [ -n "${POSTGRES_PASSWORD:-}" ]; then
+		# Removed however the start ends: a failed initdb (set -e) or a
+		# stop must not leave the password on the container's disk.
+		trap '[ -z "$pwfile" ] || rm -f "$pwfile"' EXIT
+		trap 'exit 1' HUP INT TERM
 		pwfile=$(mktemp)
 		printf '%s\n' "$POSTGRES_PASSWORD" >"$pwfile"
 		chown postgres "$pwfile"
 	fi
+	# initdb and the postgres it starts read the file, not the environment.
+	unset POSTGRES_PASSWORD
 	as_postgres initdb --pgdata="$PGDATA" --username=postgres --encoding=UTF8 --locale=C.UTF-8 \
 		--auth-local=peer --auth-host=scram-sha-256 ${pwfile:+--pwfile="$pwfile"}
 	[ -z "$pwfile" ] || rm -f "$pwfile"
+	trap - EXIT HUP INT TERM
 	# Reachable on the container's address, with a password.
 	printf "\nlisten_addresses = '*'\n" >>"$PGDATA/postgresql.conf"
 	printf 'host all all all scram-sha-256\n' >>"$PGDATA/pg_hba.conf"

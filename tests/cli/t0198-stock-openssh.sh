@@ -39,10 +39,17 @@ sshc() {
 }
 run sshc -i "$T/id" -o IdentitiesOnly=yes admin@127.0.0.1 'id -un; echo "$HOME"'
 check "ssh on the host logs in as admin with the key" test "$out" = "admin"$'\n'"/home/admin"
+# BatchMode never sends a password, so "Permission denied" alone proves
+# nothing: the methods sshd still offers are in the message, and with
+# passwords and keyboard-interactive off only publickey is left.
 run sshc -o PubkeyAuthentication=no -o PreferredAuthentications=password,keyboard-interactive admin@127.0.0.1 true
-expect_contains "$err" "Permission denied" "a password login is refused"
+expect_contains "$err" "Permission denied (publickey)." "a password login is refused: sshd offers only publickey"
+# root with a key it accepts (Debian's default, prohibit-password, would let it in).
+expect_rc 0 "root gets admin's key" kiln exec "$c1" sh -c \
+	'mkdir -p -m 0700 /root/.ssh && cp /home/admin/.ssh/authorized_keys /root/.ssh/ && chown -R root:root /root/.ssh'
 run sshc -i "$T/id" -o IdentitiesOnly=yes root@127.0.0.1 true
-expect_contains "$err" "Permission denied" "root cannot log in"
+check "root cannot log in, even with a key in its authorized_keys" test "$rc" != 0
+expect_contains "$err" "Permission denied" "refused by sshd"
 hostkey=$(ssh-keygen -F "[127.0.0.1]:$port" -f "$T/known_hosts" | grep -v '^#')
 check "the host key was made at first start" test -n "$hostkey"
 
