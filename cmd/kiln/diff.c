@@ -77,52 +77,21 @@ static void diff_help(void)
 	       "not verify.\n");
 }
 
-/* Names come from image contents: control bytes must not reach the
- * terminal or forge lines. */
-static void put_escaped(const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			printf("\\x%02x", *p);
-		else
-			putchar(*p);
-	}
-}
-
-/* A JSON string for bytes that may not be UTF-8: invalid bytes become "\xNN" text. */
-static json_t *json_bytes(const char *s)
-{
-	json_t *j = json_string(s);
-	struct kiln_buf b = KILN_BUF_INIT;
-
-	if (j)
-		return j;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p < 0x80)
-			kiln_buf_addch(&b, (char)*p);
-		else
-			kiln_buf_printf(&b, "\\x%02x", *p);
-	}
-	j = json_string(b.data ? b.data : "");
-	kiln_buf_release(&b);
-	return j;
-}
-
 static json_t *json_packages(const struct kiln_snapdiff_package *v, size_t n, int kind)
 {
 	json_t *a = json_array();
 
 	for (size_t i = 0; i < n; i++) {
 		json_t *o = json_object();
-		json_object_set_new(o, "name", json_bytes(v[i].name));
-		json_object_set_new(o, "architecture", json_bytes(v[i].architecture));
+		json_object_set_new(o, "name", kiln_cli_json_bytes(v[i].name));
+		json_object_set_new(o, "architecture", kiln_cli_json_bytes(v[i].architecture));
 		if (kind == '~') {
-			json_object_set_new(o, "from", json_bytes(v[i].from));
-			json_object_set_new(o, "to", json_bytes(v[i].to));
+			json_object_set_new(o, "from", kiln_cli_json_bytes(v[i].from));
+			json_object_set_new(o, "to", kiln_cli_json_bytes(v[i].to));
 			if (v[i].from_architecture)
-				json_object_set_new(o, "from_architecture", json_bytes(v[i].from_architecture));
+				json_object_set_new(o, "from_architecture", kiln_cli_json_bytes(v[i].from_architecture));
 		} else {
-			json_object_set_new(o, "version", json_bytes(kind == '+' ? v[i].to : v[i].from));
+			json_object_set_new(o, "version", kiln_cli_json_bytes(kind == '+' ? v[i].to : v[i].from));
 		}
 		json_array_append_new(a, o);
 	}
@@ -137,12 +106,12 @@ static json_t *json_configs(const struct kiln_snapdiff_config *v, size_t n, int 
 		json_t *o = json_object();
 		json_object_set_new(o, "field", json_string(v[i].field));
 		if (v[i].key)
-			json_object_set_new(o, "key", json_bytes(v[i].key));
+			json_object_set_new(o, "key", kiln_cli_json_bytes(v[i].key));
 		if (kind == '~') {
-			json_object_set_new(o, "from", json_bytes(v[i].from));
-			json_object_set_new(o, "to", json_bytes(v[i].to));
+			json_object_set_new(o, "from", kiln_cli_json_bytes(v[i].from));
+			json_object_set_new(o, "to", kiln_cli_json_bytes(v[i].to));
 		} else if (!v[i].member) {
-			json_object_set_new(o, "value", json_bytes(kind == '+' ? v[i].to : v[i].from));
+			json_object_set_new(o, "value", kiln_cli_json_bytes(kind == '+' ? v[i].to : v[i].from));
 		}
 		json_array_append_new(a, o);
 	}
@@ -154,7 +123,7 @@ static json_t *json_paths(const struct kiln_snapdiff_file *v, size_t n)
 	json_t *a = json_array();
 
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, json_bytes(v[i].path));
+		json_array_append_new(a, kiln_cli_json_bytes(v[i].path));
 	return a;
 }
 
@@ -167,7 +136,7 @@ static json_t *json_changed(const struct kiln_snapdiff_file *v, size_t n)
 		for (unsigned bit = 1; bit <= KILN_FSCHANGE_DEVICE; bit <<= 1)
 			if (v[i].changes & bit)
 				json_array_append_new(what, json_string(kiln_fsentry_change_name(bit)));
-		json_object_set_new(o, "path", json_bytes(v[i].path));
+		json_object_set_new(o, "path", kiln_cli_json_bytes(v[i].path));
 		json_object_set_new(o, "what", what);
 		json_array_append_new(a, o);
 	}
@@ -227,7 +196,7 @@ static void print_config(const struct kiln_snapdiff_config *c, int kind)
 	printf("  %c %s", kind, c->field);
 	if (c->key) {
 		putchar(' ');
-		put_escaped(c->key);
+		kiln_cli_print_bytes(stdout, c->key);
 	}
 	if (c->member) {
 		putchar('\n');
@@ -235,12 +204,12 @@ static void print_config(const struct kiln_snapdiff_config *c, int kind)
 	}
 	if (kind == '~') {
 		printf(": ");
-		put_escaped(c->from);
+		kiln_cli_print_bytes(stdout, c->from);
 		printf(" → ");
-		put_escaped(c->to);
+		kiln_cli_print_bytes(stdout, c->to);
 	} else {
 		printf(c->key ? "=" : ": ");
-		put_escaped(value);
+		kiln_cli_print_bytes(stdout, value);
 	}
 	putchar('\n');
 }
@@ -266,35 +235,35 @@ static void print_text(const struct kiln_snapdiff *d, bool stat, bool mtime)
 	for (size_t i = 0; !stat && i < d->n_pkg_changed; i++) {
 		const struct kiln_snapdiff_package *p = &d->pkg_changed[i];
 		printf("  ~ ");
-		put_escaped(p->name);
+		kiln_cli_print_bytes(stdout, p->name);
 		putchar(' ');
-		put_escaped(p->from);
+		kiln_cli_print_bytes(stdout, p->from);
 		if (p->from_architecture) {
 			printf(" (");
-			put_escaped(p->from_architecture);
+			kiln_cli_print_bytes(stdout, p->from_architecture);
 			putchar(')');
 		}
 		printf(" → ");
-		put_escaped(p->to);
+		kiln_cli_print_bytes(stdout, p->to);
 		if (p->from_architecture) {
 			printf(" (");
-			put_escaped(p->architecture);
+			kiln_cli_print_bytes(stdout, p->architecture);
 			putchar(')');
 		}
 		putchar('\n');
 	}
 	for (size_t i = 0; !stat && i < d->n_pkg_added; i++) {
 		printf("  + ");
-		put_escaped(d->pkg_added[i].name);
+		kiln_cli_print_bytes(stdout, d->pkg_added[i].name);
 		putchar(' ');
-		put_escaped(d->pkg_added[i].to);
+		kiln_cli_print_bytes(stdout, d->pkg_added[i].to);
 		putchar('\n');
 	}
 	for (size_t i = 0; !stat && i < d->n_pkg_removed; i++) {
 		printf("  - ");
-		put_escaped(d->pkg_removed[i].name);
+		kiln_cli_print_bytes(stdout, d->pkg_removed[i].name);
 		putchar(' ');
-		put_escaped(d->pkg_removed[i].from);
+		kiln_cli_print_bytes(stdout, d->pkg_removed[i].from);
 		putchar('\n');
 	}
 	printf("files (%zu changed, %zu added, %zu removed", d->n_changed, d->n_added, d->n_removed);
@@ -306,22 +275,22 @@ static void print_text(const struct kiln_snapdiff *d, bool stat, bool mtime)
 	for (size_t i = 0; i < d->n_changed; i++) {
 		_cleanup_free_ char *what = kiln_snapdiff_changes_text(d->changed[i].changes);
 		printf("  ~ ");
-		put_escaped(d->changed[i].path);
+		kiln_cli_print_bytes(stdout, d->changed[i].path);
 		printf(" (%s)\n", what);
 	}
 	for (size_t i = 0; mtime && i < d->n_mtime_only; i++) {
 		printf("  ~ ");
-		put_escaped(d->mtime_only[i].path);
+		kiln_cli_print_bytes(stdout, d->mtime_only[i].path);
 		printf(" (mtime)\n");
 	}
 	for (size_t i = 0; i < d->n_added; i++) {
 		printf("  + ");
-		put_escaped(d->added[i].path);
+		kiln_cli_print_bytes(stdout, d->added[i].path);
 		putchar('\n');
 	}
 	for (size_t i = 0; i < d->n_removed; i++) {
 		printf("  - ");
-		put_escaped(d->removed[i].path);
+		kiln_cli_print_bytes(stdout, d->removed[i].path);
 		putchar('\n');
 	}
 }

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "container.h"
 #include "error.h"
 #include "gitrepo.h"
@@ -33,6 +35,12 @@ int kiln_cli_usage(const struct kiln_cli *cli, const char *fmt, ...)
 /* Print s with control bytes escaped ("\x1b"): for names and paths that
  * come from hostile input (tar entries, record files, YAML values). */
 void kiln_cli_print_escaped(FILE *out, const char *s);
+/* The same with every control byte escaped, "\n  " too: for an image's
+ * paths and link targets in a report, where no name may forge a line. */
+void kiln_cli_print_bytes(FILE *out, const char *s);
+/* A JSON string for bytes that need not be UTF-8 (json_string refuses
+ * them): when they are not, bytes above 0x7f become "\xNN" text. */
+json_t *kiln_cli_json_bytes(const char *s);
 
 /* The manifest path to use (-f or ./kiln.yaml). */
 const char *kiln_cli_manifest(const struct kiln_cli *cli);

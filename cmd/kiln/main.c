@@ -83,6 +83,34 @@ void kiln_cli_print_escaped(FILE *out, const char *s)
 	}
 }
 
+void kiln_cli_print_bytes(FILE *out, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			fprintf(out, "\\x%02x", *p);
+		else
+			fputc(*p, out);
+	}
+}
+
+json_t *kiln_cli_json_bytes(const char *s)
+{
+	json_t *j = json_string(s);
+	struct kiln_buf b = KILN_BUF_INIT;
+
+	if (j)
+		return j;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x80)
+			kiln_buf_addch(&b, (char)*p);
+		else
+			kiln_buf_printf(&b, "\\x%02x", *p);
+	}
+	j = json_string(b.data ? b.data : "");
+	kiln_buf_release(&b);
+	return j;
+}
+
 int kiln_cli_fail(const struct kiln_cli *cli, const struct kiln_error *err)
 {
 	kiln_cli_progress_done(cli);

@@ -216,39 +216,6 @@ static void audit_help(void)
 	       KILN_AUDIT_MAX_DIFFERENCES);
 }
 
-/* A layer's paths and link targets are an image's bytes: every control
- * byte is escaped, "\n  " too (kiln_cli_print_escaped keeps that one for
- * messages of several lines), so that no name can forge a line of the
- * report.  As diff.c's put_escaped. */
-static void print_bytes(const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			printf("\\x%02x", *p);
-		else
-			putchar(*p);
-	}
-}
-
-/* A JSON string for those bytes, which need not be UTF-8 (json_string
- * refuses them, and the member would be left out): bytes above 0x7f
- * become "\xNN" text when the whole is not UTF-8.  As diff.c's json_bytes. */
-static json_t *json_bytes(const char *s)
-{
-	json_t *j = json_string(s);
-	_cleanup_buf_ struct kiln_buf b = KILN_BUF_INIT;
-
-	if (j)
-		return j;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p < 0x80)
-			kiln_buf_addch(&b, (char)*p);
-		else
-			kiln_buf_printf(&b, "\\x%02x", *p);
-	}
-	return json_string(b.data ? b.data : "");
-}
-
 /* What made a layer, on one line: the first line of its history, cut
  * short (a run: step's whole script can be long). */
 static void print_created_by(const char *by)
@@ -294,10 +261,10 @@ static void print_differences(const struct kiln_audit_item *it)
 			printf("  layer %zu/%zu", d->layer, it->n_layers);
 			if (d->path) {
 				printf(" path ");
-				print_bytes(d->path);
+				kiln_cli_print_bytes(stdout, d->path);
 			}
 			printf(": ");
-			print_bytes(d->what);
+			kiln_cli_print_bytes(stdout, d->what);
 			putchar('\n');
 		}
 	}
@@ -319,9 +286,9 @@ static void print_item(const struct kiln_audit_item *it, bool table)
 		} else {
 			printf("DIFFERS    %s%s", it->layer_what, it->path ? " " : "");
 			if (it->path)
-				print_bytes(it->path);
+				kiln_cli_print_bytes(stdout, it->path);
 			printf(": ");
-			print_bytes(it->what);
+			kiln_cli_print_bytes(stdout, it->what);
 			/* One row per snapshot: the others are counted; `kiln audit
 			 * COMMIT` lists them. */
 			if (others > 1)
@@ -342,10 +309,10 @@ static void print_item(const struct kiln_audit_item *it, bool table)
 	printf("  first difference: %s", it->layer_what);
 	if (it->path) {
 		printf(", path ");
-		print_bytes(it->path);
+		kiln_cli_print_bytes(stdout, it->path);
 	}
 	printf("\n  ");
-	print_bytes(it->what);
+	kiln_cli_print_bytes(stdout, it->what);
 	putchar('\n');
 	print_differences(it);
 }
@@ -369,14 +336,14 @@ static json_t *item_json(const struct kiln_audit_item *it)
 		json_t *diffs = json_array(), *layers = json_array();
 		json_object_set_new(o, "where", json_string(it->layer_what));
 		json_object_set_new(o, "layer", json_integer((json_int_t)it->layer));
-		json_object_set_new(o, "path", it->path ? json_bytes(it->path) : json_null());
-		json_object_set_new(o, "what", json_bytes(it->what));
+		json_object_set_new(o, "path", it->path ? kiln_cli_json_bytes(it->path) : json_null());
+		json_object_set_new(o, "what", kiln_cli_json_bytes(it->what));
 		for (size_t i = 0; i < it->n_differences; i++) {
 			const struct kiln_audit_difference *d = &it->differences[i];
 			json_t *x = json_object();
 			json_object_set_new(x, "layer", json_integer((json_int_t)d->layer));
-			json_object_set_new(x, "path", d->path ? json_bytes(d->path) : json_null());
-			json_object_set_new(x, "what", json_bytes(d->what));
+			json_object_set_new(x, "path", d->path ? kiln_cli_json_bytes(d->path) : json_null());
+			json_object_set_new(x, "what", kiln_cli_json_bytes(d->what));
 			json_array_append_new(diffs, x);
 		}
 		for (size_t i = 0; i < it->n_differing_layers; i++) {
