@@ -809,6 +809,21 @@ static char *ruleset_generate(const struct net_setup *s, const struct lease_list
 			"\t\tiifname \"%s\" ip daddr 127.0.0.0/8 drop\n"
 			"\t}\n",
 			s->bridge);
+	/* The containers are reached through published ports, not by their
+	 * addresses: with ip_forward on, a machine that routes the subnet
+	 * through this host (its LAN neighbour, say) would otherwise open
+	 * connections to any container port, published or not.  New
+	 * connections forwarded into the bridge from elsewhere are dropped
+	 * unless a published port's DNAT made them; the host's own traffic
+	 * (output, not forward), replies and container-to-container traffic
+	 * on the bridge are untouched. */
+	kiln_buf_printf(&b,
+			"\tchain forward {\n"
+			"\t\ttype filter hook forward priority 0; policy accept;\n"
+			"\t\toifname \"%s\" ct status dnat accept\n"
+			"\t\toifname \"%s\" iifname != \"%s\" ct state new drop\n"
+			"\t}\n",
+			s->bridge, s->bridge, s->bridge);
 	/* Published ports: traffic to any local address, arriving
 	 * (prerouting) or made by the host itself (output, incl. 127.0.0.1). */
 	kiln_buf_printf(&b,
