@@ -10,7 +10,7 @@
 . "$(dirname "$0")/../lib/containers.sh"
 . "$(dirname "$0")/../lib/stock.sh"
 
-stock_setup python-app py 41000
+stock_setup python-app py 23000
 stock_lock python-app
 stock_commit python-app
 stock_build python-app

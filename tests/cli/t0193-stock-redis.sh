@@ -10,7 +10,7 @@
 . "$(dirname "$0")/../lib/containers.sh"
 . "$(dirname "$0")/../lib/stock.sh"
 
-stock_setup redis redis 39000
+stock_setup redis redis 21000
 stock_lock redis
 stock_commit redis
 stock_build redis

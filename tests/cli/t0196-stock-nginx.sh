@@ -12,7 +12,7 @@
 . "$(dirname "$0")/../lib/containers.sh"
 . "$(dirname "$0")/../lib/stock.sh"
 
-stock_setup nginx nginx 36000
+stock_setup nginx nginx 19000
 stock_lock nginx
 check "the Essential set is added, visibly: dpkg why: essential" \
 	awk '/^  - name: dpkg$/{d=1} d && /^    why: essential$/{ok=1} /^  - name: dpkg-/{d=0} END{exit !ok}' manifests/nginx.lock

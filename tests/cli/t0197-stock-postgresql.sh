@@ -11,7 +11,7 @@
 . "$(dirname "$0")/../lib/containers.sh"
 . "$(dirname "$0")/../lib/stock.sh"
 
-stock_setup postgresql pg 38000
+stock_setup postgresql pg 20000
 stock_lock postgresql
 stock_commit postgresql
 stock_build postgresql

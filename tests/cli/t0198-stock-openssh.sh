@@ -12,7 +12,7 @@
 . "$(dirname "$0")/../lib/containers.sh"
 . "$(dirname "$0")/../lib/stock.sh"
 
-stock_setup openssh ssh 40000
+stock_setup openssh ssh 22000
 stock_lock openssh
 # The user's key, as manifests/README.md says: into openssh/authorized_keys.
 ssh-keygen -q -t ed25519 -N '' -C kiln-test -f "$T/id" && cp "$T/id.pub" manifests/openssh/authorized_keys

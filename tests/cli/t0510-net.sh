@@ -23,7 +23,7 @@ for i in $(seq 0 40); do
 	export KILN_NET_SUBNET="10.$a.$b.0/24"; net="10.$a.$b"; break
 done
 check "found a free subnet" test -n "${KILN_NET_SUBNET:-}"
-port1=$(( 32000 + 0x${suffix:4:2} * 4 )); port2=$((port1 + 1))
+port1=$(( 11000 + 0x${suffix:4:2} * 4 )); port2=$((port1 + 1))
 
 ip_forward_ref enter
 pids=()

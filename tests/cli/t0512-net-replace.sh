@@ -17,7 +17,7 @@ export KILN_APT_ETC="$T/etc"; mkdir -p "$T/etc"
 export KILN_ROOT="$T/root" KILN_CGROUP_PARENT="kiln-t0512-$$"
 at_exit cleanup_containers
 
-private_network replace 34000
+private_network replace 13000
 git_commit() { git -c user.name=t -c user.email=t@localhost -c commit.gpgsign=false commit -qm "$1"; }
 addr_of() { kiln ps --json | python3 -c 'import json,sys; print([c.get("address","") for c in json.load(sys.stdin) if c["name"]==sys.argv[1]][0])' "$1"; }
 # The MAC kiln must give ADDRESS: 02:42 and its four bytes in hex.

@@ -15,7 +15,7 @@ if [ "$(id -u)" != 0 ]; then echo "1..0 # skip needs root"; exit 0; fi
 export KILN_APT_ETC="$T/etc"; mkdir -p "$T/etc"
 export KILN_ROOT="$T/root" KILN_CGROUP_PARENT="kiln-t0513-$$"
 at_exit cleanup_containers
-private_network forward 35000
+private_network forward 14000
 git_commit() { git -c user.name=t -c user.email=t@localhost -c commit.gpgsign=false commit -qm "$1"; }
 addr_of() { "$KILN" ps --json | python3 -c 'import json,sys; print([c.get("address","") for c in json.load(sys.stdin) if c["name"]==sys.argv[1]][0])' "$1"; }
 

@@ -25,7 +25,7 @@ for i in $(seq 0 40); do
 	case "$routes" in *"10.$a.$b."*|*"10.$a.0.0/16"*|*"10.0.0.0/8"*) continue ;; esac
 	export KILN_NET_SUBNET="10.$a.$b.0/24"; net="10.$a.$b"; break
 done
-port=$(( 33000 + 0x${suffix:4:2} * 4 ))
+port=$(( 12000 + 0x${suffix:4:2} * 4 ))
 ip_forward_ref enter
 at_exit 'ip link del "$KILN_NET_BRIDGE" 2>/dev/null; nft delete table ip "$KILN_NET_TABLE" 2>/dev/null; ip_forward_ref leave'
 # gone PID: no such process, or a zombie (a dead monitor's child waits for

@@ -16,7 +16,7 @@ export KILN_APT_ETC="$T/etc"; mkdir -p "$T/etc"
 export KILN_ROOT="$T/root" KILN_CGROUP_PARENT="kiln-t0530-$$"
 at_exit cleanup_containers
 
-private_network svc 36000
+private_network svc 15000
 port2=$((port + 1)); port3=$((port + 2))
 git_commit() { git -c user.name=t -c user.email=t@localhost -c commit.gpgsign=false commit -qm "$1"; }
 json_of() { kiln ps -a --json | python3 -c 'import json,sys; c=[c for c in json.load(sys.stdin) if c["name"]==sys.argv[1]]; print(c[0].get(sys.argv[2], "") if c else "NONE")' "$1" "$2"; }

@@ -18,7 +18,7 @@ export KILN_APT_ETC="$T/etc"; mkdir -p "$T/etc"
 export KILN_ROOT="$T/root" KILN_CGROUP_PARENT="kiln-t0540-$$"
 at_exit cleanup_containers
 
-private_network deploy 38000
+private_network deploy 16000
 git_commit() { git add -A && git -c user.name=t -c user.email=t@localhost -c commit.gpgsign=false commit -qm "$1"; }
 volume="t0540data$suffix"
 at_exit 'rm -rf "$KILN_ROOT/volumes/'"$volume"'"'

@@ -12,7 +12,7 @@ export KILN_APT_ETC="$T/etc"; mkdir -p "$T/etc"
 export KILN_ROOT="$T/root" KILN_CGROUP_PARENT="kiln-t0549-$$"
 at_exit cleanup_containers
 
-private_network review 46000
+private_network review 18000
 git_commit() { git add -A && git -c user.name=t -c user.email=t@localhost -c commit.gpgsign=false commit -qm "$1"; git rev-parse HEAD; }
 page() { curl -s --max-time 2 "http://127.0.0.1:$1/"; }
 # service NAME CMD SERVICE-BODY: manifests/NAME.yaml (locked)

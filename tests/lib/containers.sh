@@ -59,7 +59,9 @@ cgroup_left() {
 # a /24 in 10.150-199.x.0 that no route or address of the host uses, and
 # ip_forward shared as above.  Sets suffix (the 6 hex digits), net (the
 # subnet's first three bytes) and port (PORT_BASE + 4 × a random byte, so
-# PORT_BASE to PORT_BASE+1023: give each script its own range).
+# PORT_BASE to PORT_BASE+1023: give each script its own range, below the
+# kernel's ephemeral ports (32768-60999), where other tests' listeners
+# bound to port 0 land: 11000-24023 are taken, test_net uses 30000-31999).
 private_network() {
 	local tag=$1 base=$2 routes a b i
 	suffix=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
