@@ -312,6 +312,20 @@ static bool record_line_malformed(const char *line)
 	       line[strlen(line) - 1] == ' ';
 }
 
+/* A record's "port PROTO HOST CONTAINER ADDRESS|*" line, appended to
+ * ports: NULL, or what is wrong with it (leases and services alike). */
+static const char *record_port(const char *proto, const char *host, const char *container, const char *address,
+			       struct kiln_net_port **ports, size_t *n, size_t *alloc)
+{
+	if (*n >= PORTS_MAX)
+		return "too many ports";
+	kiln_xgrow(ports, alloc, *n + 1, sizeof(**ports));
+	if (port_parse_fields(proto, host, container, strcmp(address, "*") == 0 ? "" : address, &(*ports)[*n]) < 0)
+		return "port is not PROTO HOST CONTAINER ADDRESS|*";
+	(*n)++;
+	return NULL;
+}
+
 /* Every field is checked as strictly as when it was first written: the id
  * is a valid name, the address one of ours to lease, the veth a name we
  * make, each key once, ports as kiln_net_parse_port() accepts them. */
@@ -372,17 +386,8 @@ static int lease_parse(const struct net_setup *s, const char *path, const char *
 			}
 			snprintf(l->veth, sizeof(l->veth), "%s", a);
 		} else if (n == 5 && strcmp(key, "port") == 0 && strlen(a) < 16) {
-			if (l->n_ports >= PORTS_MAX) {
-				why = "too many ports";
+			if ((why = record_port(a, b, c2, d, &l->ports, &l->n_ports, &alloc)))
 				goto bad;
-			}
-			kiln_xgrow(&l->ports, &alloc, l->n_ports + 1, sizeof(*l->ports));
-			if (port_parse_fields(a, b, c2, strcmp(d, "*") == 0 ? "" : d,
-					      &l->ports[l->n_ports]) < 0) {
-				why = "port is not PROTO HOST CONTAINER ADDRESS|*";
-				goto bad;
-			}
-			l->n_ports++;
 		} else {
 			why = "unknown or malformed";
 			goto bad;
@@ -639,17 +644,8 @@ static int service_parse(const char *path, const char *text, struct service *v,
 			}
 			snprintf(v->target, sizeof(v->target), "%s", a);
 		} else if (n == 5 && strcmp(key, "port") == 0 && strlen(a) < 16) {
-			if (v->n_ports >= PORTS_MAX) {
-				why = "too many ports";
+			if ((why = record_port(a, b, c2, d, &v->ports, &v->n_ports, &alloc)))
 				goto bad;
-			}
-			kiln_xgrow(&v->ports, &alloc, v->n_ports + 1, sizeof(*v->ports));
-			if (port_parse_fields(a, b, c2, strcmp(d, "*") == 0 ? "" : d,
-					      &v->ports[v->n_ports]) < 0) {
-				why = "port is not PROTO HOST CONTAINER ADDRESS|*";
-				goto bad;
-			}
-			v->n_ports++;
 		} else {
 			why = "unknown or malformed";
 			goto bad;
